@@ -1,0 +1,1 @@
+"""The xDS bridge: mesh snapshots → Envoy resources → ADS streams to real Envoy."""
