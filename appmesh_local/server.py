@@ -1,0 +1,87 @@
+"""Run the API (waitress, a production WSGI server) and the xDS bridge in one process."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from waitress.server import create_server
+
+from .service import AppMeshService, Quotas
+from .store import Store
+from .web import create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    host: str
+    port: int
+    xds_host: str
+    xds_port: int | None  # None: API only
+    state_dir: Path | None  # None: ephemeral (in memory)
+    quotas: Quotas = field(default_factory=Quotas)
+    threads: int = 8
+
+
+class AppMeshServer:
+    """The whole appmesh-local server: store, API, xDS bridge. Start, then stop."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = Store.open_dir(config.state_dir) if config.state_dir else Store()
+        self.service = AppMeshService(self.store, config.quotas)
+        self.xds: Any = None
+        status = None
+        if config.xds_port is not None:
+            from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
+
+            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port)
+            status = self.xds.status_snapshot
+        self.app = create_app(self.service, status)
+        self.http = create_server(self.app, host=config.host, port=config.port, threads=config.threads,
+                                  clear_untrusted_proxy_headers=True, ident="appmesh-local")
+        self._thread: threading.Thread | None = None
+
+    @property
+    def api_port(self) -> int:
+        return self.http.effective_port
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.config.host}:{self.api_port}"
+
+    def start_background(self) -> "AppMeshServer":
+        """Serve from daemon threads (used by in-process and embedded use)."""
+        if self.xds is not None:
+            self.xds.start()
+        self._thread = threading.Thread(target=self.http.run, name="appmesh-local-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until SIGINT/SIGTERM."""
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, stop)
+        if self.xds is not None:
+            self.xds.start()
+        log.info("App Mesh API on %s (state: %s)", self.endpoint, self.store.path)
+        try:
+            self.http.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.xds is not None:
+            self.xds.stop()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.store.close()

@@ -1,0 +1,134 @@
+"""Referential integrity: what a spec may point at, and what may not be deleted while in use.
+
+Messages follow those AWS returned (reference §5.2); see docs/aws-behaviour.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ..api_models.errors import BadRequest, NotFound, ResourceInUse
+from ..store import Store
+from ..store.records import ResourceKey, ResourceRecord
+from . import kinds
+from .context import RequestContext
+
+ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
+GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
+
+
+def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, parent: str = "") -> NotFound:
+    if kind is kinds.MESH:
+        return NotFound(f"Mesh with name {name} is not present for account {ctx.account}")
+    where = f"under {kind.parent.title} {parent} in mesh {mesh}" if kind.parent else f"under mesh {mesh}"
+    return NotFound(f"{kind.title} with name {name} is not present {where} for account {ctx.account}")
+
+
+def require(store: Store, ctx: RequestContext, kind: kinds.Kind, mesh: str, name: str, parent: str = "") -> ResourceRecord:
+    mesh_key = mesh if kind is not kinds.MESH else name
+    record = store.get(ResourceKey(ctx.account, ctx.region, kind.kind, mesh_key, parent, name))
+    if record is None:
+        raise not_found(ctx, kind, name, mesh, parent)
+    return record
+
+
+def _one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
+    present = [t for t in allowed if spec.get(t) is not None]
+    if len(present) != 1:
+        raise BadRequest(f"{what} spec must contain exactly one of the following: [{', '.join(allowed)}]")
+    return present[0], spec[present[0]]
+
+
+def _listener_ports(spec: Mapping[str, Any]) -> list[int]:
+    return [listener["portMapping"]["port"] for listener in spec.get("listeners") or []]
+
+
+def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: str, owner_title: str) -> None:
+    port = (route_body.get("match") or {}).get("port")
+    if port is None and len(ports) > 1:
+        raise BadRequest(f"All Routes for this {owner_title} must specify a port match because {owner_title} {owner} has multiple listeners")
+    if port is not None and port not in ports:
+        raise BadRequest(f"The port match {port} does not match any listener port of {owner_title} {owner}")
+
+
+def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
+    """A route needs one route type, a port match that fits its router, and existing target nodes."""
+    _, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
+    for target in body["action"]["weightedTargets"]:
+        require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
+
+
+def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]) -> None:
+    """Adding listeners to a router must not strand routes without a matching port."""
+    ports = _listener_ports(spec)
+    for route in store.list(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
+        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _check_port_match(body, ports, name, "Virtual Router")
+
+
+def check_gateway_route(store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]) -> None:
+    _, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
+    target = body["action"]["target"]["virtualService"]["virtualServiceName"]
+    require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target)
+
+
+def check_virtual_service(store: Store, ctx: RequestContext, mesh: str, spec: Mapping[str, Any]) -> None:
+    provider = spec.get("provider") or {}
+    if "virtualNode" in provider:
+        require(store, ctx, kinds.VIRTUAL_NODE, mesh, provider["virtualNode"]["virtualNodeName"])
+    if "virtualRouter" in provider:
+        require(store, ctx, kinds.VIRTUAL_ROUTER, mesh, provider["virtualRouter"]["virtualRouterName"])
+
+
+def check_virtual_node(spec: Mapping[str, Any]) -> None:
+    names = [b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BadRequest(f"Duplicate backends are not allowed: {', '.join(duplicates)}")
+
+
+# -- in use ------------------------------------------------------------------------------------
+def _providers(store: Store, ctx: RequestContext, mesh: str, kind: str, name: str) -> Iterable[ResourceRecord]:
+    for service in store.in_mesh(ctx.account, ctx.region, mesh, kinds.VIRTUAL_SERVICE.kind):
+        provider = (service.spec.get("provider") or {}).get(kind) or {}
+        if provider.get(f"{kind}Name") == name:
+            yield service
+
+
+def check_mesh_deletable(store: Store, ctx: RequestContext, mesh: str) -> None:
+    for child in kinds.MESH_CHILDREN:
+        if store.count(ctx.account, ctx.region, child.kind, mesh):
+            raise ResourceInUse(f"Mesh {mesh} for account {ctx.account} has active {child.title}s, "
+                                f"please delete {child.title}s before deleting the Mesh")
+
+
+def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+    if any(_providers(store, ctx, mesh, "virtualNode", name)):
+        raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
+    for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
+        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        if any(t["virtualNode"] == name for t in body["action"]["weightedTargets"]):
+            raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes.")
+
+
+def check_router_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+    if store.count(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
+        raise ResourceInUse(f"VirtualRouter with name {name} cannot be deleted because it has active Routes, please delete Routes first")
+    if any(_providers(store, ctx, mesh, "virtualRouter", name)):
+        raise ResourceInUse(f"VirtualRouter with name {name} cannot be deleted because it is a VirtualService provider")
+
+
+def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+    if store.count(ctx.account, ctx.region, kinds.GATEWAY_ROUTE.kind, mesh, name):
+        raise ResourceInUse(f"VirtualGateway with name {name} cannot be deleted because it has active GatewayRoutes, please delete GatewayRoutes first")
+
+
+def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+    users = []
+    for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.GATEWAY_ROUTE.kind):
+        _, body = _one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+        if body["action"]["target"]["virtualService"]["virtualServiceName"] == name:
+            users.append(route.uid)
+    if users:
+        raise ResourceInUse(f"VirtualService {name} is being referenced in the following: GATEWAY_ROUTE: [{', '.join(users)}]")

@@ -1,0 +1,17 @@
+"""Defaults every entry point shares: loopback addresses, ports, where state lives."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 4600
+DEFAULT_XDS_PORT = 4601
+
+
+def default_state_dir() -> Path:
+    """`$APPMESH_LOCAL_STATE_DIR`, else the per-user data directory (XDG)."""
+    if os.environ.get("APPMESH_LOCAL_STATE_DIR"):
+        return Path(os.environ["APPMESH_LOCAL_STATE_DIR"])
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "appmesh-local"

@@ -1,0 +1,216 @@
+"""SQLite store: each write one transaction, change events published after commit.
+
+WAL with synchronous=NORMAL: a committed transaction is in the WAL file before
+the API answers, so killing the process (even with SIGKILL) loses no
+acknowledged write; only an OS crash could lose the last commits.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .records import (GATEWAY_ROUTE, MESH, ROUTE, VIRTUAL_GATEWAY, VIRTUAL_NODE, VIRTUAL_ROUTER,
+                      VIRTUAL_SERVICE, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    account TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,
+    mesh TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
+    arn TEXT NOT NULL UNIQUE, uid TEXT NOT NULL, version INTEGER NOT NULL,
+    created_at REAL NOT NULL, last_updated_at REAL NOT NULL,
+    mesh_owner TEXT NOT NULL, resource_owner TEXT NOT NULL, status TEXT NOT NULL,
+    spec TEXT NOT NULL, tags TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY (account, region, kind, mesh, parent, name)
+);
+CREATE TABLE IF NOT EXISTS client_tokens (
+    account TEXT NOT NULL, region TEXT NOT NULL, operation TEXT NOT NULL, token TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, response TEXT NOT NULL,
+    PRIMARY KEY (account, region, operation, token)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
+"""
+_COLUMNS = ("account, region, kind, mesh, parent, name, arn, uid, version, created_at, last_updated_at, "
+            "mesh_owner, resource_owner, status, spec, tags, revision")
+_SNAPSHOT_FIELDS = {VIRTUAL_NODE: "virtual_nodes", VIRTUAL_ROUTER: "virtual_routers",
+                    VIRTUAL_SERVICE: "virtual_services", VIRTUAL_GATEWAY: "virtual_gateways"}
+_NESTED_FIELDS = {ROUTE: "routes", GATEWAY_ROUTE: "gateway_routes"}
+
+Subscriber = Callable[[ChangeEvent], None]
+
+
+def _record(row: tuple) -> ResourceRecord:
+    key = ResourceKey(*row[:6])
+    return ResourceRecord(key=key, arn=row[6], uid=row[7], version=row[8], created_at=row[9],
+                          last_updated_at=row[10], mesh_owner=row[11], resource_owner=row[12],
+                          status=row[13], spec=json.loads(row[14]),
+                          tags=tuple(tuple(t) for t in json.loads(row[15])), revision=row[16])
+
+
+class Transaction:
+    """The write half of the store, valid inside `Store.write()` only."""
+
+    def __init__(self, store: "Store") -> None:
+        self._store = store
+        self.events: list[ChangeEvent] = []
+        self.revision = store.revision + 1
+
+    def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
+        k = record.key
+        self._store._db.execute(
+            f"INSERT OR REPLACE INTO resources ({_COLUMNS}) VALUES ({','.join('?' * 17)})",
+            (k.account, k.region, k.kind, k.mesh, k.parent, k.name, record.arn, record.uid, record.version,
+             record.created_at, record.last_updated_at, record.mesh_owner, record.resource_owner,
+             record.status, json.dumps(record.spec, separators=(",", ":")),
+             json.dumps([list(t) for t in record.tags]), self.revision))
+        self._event(k, action)
+        return record
+
+    def delete(self, key: ResourceKey) -> None:
+        self._store._db.execute(
+            "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
+            (key.account, key.region, key.kind, key.mesh, key.parent, key.name))
+        self._event(key, "delete")
+
+    def remember_token(self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict) -> None:
+        self._store._db.execute(
+            "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?,?)",
+            (account, region, operation, token, fingerprint, json.dumps(response)))
+
+    def _event(self, key: ResourceKey, action: str) -> None:
+        self.events.append(ChangeEvent(key.account, key.region, key.mesh, key.kind, key.name,
+                                       key.parent, action, self.revision))
+
+
+class Store:
+    """All resources of all accounts and regions. Thread-safe; one writer at a time."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = str(path) if path else ":memory:"
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._subscribers: list[Subscriber] = []
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self.revision: int = self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0]
+
+    @classmethod
+    def open_dir(cls, state_dir: Path) -> "Store":
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir / "appmesh-local.sqlite3")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """`callback(event)` runs after each commit on the writer's thread: it must only enqueue."""
+        self._subscribers.append(callback)
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """One atomic transaction: reads inside it see a stable state; events go out after COMMIT."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            tx = Transaction(self)
+            try:
+                yield tx
+                if tx.events:
+                    self._db.execute("UPDATE meta SET value=? WHERE key='revision'", (tx.revision,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if tx.events:
+                self.revision = tx.revision
+                for event in tx.events:
+                    for callback in self._subscribers:
+                        callback(event)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, key: ResourceKey) -> ResourceRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
+                (key.account, key.region, key.kind, key.mesh, key.parent, key.name)).fetchone()
+        return _record(row) if row else None
+
+    def get_by_arn(self, arn: str) -> ResourceRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM resources WHERE arn=?", (arn,)).fetchone()
+        return _record(row) if row else None
+
+    def list(self, account: str, region: str, kind: str, mesh: str = "", parent: str = "",
+             after: str = "", limit: int | None = None) -> list[ResourceRecord]:
+        """Resources of one kind under one parent, ordered by name, starting after `after`."""
+        sql = f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?"
+        args: list = [account, region, kind]
+        if kind != MESH:
+            sql += " AND mesh=? AND parent=?"
+            args += [mesh, parent]
+        sql += " AND name > ? ORDER BY name"
+        args.append(after)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return [_record(row) for row in self._db.execute(sql, args)]
+
+    def count(self, account: str, region: str, kind: str, mesh: str | None = None, parent: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM resources WHERE account=? AND region=? AND kind=?"
+        args: list = [account, region, kind]
+        if mesh is not None:
+            sql += " AND mesh=?"
+            args.append(mesh)
+        if parent is not None:
+            sql += " AND parent=?"
+            args.append(parent)
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()[0]
+
+    def in_mesh(self, account: str, region: str, mesh: str, kind: str) -> list[ResourceRecord]:
+        """Every resource of one kind in a mesh, whatever its parent (for reference checks)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent, name",
+                (account, region, kind, mesh)).fetchall()
+        return [_record(row) for row in rows]
+
+    def token(self, account: str, region: str, operation: str, token: str) -> tuple[str, dict] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT fingerprint, response FROM client_tokens WHERE account=? AND region=? AND operation=? AND token=?",
+                (account, region, operation, token)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def mesh_keys(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(
+                "SELECT account, region, name FROM resources WHERE kind=? ORDER BY account, region, name", (MESH,))]
+
+    def mesh_snapshot(self, account: str, region: str, mesh: str) -> MeshSnapshot | None:
+        """Every resource of a mesh at one revision (read under the store lock)."""
+        with self._lock:
+            revision = self.revision
+            rows = self._db.execute(
+                "SELECT kind, parent, name, spec FROM resources WHERE account=? AND region=? AND mesh=?",
+                (account, region, mesh)).fetchall()
+        mesh_spec = None
+        flat: dict[str, dict] = {f: {} for f in _SNAPSHOT_FIELDS.values()}
+        nested: dict[str, dict] = {f: {} for f in _NESTED_FIELDS.values()}
+        for kind, parent, name, spec in rows:
+            if kind == MESH:
+                mesh_spec = json.loads(spec)
+            elif kind in _SNAPSHOT_FIELDS:
+                flat[_SNAPSHOT_FIELDS[kind]][name] = json.loads(spec)
+            else:
+                nested[_NESTED_FIELDS[kind]].setdefault(parent, {})[name] = json.loads(spec)
+        if mesh_spec is None:
+            return None
+        return MeshSnapshot(account=account, region=region, name=mesh, revision=revision, spec=mesh_spec, **flat, **nested)
