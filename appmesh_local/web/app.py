@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
@@ -42,6 +43,7 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
         except Exception:  # noqa: BLE001 - the caller gets AWS's 500, the log gets the traceback
             log.exception("internal error on %s %s", request.method, request.path)
             status_code, headers, body = serialize_error(ApiError("An internal error occurred"))
+        headers["x-amzn-RequestId"] = str(uuid.uuid4())
         return Response(body, status=status_code, headers=headers)
 
     return app
