@@ -1,0 +1,117 @@
+"""Envoy v3 bootstraps equivalent to the App Mesh image's, pointed at our ADS server.
+
+App Mesh's agent (reference §1) wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster
+= the same unless set, ADS SotW over gRPC v3 with lds/cds from ADS and
+`initial_fetch_timeout` 0 (wait forever), admin on 9901, a static runtime layer
+plus an admin layer, and the outlier-detection event log. We speak plaintext
+`envoy_grpc` to a static `xds_cluster` instead of TLS + SigV4 `google_grpc`.
+Used by `appmesh-local bootstrap|envoy`, the tests and `docker/`.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import yaml
+
+from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
+
+XDS_CLUSTER = "xds_cluster"
+API_TYPES = ("GRPC", "DELTA_GRPC")
+# The App Mesh agent's static runtime layer (getRuntimeConfigLayer0) minus flags Envoy 1.40 dropped.
+STATIC_RUNTIME = {
+    "envoy.features.enable_all_deprecated_features": True,
+    "re2.max_program_size.error_level": 1000,
+}
+
+
+def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: int,
+                     admin_port: int = 9901, admin_address: str = "127.0.0.1",
+                     account: str | None = None, region: str | None = None,
+                     node_cluster: str | None = None, *, mesh_owner: str | None = None,
+                     node_id: str | None = None, api_type: str = "GRPC",
+                     initial_fetch_timeout_s: float = 0.0, outlier_event_log_path: str | None = None,
+                     reconnect_base_ms: int | None = None) -> dict[str, Any]:
+    """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
+
+    `kind` is "virtualNode" or "virtualGateway". `account`/`region` go to node metadata
+    so the short node id resolves to the right mesh (`mesh_owner` goes into the id as `mesh@owner`).
+    `api_type` "DELTA_GRPC" selects incremental xDS (App Mesh itself only spoke SotW).
+    """
+    if api_type not in API_TYPES:
+        raise ValueError(f"api_type must be one of {API_TYPES}")
+    node_id = node_id or format_node_id(mesh, kind, name, mesh_owner)
+    metadata: dict[str, Any] = {}
+    if account:
+        metadata[METADATA_ACCOUNT] = account
+    if region:
+        metadata[METADATA_REGION] = region
+    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
+    if metadata:
+        node["metadata"] = metadata
+    envoy_grpc: dict[str, Any] = {"cluster_name": XDS_CLUSTER}
+    if reconnect_base_ms:
+        envoy_grpc["retry_policy"] = {"retry_back_off": {
+            "base_interval": _duration(reconnect_base_ms / 1000),
+            "max_interval": _duration(reconnect_base_ms * 10 / 1000)}}
+    ads_source = {"ads": {}, "resource_api_version": "V3",
+                  "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
+    bootstrap: dict[str, Any] = {
+        "node": node,
+        "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": api_type,
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": True,
+                "grpc_services": [{"envoy_grpc": envoy_grpc}],
+            },
+            "lds_config": dict(ads_source),
+            "cds_config": dict(ads_source),
+        },
+        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port)]},
+        "layered_runtime": {"layers": [
+            {"name": "static_layer_0", "static_layer": dict(STATIC_RUNTIME)},
+            {"name": "admin_layer", "admin_layer": {}},
+        ]},
+    }
+    if outlier_event_log_path:
+        bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
+    return bootstrap
+
+
+def xds_cluster(host: str, port: int) -> dict[str, Any]:
+    """The static HTTP/2 cluster to the ADS server: STATIC for an IP, LOGICAL_DNS for a name."""
+    try:
+        ipaddress.ip_address(host)
+        discovery = "STATIC"
+    except ValueError:
+        discovery = "LOGICAL_DNS"
+    cluster: dict[str, Any] = {
+        "name": XDS_CLUSTER,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {
+                    # The agent's keepalive: 10 s between pings, 20 s to answer.
+                    "connection_keepalive": {"interval": "10s", "timeout": "20s"}}},
+            },
+        },
+        "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+    }
+    if discovery == "LOGICAL_DNS":
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
+def bootstrap_yaml(bootstrap: dict[str, Any]) -> str:
+    """Stable YAML text (key order kept) for files users read and commit."""
+    return yaml.safe_dump(bootstrap, sort_keys=False, default_flow_style=False)
+
+
+def _duration(seconds: float) -> str:
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return f"{text}s"

@@ -1,0 +1,173 @@
+"""The snapshot cache: the latest consistent snapshot per proxy, and who to wake when it changes.
+
+Writers (the reconciler's thread, or a test) replace snapshots; readers (ADS
+streams on the gRPC loop) take the current immutable snapshot without waiting
+for a build. Watch callbacks run on the writer's thread and must only schedule
+work (streams use `loop.call_soon_threadsafe`).
+"""
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from google.protobuf.message import Message
+
+from appmesh_local.xds.node_id import ProxyRef
+from appmesh_local.xds.proxy_config import TYPE_URLS, MeshConfig
+from appmesh_local.xds.snapshot import Resource, Snapshot, TypeSnapshot, check_consistency, make_resource
+
+Watcher = Callable[[], None]
+
+
+@dataclass
+class CacheUpdate:
+    """What one write did: proxies whose snapshot changed or went away, and why some were refused."""
+
+    changed: list[ProxyRef] = field(default_factory=list)
+    removed: list[ProxyRef] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class SnapshotCache:
+    """Per-proxy snapshots with per-type versions `<boot_id>-<n>` and a NACK ledger."""
+
+    def __init__(self, boot_id: str | None = None) -> None:
+        self.boot_id = boot_id or secrets.token_hex(4)
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()          # guards the dicts below (held briefly)
+        self._write_lock = threading.Lock()    # one writer at a time (builds happen outside _lock)
+        self._snapshots: dict[ProxyRef, Snapshot] = {}
+        self._watchers: dict[ProxyRef, dict[int, Watcher]] = {}
+        self._watch_ids = itertools.count(1)
+        self._nacks: dict[tuple[str, str], set[str]] = {}
+
+    # ---- reads -------------------------------------------------------------------------------
+    def get(self, proxy: ProxyRef) -> Snapshot | None:
+        with self._lock:
+            return self._snapshots.get(proxy)
+
+    def proxies(self) -> list[ProxyRef]:
+        with self._lock:
+            return sorted(self._snapshots)
+
+    # ---- writes ------------------------------------------------------------------------------
+    def set_proxy(self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]],
+                  revision: int = 0) -> CacheUpdate:
+        """Replace one proxy's resources (type URL → name → message)."""
+        with self._write_lock:
+            update = CacheUpdate()
+            snap = self._build(proxy, resources, revision, self.get(proxy), update.problems)
+            if snap is not None:
+                with self._lock:
+                    self._snapshots[proxy] = snap
+                update.changed.append(proxy)
+        self._notify(update.changed)
+        return update
+
+    def apply_mesh_config(self, config: MeshConfig) -> CacheUpdate:
+        """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed."""
+        mesh_key = (config.account, config.region, config.mesh)
+        update = CacheUpdate()
+        with self._write_lock:
+            with self._lock:
+                existing = {p: s for p, s in self._snapshots.items() if p.mesh_key == mesh_key}
+            built: dict[ProxyRef, Snapshot] = {}
+            for (kind, name), proxy_config in config.proxies.items():
+                proxy = ProxyRef(config.account, config.region, config.mesh, kind, name)
+                snap = self._build(proxy, proxy_config.resources, config.revision,
+                                   existing.get(proxy), update.problems)
+                if snap is not None:
+                    built[proxy] = snap
+            wanted = {ProxyRef(config.account, config.region, config.mesh, k, n) for k, n in config.proxies}
+            update.removed = sorted(p for p in existing if p not in wanted)
+            update.changed = sorted(built)
+            with self._lock:
+                self._snapshots.update(built)
+                for proxy in update.removed:
+                    del self._snapshots[proxy]
+        self._notify(update.changed + update.removed)
+        return update
+
+    def remove_mesh(self, mesh_key: tuple[str, str, str]) -> list[ProxyRef]:
+        """Forget every proxy of a deleted mesh (its Envoys keep their last config, as unknown nodes)."""
+        with self._write_lock, self._lock:
+            removed = sorted(p for p in self._snapshots if p.mesh_key == mesh_key)
+            for proxy in removed:
+                del self._snapshots[proxy]
+        self._notify(removed)
+        return removed
+
+    def remove_proxy(self, proxy: ProxyRef) -> bool:
+        with self._write_lock, self._lock:
+            found = self._snapshots.pop(proxy, None) is not None
+        if found:
+            self._notify([proxy])
+        return found
+
+    def _build(self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]], revision: int,
+               previous: Snapshot | None, problems: list[str]) -> Snapshot | None:
+        """A new snapshot, or None when nothing changed or the result is inconsistent (kept the old one)."""
+        unknown = set(resources) - set(TYPE_URLS)
+        if unknown:
+            problems.append(f"{proxy.short_id()}: ignored unknown resource types {sorted(unknown)}")
+        by_type: dict[str, dict[str, Resource]] = {}
+        for type_url in TYPE_URLS:
+            old = previous.types[type_url].resources if previous else {}
+            by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name))
+                                 for name, msg in resources.get(type_url, {}).items()}
+        inconsistent = check_consistency(by_type)
+        if inconsistent:
+            problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
+            return None
+        types: dict[str, TypeSnapshot] = {}
+        changed = previous is None
+        for type_url, named in by_type.items():
+            digest = TypeSnapshot.content_digest(named)
+            old_ts = previous.types.get(type_url) if previous else None
+            if old_ts is not None and old_ts.digest == digest:
+                types[type_url] = old_ts
+            else:
+                types[type_url] = TypeSnapshot(version=self.next_version(), resources=named, digest=digest)
+                changed = True
+        if not changed:
+            return None
+        return Snapshot(proxy=proxy, revision=revision, types=types)
+
+    def next_version(self) -> str:
+        return f"{self.boot_id}-{next(self._counter)}"
+
+    # ---- watches -----------------------------------------------------------------------------
+    def watch(self, proxy: ProxyRef, callback: Watcher) -> tuple[ProxyRef, int]:
+        """Call `callback()` (on the writer's thread) whenever `proxy`'s snapshot changes or goes."""
+        token = next(self._watch_ids)
+        with self._lock:
+            self._watchers.setdefault(proxy, {})[token] = callback
+        return (proxy, token)
+
+    def unwatch(self, handle: tuple[ProxyRef, int]) -> None:
+        proxy, token = handle
+        with self._lock:
+            watchers = self._watchers.get(proxy)
+            if watchers is not None:
+                watchers.pop(token, None)
+                if not watchers:
+                    del self._watchers[proxy]
+
+    def _notify(self, proxies: list[ProxyRef]) -> None:
+        with self._lock:
+            callbacks = [cb for p in proxies for cb in self._watchers.get(p, {}).values()]
+        for callback in callbacks:
+            callback()
+
+    # ---- NACK ledger -------------------------------------------------------------------------
+    def record_nack(self, node_id: str, type_url: str, version: str) -> None:
+        """Remember that `node_id` rejected `version` of `type_url`: it is never sent to it again."""
+        with self._lock:
+            self._nacks.setdefault((node_id, type_url), set()).add(version)
+
+    def is_nacked(self, node_id: str, type_url: str, version: str) -> bool:
+        with self._lock:
+            return version in self._nacks.get((node_id, type_url), ())

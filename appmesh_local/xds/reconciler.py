@@ -1,0 +1,155 @@
+"""Store change events → debounced per-mesh rebuilds → the snapshot cache.
+
+The store's callback only marks a mesh dirty. A worker thread (not the gRPC
+loop: translation is CPU work) rebuilds a mesh once it has been quiet for
+`quiet_s`, or `max_delay_s` after its first pending change at the latest
+(Contour's holdoff/max delay), from one store revision. A translation that
+raises keeps the last good snapshots and is recorded for `status`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable, Protocol
+
+from appmesh_local.store.records import ChangeEvent, MeshSnapshot
+from appmesh_local.xds.cache import SnapshotCache
+from appmesh_local.xds.proxy_config import MeshConfig
+from appmesh_local.xds.status import Status
+
+log = logging.getLogger(__name__)
+MeshKey = tuple[str, str, str]
+BuildFn = Callable[..., MeshConfig]
+
+
+class MeshSource(Protocol):
+    """The part of the store the reconciler reads."""
+
+    def mesh_snapshot(self, account: str, region: str, mesh: str) -> MeshSnapshot | None: ...
+    def mesh_keys(self) -> list[MeshKey]: ...
+    def subscribe(self, callback: Callable[[ChangeEvent], None]) -> Any: ...
+
+
+def default_build() -> BuildFn:
+    """The translator, imported late so the bridge can start (and be tested) without it."""
+    from appmesh_local.xds.build import build_mesh_config
+
+    return build_mesh_config
+
+
+class Reconciler:
+    def __init__(self, store: MeshSource, cache: SnapshotCache, status: Status, *,
+                 build: BuildFn | None = None, quiet_s: float = 0.002, max_delay_s: float = 0.02,
+                 bind_address: str = "0.0.0.0") -> None:
+        self.store = store
+        self.cache = cache
+        self.status = status
+        self.build = build
+        self.quiet_s = quiet_s
+        self.max_delay_s = max_delay_s
+        self.bind_address = bind_address
+        self._cond = threading.Condition()
+        self._dirty: dict[MeshKey, tuple[float, float]] = {}  # mesh -> (first, last) change time
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.rebuilds = 0
+
+    def start(self) -> None:
+        """Subscribe, queue every existing mesh (initial sync), and start the worker."""
+        if self.build is None:
+            self.build = default_build()
+        self.store.subscribe(self.on_change)
+        for key in self.store.mesh_keys():
+            self.mark_dirty(tuple(key))
+        self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        unsubscribe = getattr(self.store, "unsubscribe", None)
+        if callable(unsubscribe):
+            unsubscribe(self.on_change)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def on_change(self, event: ChangeEvent) -> None:
+        """Store callback (writer's thread): enqueue only."""
+        if event.action == "tag":
+            return  # tags never reach Envoy
+        self.mark_dirty((event.account, event.region, event.mesh))
+
+    def mark_dirty(self, key: MeshKey) -> None:
+        now = time.monotonic()
+        with self._cond:
+            first, _ = self._dirty.get(key, (now, now))
+            self._dirty[key] = (first, now)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every pending change is in the cache (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._dirty or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._dirty and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                due_at = {k: min(last + self.quiet_s, first + self.max_delay_s)
+                          for k, (first, last) in self._dirty.items()}
+                due = [k for k, at in due_at.items() if at <= now]
+                if not due:
+                    self._cond.wait(max(0.0, min(due_at.values()) - now))
+                    continue
+                for key in due:
+                    del self._dirty[key]
+                self._busy = True
+            try:
+                for key in due:
+                    self.reconcile(key)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def reconcile(self, key: MeshKey) -> None:
+        """Rebuild one mesh from one store revision; never raises."""
+        started = time.perf_counter()
+        try:
+            snapshot = self.store.mesh_snapshot(*key)
+        except Exception as exc:
+            log.exception("reading mesh %s failed", key)
+            self.status.record_translation(key, None, [], f"store read failed: {exc!r}")
+            return
+        if snapshot is None:
+            self.cache.remove_mesh(key)
+            self.status.forget_mesh(key)
+            return
+        assert self.build is not None
+        try:
+            config = self.build(snapshot, bind_address=self.bind_address)
+            update = self.cache.apply_mesh_config(config)
+        except Exception as exc:
+            log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.status.record_translation(key, snapshot.revision, [], f"translation failed: {detail}",
+                                           duration_ms=(time.perf_counter() - started) * 1000)
+            return
+        self.rebuilds += 1
+        self.status.record_translation(key, config.revision, list(config.problems) + update.problems, None,
+                                       duration_ms=(time.perf_counter() - started) * 1000,
+                                       proxies=len(config.proxies))

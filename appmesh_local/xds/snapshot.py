@@ -1,0 +1,137 @@
+"""Immutable per-proxy snapshots: every resource serialized once, hashed, packed once.
+
+A `Resource` keeps the deterministic bytes' digest and the packed `Any`, so a
+push to any number of streams never re-encodes a message, and comparing two
+snapshots is comparing digests. Versions are per type, `<boot-id>-<n>`: the
+boot prefix means a restarted server never reuses a version an Envoy ACKed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from appmesh_local.xds.node_id import ProxyRef
+from appmesh_local.xds.proxy_config import (
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, TYPE_URLS,
+)
+
+# The order Envoy expects updates in (xDS protocol, "eventual consistency considerations"):
+# clusters before their endpoints, listeners before their routes; secrets last.
+PUSH_ORDER = (CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET)
+# Types Envoy subscribes to as a whole (wildcard); the others by resource name.
+WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
+SHORT_TYPE_NAMES = {
+    LISTENER: "lds", ROUTE_CONFIGURATION: "rds", CLUSTER: "cds",
+    CLUSTER_LOAD_ASSIGNMENT: "eds", SECRET: "sds",
+}
+_HCM = ("type.googleapis.com/envoy.extensions.filters.network."
+        "http_connection_manager.v3.HttpConnectionManager")
+
+
+@dataclass(frozen=True, eq=False)
+class Resource:
+    """One named resource: the message, its packed Any and the digest of its bytes."""
+
+    name: str
+    type_url: str
+    message: Message
+    packed: any_pb2.Any
+    digest: str
+
+
+def make_resource(type_url: str, name: str, message: Message, previous: Resource | None = None) -> Resource:
+    """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object)."""
+    if previous is not None and previous.message is message:
+        return previous
+    data = message.SerializeToString(deterministic=True)
+    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    if previous is not None and previous.digest == digest and previous.type_url == type_url:
+        return previous
+    return Resource(name=name, type_url=type_url, message=message,
+                    packed=any_pb2.Any(type_url=type_url, value=data), digest=digest)
+
+
+@dataclass(frozen=True)
+class TypeSnapshot:
+    """All resources of one type for one proxy, with the type's version."""
+
+    version: str
+    resources: Mapping[str, Resource]
+    digest: str  # over (name, digest) pairs: equal digests mean nothing to push
+
+    @staticmethod
+    def content_digest(resources: Mapping[str, Resource]) -> str:
+        h = hashlib.blake2b(digest_size=12)
+        for name in sorted(resources):
+            h.update(name.encode())
+            h.update(b"\0")
+            h.update(resources[name].digest.encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one proxy should hold, at one store revision. Never mutated."""
+
+    proxy: ProxyRef
+    revision: int
+    types: Mapping[str, TypeSnapshot] = field(default_factory=dict)
+
+    def version(self, type_url: str) -> str | None:
+        ts = self.types.get(type_url)
+        return ts.version if ts else None
+
+    def versions(self) -> dict[str, str]:
+        return {SHORT_TYPE_NAMES[t]: ts.version for t, ts in self.types.items()}
+
+
+def check_consistency(resources: Mapping[str, Mapping[str, Resource]]) -> list[str]:
+    """What Envoy would wait for forever: RDS names no route config answers, EDS clusters with no CLA."""
+    problems: list[str] = []
+    routes = resources.get(ROUTE_CONFIGURATION, {})
+    for listener_name, rds_name in _referenced_route_configs(resources.get(LISTENER, {}).values()):
+        if rds_name not in routes:
+            problems.append(f"listener {listener_name} references route config {rds_name} that does not exist")
+    assignments = resources.get(CLUSTER_LOAD_ASSIGNMENT, {})
+    for cluster_name, service_name in _eds_clusters(resources.get(CLUSTER, {}).values()):
+        if service_name not in assignments:
+            problems.append(f"EDS cluster {cluster_name} has no ClusterLoadAssignment {service_name}")
+    return problems
+
+
+def _referenced_route_configs(listeners: Iterable[Resource]) -> Iterable[tuple[str, str]]:
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+
+    for res in listeners:
+        listener = res.message
+        chains = list(listener.filter_chains)
+        if listener.HasField("default_filter_chain"):
+            chains.append(listener.default_filter_chain)
+        for chain in chains:
+            for flt in chain.filters:
+                if flt.typed_config.type_url != _HCM:
+                    continue
+                hcm = hcm_pb2.HttpConnectionManager()
+                hcm.ParseFromString(flt.typed_config.value)
+                if hcm.HasField("rds"):
+                    yield res.name, hcm.rds.route_config_name
+
+
+def _eds_clusters(clusters: Iterable[Resource]) -> Iterable[tuple[str, str]]:
+    from envoy.config.cluster.v3 import cluster_pb2
+
+    for res in clusters:
+        cluster = res.message
+        if cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS:
+            yield res.name, cluster.eds_cluster_config.service_name or res.name
+
+
+def empty_types(version: str) -> dict[str, TypeSnapshot]:
+    """A snapshot body with every type present and empty (a proxy with nothing configured yet)."""
+    return {t: TypeSnapshot(version=version, resources={}, digest=TypeSnapshot.content_digest({}))
+            for t in TYPE_URLS}
