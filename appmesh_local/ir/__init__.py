@@ -1,0 +1,14 @@
+"""Intermediate representation between App Mesh specs and Envoy protos (plain frozen data)."""
+from appmesh_local.ir.dump import dump
+from appmesh_local.ir.model import (
+    GRPC, HTTP, HTTP2, HTTP_FAMILY, TCP, AccessLog, CircuitBreakers, Cluster, Endpoint, FilterChain,
+    HeaderMatch, HealthCheck, HttpFilter, HttpRoute, Listener, MeshIR, OutlierDetection, ProxyIR,
+    QueryMatch, RetryPolicy, RouteConfig, RouteMatch, StatsTag, TcpFilter, VirtualHost, WeightedTarget,
+)
+
+__all__ = [
+    "GRPC", "HTTP", "HTTP2", "HTTP_FAMILY", "TCP", "AccessLog", "CircuitBreakers", "Cluster", "Endpoint",
+    "FilterChain", "HeaderMatch", "HealthCheck", "HttpFilter", "HttpRoute", "Listener", "MeshIR",
+    "OutlierDetection", "ProxyIR", "QueryMatch", "RetryPolicy", "RouteConfig", "RouteMatch", "StatsTag",
+    "TcpFilter", "VirtualHost", "WeightedTarget", "dump",
+]

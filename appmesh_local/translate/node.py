@@ -1,0 +1,195 @@
+"""A virtual node → its proxy: ingress (15000, local app) and egress (15001, backends).
+
+Reference §3.2-3.6: one ingress chain per node listener keyed on the original
+destination port; one egress chain per destination port used by reachable backends,
+the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from appmesh_local.ir import (
+    HTTP, HTTP2, HTTP_FAMILY, TCP, CircuitBreakers, Cluster, Endpoint, FilterChain, HttpFilter, HttpRoute,
+    Listener, ProxyIR, RouteConfig, TcpFilter, VirtualHost, WeightedTarget,
+)
+from appmesh_local.translate.options import TranslateOptions
+from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
+from appmesh_local.translate.values import (
+    DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address,
+)
+from appmesh_local.xds.envoy import names
+
+AWS_API_PORT = 443
+AWS_API_SERVER_NAMES = ("*.amazonaws.com",)
+MAX = 2147483647
+
+
+def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
+    """Listener connectionPool (tcp | http | http2 | grpc) → default-priority thresholds."""
+    pool = pool or {}
+    if pool.get("tcp"):
+        return CircuitBreakers(max_connections=int(pool["tcp"].get("maxConnections", MAX)))
+    if pool.get("http"):
+        http = pool["http"]
+        return CircuitBreakers(max_connections=int(http.get("maxConnections", MAX)),
+                               max_pending_requests=int(http.get("maxPendingRequests", MAX)))
+    for key in ("http2", "grpc"):
+        if pool.get(key):
+            return CircuitBreakers(max_requests=int(pool[key].get("maxRequests", MAX)))
+    return CircuitBreakers()
+
+
+def passthrough_cluster(name: str) -> Cluster:
+    """ORIGINAL_DST cluster: forwards to wherever the app was connecting."""
+    return Cluster(name=name, discovery="original_dst")
+
+
+def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
+             options: TranslateOptions) -> tuple[Listener | None, list[RouteConfig], list[Cluster]]:
+    listeners = list(spec.get("listeners") or ())
+    if not listeners:
+        return None, [], []
+    logs = access_logs(spec)
+    discovery = spec.get("serviceDiscovery") or {}
+    app_address = local_app_address(ip_preference(mesh_spec, discovery.get("dns") or discovery.get("awsCloudMap")))
+    chains, route_configs, clusters = [], [], []
+    for listener in listeners:
+        mapping = listener.get("portMapping") or {}
+        port, protocol = int(mapping["port"]), mapping["protocol"]
+        cluster = Cluster(
+            name=names.ingress_cluster(mesh, name, protocol, port), discovery="static",
+            endpoints=(Endpoint(app_address, port),), http2=protocol in (HTTP2, "grpc"),
+            circuit_breakers=circuit_breakers(listener.get("connectionPool")),
+        )
+        clusters.append(cluster)
+        stat_prefix = "ingress" if len(listeners) == 1 else f"ingress.{protocol}.{port}"
+        timeout = (listener.get("timeout") or {}).get(protocol) or {}
+        chain_name = f"ingress_{protocol}_{port}"
+        if protocol == TCP:
+            tcp = TcpFilter(stat_prefix=stat_prefix, clusters=(WeightedTarget(cluster.name, 1),),
+                            idle_timeout_ms=duration_ms(timeout.get("idle")), access_logs=logs)
+            chains.append(FilterChain(name=chain_name, destination_port=port, tcp=tcp))
+            continue
+        rds = names.ingress_route_config(protocol, port)
+        chains.append(FilterChain(name=chain_name, destination_port=port,
+                                  http=HttpFilter(stat_prefix=stat_prefix, route_config=rds, access_logs=logs)))
+        per_request = duration_ms(timeout.get("perRequest"))
+        route = HttpRoute(
+            name=chain_name, match=CATCH_ALL, clusters=(WeightedTarget(cluster.name, 1),), weighted=False,
+            timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS if per_request is None else per_request,
+            idle_timeout_ms=duration_ms(timeout.get("idle")),
+        )
+        route_configs.append(RouteConfig(name=rds, virtual_hosts=(VirtualHost(name="*", domains=("*",), routes=(route,)),)))
+    listener = Listener(name=names.ingress_listener(), address=options.bind_address, port=names.INGRESS_PORT,
+                        direction="INBOUND", use_original_dst=True, filter_chains=tuple(chains))
+    return listener, route_configs, clusters
+
+
+def _backend_names(spec: Mapping[str, Any]) -> list[str]:
+    out = []
+    for backend in spec.get("backends") or ():
+        vs = (backend.get("virtualService") or {}).get("virtualServiceName")
+        if vs and vs not in out:
+            out.append(vs)
+    return out
+
+
+def backend_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """Virtual service names a node may reach (its `backends`), in spec order, unique."""
+    return tuple(_backend_names(spec))
+
+
+def _rds_protocol(protocols: set[str]) -> str:
+    for protocol in (HTTP, HTTP2, "grpc"):
+        if protocol in protocols:
+            return protocol
+    return HTTP
+
+
+def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
+            services: Mapping[str, ServiceView | None], options: TranslateOptions,
+            problems: list[str]) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
+    http_ports: dict[int, list[tuple[str, ServicePort]]] = {}
+    tcp_ports: dict[int, tuple[str, ServicePort]] = {}
+    portless: list[str] = []
+    clusters: dict[str, Cluster] = {}
+    for vs in sorted(services):
+        view = services[vs]
+        if view is None or not view.exists:
+            problems.append(f"virtual node {name}: backend virtual service {vs} does not exist")
+            continue
+        if not view.ports:
+            portless.append(vs)
+            continue
+        for sp in view.ports:
+            if sp.protocol in HTTP_FAMILY:
+                if sp.port in tcp_ports:
+                    problems.append(f"virtual node {name}: port {sp.port} is TCP for {tcp_ports[sp.port][0]} "
+                                    f"and {sp.protocol} for {vs}; {vs} dropped on that port")
+                    continue
+                http_ports.setdefault(sp.port, []).append((vs, sp))
+            elif sp.port in http_ports or sp.port in tcp_ports:
+                other = tcp_ports[sp.port][0] if sp.port in tcp_ports else http_ports[sp.port][0][0]
+                problems.append(f"virtual node {name}: only one destination per TCP port {sp.port} "
+                                f"({other} kept, {vs} dropped)")
+            elif not sp.tcp:
+                problems.append(f"virtual node {name}: virtual service {vs} has no TCP route on port {sp.port}")
+            else:
+                tcp_ports[sp.port] = (vs, sp)
+    logs = access_logs(spec)
+    chains: list[FilterChain] = []
+    route_configs: list[RouteConfig] = []
+    for port in sorted(set(http_ports) | set(tcp_ports)):
+        if port in tcp_ports:
+            vs, sp = tcp_ports[port]
+            clusters.update((c.name, c) for c in sp.clusters)
+            tcp = TcpFilter(stat_prefix="egress", clusters=sp.tcp, idle_timeout_ms=sp.tcp_idle_timeout_ms,
+                            access_logs=logs)
+            chains.append(FilterChain(name=f"egress_tcp_{port}", destination_port=port, tcp=tcp))
+            continue
+        entries = http_ports[port]
+        protocol = _rds_protocol({sp.protocol for _, sp in entries})
+        rds = names.egress_route_config(protocol, port)
+        vhosts = [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}"), routes=sp.routes) for vs, sp in entries]
+        vhosts += [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}")) for vs in portless]
+        for _, sp in entries:
+            clusters.update((c.name, c) for c in sp.clusters)
+        route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(sorted(vhosts, key=lambda v: v.name))))
+        chains.append(FilterChain(name=f"egress_{protocol}_{port}", destination_port=port,
+                                  http=HttpFilter(stat_prefix="egress", route_config=rds, access_logs=logs)))
+    amazonaws = passthrough_cluster(names.amazonaws_cluster(mesh))
+    clusters[amazonaws.name] = amazonaws
+    chains.append(FilterChain(name="egress_amazonaws", destination_port=AWS_API_PORT, server_names=AWS_API_SERVER_NAMES,
+                              tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(amazonaws.name, 1),),
+                                            access_logs=logs)))
+    if ((mesh_spec.get("egressFilter") or {}).get("type")) == "ALLOW_ALL":
+        # Ports without a modeled chain pass through; HTTP ports with backends do not
+        # (the documented ALLOW_ALL caveat, reference §3.5 / §6).
+        allow_all = passthrough_cluster(names.allow_all_cluster(mesh))
+        clusters[allow_all.name] = allow_all
+        chains.append(FilterChain(name="egress_mesh-allow-all",
+                                  tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(allow_all.name, 1),),
+                                                access_logs=logs)))
+    listener = Listener(name=names.egress_listener(), address=options.bind_address, port=names.EGRESS_PORT,
+                        direction="OUTBOUND", use_original_dst=True, filter_chains=tuple(chains))
+    return listener, route_configs, clusters
+
+
+def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
+               services: Mapping[str, ServiceView | None], options: TranslateOptions) -> ProxyIR:
+    """Translate virtual node `name`; `services` holds the view of each backend (None = missing)."""
+    problems: list[str] = []
+    for view in services.values():
+        if view is not None:
+            problems.extend(view.problems)
+    ingress, ingress_routes, ingress_clusters = _ingress(mesh, mesh_spec, name, spec, options)
+    egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems)
+    clusters = {c.name: c for c in ingress_clusters}
+    clusters.update(egress_clusters)
+    return ProxyIR(
+        kind="virtualNode", name=name,
+        listeners=tuple(x for x in (ingress, egress) if x is not None),
+        route_configs=tuple(ingress_routes + egress_routes),
+        clusters=tuple(clusters[k] for k in sorted(clusters)),
+        problems=tuple(dict.fromkeys(problems)),
+    )

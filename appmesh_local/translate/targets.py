@@ -1,0 +1,112 @@
+"""A virtual node seen as a route target: its listeners and the egress clusters clients use.
+
+Policies the *server* declares on its listener (outlier detection, health check) are
+realised in the clients' egress clusters (reference §0, §3.6, §4.5, §4.7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag
+from appmesh_local.translate.cloudmap import cloud_map_endpoints
+from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference
+from appmesh_local.xds.envoy import names
+
+
+@dataclass(frozen=True)
+class TargetListener:
+    port: int
+    protocol: str
+    cluster: Cluster | None  # None when the node has no usable service discovery
+
+
+@dataclass(frozen=True)
+class NodeTarget:
+    """The node's listeners (in spec order) with their egress clusters."""
+
+    name: str
+    listeners: tuple[TargetListener, ...]
+    problems: tuple[str, ...] = ()
+
+    def listener(self, port: int | None, fallback_port: int | None = None) -> tuple[TargetListener | None, str | None]:
+        """The listener a weighted target selects: by `port`, or the single one.
+
+        With several listeners and no port, a listener on `fallback_port` (the router
+        listener's) is used; otherwise the target is ambiguous. Returns (listener, problem).
+        """
+        if port is not None:
+            for item in self.listeners:
+                if item.port == port:
+                    return item, None
+            return None, f"virtual node {self.name} has no listener on port {port}"
+        if len(self.listeners) == 1:
+            return self.listeners[0], None
+        if not self.listeners:
+            return None, f"virtual node {self.name} has no listeners"
+        for item in self.listeners:
+            if item.port == fallback_port:
+                return item, None
+        return None, f"virtual node {self.name} has several listeners and the target names no port"
+
+
+def _outlier(spec: Mapping[str, Any] | None) -> OutlierDetection | None:
+    if not spec:
+        return None
+    return OutlierDetection(
+        consecutive_5xx=int(spec["maxServerErrors"]),
+        interval_ms=duration_ms(spec.get("interval")) or 0,
+        base_ejection_time_ms=duration_ms(spec.get("baseEjectionDuration")) or 0,
+        max_ejection_percent=int(spec.get("maxEjectionPercent", 10)),
+    )
+
+
+def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
+    if not spec:
+        return None
+    return HealthCheck(
+        protocol=spec.get("protocol", "tcp"),
+        timeout_ms=int(spec["timeoutMillis"]),
+        interval_ms=int(spec["intervalMillis"]),
+        healthy_threshold=int(spec["healthyThreshold"]),
+        unhealthy_threshold=int(spec["unhealthyThreshold"]),
+        path=spec.get("path") or "/",
+    )
+
+
+def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spec: Mapping[str, Any],
+                    listener: Mapping[str, Any]) -> Cluster | None:
+    mapping = listener.get("portMapping") or {}
+    port, protocol = int(mapping["port"]), mapping["protocol"]
+    discovery = node_spec.get("serviceDiscovery") or {}
+    common = dict(
+        name=names.egress_cluster(mesh, node, protocol, port),
+        http2=protocol in (HTTP2, GRPC),
+        outlier_detection=_outlier(listener.get("outlierDetection")),
+        health_check=_health_check(listener.get("healthCheck")),
+        stats_tags=(StatsTag("TargetVirtualNode", node),),
+    )
+    if discovery.get("dns"):
+        dns = discovery["dns"]
+        pref = ip_preference(mesh_spec, dns)
+        kind = "strict_dns" if dns.get("responseType") == "ENDPOINTS" else "logical_dns"
+        return Cluster(discovery=kind, endpoints=(Endpoint(dns["hostname"], port),),
+                       dns_lookup_family=dns_lookup_family(pref), **common)
+    if discovery.get("awsCloudMap"):
+        cloud_map = discovery["awsCloudMap"]
+        pref = ip_preference(mesh_spec, cloud_map)
+        return Cluster(discovery="eds", endpoints=cloud_map_endpoints(cloud_map, port, pref), **common)
+    return None
+
+
+def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> NodeTarget:
+    """Build the target view of virtual node `name` (pure; memoized by the caller)."""
+    listeners = []
+    problems = []
+    for listener in spec.get("listeners") or ():
+        mapping = listener.get("portMapping") or {}
+        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener)
+        if cluster is None:
+            problems.append(f"virtual node {name} is a route target but has no service discovery")
+        listeners.append(TargetListener(port=int(mapping["port"]), protocol=mapping["protocol"], cluster=cluster))
+    return NodeTarget(name=name, listeners=tuple(listeners), problems=tuple(dict.fromkeys(problems)))

@@ -1,0 +1,107 @@
+"""Mesh snapshot → MeshConfig: translate to IR, then build each proxy's Envoy resources.
+
+`MeshConfigBuilder` keeps memos across builds of one mesh: the translator returns the
+identical ProxyIR for unchanged proxies (their ProxyConfig is reused as is), and within a
+changed proxy every resource whose IR compares equal keeps its previous message object.
+Messages are shared between builds and must be treated as immutable.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from appmesh_local.ir import ProxyIR
+from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.translate import TranslateOptions, Translator
+from appmesh_local.xds.envoy.cluster import build_cluster
+from appmesh_local.xds.envoy.endpoint import build_load_assignment
+from appmesh_local.xds.envoy.listener import build_listener
+from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.xds.envoy.route import build_route_configuration
+from appmesh_local.xds.proxy_config import (
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, MeshConfig, ProxyConfig,
+)
+
+_ResourceKey = tuple[str, str]  # type URL, resource name
+
+
+class MeshConfigBuilder:
+    """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
+
+    def __init__(self, options: TranslateOptions | None = None) -> None:
+        self.translator = Translator(options)
+        self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
+        # Per proxy: (type URL, resource name) → (IR input, built message).
+        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Message]]] = {}
+
+    def build(self, snapshot: MeshSnapshot) -> MeshConfig:
+        mesh_ir = self.translator.translate(snapshot)
+        proxies: dict[tuple[str, str], ProxyConfig] = {}
+        for proxy in mesh_ir.proxies:
+            ident = (proxy.kind, proxy.name)
+            cached = self._proxies.get(ident)
+            if cached is None or cached[0] is not proxy:
+                cached = (proxy, self._build_proxy(proxy))
+                self._proxies[ident] = cached
+            proxies[ident] = cached[1]
+        for ident in [k for k in self._proxies if k not in proxies]:
+            del self._proxies[ident]
+            self._resources.pop(ident, None)
+        return MeshConfig(account=snapshot.account, region=snapshot.region, mesh=snapshot.name,
+                          revision=snapshot.revision, proxies=proxies, problems=mesh_ir.problems)
+
+    def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
+        resources: dict[str, dict[str, Message]] = {t: {} for t in (LISTENER, ROUTE_CONFIGURATION, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
+        previous = self._resources.get((proxy.kind, proxy.name), {})
+        current: dict[_ResourceKey, tuple[Any, Message]] = {}
+
+        def put(type_url: str, name: str, ir: Any, build: Callable[[], Message]) -> None:
+            cached = previous.get((type_url, name))
+            if cached is None or not (cached[0] is ir or cached[0] == ir):
+                cached = (ir, build())
+            current[(type_url, name)] = cached
+            resources[type_url][name] = cached[1]
+
+        for listener in proxy.listeners:
+            put(LISTENER, listener.name, listener, lambda l=listener: build_listener(l))
+        for route_config in proxy.route_configs:
+            put(ROUTE_CONFIGURATION, route_config.name, route_config, lambda r=route_config: build_route_configuration(r))
+        for cluster in proxy.clusters:
+            put(CLUSTER, cluster.name, cluster, lambda c=cluster: build_cluster(c))
+            if cluster.discovery == "eds":
+                put(CLUSTER_LOAD_ASSIGNMENT, cluster.name, cluster.endpoints,
+                    lambda c=cluster: build_load_assignment(c.name, c.endpoints))
+        self._resources[(proxy.kind, proxy.name)] = current
+        return ProxyConfig(kind=proxy.kind, name=proxy.name,
+                           resources={t: v for t, v in resources.items() if v})
+
+
+def build_mesh_config(snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_ADDRESS,
+                      builder: MeshConfigBuilder | None = None) -> MeshConfig:
+    """Translate `snapshot` and build every proxy's Envoy resources.
+
+    Without `builder` this is a pure one-shot build. The reconciler should keep one
+    MeshConfigBuilder per mesh and pass it, so unchanged resources are not rebuilt
+    (`bind_address` is then the builder's own option).
+    """
+    if builder is None:
+        builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address))
+    return builder.build(snapshot)
+
+
+def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:
+    """A proxy's resources as plain JSON-style data: {type short name: {resource name: dict}}."""
+    return {type_url.rsplit(".", 1)[-1]: {name: json.loads(json_format.MessageToJson(message, sort_keys=True))
+                                          for name, message in by_name.items()}
+            for type_url, by_name in proxy.resources.items()}
+
+
+def dump_mesh_config(config: MeshConfig) -> dict[str, Any]:
+    """Every proxy's resources (and the problems) as plain data, for golden files and `translate`."""
+    return {
+        "proxies": {f"{kind}/{name}": dump_proxy_config(proxy) for (kind, name), proxy in sorted(config.proxies.items())},
+        "problems": list(config.problems),
+    }

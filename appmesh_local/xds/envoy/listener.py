@@ -1,0 +1,73 @@
+"""IR Listener → envoy.config.listener.v3.Listener (HCM over ADS RDS, or tcp_proxy)."""
+from __future__ import annotations
+
+from google.protobuf import wrappers_pb2
+
+from envoy.config.core.v3 import address_pb2, base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2, listener_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from appmesh_local.ir import FilterChain, HttpFilter, Listener, TcpFilter
+from appmesh_local.xds.envoy.access_log import build_access_logs
+from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
+
+HCM_NAME = "envoy.filters.network.http_connection_manager"
+TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"
+
+
+def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
+    hcm = hcm_pb2.HttpConnectionManager(
+        stat_prefix=spec.stat_prefix,
+        codec_type=hcm_pb2.HttpConnectionManager.AUTO,
+        rds=hcm_pb2.Rds(config_source=ads_source(), route_config_name=spec.route_config),
+        http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))],
+        upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
+        normalize_path=wrappers_pb2.BoolValue(value=True),
+        merge_slashes=True,
+        path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
+        access_log=build_access_logs(spec.access_logs),
+    )
+    if spec.strip_any_host_port:
+        hcm.strip_any_host_port = True
+    return lc_pb2.Filter(name=HCM_NAME, typed_config=pack(hcm))
+
+
+def build_tcp_filter(spec: TcpFilter) -> lc_pb2.Filter:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=spec.stat_prefix, access_log=build_access_logs(spec.access_logs))
+    if len(spec.clusters) == 1:
+        proxy.cluster = spec.clusters[0].cluster
+    else:
+        proxy.weighted_clusters.CopyFrom(tcp_proxy_pb2.TcpProxy.WeightedCluster(clusters=[
+            tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=c.cluster, weight=c.weight)
+            for c in spec.clusters]))
+    if spec.idle_timeout_ms is not None:
+        proxy.idle_timeout.CopyFrom(duration(spec.idle_timeout_ms))
+    return lc_pb2.Filter(name=TCP_PROXY_NAME, typed_config=pack(proxy))
+
+
+def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
+    match = lc_pb2.FilterChainMatch(server_names=list(chain.server_names))
+    if chain.destination_port is not None:
+        match.destination_port.CopyFrom(uint32(chain.destination_port))
+    terminal = build_http_filter(chain.http) if chain.http is not None else build_tcp_filter(chain.tcp)
+    return lc_pb2.FilterChain(name=chain.name, filter_chain_match=match, filters=[terminal])
+
+
+def build_listener(spec: Listener) -> listener_pb2.Listener:
+    listener = listener_pb2.Listener(
+        name=spec.name,
+        address=address_pb2.Address(socket_address=address_pb2.SocketAddress(
+            address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::")),
+        filter_chains=[build_filter_chain(c) for c in spec.filter_chains],
+        traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
+        metadata=stats_metadata(()),
+    )
+    if spec.use_original_dst:
+        listener.use_original_dst.value = True
+    if spec.tls_inspector:
+        listener.listener_filters.append(lc_pb2.ListenerFilter(
+            name="envoy.filters.listener.tls_inspector", typed_config=pack(tls_inspector_pb2.TlsInspector())))
+    return listener

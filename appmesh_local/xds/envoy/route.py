@@ -1,0 +1,105 @@
+"""IR RouteConfig → envoy.config.route.v3.RouteConfiguration."""
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2, route_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.v3 import range_pb2
+
+from appmesh_local.ir import HeaderMatch, HttpRoute, RetryPolicy, RouteConfig, RouteMatch, VirtualHost
+from appmesh_local.xds.envoy.values import duration, pack, stats_metadata, uint32
+
+
+def _regex(pattern: str) -> regex_pb2.RegexMatcher:
+    return regex_pb2.RegexMatcher(regex=pattern)
+
+
+def build_header_matcher(spec: HeaderMatch) -> rc_pb2.HeaderMatcher:
+    matcher = rc_pb2.HeaderMatcher(name=spec.name, invert_match=spec.invert)
+    if spec.kind == "present":
+        matcher.present_match = True
+    elif spec.kind == "range":
+        matcher.range_match.CopyFrom(range_pb2.Int64Range(start=spec.range_start, end=spec.range_end))
+    elif spec.kind == "regex":
+        matcher.string_match.CopyFrom(string_pb2.StringMatcher(safe_regex=_regex(spec.value)))
+    else:
+        matcher.string_match.CopyFrom(string_pb2.StringMatcher(**{spec.kind: spec.value}))
+    return matcher
+
+
+def build_match(spec: RouteMatch) -> rc_pb2.RouteMatch:
+    match = rc_pb2.RouteMatch(headers=[build_header_matcher(h) for h in spec.headers])
+    if spec.path_kind == "exact":
+        match.path = spec.path
+    elif spec.path_kind == "regex":
+        match.safe_regex.CopyFrom(_regex(spec.path))
+    else:
+        match.prefix = spec.path
+    for q in spec.query:
+        param = match.query_parameters.add(name=q.name)
+        if q.exact is None:
+            param.present_match = True
+        else:
+            param.string_match.CopyFrom(string_pb2.StringMatcher(exact=q.exact))
+    return match
+
+
+def build_retry_policy(spec: RetryPolicy) -> rc_pb2.RetryPolicy:
+    policy = rc_pb2.RetryPolicy(
+        retry_on=",".join(spec.retry_on),
+        num_retries=uint32(spec.num_retries),
+        retriable_status_codes=list(spec.retriable_status_codes),
+        retry_host_predicate=[rc_pb2.RetryPolicy.RetryHostPredicate(
+            name="envoy.retry_host_predicates.previous_hosts",
+            typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()))],
+        host_selection_retry_max_attempts=spec.host_selection_retry_max_attempts,
+    )
+    if spec.per_try_timeout_ms is not None:
+        policy.per_try_timeout.CopyFrom(duration(spec.per_try_timeout_ms))
+    return policy
+
+
+def build_route(spec: HttpRoute) -> rc_pb2.Route:
+    route = rc_pb2.Route(name=spec.name, match=build_match(spec.match))
+    if spec.stats_tags:
+        route.metadata.CopyFrom(stats_metadata(spec.stats_tags))
+    for name, value in spec.request_headers_to_add:
+        route.request_headers_to_add.add(header=base_pb2.HeaderValue(key=name, value=value),
+                                         append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+    if spec.direct_status is not None:
+        route.direct_response.status = spec.direct_status
+        return route
+    action = route.route
+    if spec.weighted:
+        action.weighted_clusters.clusters.extend(
+            rc_pb2.WeightedCluster.ClusterWeight(name=c.cluster, weight=uint32(c.weight)) for c in spec.clusters)
+    else:
+        action.cluster = spec.clusters[0].cluster
+    if spec.timeout_ms is not None:
+        action.timeout.CopyFrom(duration(spec.timeout_ms))
+    if spec.idle_timeout_ms is not None:
+        action.idle_timeout.CopyFrom(duration(spec.idle_timeout_ms))
+    if spec.retry is not None:
+        action.retry_policy.CopyFrom(build_retry_policy(spec.retry))
+    if spec.prefix_rewrite is not None:
+        action.prefix_rewrite = spec.prefix_rewrite
+    if spec.path_rewrite is not None:
+        action.regex_rewrite.CopyFrom(_whole_path_rewrite(spec.path_rewrite))
+    if spec.host_rewrite is not None:
+        action.host_rewrite_literal = spec.host_rewrite
+    return route
+
+
+def _whole_path_rewrite(path: str) -> regex_pb2.RegexMatchAndSubstitute:
+    """Replace the whole path (gateway route `rewrite.path.exact`)."""
+    return regex_pb2.RegexMatchAndSubstitute(pattern=_regex("^.*$"), substitution=path)
+
+
+def build_virtual_host(spec: VirtualHost) -> rc_pb2.VirtualHost:
+    return rc_pb2.VirtualHost(name=spec.name, domains=list(spec.domains), routes=[build_route(r) for r in spec.routes],
+                              response_headers_to_remove=list(spec.response_headers_to_remove))
+
+
+def build_route_configuration(spec: RouteConfig) -> route_pb2.RouteConfiguration:
+    return route_pb2.RouteConfiguration(name=spec.name, virtual_hosts=[build_virtual_host(v) for v in spec.virtual_hosts])

@@ -1,0 +1,42 @@
+"""Golden tests: App Mesh YAML → IR dump (*.ir.yaml) and Envoy resources (*.envoy.yaml)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appmesh_local.ir import dump
+from appmesh_local.translate import translate_mesh
+from appmesh_local.translate.loader import load_mesh_file
+from appmesh_local.xds.build import build_mesh_config, dump_mesh_config
+from tests.translate.conftest import golden_cases, to_yaml
+
+CASES = golden_cases()
+
+
+def _check(expected_path: Path, data: object, update: bool) -> None:
+    text = to_yaml(data)
+    if update or not expected_path.exists():
+        expected_path.write_text(text)
+        if not update:
+            pytest.fail(f"{expected_path.name} did not exist; written, review and commit it")
+        return
+    expected = yaml.safe_load(expected_path.read_text())
+    assert yaml.safe_load(text) == expected, f"{expected_path.name} differs (run pytest --update-golden and review the diff)"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_ir_golden(case: Path, update_golden: bool) -> None:
+    ir = translate_mesh(load_mesh_file(case))
+    _check(case.with_suffix(".ir.yaml"), dump(ir), update_golden)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_envoy_golden(case: Path, update_golden: bool) -> None:
+    config = build_mesh_config(load_mesh_file(case))
+    _check(case.with_suffix(".envoy.yaml"), dump_mesh_config(config), update_golden)
+
+
+def test_there_are_cases() -> None:
+    assert len(CASES) >= 5
