@@ -80,9 +80,9 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
         kind = gateway_route_kind(route_spec)
         match_port = ((kind[1].get("match") or {}).get("port")) if kind else None
         if match_port is None and len(ports) > 1:
-            problems.append(f"gateway route {route_name}: gateway {name} has several listeners and the route names no port; ignored")
+            problems.append(f"gateway route {name}/{route_name}: gateway {name} has several listeners and the route names no port; ignored")
         elif match_port is not None and match_port not in ports:
-            problems.append(f"gateway route {route_name}: port {match_port} matches no listener of gateway {name}; ignored")
+            problems.append(f"gateway route {name}/{route_name}: port {match_port} matches no listener of gateway {name}; ignored")
     for lst in listeners_spec:
         mapping = lst["portMapping"]
         port, protocol = int(mapping["port"]), mapping["protocol"]
@@ -103,25 +103,25 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
             if not _applies(match_spec.get("port"), port, len(listeners_spec)):
                 continue
             if route_protocol != protocol:
-                problems.append(f"gateway route {route_name}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored")
+                problems.append(f"gateway route {name}/{route_name}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored")
                 continue
             action = body.get("action") or {}
             target = action.get("target") or {}
             vs = (target.get("virtualService") or {}).get("virtualServiceName", "")
             view = services.get(vs)
             if view is None or not view.exists:
-                problems.append(f"gateway route {route_name}: target virtual service {vs} does not exist; ignored")
+                problems.append(f"gateway route {name}/{route_name}: target virtual service {vs} does not exist; ignored")
                 continue
             sp, problem = view.port(target.get("port"))
             if problem:
-                problems.append(f"gateway route {route_name}: {problem}")
+                problems.append(f"gateway route {name}/{route_name}: {problem}")
             if sp is not None and sp.protocol not in HTTP_FAMILY:
-                problems.append(f"gateway route {route_name}: target port {sp.port} of {vs} is TCP; ignored")
+                problems.append(f"gateway route {name}/{route_name}: target port {sp.port} of {vs} is TCP; ignored")
                 continue
             rewrite = action.get("rewrite") or {}
             host_rewrite = ((rewrite.get("hostname") or {}).get("defaultTargetHostname")) != "DISABLED"
             _add_egress(vs, sp, target.get("port"), host_rewrite, egress_vhosts, header_routes, clusters,
-                        route_name, problems)
+                        f"{name}/{route_name}", problems)
             match = grpc_match(match_spec, gateway=True) if protocol == GRPC else http_match(match_spec, gateway=True)
             path_rewrite = ((rewrite.get("path") or {}).get("exact"))
             for variant, prefix_rewrite in _prefix_variants(match, rewrite, protocol):

@@ -82,16 +82,16 @@ def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, whe
     return targets, clusters
 
 
-def _http_route(service: str, name: str, protocol: str, body: Mapping[str, Any], router_port: int,
+def _http_route(service: str, where: str, name: str, protocol: str, body: Mapping[str, Any], router_port: int,
                 nodes: NodeLookup, default_retry: RetryPolicy | None, problems: list[str]) -> tuple[HttpRoute, list[Cluster]]:
-    where = f"route {name}"
     match = grpc_match(body.get("match") or {}) if protocol == "grpc" else http_match(body.get("match") or {})
     targets, clusters = _targets(body.get("action") or {}, router_port, nodes, where, problems)
     timeout = (body.get("timeout") or {})
     per_request = duration_ms(timeout.get("perRequest"))
     common = dict(name=name, match=match, stats_tags=(StatsTag("TargetVirtualService", service),))
     if not targets or not any(t.weight for t in targets):
-        problems.append(f"{where}: no target with a positive weight; requests get 503")
+        reason = "no usable target" if not targets else "every target has weight 0"
+        problems.append(f"{where}: {reason}; requests get 503")
         return HttpRoute(direct_status=503, **common), []
     return HttpRoute(
         clusters=tuple(targets),
@@ -106,7 +106,7 @@ def _applies(match_port: int | None, listener_port: int, listener_count: int) ->
     return match_port == listener_port if match_port is not None else listener_count == 1
 
 
-def _router_port(service: str, listener: Mapping[str, Any], listener_count: int,
+def _router_port(service: str, router: str, listener: Mapping[str, Any], listener_count: int,
                  routes: Mapping[str, Mapping[str, Any]], nodes: NodeLookup,
                  default_retry: RetryPolicy | None, problems: list[str]) -> ServicePort:
     mapping = listener.get("portMapping") or {}
@@ -121,7 +121,7 @@ def _router_port(service: str, listener: Mapping[str, Any], listener_count: int,
         if not _applies(match_port, port, listener_count):
             continue
         if route_protocol != protocol:
-            problems.append(f"route {name}: {route_protocol} route on a {protocol} router listener ({port}); ignored")
+            problems.append(f"route {router}/{name}: {route_protocol} route on a {protocol} router listener ({port}); ignored")
             continue
         match = body.get("match") or {}
         order_match = (grpc_match(match) if route_protocol == "grpc" else
@@ -134,18 +134,19 @@ def _router_port(service: str, listener: Mapping[str, Any], listener_count: int,
             return ServicePort(port=port, protocol=protocol)
         _, name, body, _ = ordered[0]
         for _, other, _, _ in ordered[1:]:
-            problems.append(f"route {other}: only one TCP route per router listener ({port}) is used; ignored")
-        targets, found = _targets(body.get("action") or {}, port, nodes, f"route {name}", problems)
+            problems.append(f"route {router}/{other}: only one TCP route per router listener ({port}) is used; ignored")
+        targets, found = _targets(body.get("action") or {}, port, nodes, f"route {router}/{name}", problems)
         clusters.update((c.name, c) for c in found)
         if targets and not any(t.weight for t in targets):
-            problems.append(f"route {name}: no target with a positive weight; TCP route dropped")
+            problems.append(f"route {router}/{name}: every target has weight 0; TCP route dropped")
             targets = []
         return ServicePort(port=port, protocol=protocol, tcp=tuple(targets),
                            tcp_idle_timeout_ms=duration_ms((body.get("timeout") or {}).get("idle")),
                            clusters=tuple(clusters.values()))
     built = []
     for _, name, body, route_protocol in ordered:
-        route, found = _http_route(service, name, route_protocol, body, port, nodes, default_retry, problems)
+        route, found = _http_route(service, f"route {router}/{name}", name, route_protocol, body, port, nodes,
+                                   default_retry, problems)
         built.append(route)
         clusters.update((c.name, c) for c in found)
     return ServicePort(port=port, protocol=protocol, routes=tuple(built), clusters=tuple(clusters.values()))
@@ -162,10 +163,10 @@ def router_service(service: str, router: str, router_spec: Mapping[str, Any],
         match_port = ((kind[2].get("match") or {}).get("port")) if kind else None
         ports = [int((lst.get("portMapping") or {}).get("port", 0)) for lst in listeners]
         if match_port is None and len(listeners) > 1:
-            problems.append(f"route {name}: router {router} has several listeners and the route names no port; ignored")
+            problems.append(f"route {router}/{name}: the router has several listeners and the route names no port; ignored")
         elif match_port is not None and match_port not in ports:
-            problems.append(f"route {name}: port {match_port} matches no listener of router {router}; ignored")
-    ports_out = tuple(_router_port(service, lst, len(listeners), routes, nodes, default_retry, problems)
+            problems.append(f"route {router}/{name}: port {match_port} matches no listener of the router; ignored")
+    ports_out = tuple(_router_port(service, router, lst, len(listeners), routes, nodes, default_retry, problems)
                       for lst in listeners)
     return ServiceView(name=service, exists=True, ports=ports_out, problems=_unique(problems))
 
