@@ -25,6 +25,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         stream = SotwStream(self.cache, self.status, context.peer())
         async for response in stream.serve(request_iterator):
             yield response
+        await _end(stream, context)
 
     async def DeltaAggregatedResources(
         self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
@@ -33,6 +34,13 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         stream = DeltaStream(self.cache, self.status, context.peer())
         async for response in stream.serve(request_iterator):
             yield response
+        await _end(stream, context)
+
+
+async def _end(stream: SotwStream | DeltaStream, context: grpc.aio.ServicerContext) -> None:
+    """A stream whose requests could not be read ends with INVALID_ARGUMENT (the server goes on)."""
+    if stream.read_error is not None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read request: {stream.read_error}")
 
 
 def add_to_server(server: grpc.aio.Server, cache: SnapshotCache, status: Status) -> AdsServicer:

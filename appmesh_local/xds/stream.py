@@ -43,6 +43,7 @@ class StreamBase:
         self._queue: asyncio.Queue[Any] | None = None
         self._change_pending = False
         self._nacked: set[tuple[str, str]] = set()
+        self.read_error: str | None = None  # why the request stream broke, if it did
 
     # ---- protocol hooks ----------------------------------------------------------------------
     def on_request(self, request: Any) -> Iterable[Message]:
@@ -122,7 +123,8 @@ class StreamBase:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away or sent garbage: end this stream only
-            self.status.stream_error(self.record, f"read failed: {exc!r}")
+            self.read_error = f"{type(exc).__name__}: {exc}"
+            self.status.stream_error(self.record, f"read failed: {self.read_error}")
         finally:
             self._queue.put_nowait(_END)
 
