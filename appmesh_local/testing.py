@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,3 +143,152 @@ def serve_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: st
         yield running
     finally:
         running.stop()
+
+
+# ---- meshes ----------------------------------------------------------------------------------
+def delete_mesh_tree(client: Any, mesh: str, **owner: str) -> None:
+    """Delete `mesh` and everything in it, in the order App Mesh's in-use rules allow.
+
+    Gateway routes before the services they target, routes before the nodes they
+    target, services before their providers, the mesh last. `owner` may carry `meshOwner`.
+    """
+    def pages(operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        return [item for page in client.get_paginator(operation).paginate(meshName=mesh, **owner, **params)
+                for item in page[key]]
+
+    for gateway in pages("list_virtual_gateways", "virtualGateways"):
+        name = gateway["virtualGatewayName"]
+        for route in pages("list_gateway_routes", "gatewayRoutes", virtualGatewayName=name):
+            client.delete_gateway_route(meshName=mesh, virtualGatewayName=name,
+                                        gatewayRouteName=route["gatewayRouteName"], **owner)
+        client.delete_virtual_gateway(meshName=mesh, virtualGatewayName=name, **owner)
+    for router in pages("list_virtual_routers", "virtualRouters"):
+        name = router["virtualRouterName"]
+        for route in pages("list_routes", "routes", virtualRouterName=name):
+            client.delete_route(meshName=mesh, virtualRouterName=name, routeName=route["routeName"], **owner)
+    for service in pages("list_virtual_services", "virtualServices"):
+        client.delete_virtual_service(meshName=mesh, virtualServiceName=service["virtualServiceName"], **owner)
+    for router in pages("list_virtual_routers", "virtualRouters"):
+        client.delete_virtual_router(meshName=mesh, virtualRouterName=router["virtualRouterName"], **owner)
+    for node in pages("list_virtual_nodes", "virtualNodes"):
+        client.delete_virtual_node(meshName=mesh, virtualNodeName=node["virtualNodeName"], **owner)
+    client.delete_mesh(meshName=mesh)
+
+
+# ---- Envoy -----------------------------------------------------------------------------------
+class ProxyNotConfigured(RuntimeError):
+    """The server has no configuration for the proxy (no such node/gateway, or translation failed)."""
+
+
+class MeshEnvoy:
+    """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
+
+    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text(), stop())
+    is available on this object too.
+    """
+
+    def __init__(self, server: InProcessServer, process: Any, proxy: Any) -> None:
+        self.server = server
+        self.process = process
+        self.proxy = proxy  # xds.node_id.ProxyRef
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.process, name)
+
+    @property
+    def node_id(self) -> str:
+        return self.proxy.short_id()
+
+    def wait_synced(self, timeout: float = 15.0) -> dict[str, str]:
+        """Wait until Envoy has ACKed the server's current config for this proxy; return its versions.
+
+        Call again after changing the mesh. Raises ProxyNotConfigured when the server
+        has nothing for this proxy, RuntimeError on a NACK, TimeoutError otherwise.
+        """
+        xds = self.server.server.xds
+        deadline = time.monotonic() + timeout
+        xds.reconciler.flush(timeout)
+        snapshot = xds.cache.get(self.proxy)
+        if snapshot is None:
+            problems = [m for m in self.server.status().get("meshes", []) if m.get("mesh") == self.proxy.mesh]
+            raise ProxyNotConfigured(f"appmesh-local has no configuration for {self.node_id}: "
+                                     f"{problems or 'no such mesh'}")
+        wanted = _versions_to_ack(snapshot)
+        while True:
+            self.process._check_running()
+            acked, nack = self._acked()
+            if nack:
+                raise RuntimeError(f"Envoy rejected the config of {self.node_id}: {nack}")
+            if all(acked.get(short) == version for short, version in wanted.items()):
+                return wanted
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Envoy for {self.node_id} did not apply {wanted} within {timeout}s "
+                                   f"(acked {acked})\n{self.process.log_text()[-3000:]}")
+            time.sleep(0.02)
+
+    def _acked(self) -> tuple[dict[str, str | None], Any]:
+        """ACKed versions of this proxy's live stream, and a NACK of the current versions if any."""
+        for stream in reversed(self.server.server.xds.status.snapshot()["proxies"]):
+            if (stream.get("mesh"), stream.get("kind"), stream.get("name")) != (
+                    self.proxy.mesh, self.proxy.kind, self.proxy.name):
+                continue
+            types = stream.get("types", {})
+            acked = {short: info.get("acked_version") for short, info in types.items()}
+            nacks = [info["last_nack"] for info in types.values()
+                     if info.get("last_nack") and info.get("sent_version") != info.get("acked_version")]
+            return acked, (nacks[0] if nacks else None)
+        return {}, None
+
+
+def _versions_to_ack(snapshot: Any) -> dict[str, str]:
+    """Types Envoy will hold: listeners and clusters always, the others when they have resources."""
+    from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
+
+    return {SHORT_TYPE_NAMES[type_url]: ts.version for type_url, ts in snapshot.types.items()
+            if type_url in WILDCARD_TYPES or ts.resources}
+
+
+def envoy_available() -> str | None:
+    """None when a real Envoy can be started here, else the reason it cannot."""
+    try:
+        from appmesh_local.xds.envoy_process import envoy_binary
+
+        binary = envoy_binary()
+    except (ImportError, FileNotFoundError) as exc:
+        return f"no Envoy binary ({exc})"
+    if not binary.is_file():
+        return f"no Envoy binary at {binary}"
+    return None
+
+
+def start_envoy(server: InProcessServer, mesh: str, *, virtual_node: str | None = None,
+                virtual_gateway: str | None = None, account: str = "123456789012", region: str = "us-east-1",
+                wait: bool = True, timeout: float = 30.0, log_level: str = "warning") -> MeshEnvoy:
+    """Start Envoy for one virtual node or gateway of `mesh`, bootstrapped to `server`'s xDS port.
+
+    The admin interface takes a free loopback port. With `wait`, return only once Envoy
+    has applied the proxy's current configuration. The caller must `stop()` it.
+    """
+    from appmesh_local.xds.bootstrap import render_bootstrap
+    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.xds.node_id import ProxyRef
+
+    if (virtual_node is None) == (virtual_gateway is None):
+        raise ValueError("give exactly one of virtual_node= or virtual_gateway=")
+    if server.xds_port is None:
+        raise ValueError("this appmesh-local server runs without xDS")
+    kind, name = ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", virtual_gateway)
+    assert name is not None
+    bootstrap = render_bootstrap(mesh, kind, name, server.xds_host, server.xds_port, admin_port=0,
+                                 account=account, region=region)
+    process = EnvoyProcess(bootstrap, log_level=log_level)
+    envoy = MeshEnvoy(server, process, ProxyRef(account, region, mesh, kind, name))
+    process.start(wait_live=False, timeout=timeout)
+    try:
+        if wait:
+            envoy.wait_synced(timeout)
+            process.wait_live(timeout)
+    except BaseException:
+        process.stop()
+        raise
+    return envoy
