@@ -1,0 +1,126 @@
+"""WSGI middleware: Cloud Map, ACM and ACM PCA answered on the App Mesh endpoint, by moto.
+
+These awsJson1.1 APIs are told apart from App Mesh's rest-json by their X-Amz-Target
+header, so one port serves all four and `aws servicediscovery ... --endpoint-url` works
+against the same URL as `aws appmesh`. A matching request is handed to moto's response
+class in-process (no moto server, no mock); anything else goes to the wrapped app untouched.
+Account and region come from the SigV4 header exactly as for App Mesh (web/identity.py);
+moto's own account resolution is overridden per request so both sides always agree.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable, Iterable, Mapping
+
+from werkzeug.wrappers import Request
+
+from ..web.identity import context_from
+from . import backends, cloudmap, private_ca
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[str, str, str, str], None]  # (account, region, namespace name, service name)
+AfterHook = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], None]
+JSON_11 = "application/x-amz-json-1.1"
+
+
+@dataclass(frozen=True)
+class NeighbourApi:
+    target_prefix: str  # X-Amz-Target up to the dot
+    backend: str  # moto's backend name (backends.CLOUD_MAP, ...)
+    response_class: str  # "module:Class" of moto's handler, imported on first use
+    host: str  # endpoint prefix, only used to build the URL moto sees
+
+
+APIS = (
+    NeighbourApi("Route53AutoNaming_v20170314", backends.CLOUD_MAP,
+                 "moto.servicediscovery.responses:ServiceDiscoveryResponse", "servicediscovery"),
+    NeighbourApi("CertificateManager", backends.ACM, "moto.acm.responses:AWSCertificateManagerResponse", "acm"),
+    NeighbourApi("ACMPrivateCA", backends.ACM_PCA, "moto.acmpca.responses:ACMPCAResponse", "acm-pca"),
+)
+
+# Corrections applied after a successful call, under the lock (see each function's doc).
+AFTER: dict[tuple[str, str], AfterHook] = {
+    (backends.CLOUD_MAP, "RegisterInstance"): cloudmap.keep_latest_registration,
+    (backends.ACM, "RequestCertificate"): private_ca.issue_from_ca,
+}
+
+
+def api_for(target: str) -> NeighbourApi | None:
+    prefix = target.partition(".")[0]
+    return next((api for api in APIS if api.target_prefix == prefix), None)
+
+
+class NeighbourApis:
+    """Wrap `app`; `on_change(account, region, namespace, service)` must only enqueue."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], on_change: OnChange | None = None) -> None:
+        self.app = app
+        self.on_change = on_change
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        api = api_for(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if api is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        request = Request(environ)
+        status, headers, body = self.handle(api, request)
+        payload = body.encode() if isinstance(body, str) else bytes(body or b"")
+        header_list = [(name, str(value)) for name, value in headers.items()
+                       if name.lower() not in {"status", "content-length"}]
+        if not any(name.lower() == "content-type" for name, _ in header_list):
+            header_list.append(("Content-Type", JSON_11))
+        header_list.append(("Content-Length", str(len(payload))))
+        start_response(f"{status} {HTTPStatus(status).phrase}", header_list)
+        return [payload]
+
+    def handle(self, api: NeighbourApi, request: Request) -> tuple[int, Mapping[str, Any], Any]:
+        """Run one call against moto; fire on_change for the Cloud Map services it touched."""
+        context = context_from(request.headers, request.args)
+        account, region = context.account, context.region
+        operation = request.headers.get("X-Amz-Target", "").partition(".")[2]
+        params = _json(request.get_data())
+        with backends.LOCK:
+            if backends.backend(api.backend, account, region) is None:
+                return _error(400, "UnrecognizedClientException", f"no {api.host} in region {region!r}")
+            touched = (cloudmap.affected_services(account, region, operation, params)
+                       if api.backend == backends.CLOUD_MAP else [])
+            try:
+                status, headers, body = self._moto(api, account, region, request)
+                if status < 300 and (hook := AFTER.get((api.backend, operation))):
+                    hook(account, region, params, _json(body))
+            except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
+                log.exception("%s.%s failed in moto", api.target_prefix, operation)
+                return _error(500, "InternalFailure", "internal error in the emulated service")
+        if status < 300 and self.on_change is not None:
+            for namespace, service in touched:
+                try:
+                    self.on_change(account, region, namespace, service)
+                except Exception:  # noqa: BLE001 - a listener's failure is not the caller's
+                    log.exception("Cloud Map change listener failed")
+        return status, headers, body
+
+    @staticmethod
+    def _moto(api: NeighbourApi, account: str, region: str, request: Request) -> tuple[int, dict, Any]:
+        module, _, name = api.response_class.partition(":")
+        handler = getattr(importlib.import_module(module), name)()
+        handler.get_current_account = lambda: account  # instead of MOTO_ACCOUNT_ID / IAM keys
+        handler.get_region_from_url = lambda _request, _url: region
+        url = f"https://{api.host}.{region}.amazonaws.com/"
+        status, headers, body = handler._dispatch(request, url, dict(request.headers))
+        return int(status), dict(headers), body
+
+
+def _json(data: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(data or b"{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+    return status, {"Content-Type": JSON_11}, json.dumps({"__type": code, "message": message})
