@@ -1,0 +1,96 @@
+"""Servers under test as child processes on loopback, with their CPU time and memory read by psutil."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import psutil
+
+# Quotas high enough for any benchmark size (every quota name `serve --quota` accepts).
+BENCH_QUOTAS = {
+    "meshesPerAccount": 1000, "virtualNodesPerMesh": 100000, "virtualRoutersPerMesh": 100000,
+    "virtualServicesPerMesh": 100000, "virtualGatewaysPerMesh": 100000, "routesPerVirtualRouter": 100000,
+    "gatewayRoutesPerVirtualGateway": 100000, "backendsPerVirtualNode": 1000,
+}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerUnderTest:
+    """One HTTP server process: `argv` with `{port}` filled in, ready once `ready_path` answers."""
+
+    name: str
+    argv: list[str]
+    ready_path: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    _ps: psutil.Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "ServerUnderTest":
+        argv = [arg.replace("{port}", str(self.port)) for arg in self.argv]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._ps = psutil.Process(self.proc.pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {' '.join(argv)}")
+            try:
+                urllib.request.urlopen(self.endpoint + self.ready_path, timeout=1).close()
+                return self
+            except urllib.error.HTTPError:
+                return self  # any HTTP answer means it is serving
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"{self.name} did not start within {timeout} s")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process, all threads included."""
+        times = self._ps.cpu_times()
+        return times.user + times.system
+
+    def rss_bytes(self) -> int:
+        return self._ps.memory_info().rss
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def appmesh_local(quotas: dict[str, int] | None = None) -> ServerUnderTest:
+    """`appmesh-local serve --ephemeral --no-xds` with benchmark-sized quotas."""
+    argv = [sys.executable, "-m", "appmesh_local", "serve", "--ephemeral", "--no-xds", "--port", "{port}"]
+    for name, value in (quotas or BENCH_QUOTAS).items():
+        argv += ["--quota", f"{name}={value}"]
+    return ServerUnderTest("appmesh-local", argv, "/_appmesh-local/health")
+
+
+def moto() -> ServerUnderTest:
+    """moto's standalone server (moto 5), which implements part of App Mesh."""
+    return ServerUnderTest("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/")
+
+
+def null_server() -> ServerUnderTest:
+    """The do-nothing server that gives boto3's own ceiling."""
+    return ServerUnderTest("null", [sys.executable, "-m", "benchmarks.null_server", "--port", "{port}"], "/")
