@@ -1,0 +1,79 @@
+"""What `appmesh-local bootstrap|envoy|status` do, as plain functions: the CLI only parses arguments."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Sequence
+
+from appmesh_local.xds.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.xds.envoy_process import envoy_binary
+from appmesh_local.xds.status_cli import render_status
+
+
+def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[str, str]:
+    """(kind, name) from the mutually exclusive --virtual-node / --virtual-gateway options."""
+    if bool(virtual_node) == bool(virtual_gateway):
+        raise ValueError("give exactly one of --virtual-node or --virtual-gateway")
+    return ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", str(virtual_gateway))
+
+
+def build_bootstrap(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
+                    xds_host: str = "127.0.0.1", xds_port: int = 4601, admin_port: int = 9901,
+                    admin_address: str = "127.0.0.1", account: str | None = None, region: str | None = None,
+                    mesh_owner: str | None = None, node_cluster: str | None = None,
+                    api_type: str = "GRPC") -> dict[str, Any]:
+    kind, name = proxy_kind(virtual_node, virtual_gateway)
+    return render_bootstrap(mesh, kind, name, xds_host, xds_port, admin_port=admin_port,
+                            admin_address=admin_address, account=account, region=region,
+                            node_cluster=node_cluster, mesh_owner=mesh_owner, api_type=api_type)
+
+
+def bootstrap_command(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
+                      output: str | Path | None = None, fmt: str = "yaml", **options: Any) -> str:
+    """The bootstrap text (yaml or json); also written to `output` when given. Options: see build_bootstrap."""
+    bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
+    text = bootstrap_yaml(bootstrap) if fmt == "yaml" else json.dumps(bootstrap, indent=2) + "\n"
+    if output is not None:
+        Path(output).write_text(text)
+    return text
+
+
+def envoy_command(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
+                  log_level: str = "info", envoy_path: str | None = None, concurrency: int = 1,
+                  extra_args: Sequence[str] = (), **options: Any) -> int:
+    """Run Envoy in the foreground (logs on this terminal) until it exits or Ctrl-C; return its exit code."""
+    bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
+    binary = Path(envoy_path) if envoy_path else envoy_binary()
+    workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
+    try:
+        path = workdir / "bootstrap.json"
+        path.write_text(json.dumps(bootstrap, indent=2))
+        args = [str(binary), "-c", str(path), "--concurrency", str(concurrency), "--log-level", log_level,
+                "--disable-hot-restart", *extra_args]
+        print(f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS "
+              f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}, admin "
+              f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}", file=sys.stderr)
+        proc = subprocess.Popen(args)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            try:
+                return proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def status_command(endpoint: str = "http://127.0.0.1:4600", as_json: bool = False, timeout: float = 5.0) -> str:
+    """Fetch GET <endpoint>/_appmesh-local/status and render it (or return the JSON)."""
+    with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_appmesh-local/status", timeout=timeout) as response:
+        data = json.loads(response.read())
+    return json.dumps(data, indent=2) + "\n" if as_json else render_status(data)
