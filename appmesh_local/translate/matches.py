@@ -22,7 +22,8 @@ def header_match(name: str, match: Mapping[str, Any] | None, invert: bool = Fals
 
 
 def _headers(items: Any) -> list[HeaderMatch]:
-    return [header_match(h["name"], h.get("match"), bool(h.get("invert", False))) for h in items or ()]
+    # Envoy keys headers in lower case: a matcher spelled `X-Canary` would never match.
+    return [header_match(h["name"].lower(), h.get("match"), bool(h.get("invert", False))) for h in items or ()]
 
 
 def _query(items: Any) -> tuple[QueryMatch, ...]:

@@ -8,6 +8,7 @@ Messages are shared between builds and must be treated as immutable.
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any, Callable
 
 from google.protobuf import json_format
@@ -20,12 +21,37 @@ from appmesh_local.xds.envoy.cluster import build_cluster
 from appmesh_local.xds.envoy.endpoint import build_load_assignment
 from appmesh_local.xds.envoy.listener import build_listener
 from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
-from appmesh_local.xds.envoy.route import build_route_configuration
+from appmesh_local.xds.envoy.route import build_route, build_route_configuration
 from appmesh_local.xds.proxy_config import (
     CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, MeshConfig, ProxyConfig,
 )
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
+
+
+class _IdentityMemo:
+    """Built messages keyed by the identity of their IR input, alive while that IR object is.
+
+    IR routes and clusters are shared by every proxy that reaches the same service, so
+    one build serves them all; entries vanish when the translator's memo drops the IR.
+    """
+
+    def __init__(self, build: Callable[[Any], Message]) -> None:
+        self._build = build
+        self._entries: dict[int, tuple[weakref.ref, Message]] = {}
+
+    def __call__(self, ir: Any) -> Message:
+        key = id(ir)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0]() is ir:
+            return entry[1]
+        message = self._build(ir)
+        entries = self._entries
+        self._entries[key] = (weakref.ref(ir, lambda _ref, k=key: entries.pop(k, None)), message)
+        return message
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class MeshConfigBuilder:
@@ -36,6 +62,8 @@ class MeshConfigBuilder:
         self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
         # Per proxy: (type URL, resource name) → (IR input, built message).
         self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Message]]] = {}
+        self._routes = _IdentityMemo(build_route)
+        self._clusters = _IdentityMemo(build_cluster)
 
     def build(self, snapshot: MeshSnapshot) -> MeshConfig:
         mesh_ir = self.translator.translate(snapshot)
@@ -68,9 +96,9 @@ class MeshConfigBuilder:
         for listener in proxy.listeners:
             put(LISTENER, listener.name, listener, lambda l=listener: build_listener(l))
         for route_config in proxy.route_configs:
-            put(ROUTE_CONFIGURATION, route_config.name, route_config, lambda r=route_config: build_route_configuration(r))
+            put(ROUTE_CONFIGURATION, route_config.name, route_config, lambda r=route_config: build_route_configuration(r, self._routes))
         for cluster in proxy.clusters:
-            put(CLUSTER, cluster.name, cluster, lambda c=cluster: build_cluster(c))
+            put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
             if cluster.discovery == "eds":
                 put(CLUSTER_LOAD_ASSIGNMENT, cluster.name, cluster.endpoints,
                     lambda c=cluster: build_load_assignment(c.name, c.endpoints))

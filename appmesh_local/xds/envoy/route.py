@@ -1,6 +1,8 @@
 """IR RouteConfig → envoy.config.route.v3.RouteConfiguration."""
 from __future__ import annotations
 
+from typing import Callable
+
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2, route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
@@ -96,10 +98,16 @@ def _whole_path_rewrite(path: str) -> regex_pb2.RegexMatchAndSubstitute:
     return regex_pb2.RegexMatchAndSubstitute(pattern=_regex("^.*$"), substitution=path)
 
 
-def build_virtual_host(spec: VirtualHost) -> rc_pb2.VirtualHost:
-    return rc_pb2.VirtualHost(name=spec.name, domains=list(spec.domains), routes=[build_route(r) for r in spec.routes],
+RouteBuilder = Callable[[HttpRoute], rc_pb2.Route]
+
+
+def build_virtual_host(spec: VirtualHost, route_builder: RouteBuilder = build_route) -> rc_pb2.VirtualHost:
+    return rc_pb2.VirtualHost(name=spec.name, domains=list(spec.domains),
+                              routes=[route_builder(r) for r in spec.routes],
                               response_headers_to_remove=list(spec.response_headers_to_remove))
 
 
-def build_route_configuration(spec: RouteConfig) -> route_pb2.RouteConfiguration:
-    return route_pb2.RouteConfiguration(name=spec.name, virtual_hosts=[build_virtual_host(v) for v in spec.virtual_hosts])
+def build_route_configuration(spec: RouteConfig, route_builder: RouteBuilder = build_route) -> route_pb2.RouteConfiguration:
+    """`route_builder` lets a caller reuse already-built routes (routes are shared by many proxies)."""
+    return route_pb2.RouteConfiguration(
+        name=spec.name, virtual_hosts=[build_virtual_host(v, route_builder) for v in spec.virtual_hosts])
