@@ -1,0 +1,115 @@
+"""ACM PCA → ACM private certificates → the material and trust bundle App Mesh hands to Envoy."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from appmesh_local.neighbours import ca_bundle, certificate
+
+pytestmark = pytest.mark.timeout(60)
+ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
+
+
+def active_root_ca(pca, common_name: str = "Mesh Root") -> str:
+    """The documented activation of a root CA: CSR, self-issue with the root template, import."""
+    arn = pca.create_certificate_authority(
+        CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
+                                           "Subject": {"CommonName": common_name}},
+        CertificateAuthorityType="ROOT")["CertificateAuthorityArn"]
+    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
+    issued = pca.issue_certificate(CertificateAuthorityArn=arn, Csr=csr.encode(), SigningAlgorithm="SHA256WITHRSA",
+                                   TemplateArn=ROOT_TEMPLATE, Validity={"Value": 5, "Type": "YEARS"})
+    pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
+    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
+    return arn
+
+
+def pem_certs(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode())
+
+
+def test_private_certificate_is_signed_by_its_ca_and_trusted_by_the_bundle(harness, account):
+    pca = harness.client("acm-pca", account)
+    acm = harness.client("acm", account)
+    ca_arn = active_root_ca(pca)
+    cert_arn = acm.request_certificate(DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn,
+                                       SubjectAlternativeNames=["backend.apps.local", "*.apps.local"])["CertificateArn"]
+
+    chain_pem, key_pem = certificate(account, "us-east-1", cert_arn)
+    leaf, *rest = pem_certs(chain_pem)
+    bundle = pem_certs(ca_bundle(account, "us-east-1", [ca_arn]))
+    assert len(bundle) == 1 and bundle[0].subject.rfc4514_string() == "CN=Mesh Root"
+    leaf.verify_directly_issued_by(bundle[0])  # raises if the CA did not sign it
+    assert [c.subject for c in rest] == [bundle[0].subject]  # chain = the CA, not moto's canned Amazon root
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(names.get_values_for_type(x509.DNSName)) == ["*.apps.local", "backend.apps.local"]
+    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    assert key.public_key().public_numbers() == leaf.public_key().public_numbers()
+
+    described = acm.describe_certificate(CertificateArn=cert_arn)["Certificate"]
+    assert (described["Type"], described["Status"], described["Issuer"]) == ("PRIVATE", "ISSUED", "Mesh Root")
+    wire = acm.get_certificate(CertificateArn=cert_arn)
+    assert pem_certs(wire["Certificate"])[0] == leaf
+
+
+def test_request_against_an_inactive_ca_fails(harness, account):
+    pca = harness.client("acm-pca", account)
+    acm = harness.client("acm", account)
+    pending = pca.create_certificate_authority(
+        CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
+                                           "Subject": {"CommonName": "Not yet"}},
+        CertificateAuthorityType="ROOT")["CertificateAuthorityArn"]
+    cert_arn = acm.request_certificate(DomainName="x.apps.local", CertificateAuthorityArn=pending)["CertificateArn"]
+
+    assert acm.describe_certificate(CertificateArn=cert_arn)["Certificate"]["Status"] == "FAILED"
+    assert certificate(account, "us-east-1", cert_arn) is None
+    assert ca_bundle(account, "us-east-1", [pending]) is None
+
+
+def test_ca_bundle_joins_active_cas_and_skips_unknown_ones(harness, account):
+    pca = harness.client("acm-pca", account)
+    first, second = active_root_ca(pca, "Root One"), active_root_ca(pca, "Root Two")
+    missing = first.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+
+    subjects = [c.subject.rfc4514_string() for c in pem_certs(ca_bundle(account, "us-east-1", [first, missing, second]))]
+    assert subjects == ["CN=Root One", "CN=Root Two"]
+    assert ca_bundle(account, "us-east-1", [missing, "not-an-arn"]) is None
+    assert ca_bundle(account, "us-east-1", []) is None
+
+
+def self_signed(common_name: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_imported_certificate_material_comes_back_without_moto_root(harness, account):
+    acm = harness.client("acm", account)
+    leaf_pem, key_pem = self_signed("imported.apps.local")
+    issuer_pem, _ = self_signed("My Intermediate")
+    arn = acm.import_certificate(Certificate=leaf_pem, PrivateKey=key_pem, CertificateChain=issuer_pem)["CertificateArn"]
+
+    chain_pem, returned_key = certificate(account, "us-east-1", arn)
+    assert [c.subject.rfc4514_string() for c in pem_certs(chain_pem)] == ["CN=imported.apps.local", "CN=My Intermediate"]
+    assert returned_key == key_pem.decode()
+
+
+def test_public_and_unknown_certificates_have_no_material(harness, account):
+    acm = harness.client("acm", account)
+    public = acm.request_certificate(DomainName="www.example.com", ValidationMethod="DNS")["CertificateArn"]
+
+    assert certificate(account, "us-east-1", public) is None
+    assert certificate(account, "us-east-1", public.replace(account, "000000000000")) is None
+    assert certificate(account, "us-east-1", "arn:aws:acm:us-east-1:%s:certificate/nope" % account) is None
