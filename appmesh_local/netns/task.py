@@ -1,0 +1,166 @@
+"""An ECS-task-like network namespace on a bridge: App Mesh iptables, Envoy as uid 1337, the app as another uid.
+
+Everything lives in 198.51.100.0/24 (TEST-NET-2, never routed), and `down()`
+removes what `up()` made: processes, namespace (its veth goes with it), the
+per-namespace hosts file, and the bridge if this code created it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from appmesh_local.netns.iptables import Interception, appmesh_rules, iptables_binary
+from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary_for_any_user
+
+NETWORK = ipaddress.ip_network("198.51.100.0/24")
+ENVOY_UID = 1337
+APP_UID = 1001
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one command; failures raise with its stderr."""
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def _check_address(address: str) -> None:
+    if ipaddress.ip_address(address) not in NETWORK:
+        raise ValueError(f"{address} is outside {NETWORK}: tasks only use the documentation range")
+
+
+class Bridge:
+    """A Linux bridge holding the host side of every task's veth."""
+
+    def __init__(self, name: str = "aml-br0", address: str = "198.51.100.1") -> None:
+        _check_address(address)
+        self.name, self.address = name, address
+        self.created = False
+
+    def up(self) -> "Bridge":
+        if sh("ip", "link", "show", self.name, check=False).returncode != 0:
+            sh("ip", "link", "add", "name", self.name, "type", "bridge")
+            self.created = True
+        if self.address not in sh("ip", "-4", "addr", "show", "dev", self.name).stdout:
+            sh("ip", "addr", "add", f"{self.address}/{NETWORK.prefixlen}", "dev", self.name)
+        sh("ip", "link", "set", self.name, "up")
+        return self
+
+    def down(self) -> None:
+        if self.created:
+            sh("ip", "link", "del", self.name, check=False)
+            self.created = False
+
+    def __enter__(self) -> "Bridge":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+class Task:
+    """One namespace `aml-<name>` with address `address` on `bridge`."""
+
+    def __init__(self, name: str, address: str, bridge: Bridge, *, hosts: Mapping[str, str] | None = None,
+                 interception: Interception | None = None) -> None:
+        if len(name) > 9 or not name.replace("-", "").isalnum():
+            raise ValueError("task names are short (≤ 9 letters/digits): they name the veth too")
+        _check_address(address)
+        self.name, self.address, self.bridge = name, address, bridge
+        self.netns = f"aml-{name}"
+        self.veth_host, self.veth_ns = f"aml-{name}-h", f"aml-{name}-n"
+        self.hosts = dict(hosts or {})
+        self.interception = interception
+        self.processes: list[subprocess.Popen] = []
+        self.envoys: list[EnvoyProcess] = []
+        self._made = False
+
+    @property
+    def hosts_dir(self) -> Path:
+        return Path("/etc/netns") / self.netns
+
+    def up(self) -> "Task":
+        try:
+            sh("ip", "netns", "add", self.netns)
+            self._made = True
+            sh("ip", "link", "add", self.veth_host, "type", "veth", "peer", "name", self.veth_ns)
+            sh("ip", "link", "set", self.veth_ns, "netns", self.netns)
+            sh("ip", "link", "set", self.veth_host, "master", self.bridge.name, "up")
+            inside = ["ip", "netns", "exec", self.netns]
+            sh(*inside, "ip", "link", "set", self.veth_ns, "name", "eth0")
+            sh(*inside, "ip", "addr", "add", f"{self.address}/{NETWORK.prefixlen}", "dev", "eth0")
+            sh(*inside, "ip", "link", "set", "eth0", "up")
+            sh(*inside, "ip", "link", "set", "lo", "up")
+            self._write_hosts()
+            if self.interception is not None:
+                binary = iptables_binary()
+                for rule in appmesh_rules(self.interception):
+                    sh(*inside, binary, *rule)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _write_hosts(self) -> None:
+        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["127.0.0.1 localhost", f"{self.address} {self.name}"]
+        lines += [f"{address} {hostname}" for hostname, address in sorted(self.hosts.items())]
+        (self.hosts_dir / "hosts").write_text("\n".join(lines) + "\n")
+        self.hosts_dir.chmod(0o755)
+        (self.hosts_dir / "hosts").chmod(0o644)
+
+    def exec_args(self, uid: int | None = None) -> list[str]:
+        """argv prefix running a command in the namespace (as `uid`, with no supplementary groups)."""
+        args = ["ip", "netns", "exec", self.netns]
+        if uid is not None:
+            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        return args
+
+    def popen(self, argv: Sequence[str], uid: int | None = APP_UID, **kwargs: Any) -> subprocess.Popen:
+        """Start a process in the task (as the app uid by default); stopped by `down()`."""
+        proc = subprocess.Popen([*self.exec_args(uid), *argv], start_new_session=True, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def run(self, argv: Sequence[str], uid: int | None = APP_UID, timeout: float = 30,
+            **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.exec_args(uid), *argv], capture_output=True, text=True, timeout=timeout,
+                              **kwargs)
+
+    def envoy(self, bootstrap: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
+        """Start Envoy in the task as uid 1337 (the uid the egress rule ignores)."""
+        envoy = EnvoyProcess(bootstrap, envoy_path=envoy_binary_for_any_user(),
+                             command_prefix=self.exec_args(ENVOY_UID), owner_uid=ENVOY_UID, **kwargs)
+        self.envoys.append(envoy)
+        return envoy
+
+    def down(self) -> None:
+        for envoy in self.envoys:
+            envoy.stop()
+        for proc in self.processes:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(5)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    proc.kill()
+                    proc.wait(5)
+        self.envoys.clear()
+        self.processes.clear()
+        if self._made:
+            sh("ip", "netns", "del", self.netns, check=False)  # takes eth0 and so its host peer with it
+            self._made = False
+        sh("ip", "link", "del", self.veth_host, check=False)
+        shutil.rmtree(self.hosts_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Task":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
