@@ -6,9 +6,14 @@ import datetime as dt
 import itertools
 import os
 import re
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
@@ -141,3 +146,29 @@ def assert_ref(ref: dict, data: dict) -> None:
     for key in ("arn", "createdAt", "lastUpdatedAt", "meshOwner", "resourceOwner", "version"):
         assert ref[key] == metadata[key], key
     assert ref["meshName"] == data["meshName"]
+
+
+# ---------------------------------------------------------------- raw HTTP
+
+def send_signed(endpoint: str, account: str, region: str, method: str, path: str,
+                body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """A SigV4-signed request with an arbitrary body, for inputs no SDK serializer can produce.
+
+    Returns (status, headers with lower-case names, body).
+    """
+    request = botocore.awsrequest.AWSRequest(method=method, url=f"{endpoint}{path}", data=body,
+                                             headers={"Content-Type": "application/json"})
+    credentials = botocore.credentials.Credentials(account, "testing")
+    botocore.auth.SigV4Auth(credentials, "appmesh", region).add_auth(request)
+    prepared = request.prepare()
+    http_request = urllib.request.Request(prepared.url, data=prepared.body, method=method,
+                                          headers=dict(prepared.headers))
+    try:
+        with urllib.request.urlopen(http_request, timeout=10) as response:
+            return response.status, _lower(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, _lower(error.headers), error.read()
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}

@@ -6,16 +6,10 @@ input exactly as a careless SDK or hand-written HTTP client would send it.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 
 import pytest
 
-from tests.api.helpers import api_error, arn, node_spec, router_spec
+from tests.api.helpers import api_error, arn, node_spec, router_spec, send_signed
 
 NOT_NULL = "Member must not be null"
 ENUM = "Member must satisfy enum value set"
@@ -195,26 +189,25 @@ def test_string_where_integer_expected(raw_api, mesh):
     bad_node(raw_api, mesh, dns_spec(listener(port="8080")), "port")
 
 
-def test_object_where_list_expected(raw_api, mesh):
-    bad_node(raw_api, mesh, {"listeners": {"portMapping": {"port": 8080, "protocol": "http"}}}, "listeners")
+def test_object_where_list_expected(tenant, mesh, raw_api):
+    body = json.dumps({"virtualNodeName": "bad",
+                       "spec": {"listeners": {"portMapping": {"port": 8080, "protocol": "http"}}}})
+    status, headers, payload = send_signed(tenant.endpoint, tenant.account, tenant.region, "PUT",
+                                           f"/v20190125/meshes/{mesh}/virtualNodes", body.encode())
+    assert status == 400, payload
+    assert headers.get("x-amzn-errortype", "").split(":")[0] == "BadRequestException"
+    assert "listeners" in json.loads(payload)["message"]
+    with api_error("NotFoundException", 404):
+        raw_api.describe_virtual_node(meshName=mesh, virtualNodeName="bad")
 
 
-def test_malformed_json_body(server, tenant, mesh):
+def test_malformed_json_body(tenant, mesh):
     """A body that is not JSON at all is a 400 too, never a 500."""
-    url = f"{server.endpoint}/v20190125/meshes/{mesh}/virtualNodes"
-    request = botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"{not json",
-                                             headers={"Content-Type": "application/json"})
-    credentials = botocore.credentials.Credentials(tenant.account, "testing")
-    botocore.auth.SigV4Auth(credentials, "appmesh", tenant.region).add_auth(request)
-    prepared = request.prepare()
-    http_request = urllib.request.Request(prepared.url, data=prepared.body, method="PUT",
-                                          headers=dict(prepared.headers))
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(http_request, timeout=10)
-    assert info.value.code == 400
-    error_type = info.value.headers.get("x-amzn-ErrorType", "")
-    assert error_type.split(":")[0] in ("BadRequestException", "SerializationException")
-    assert json.loads(info.value.read())["message"]
+    status, headers, payload = send_signed(tenant.endpoint, tenant.account, tenant.region, "PUT",
+                                           f"/v20190125/meshes/{mesh}/virtualNodes", b"{not json")
+    assert status == 400, payload
+    assert headers.get("x-amzn-errortype", "").split(":")[0] in ("BadRequestException", "SerializationException")
+    assert json.loads(payload)["message"]
 
 
 # ---------------------------------------------------------------- list parameters
@@ -232,7 +225,7 @@ def test_list_limit_bounds_accepted(raw_api, mesh):
     raw_api.list_meshes(limit=100)
 
 
-@pytest.mark.parametrize("token", ["garbage", "bm90LWEtdG9rZW4=", "x" * 500])
+@pytest.mark.parametrize("token", ["garbage", "bm90LWEtdG9rZW4=", "x" * 500], ids=["text", "base64", "long"])
 def test_invalid_next_token(raw_api, mesh, token):
     with api_error("BadRequestException", 400):
         raw_api.list_meshes(nextToken=token)
