@@ -32,11 +32,33 @@ class MeshSource(Protocol):
     def subscribe(self, callback: Callable[[ChangeEvent], None]) -> Any: ...
 
 
-def default_build() -> BuildFn:
-    """The translator, imported late so the bridge can start (and be tested) without it."""
-    from appmesh_local.xds.build import build_mesh_config
+class MemoTranslator:
+    """The real translator with one `MeshConfigBuilder` per mesh, so unchanged proxies and
+    resources come back as the same objects (and the cache never re-serializes them).
 
-    return build_mesh_config
+    Imported late so the bridge can start (and be tested) without the translator.
+    """
+
+    def __init__(self) -> None:
+        self._builders: dict[MeshKey, tuple[str, Any]] = {}
+
+    def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
+        from appmesh_local.translate import TranslateOptions
+        from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
+
+        key = (snapshot.account, snapshot.region, snapshot.name)
+        entry = self._builders.get(key)
+        if entry is None or entry[0] != bind_address:
+            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address)))
+            self._builders[key] = entry
+        try:
+            return build_mesh_config(snapshot, bind_address, builder=entry[1])
+        except Exception:
+            self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
+            raise
+
+    def forget(self, key: MeshKey) -> None:
+        self._builders.pop(key, None)
 
 
 class Reconciler:
@@ -60,7 +82,7 @@ class Reconciler:
     def start(self) -> None:
         """Subscribe, queue every existing mesh (initial sync), and start the worker."""
         if self.build is None:
-            self.build = default_build()
+            self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
         for key in self.store.mesh_keys():
             self.mark_dirty(tuple(key))
@@ -138,6 +160,9 @@ class Reconciler:
         if snapshot is None:
             self.cache.remove_mesh(key)
             self.status.forget_mesh(key)
+            forget = getattr(self.build, "forget", None)
+            if callable(forget):
+                forget(key)
             return
         assert self.build is not None
         try:
