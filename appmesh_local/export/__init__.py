@@ -1,0 +1,101 @@
+"""Static Envoy configuration for a mesh's proxies: leave App Mesh (or appmesh-local) behind.
+
+`export_mesh` turns a MeshSnapshot into one bootstrap file per virtual node or gateway,
+each runnable with plain `envoy -c FILE` and equal to what the xDS bridge serves for
+that proxy (same translator, same resources, inlined).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from appmesh_local.export.sources import SourceError
+from appmesh_local.export.static import StaticExportError, static_bootstrap
+from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.xds.proxy_config import MeshConfig, ProxyConfig
+
+VIRTUAL_NODE = "virtualNode"
+VIRTUAL_GATEWAY = "virtualGateway"
+_FILE_PREFIX = {VIRTUAL_NODE: "virtual-node", VIRTUAL_GATEWAY: "virtual-gateway"}
+
+
+class ExportError(Exception):
+    """A one-line reason the export cannot be done."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    files: tuple[Path, ...]
+    problems: tuple[str, ...]  # what the translation dropped (as `status` shows them)
+
+
+def build_config(snapshot: MeshSnapshot, bind_address: str) -> MeshConfig:
+    """The bridge's own build (mesh → IR → Envoy protos), errors made one line."""
+    from appmesh_local.xds.build import build_mesh_config
+
+    try:
+        return build_mesh_config(snapshot, bind_address=bind_address)
+    except Exception as exc:  # noqa: BLE001 - a translator bug must still end in a clean message
+        raise ExportError(f"translating mesh {snapshot.name!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+def select_proxies(config: MeshConfig, virtual_nodes: Sequence[str] = (), virtual_gateways: Sequence[str] = (),
+                   everything: bool = False) -> list[ProxyConfig]:
+    """The proxies asked for, in a stable order; unknown names are an error listing what exists."""
+    if everything:
+        return [config.proxies[key] for key in sorted(config.proxies)]
+    chosen: list[ProxyConfig] = []
+    for kind, names in ((VIRTUAL_NODE, virtual_nodes), (VIRTUAL_GATEWAY, virtual_gateways)):
+        for name in names:
+            proxy = config.proxies.get((kind, name))
+            if proxy is None:
+                have = sorted(n for k, n in config.proxies if k == kind) or ["none"]
+                raise ExportError(f"{_label(kind)} {name!r} not found in mesh {config.mesh!r} "
+                                  f"(it has: {', '.join(have)})")
+            chosen.append(proxy)
+    if not chosen:
+        raise ExportError("nothing to export: give --virtual-node, --virtual-gateway or --all")
+    return chosen
+
+
+def proxy_file_name(proxy: ProxyConfig) -> str:
+    """`virtual-node-<name>.yaml` / `virtual-gateway-<name>.yaml`, safe as a file name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", proxy.name).lstrip(".") or "_"
+    return f"{_FILE_PREFIX[proxy.kind]}-{safe}.yaml"
+
+
+def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequence[str] = (),
+                virtual_gateways: Sequence[str] = (), everything: bool = False,
+                bind_address: str = "0.0.0.0", admin_port: int = 9901,
+                admin_address: str = "127.0.0.1") -> ExportResult:
+    """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
+    from appmesh_local.xds.bootstrap import bootstrap_yaml
+
+    config = build_config(snapshot, bind_address)
+    proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
+    try:
+        documents = [(proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,
+                                              admin_port=admin_port, admin_address=admin_address))
+                     for proxy in proxies]
+    except StaticExportError as exc:
+        raise ExportError(str(exc)) from None
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = []
+        for proxy, document in documents:
+            path = out_dir / proxy_file_name(proxy)
+            path.write_text(bootstrap_yaml(document))
+            files.append(path)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    return ExportResult(files=tuple(files), problems=tuple(config.problems))
+
+
+def _label(kind: str) -> str:
+    return "virtual node" if kind == VIRTUAL_NODE else "virtual gateway"
+
+
+__all__ = ["ExportError", "ExportResult", "SourceError", "build_config", "export_mesh", "proxy_file_name",
+           "select_proxies"]

@@ -1,0 +1,80 @@
+"""`appmesh-local export`: the command line around `export_mesh` (argument parsing, one-line errors)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from appmesh_local.export.sources import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceError, default_endpoint
+
+PROG = "appmesh-local export"
+
+
+def register(commands: Any) -> argparse.ArgumentParser:
+    """Add the `export` subcommand to the CLI's subparsers."""
+    parser = commands.add_parser(
+        "export", help="write static Envoy configuration (no control plane needed) for a mesh's proxies",
+        description="Write, for each chosen virtual node or gateway, an Envoy bootstrap with every listener, "
+                    "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.")
+    parser.add_argument("--mesh", required=True, help="mesh name")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)")
+    which.add_argument("--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)")
+    which.add_argument("--all", action="store_true", help="every virtual node and gateway of the mesh")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the YAML files")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--endpoint", help="App Mesh API to read from (default: $AWS_ENDPOINT_URL_APP_MESH, "
+                                           "$AWS_ENDPOINT_URL, else http://127.0.0.1:4600)")
+    source.add_argument("--state-dir", type=Path, help="read an appmesh-local state directory instead of the API")
+    source.add_argument("--file", type=Path, help="read a mesh file (YAML/JSON, as for `translate`) instead")
+    parser.add_argument("--account", help=f"account (12 digits) to read as (default {DEFAULT_ACCOUNT})")
+    parser.add_argument("--region", default=DEFAULT_REGION, help=f"region (default {DEFAULT_REGION})")
+    parser.add_argument("--mesh-owner", help="owner account of a shared mesh (API only)")
+    parser.add_argument("--bind-address", default="0.0.0.0",
+                        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)")
+    parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
+    parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from appmesh_local.export import ExportError, export_mesh
+
+    try:
+        snapshot = _read(args)
+        result = export_mesh(snapshot, args.out, virtual_nodes=args.virtual_node,
+                             virtual_gateways=args.virtual_gateway, everything=args.all,
+                             bind_address=args.bind_address, admin_port=args.admin_port,
+                             admin_address=args.admin_address)
+    except (SourceError, ExportError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    for problem in result.problems:
+        print(f"{PROG}: warning: {problem}", file=sys.stderr)
+    if not result.files:
+        print(f"{PROG}: mesh {args.mesh!r} has no virtual nodes or gateways: nothing written", file=sys.stderr)
+    for path in result.files:
+        print(path)
+    return 0
+
+
+def _read(args: argparse.Namespace) -> Any:
+    from appmesh_local.export.sources import (
+        api_client, snapshot_from_api, snapshot_from_file, snapshot_from_state_dir,
+    )
+
+    if args.file is not None:
+        snapshot = snapshot_from_file(args.file)
+        if snapshot.name != args.mesh:
+            raise SourceError(f"{args.file} describes mesh {snapshot.name!r}, not {args.mesh!r}")
+        return snapshot
+    if args.state_dir is not None:
+        return snapshot_from_state_dir(args.state_dir, args.mesh, args.account or DEFAULT_ACCOUNT, args.region)
+    endpoint = args.endpoint or default_endpoint()
+    try:
+        client = api_client(endpoint, args.region, args.account)
+    except Exception as exc:  # noqa: BLE001 - botocore rejects a malformed endpoint URL here
+        raise SourceError(f"cannot use endpoint {endpoint!r}: {exc}") from None
+    return snapshot_from_api(client, args.mesh, args.mesh_owner)
