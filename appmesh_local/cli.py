@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--ephemeral", action="store_true", help="keep state in memory only")
     serve.add_argument("--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000")
     serve.set_defaults(func=_serve)
+
+    from .export.command import register as register_export
+    from .offline import register as register_translate
+    register_export(commands)
+    register_translate(commands)
     return parser
 
 
