@@ -1,14 +1,15 @@
 """Intermediate representation between App Mesh specs and Envoy protos (plain frozen data)."""
 from appmesh_local.ir.dump import dump
 from appmesh_local.ir.model import (
-    GRPC, HTTP, HTTP2, HTTP_FAMILY, TCP, AccessLog, CircuitBreakers, Cluster, Endpoint, FilterChain,
+    GRPC, HTTP, HTTP2, HTTP_FAMILY, TCP, AccessLog, CircuitBreakers, Cluster, DownstreamTls, Endpoint, FilterChain,
     HeaderMatch, HealthCheck, HttpFilter, HttpRoute, Listener, MeshIR, OutlierDetection, ProxyIR,
-    QueryMatch, RetryPolicy, RouteConfig, RouteMatch, StatsTag, TcpFilter, VirtualHost, WeightedTarget,
+    QueryMatch, RetryPolicy, RouteConfig, RouteMatch, StatsTag, TcpFilter, TlsCertificate, TlsValidation, UpstreamTls, VirtualHost,
+    WeightedTarget,
 )
 
 __all__ = [
-    "GRPC", "HTTP", "HTTP2", "HTTP_FAMILY", "TCP", "AccessLog", "CircuitBreakers", "Cluster", "Endpoint",
+    "GRPC", "HTTP", "HTTP2", "HTTP_FAMILY", "TCP", "AccessLog", "CircuitBreakers", "Cluster", "DownstreamTls", "Endpoint",
     "FilterChain", "HeaderMatch", "HealthCheck", "HttpFilter", "HttpRoute", "Listener", "MeshIR",
     "OutlierDetection", "ProxyIR", "QueryMatch", "RetryPolicy", "RouteConfig", "RouteMatch", "StatsTag",
-    "TcpFilter", "VirtualHost", "WeightedTarget", "dump",
+    "TcpFilter", "TlsCertificate", "TlsValidation", "UpstreamTls", "VirtualHost", "WeightedTarget", "dump",
 ]

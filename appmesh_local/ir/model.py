@@ -118,6 +118,41 @@ class AccessLog:
 
 
 @dataclass(frozen=True)
+class TlsCertificate:
+    """A certificate from files, or an SDS secret fetched from the local SDS socket."""
+
+    certificate_chain: str | None = None
+    private_key: str | None = None
+    sds_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsValidation:
+    """Trust (CA file or SDS secret) and subject alternative names the peer must present."""
+
+    trusted_ca: str | None = None
+    sds_secret: str | None = None
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DownstreamTls:
+    """TLS a listener chain terminates; `validation` set = client certificates required."""
+
+    certificate: TlsCertificate
+    validation: TlsValidation | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamTls:
+    """TLS a cluster originates; no `validation` = encrypt without verifying the server."""
+
+    sni: str
+    certificate: TlsCertificate | None = None
+    validation: TlsValidation | None = None
+
+
+@dataclass(frozen=True)
 class HttpFilter:
     """A chain ending in an HTTP connection manager that loads `route_config` over ADS."""
 
@@ -144,8 +179,10 @@ class FilterChain:
     name: str
     destination_port: int | None = None
     server_names: tuple[str, ...] = ()
+    transport_protocol: str | None = None  # "tls" | "raw_buffer" (PERMISSIVE split)
     http: HttpFilter | None = None
     tcp: TcpFilter | None = None
+    tls: DownstreamTls | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +249,7 @@ class Cluster:
     circuit_breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
     outlier_detection: OutlierDetection | None = None
     health_check: HealthCheck | None = None
+    tls: UpstreamTls | None = None
     stats_tags: tuple[StatsTag, ...] = ()
 
 

@@ -14,8 +14,9 @@ from appmesh_local.ir import (
     ProxyIR, RouteConfig, RouteMatch, VirtualHost, WeightedTarget,
 )
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
-from appmesh_local.translate.node import circuit_breakers
+from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
+from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.services import ServicePort, ServiceView
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, access_logs
 from appmesh_local.xds.envoy import names
@@ -120,8 +121,8 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
                 continue
             rewrite = action.get("rewrite") or {}
             host_rewrite = ((rewrite.get("hostname") or {}).get("defaultTargetHostname")) != "DISABLED"
-            _add_egress(vs, sp, target.get("port"), host_rewrite, egress_vhosts, header_routes, clusters,
-                        f"{name}/{route_name}", problems)
+            _add_egress(vs, sp, host_rewrite, egress_vhosts, header_routes, clusters,
+                        f"{name}/{route_name}", problems, spec, f"virtual gateway {name}")
             match = grpc_match(match_spec, gateway=True) if protocol == GRPC else http_match(match_spec, gateway=True)
             path_rewrite = ((rewrite.get("path") or {}).get("exact"))
             for variant, prefix_rewrite in _prefix_variants(match, rewrite, protocol):
@@ -139,8 +140,10 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
         route_configs.append(RouteConfig(name=rds, virtual_hosts=(vhost,)))
         chain = FilterChain(name=f"ingress_{protocol}_{port}", http=HttpFilter(
             stat_prefix="ingress", route_config=rds, access_logs=logs, strip_any_host_port=True))
+        mode, tls = listener_tls(lst.get("tls"), f"virtual gateway {name} listener {port}", problems)
         listeners.append(Listener(name=names.ingress_listener(port), address=options.bind_address, port=port,
-                                  direction="INBOUND", use_original_dst=False, filter_chains=(chain,)))
+                                  direction="INBOUND", use_original_dst=False,
+                                  filter_chains=tuple(secure_chains(chain, mode, tls))))
     egress_rds = names.egress_route_config("http", names.EGRESS_PORT)
     vhosts = [egress_vhosts[k][0] for k in sorted(egress_vhosts)]
     if header_routes:
@@ -156,9 +159,10 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
                    clusters=tuple(clusters[k] for k in sorted(clusters)), problems=tuple(dict.fromkeys(problems)))
 
 
-def _add_egress(vs: str, sp: ServicePort | None, port: int | None, host_rewrite: bool,
+def _add_egress(vs: str, sp: ServicePort | None, host_rewrite: bool,
                 vhosts: dict[str, tuple[VirtualHost, int | None]], header_routes: list[HttpRoute],
-                clusters: dict[str, Cluster], route_name: str, problems: list[str]) -> None:
+                clusters: dict[str, Cluster], route_name: str, problems: list[str],
+                spec: Mapping[str, Any], client: str) -> None:
     """Give service `vs` its egress virtual host (once) and, without host rewrite, its
     header-matched routes in the `default_backend` virtual host."""
     chosen = sp.port if sp is not None else None
@@ -173,7 +177,7 @@ def _add_egress(vs: str, sp: ServicePort | None, port: int | None, host_rewrite:
     domains = (vs, f"{vs}:{names.EGRESS_PORT}")
     vhosts[vs] = (VirtualHost(name=vs, domains=domains, routes=routes), chosen)
     if sp is not None:
-        clusters.update((c.name, c) for c in sp.clusters)
+        client_clusters(client, spec, vs, sp, clusters, problems)
     if not host_rewrite:
         _add_header_routes(vs, sp, header_routes)
 

@@ -14,6 +14,7 @@ from appmesh_local.ir import (
 )
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
+from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
 from appmesh_local.translate.values import (
     DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address,
 )
@@ -45,7 +46,7 @@ def passthrough_cluster(name: str) -> Cluster:
 
 
 def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-             options: TranslateOptions) -> tuple[Listener | None, list[RouteConfig], list[Cluster]]:
+             options: TranslateOptions, problems: list[str]) -> tuple[Listener | None, list[RouteConfig], list[Cluster]]:
     listeners = list(spec.get("listeners") or ())
     if not listeners:
         return None, [], []
@@ -65,14 +66,16 @@ def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[s
         stat_prefix = "ingress" if len(listeners) == 1 else f"ingress.{protocol}.{port}"
         timeout = (listener.get("timeout") or {}).get(protocol) or {}
         chain_name = f"ingress_{protocol}_{port}"
+        mode, tls = listener_tls(listener.get("tls"), f"virtual node {name} listener {port}", problems)
         if protocol == TCP:
             tcp = TcpFilter(stat_prefix=stat_prefix, clusters=(WeightedTarget(cluster.name, 1),),
                             idle_timeout_ms=duration_ms(timeout.get("idle")), access_logs=logs)
-            chains.append(FilterChain(name=chain_name, destination_port=port, tcp=tcp))
+            chains.extend(secure_chains(FilterChain(name=chain_name, destination_port=port, tcp=tcp), mode, tls))
             continue
         rds = names.ingress_route_config(protocol, port)
-        chains.append(FilterChain(name=chain_name, destination_port=port,
-                                  http=HttpFilter(stat_prefix=stat_prefix, route_config=rds, access_logs=logs)))
+        chain = FilterChain(name=chain_name, destination_port=port,
+                            http=HttpFilter(stat_prefix=stat_prefix, route_config=rds, access_logs=logs))
+        chains.extend(secure_chains(chain, mode, tls))
         per_request = duration_ms(timeout.get("perRequest"))
         route = HttpRoute(
             name=chain_name, match=CATCH_ALL, clusters=(WeightedTarget(cluster.name, 1),), weighted=False,
@@ -106,6 +109,23 @@ def _rds_protocol(protocols: set[str]) -> str:
     return HTTP
 
 
+def client_clusters(client: str, spec: Mapping[str, Any], vs: str, sp: ServicePort,
+                    clusters: dict[str, Cluster], problems: list[str]) -> None:
+    """Add the egress clusters `sp` uses, as this client sees them (its TLS client policy)."""
+    policy = client_policy(spec, vs)
+    for target in sp.targets:
+        if target.cluster is None:
+            continue
+        cluster = with_client_policy(target.cluster, target.port, target.server_name, policy,
+                                     f"{client} backend {vs}", problems)
+        known = clusters.get(cluster.name)
+        if known is not None and known != cluster:
+            problems.append(f"{client}: {cluster.name} is reached through several services with different "
+                            f"client policies; the one for {vs} is not applied")
+            continue
+        clusters[cluster.name] = cluster
+
+
 def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
             services: Mapping[str, ServiceView | None], options: TranslateOptions,
             problems: list[str]) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
@@ -113,6 +133,7 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
     tcp_ports: dict[int, tuple[str, ServicePort]] = {}
     portless: list[str] = []
     clusters: dict[str, Cluster] = {}
+    client = f"virtual node {name}"
     for vs in sorted(services):
         view = services[vs]
         if view is None or not view.exists:
@@ -142,7 +163,7 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
     for port in sorted(set(http_ports) | set(tcp_ports)):
         if port in tcp_ports:
             vs, sp = tcp_ports[port]
-            clusters.update((c.name, c) for c in sp.clusters)
+            client_clusters(client, spec, vs, sp, clusters, problems)
             tcp = TcpFilter(stat_prefix="egress", clusters=sp.tcp, idle_timeout_ms=sp.tcp_idle_timeout_ms,
                             access_logs=logs)
             chains.append(FilterChain(name=f"egress_tcp_{port}", destination_port=port, tcp=tcp))
@@ -152,8 +173,8 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
         rds = names.egress_route_config(protocol, port)
         vhosts = [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}"), routes=sp.routes) for vs, sp in entries]
         vhosts += [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}")) for vs in portless]
-        for _, sp in entries:
-            clusters.update((c.name, c) for c in sp.clusters)
+        for vs, sp in entries:
+            client_clusters(client, spec, vs, sp, clusters, problems)
         route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(sorted(vhosts, key=lambda v: v.name))))
         chains.append(FilterChain(name=f"egress_{protocol}_{port}", destination_port=port,
                                   http=HttpFilter(stat_prefix="egress", route_config=rds, access_logs=logs)))
@@ -182,7 +203,7 @@ def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping
     for view in services.values():
         if view is not None:
             problems.extend(view.problems)
-    ingress, ingress_routes, ingress_clusters = _ingress(mesh, mesh_spec, name, spec, options)
+    ingress, ingress_routes, ingress_clusters = _ingress(mesh, mesh_spec, name, spec, options, problems)
     egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems)
     clusters = {c.name: c for c in ingress_clusters}
     clusters.update(egress_clusters)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
-    HTTP_FAMILY, TCP, Cluster, HttpRoute, RetryPolicy, RouteMatch, StatsTag, WeightedTarget,
+    HTTP_FAMILY, TCP, HttpRoute, RetryPolicy, RouteMatch, StatsTag, WeightedTarget,
 )
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.retries import retry_policy
-from appmesh_local.translate.targets import NodeTarget
+from appmesh_local.translate.targets import NodeTarget, TargetListener
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms
 
 ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"), ("tcpRoute", "tcp"))
@@ -31,7 +31,7 @@ class ServicePort:
     routes: tuple[HttpRoute, ...] = ()  # HTTP family
     tcp: tuple[WeightedTarget, ...] = ()  # TCP
     tcp_idle_timeout_ms: int | None = None
-    clusters: tuple[Cluster, ...] = ()  # egress clusters the routes/targets reference
+    targets: tuple[TargetListener, ...] = ()  # target listeners (with egress clusters) referenced
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ def route_kind(spec: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | 
 
 
 def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, where: str,
-             problems: list[str]) -> tuple[list[WeightedTarget], list[Cluster]]:
+             problems: list[str]) -> tuple[list[WeightedTarget], list[TargetListener]]:
     targets: list[WeightedTarget] = []
-    clusters: list[Cluster] = []
+    clusters: list[TargetListener] = []
     for target in action.get("weightedTargets") or ():
         node = nodes(target.get("virtualNode", ""))
         if node is None:
@@ -78,12 +78,12 @@ def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, whe
             problems.append(f"{where}: {problem or f'virtual node {node.name} has no service discovery'}; target dropped")
             continue
         targets.append(WeightedTarget(cluster=listener.cluster.name, weight=int(target.get("weight", 0))))
-        clusters.append(listener.cluster)
+        clusters.append(listener)
     return targets, clusters
 
 
 def _http_route(service: str, where: str, name: str, protocol: str, body: Mapping[str, Any], router_port: int,
-                nodes: NodeLookup, default_retry: RetryPolicy | None, problems: list[str]) -> tuple[HttpRoute, list[Cluster]]:
+                nodes: NodeLookup, default_retry: RetryPolicy | None, problems: list[str]) -> tuple[HttpRoute, list[TargetListener]]:
     match = grpc_match(body.get("match") or {}) if protocol == "grpc" else http_match(body.get("match") or {})
     targets, clusters = _targets(body.get("action") or {}, router_port, nodes, where, problems)
     timeout = (body.get("timeout") or {})
@@ -128,7 +128,7 @@ def _router_port(service: str, router: str, listener: Mapping[str, Any], listene
                        http_match(match) if route_protocol in HTTP_FAMILY else CATCH_ALL)
         ordered.append((route_order(spec.get("priority"), order_match, name), name, body, route_protocol))
     ordered.sort(key=lambda item: item[0])
-    clusters: dict[str, Cluster] = {}
+    clusters: dict[str, TargetListener] = {}
     if protocol == TCP:
         if not ordered:
             return ServicePort(port=port, protocol=protocol)
@@ -136,20 +136,20 @@ def _router_port(service: str, router: str, listener: Mapping[str, Any], listene
         for _, other, _, _ in ordered[1:]:
             problems.append(f"route {router}/{other}: only one TCP route per router listener ({port}) is used; ignored")
         targets, found = _targets(body.get("action") or {}, port, nodes, f"route {router}/{name}", problems)
-        clusters.update((c.name, c) for c in found)
+        clusters.update((t.cluster.name, t) for t in found)
         if targets and not any(t.weight for t in targets):
             problems.append(f"route {router}/{name}: every target has weight 0; TCP route dropped")
             targets = []
         return ServicePort(port=port, protocol=protocol, tcp=tuple(targets),
                            tcp_idle_timeout_ms=duration_ms((body.get("timeout") or {}).get("idle")),
-                           clusters=tuple(clusters.values()))
+                           targets=tuple(clusters.values()))
     built = []
     for _, name, body, route_protocol in ordered:
         route, found = _http_route(service, f"route {router}/{name}", name, route_protocol, body, port, nodes,
                                    default_retry, problems)
         built.append(route)
-        clusters.update((c.name, c) for c in found)
-    return ServicePort(port=port, protocol=protocol, routes=tuple(built), clusters=tuple(clusters.values()))
+        clusters.update((t.cluster.name, t) for t in found)
+    return ServicePort(port=port, protocol=protocol, routes=tuple(built), targets=tuple(clusters.values()))
 
 
 def router_service(service: str, router: str, router_spec: Mapping[str, Any],
@@ -184,12 +184,12 @@ def node_service(service: str, node: NodeTarget | None, node_name: str,
             continue
         target = (WeightedTarget(cluster=listener.cluster.name, weight=PROVIDER_NODE_WEIGHT),)
         if listener.protocol == TCP:
-            ports.append(ServicePort(port=listener.port, protocol=TCP, tcp=target, clusters=(listener.cluster,)))
+            ports.append(ServicePort(port=listener.port, protocol=TCP, tcp=target, targets=(listener,)))
             continue
         route = HttpRoute(name=node_name, match=CATCH_ALL, clusters=target, timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS,
                           retry=default_retry, stats_tags=(StatsTag("TargetVirtualService", service),))
         ports.append(ServicePort(port=listener.port, protocol=listener.protocol, routes=(route,),
-                                 clusters=(listener.cluster,)))
+                                 targets=(listener,)))
     return ServiceView(name=service, exists=True, ports=tuple(ports), problems=_unique(problems))
 
 

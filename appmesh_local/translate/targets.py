@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag
 from appmesh_local.translate.cloudmap import cloud_map_endpoints
+from appmesh_local.translate.tls import server_default, server_name
 from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference
 from appmesh_local.xds.envoy import names
 
@@ -19,6 +20,7 @@ class TargetListener:
     port: int
     protocol: str
     cluster: Cluster | None  # None when the node has no usable service discovery
+    server_name: str = ""  # service-discovery name: default SNI and certificate SAN
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spe
         outlier_detection=_outlier(listener.get("outlierDetection")),
         health_check=_health_check(listener.get("healthCheck")),
         stats_tags=(StatsTag("TargetVirtualNode", node),),
+        tls=server_default(listener, server_name(discovery)),
     )
     if discovery.get("dns"):
         dns = discovery["dns"]
@@ -108,5 +111,6 @@ def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mappin
         cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
-        listeners.append(TargetListener(port=int(mapping["port"]), protocol=mapping["protocol"], cluster=cluster))
+        listeners.append(TargetListener(port=int(mapping["port"]), protocol=mapping["protocol"], cluster=cluster,
+                                        server_name=server_name(spec.get("serviceDiscovery") or {})))
     return NodeTarget(name=name, listeners=tuple(listeners), problems=tuple(dict.fromkeys(problems)))

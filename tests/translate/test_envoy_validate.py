@@ -34,32 +34,57 @@ def _inline_routes(listener: dict[str, Any], routes: dict[str, Any]) -> None:
                 config["routeConfig"] = routes[config.pop("rds")["routeConfigName"]]
 
 
+def _static_cluster(name: str, address: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name, "type": "STATIC", "connectTimeout": "1s",
+        "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicitHttpConfig": {"http2ProtocolOptions": {}}}},
+        "loadAssignment": {"clusterName": name, "endpoints": [{"lbEndpoints": [{"endpoint": {"address": address}}]}]},
+    }
+
+
 def bootstrap_for(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A validate-only bootstrap holding one proxy's resources as static resources."""
+    """A validate-only bootstrap holding one proxy's resources as static resources, plus the
+    ADS and SDS-socket clusters the real bootstrap declares."""
     routes = resources.get("RouteConfiguration", {})
     listeners = list(resources.get("Listener", {}).values())
     for listener in listeners:
         _inline_routes(listener, routes)
-    ads_cluster = {
-        "name": "appmesh_local_xds", "type": "STATIC", "connectTimeout": "1s",
-        "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicitHttpConfig": {"http2ProtocolOptions": {}}}},
-        "loadAssignment": {"clusterName": "appmesh_local_xds", "endpoints": [{"lbEndpoints": [
-            {"endpoint": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": 4601}}}}]}]},
-    }
+    ads_cluster = _static_cluster("appmesh_local_xds", {"socketAddress": {"address": "127.0.0.1", "portValue": 4601}})
+    sds_cluster = _static_cluster("static_cluster_sds_unix_socket", {"pipe": {"path": "/tmp/appmesh-local-sds.sock"}})
     return {
         "node": {"id": "mesh/validate/virtualNode/validate", "cluster": "validate"},
         "dynamicResources": {"adsConfig": {"apiType": "GRPC", "transportApiVersion": "V3",
                                            "grpcServices": [{"envoyGrpc": {"clusterName": "appmesh_local_xds"}}]}},
         "staticResources": {"listeners": listeners,
-                            "clusters": list(resources.get("Cluster", {}).values()) + [ads_cluster]},
+                            "clusters": list(resources.get("Cluster", {}).values()) + [ads_cluster, sds_cluster]},
     }
 
 
-def validate(bootstrap: dict[str, Any], tmp_path: Path, name: str) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and two leaf certificates, standing in for the golden cases' /certs files."""
+    certs = tmp_path_factory.mktemp("certs")
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not available to make test certificates")
+    run = lambda *args: subprocess.run([openssl, *args], cwd=certs, check=True, capture_output=True, timeout=60)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    for leaf in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={leaf}", "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr")
+        run("x509", "-req", "-in", f"{leaf}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-out", f"{leaf}.pem")
+    return certs
+
+
+def validate(bootstrap: dict[str, Any], tmp_path: Path, name: str, certs: Path | None = None) -> subprocess.CompletedProcess:
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(bootstrap))
+    text = json.dumps(bootstrap)
+    if certs is not None:
+        text = text.replace('"/certs/', f'"{certs}/')
+    path.write_text(text)
     return subprocess.run(
         [ENVOY, "--mode", "validate", "-c", str(path), "--log-level", "error", "--base-id", "0",
          "--use-dynamic-base-id"],
@@ -69,11 +94,11 @@ def validate(bootstrap: dict[str, Any], tmp_path: Path, name: str) -> subprocess
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_envoy_accepts_every_proxy(case: Path, tmp_path: Path) -> None:
+def test_envoy_accepts_every_proxy(case: Path, tmp_path: Path, cert_dir: Path) -> None:
     config = build_mesh_config(load_mesh_file(case))
     assert config.proxies
     for (kind, name), proxy in sorted(config.proxies.items()):
-        result = validate(bootstrap_for(dump_proxy_config(proxy)), tmp_path, f"{kind}-{name}")
+        result = validate(bootstrap_for(dump_proxy_config(proxy)), tmp_path, f"{kind}-{name}", cert_dir)
         assert result.returncode == 0, f"{case.stem} {kind}/{name} rejected by Envoy:\n{result.stderr[-3000:]}"
 
 

@@ -7,6 +7,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_
 
 from appmesh_local.ir import CircuitBreakers, Cluster, HealthCheck, OutlierDetection
 from appmesh_local.xds.envoy.endpoint import build_load_assignment
+from appmesh_local.xds.envoy.tls import upstream_socket
 from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -75,6 +76,8 @@ def build_cluster(spec: Cluster) -> cluster_pb2.Cluster:
         cluster.outlier_detection.CopyFrom(build_outlier_detection(spec.outlier_detection))
     if spec.health_check is not None:
         cluster.health_checks.append(build_health_check(spec.health_check))
+    if spec.tls is not None:
+        cluster.transport_socket.CopyFrom(upstream_socket(spec.tls))
     if spec.stats_tags:
         cluster.metadata.CopyFrom(stats_metadata(spec.stats_tags))
     return cluster

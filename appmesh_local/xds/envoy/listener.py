@@ -12,6 +12,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from appmesh_local.ir import FilterChain, HttpFilter, Listener, TcpFilter
 from appmesh_local.xds.envoy.access_log import build_access_logs
+from appmesh_local.xds.envoy.tls import downstream_socket
 from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HCM_NAME = "envoy.filters.network.http_connection_manager"
@@ -52,8 +53,13 @@ def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
     match = lc_pb2.FilterChainMatch(server_names=list(chain.server_names))
     if chain.destination_port is not None:
         match.destination_port.CopyFrom(uint32(chain.destination_port))
+    if chain.transport_protocol:
+        match.transport_protocol = chain.transport_protocol
     terminal = build_http_filter(chain.http) if chain.http is not None else build_tcp_filter(chain.tcp)
-    return lc_pb2.FilterChain(name=chain.name, filter_chain_match=match, filters=[terminal])
+    built = lc_pb2.FilterChain(name=chain.name, filter_chain_match=match, filters=[terminal])
+    if chain.tls is not None:
+        built.transport_socket.CopyFrom(downstream_socket(chain.tls))
+    return built
 
 
 def build_listener(spec: Listener) -> listener_pb2.Listener:
