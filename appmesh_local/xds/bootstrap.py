@@ -54,8 +54,9 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
         envoy_grpc["retry_policy"] = {"retry_back_off": {
             "base_interval": _duration(reconnect_base_ms / 1000),
             "max_interval": _duration(reconnect_base_ms * 10 / 1000)}}
-    ads_source = {"ads": {}, "resource_api_version": "V3",
-                  "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
+    def ads_source() -> dict[str, Any]:
+        return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
+
     bootstrap: dict[str, Any] = {
         "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
@@ -66,8 +67,8 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
                 "set_node_on_first_message_only": True,
                 "grpc_services": [{"envoy_grpc": envoy_grpc}],
             },
-            "lds_config": dict(ads_source),
-            "cds_config": dict(ads_source),
+            "lds_config": ads_source(),
+            "cds_config": ads_source(),
         },
         "static_resources": {"clusters": [xds_cluster(xds_host, xds_port)]},
         "layered_runtime": {"layers": [
@@ -107,9 +108,16 @@ def xds_cluster(host: str, port: int) -> dict[str, Any]:
     return cluster
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No &anchors/*aliases: bootstraps are read by people."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def bootstrap_yaml(bootstrap: dict[str, Any]) -> str:
     """Stable YAML text (key order kept) for files users read and commit."""
-    return yaml.safe_dump(bootstrap, sort_keys=False, default_flow_style=False)
+    return yaml.dump(bootstrap, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
 
 
 def _duration(seconds: float) -> str:

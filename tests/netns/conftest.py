@@ -18,7 +18,7 @@ def missing_requirements() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def netns_requirements():
     reason = missing_requirements()
     if reason:

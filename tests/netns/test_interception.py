@@ -22,7 +22,7 @@ from appmesh_local.xds.runtime import XdsRuntime
 from tests.xds.conftest import proxy
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("netns_requirements")]
 CLIENT_IP, BACKEND_IP = "198.51.100.11", "198.51.100.12"
 SERVICE = "backend.mesh.local"
 
