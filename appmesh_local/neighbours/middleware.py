@@ -14,12 +14,14 @@ import json
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
 from ..web.identity import context_from
 from . import backends, cloudmap, private_ca
+from .persistence import NeighbourState, is_mutating
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +58,19 @@ def api_for(target: str) -> NeighbourApi | None:
 
 
 class NeighbourApis:
-    """Wrap `app`; `on_change(account, region, namespace, service)` must only enqueue."""
+    """Wrap `app`; `on_change(account, region, namespace, service)` must only enqueue.
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], on_change: OnChange | None = None) -> None:
+    With `state_file`, the services' state is loaded from it now and saved to it after
+    every successful change (persistence.py); without, it lives in memory only.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], on_change: OnChange | None = None,
+                 state_file: Path | None = None) -> None:
         self.app = app
         self.on_change = on_change
+        self.state = NeighbourState(state_file) if state_file is not None else None
+        if self.state is not None:
+            self.state.load()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         api = api_for(environ.get("HTTP_X_AMZ_TARGET", ""))
@@ -95,6 +105,8 @@ class NeighbourApis:
             except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
                 log.exception("%s.%s failed in moto", api.target_prefix, operation)
                 return _error(500, "InternalFailure", "internal error in the emulated service")
+            if status < 300 and self.state is not None and is_mutating(operation):
+                self._save()
         if status < 300 and self.on_change is not None:
             for namespace, service in touched:
                 try:
@@ -102,6 +114,12 @@ class NeighbourApis:
                 except Exception:  # noqa: BLE001 - a listener's failure is not the caller's
                     log.exception("Cloud Map change listener failed")
         return status, headers, body
+
+    def _save(self) -> None:
+        try:
+            self.state.save()  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - the call itself succeeded; say the disk copy is behind
+            log.exception("saving Cloud Map/ACM state to %s failed", self.state.path)  # type: ignore[union-attr]
 
     @staticmethod
     def _moto(api: NeighbourApi, account: str, region: str, request: Request) -> tuple[int, dict, Any]:

@@ -1,10 +1,11 @@
 """A tiny waitress server running NeighbourApis around a stand-in Flask app, and clients for it."""
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 import pytest
@@ -34,19 +35,38 @@ class Harness:
         return [event for event in list(self.events) if event[0] == account]
 
 
+@contextlib.contextmanager
+def serve(wsgi: NeighbourApis, events: list[tuple[str, str, str, str]]) -> Iterator[Harness]:
+    """`wsgi` on a waitress server bound to a free loopback port, for the block's duration."""
+    server = create_server(wsgi, host="127.0.0.1", port=0, threads=4)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # its sockets closed under select(): expected while stopping
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    made = Harness(f"http://127.0.0.1:{server.effective_port}", events)
+    try:
+        yield made
+    finally:
+        for client in made.clients:
+            client.close()
+        stopping.set()
+        server.task_dispatcher.shutdown()  # let in-flight tasks end before their sockets go
+        server.close()
+        thread.join(5)
+
+
 @pytest.fixture(scope="module")
 def harness():
     events: list[tuple[str, str, str, str]] = []
-    wsgi = NeighbourApis(inner_app(), on_change=lambda *change: events.append(change))
-    server = create_server(wsgi, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    made = Harness(f"http://127.0.0.1:{server.effective_port}", events)
-    yield made
-    for client in made.clients:
-        client.close()
-    server.close()
-    thread.join(5)
+    with serve(NeighbourApis(inner_app(), on_change=lambda *change: events.append(change)), events) as made:
+        yield made
 
 
 @pytest.fixture
