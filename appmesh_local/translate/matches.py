@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from appmesh_local.translate.values import opt
+
 from appmesh_local.ir import HeaderMatch, QueryMatch, RouteMatch
 
 _KINDS = ("exact", "prefix", "suffix", "regex")
@@ -23,7 +25,7 @@ def header_match(name: str, match: Mapping[str, Any] | None, invert: bool = Fals
 
 def _headers(items: Any) -> list[HeaderMatch]:
     # Envoy keys headers in lower case: a matcher spelled `X-Canary` would never match.
-    return [header_match(h["name"].lower(), h.get("match"), bool(h.get("invert", False))) for h in items or ()]
+    return [header_match(h["name"].lower(), h.get("match"), bool(opt(h, "invert", False))) for h in items or ()]
 
 
 def _query(items: Any) -> tuple[QueryMatch, ...]:

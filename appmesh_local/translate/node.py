@@ -16,7 +16,7 @@ from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
 from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
 from appmesh_local.translate.values import (
-    DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address,
+    DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address, opt,
 )
 from appmesh_local.xds.envoy import names
 
@@ -29,14 +29,14 @@ def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
     """Listener connectionPool (tcp | http | http2 | grpc) → default-priority thresholds."""
     pool = pool or {}
     if pool.get("tcp"):
-        return CircuitBreakers(max_connections=int(pool["tcp"].get("maxConnections", MAX)))
+        return CircuitBreakers(max_connections=int(opt(pool["tcp"], "maxConnections", MAX)))
     if pool.get("http"):
         http = pool["http"]
-        return CircuitBreakers(max_connections=int(http.get("maxConnections", MAX)),
-                               max_pending_requests=int(http.get("maxPendingRequests", MAX)))
+        return CircuitBreakers(max_connections=int(opt(http, "maxConnections", MAX)),
+                               max_pending_requests=int(opt(http, "maxPendingRequests", MAX)))
     for key in ("http2", "grpc"):
         if pool.get(key):
-            return CircuitBreakers(max_requests=int(pool[key].get("maxRequests", MAX)))
+            return CircuitBreakers(max_requests=int(opt(pool[key], "maxRequests", MAX)))
     return CircuitBreakers()
 
 

@@ -15,7 +15,7 @@ from appmesh_local.ir import (
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.retries import retry_policy
 from appmesh_local.translate.targets import NodeTarget, TargetListener
-from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms
+from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms, opt
 
 ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"), ("tcpRoute", "tcp"))
 CATCH_ALL = RouteMatch(path_kind="prefix", path="/")
@@ -69,7 +69,7 @@ def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, whe
     targets: list[WeightedTarget] = []
     clusters: list[TargetListener] = []
     for target in action.get("weightedTargets") or ():
-        node = nodes(target.get("virtualNode", ""))
+        node = nodes(opt(target, "virtualNode", ""))
         if node is None:
             problems.append(f"{where}: target virtual node {target.get('virtualNode')} does not exist")
             continue
@@ -77,7 +77,7 @@ def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, whe
         if listener is None or listener.cluster is None:
             problems.append(f"{where}: {problem or f'virtual node {node.name} has no service discovery'}; target dropped")
             continue
-        targets.append(WeightedTarget(cluster=listener.cluster.name, weight=int(target.get("weight", 0))))
+        targets.append(WeightedTarget(cluster=listener.cluster.name, weight=int(opt(target, "weight", 0))))
         clusters.append(listener)
     return targets, clusters
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag
 from appmesh_local.translate.cloudmap import cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
-from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference
+from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
 from appmesh_local.xds.envoy import names
 
 
@@ -59,7 +59,7 @@ def _outlier(spec: Mapping[str, Any] | None) -> OutlierDetection | None:
         consecutive_5xx=int(spec["maxServerErrors"]),
         interval_ms=duration_ms(spec.get("interval")) or 0,
         base_ejection_time_ms=duration_ms(spec.get("baseEjectionDuration")) or 0,
-        max_ejection_percent=int(spec.get("maxEjectionPercent", 10)),
+        max_ejection_percent=int(opt(spec, "maxEjectionPercent", 10)),
     )
 
 
@@ -67,7 +67,7 @@ def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
     if not spec:
         return None
     return HealthCheck(
-        protocol=spec.get("protocol", "tcp"),
+        protocol=opt(spec, "protocol", "tcp"),
         timeout_ms=int(spec["timeoutMillis"]),
         interval_ms=int(spec["intervalMillis"]),
         healthy_threshold=int(spec["healthyThreshold"]),

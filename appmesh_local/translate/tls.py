@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
+from appmesh_local.translate.values import opt
+
 from appmesh_local.ir import Cluster, DownstreamTls, FilterChain, TlsCertificate, TlsValidation, UpstreamTls
 
 
@@ -43,7 +45,7 @@ def _validation(spec: Mapping[str, Any] | None, where: str, problems: list[str],
 def server_name(discovery: Mapping[str, Any]) -> str:
     """The name a server's certificate must carry by default: its service-discovery name."""
     if discovery.get("dns"):
-        return discovery["dns"].get("hostname", "")
+        return opt(discovery["dns"], "hostname", "")
     cloud_map = discovery.get("awsCloudMap") or {}
     if cloud_map:
         return f"{cloud_map.get('serviceName', '')}.{cloud_map.get('namespaceName', '')}"
@@ -53,7 +55,7 @@ def server_name(discovery: Mapping[str, Any]) -> str:
 def listener_tls(spec: Mapping[str, Any] | None, where: str, problems: list[str]) -> tuple[str, DownstreamTls | None]:
     """(mode, TLS to terminate) for a listener's `tls`; mode DISABLED when there is nothing to do."""
     spec = spec or {}
-    mode = spec.get("mode", "DISABLED")
+    mode = opt(spec, "mode", "DISABLED")
     if mode not in ("STRICT", "PERMISSIVE"):
         return "DISABLED", None
     certificate = _certificate(spec.get("certificate"))
@@ -93,7 +95,7 @@ def client_policy(spec: Mapping[str, Any], service: str) -> Mapping[str, Any] | 
 def with_client_policy(cluster: Cluster, port: int, name: str, policy: Mapping[str, Any] | None,
                        where: str, problems: list[str]) -> Cluster:
     """`cluster` as this client uses it: the policy's TLS when enforced for `port`."""
-    if not policy or not policy.get("enforce", True):
+    if not policy or not opt(policy, "enforce", True):
         return cluster
     ports = policy.get("ports") or ()
     if ports and port not in ports:

@@ -22,11 +22,17 @@ _DNS_FAMILY = {
 }
 
 
+def opt(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
+    """`mapping[key]`, or `default` when absent or null (stores may fill unset fields with null)."""
+    value = mapping.get(key)
+    return default if value is None else value
+
+
 def duration_ms(value: Mapping[str, Any] | None) -> int | None:
     """`{unit: s|ms, value: n}` → milliseconds; None when absent."""
     if not value or value.get("value") is None:
         return None
-    return int(value["value"]) * _UNIT_MS.get(value.get("unit", "ms"), 1)
+    return int(value["value"]) * _UNIT_MS.get(opt(value, "unit", "ms"), 1)
 
 
 def access_logs(spec: Mapping[str, Any]) -> tuple[AccessLog, ...]:
