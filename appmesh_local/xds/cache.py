@@ -17,7 +17,9 @@ from google.protobuf.message import Message
 
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import TYPE_URLS, MeshConfig
-from appmesh_local.xds.snapshot import Resource, Snapshot, TypeSnapshot, check_consistency, make_resource
+from appmesh_local.xds.snapshot import (
+    EncodeMemo, Resource, Snapshot, TypeSnapshot, check_consistency, make_resource,
+)
 
 Watcher = Callable[[], None]
 
@@ -43,6 +45,9 @@ class SnapshotCache:
         self._watchers: dict[ProxyRef, dict[int, Watcher]] = {}
         self._watch_ids = itertools.count(1)
         self._nacks: dict[tuple[str, str], set[str]] = {}
+        # The resources mapping each snapshot was built from (writer-side only): an identical
+        # object next time means an unchanged proxy, skipped without hashing anything.
+        self._sources: dict[ProxyRef, Mapping[str, Mapping[str, Message]]] = {}
 
     # ---- reads -------------------------------------------------------------------------------
     def get(self, proxy: ProxyRef) -> Snapshot | None:
@@ -75,10 +80,11 @@ class SnapshotCache:
             with self._lock:
                 existing = {p: s for p, s in self._snapshots.items() if p.mesh_key == mesh_key}
             built: dict[ProxyRef, Snapshot] = {}
+            memo: EncodeMemo = {}  # messages shared between proxies are encoded once
             for (kind, name), proxy_config in config.proxies.items():
                 proxy = ProxyRef(config.account, config.region, config.mesh, kind, name)
                 snap = self._build(proxy, proxy_config.resources, config.revision,
-                                   existing.get(proxy), update.problems)
+                                   existing.get(proxy), update.problems, trust_identity=True, memo=memo)
                 if snap is not None:
                     built[proxy] = snap
             wanted = {ProxyRef(config.account, config.region, config.mesh, k, n) for k, n in config.proxies}
@@ -88,6 +94,7 @@ class SnapshotCache:
                 self._snapshots.update(built)
                 for proxy in update.removed:
                     del self._snapshots[proxy]
+                    self._sources.pop(proxy, None)
         self._notify(update.changed + update.removed)
         return update
 
@@ -97,43 +104,53 @@ class SnapshotCache:
             removed = sorted(p for p in self._snapshots if p.mesh_key == mesh_key)
             for proxy in removed:
                 del self._snapshots[proxy]
+                self._sources.pop(proxy, None)
         self._notify(removed)
         return removed
 
     def remove_proxy(self, proxy: ProxyRef) -> bool:
         with self._write_lock, self._lock:
             found = self._snapshots.pop(proxy, None) is not None
+            self._sources.pop(proxy, None)
         if found:
             self._notify([proxy])
         return found
 
     def _build(self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]], revision: int,
-               previous: Snapshot | None, problems: list[str]) -> Snapshot | None:
-        """A new snapshot, or None when nothing changed or the result is inconsistent (kept the old one)."""
+               previous: Snapshot | None, problems: list[str], trust_identity: bool = False,
+               memo: EncodeMemo | None = None) -> Snapshot | None:
+        """A new snapshot, or None when nothing changed or the result is inconsistent (kept the old one).
+
+        `trust_identity`: the caller never mutates a config it handed over (the translator's
+        contract), so the same mapping object as last time means nothing changed.
+        """
+        if trust_identity and previous is not None and self._sources.get(proxy) is resources:
+            return None  # the translator handed back the very same config object: nothing to look at
         unknown = set(resources) - set(TYPE_URLS)
         if unknown:
             problems.append(f"{proxy.short_id()}: ignored unknown resource types {sorted(unknown)}")
         by_type: dict[str, dict[str, Resource]] = {}
+        digests: dict[str, str] = {}
         for type_url in TYPE_URLS:
             old = previous.types[type_url].resources if previous else {}
-            by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name))
+            by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo)
                                  for name, msg in resources.get(type_url, {}).items()}
+            digests[type_url] = TypeSnapshot.content_digest(by_type[type_url])
+        if previous is not None and all(previous.types[t].digest == d for t, d in digests.items()):
+            self._sources[proxy] = resources
+            return None
         inconsistent = check_consistency(by_type)
         if inconsistent:
             problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
             return None
         types: dict[str, TypeSnapshot] = {}
-        changed = previous is None
         for type_url, named in by_type.items():
-            digest = TypeSnapshot.content_digest(named)
             old_ts = previous.types.get(type_url) if previous else None
-            if old_ts is not None and old_ts.digest == digest:
+            if old_ts is not None and old_ts.digest == digests[type_url]:
                 types[type_url] = old_ts
             else:
-                types[type_url] = TypeSnapshot(version=self.next_version(), resources=named, digest=digest)
-                changed = True
-        if not changed:
-            return None
+                types[type_url] = TypeSnapshot(version=self.next_version(), resources=named, digest=digests[type_url])
+        self._sources[proxy] = resources
         return Snapshot(proxy=proxy, revision=revision, types=types)
 
     def next_version(self) -> str:

@@ -43,16 +43,31 @@ class Resource:
     digest: str
 
 
-def make_resource(type_url: str, name: str, message: Message, previous: Resource | None = None) -> Resource:
-    """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object)."""
+# Within one write: id(message) → (message, packed, digest), for messages shared by many proxies.
+EncodeMemo = dict[int, tuple[Message, any_pb2.Any, str]]
+
+
+def make_resource(type_url: str, name: str, message: Message, previous: Resource | None = None,
+                  memo: EncodeMemo | None = None) -> Resource:
+    """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object).
+
+    `memo` (alive for one cache write, while every message in it is referenced) lets a
+    message object shared by many proxies, such as one cluster, be encoded only once.
+    """
     if previous is not None and previous.message is message:
         return previous
-    data = message.SerializeToString(deterministic=True)
-    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    cached = memo.get(id(message)) if memo is not None else None
+    if cached is not None and cached[0] is message:
+        _, packed, digest = cached
+    else:
+        data = message.SerializeToString(deterministic=True)
+        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+        packed = any_pb2.Any(type_url=type_url, value=data)
+        if memo is not None:
+            memo[id(message)] = (message, packed, digest)
     if previous is not None and previous.digest == digest and previous.type_url == type_url:
         return previous
-    return Resource(name=name, type_url=type_url, message=message,
-                    packed=any_pb2.Any(type_url=type_url, value=data), digest=digest)
+    return Resource(name=name, type_url=type_url, message=message, packed=packed, digest=digest)
 
 
 @dataclass(frozen=True)
