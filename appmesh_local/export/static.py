@@ -9,6 +9,7 @@ still pointing at ADS afterwards is an error, never a silently broken file.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any, Callable, Iterable, Mapping
 
 from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
@@ -177,4 +178,5 @@ def _is_repeated(field: Any) -> bool:
 
 
 def _to_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """Plain dicts (MessageToDict leaves OrderedDicts inside Anys, which YAML cannot write)."""
+    return json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True))

@@ -40,9 +40,10 @@ def echo_server(label: str = "echo") -> Iterator[int]:
         thread.join(5)
 
 
-def get_json(url: str, host: str | None = None, timeout: float = 2.0) -> tuple[int, dict | str]:
-    """GET `url` (optionally with a Host header): (status, JSON body or text)."""
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+def get_json(url: str, host: str | None = None, timeout: float = 2.0,
+             headers: dict[str, str] | None = None) -> tuple[int, dict | str]:
+    """GET `url` (optionally with a Host header and others): (status, JSON body or text)."""
+    request = urllib.request.Request(url, headers={**({"Host": host} if host else {}), **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read().decode()
