@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import NodeIdError, ProxyRef, parse_node_id
 from appmesh_local.xds.snapshot import Snapshot
-from appmesh_local.xds.status import Status
+from appmesh_local.xds.status import Status, StreamStatus
 
 log = logging.getLogger(__name__)
 _CHANGED = object()
@@ -33,7 +33,8 @@ class StreamBase:
     def __init__(self, cache: SnapshotCache, status: Status, peer: str) -> None:
         self.cache = cache
         self.status = status
-        self.record = status.open_stream(self.kind, peer)
+        self.peer = peer
+        self.record: StreamStatus  # registered when serve() starts, removed when it ends
         self.node_seen = False
         self.node_id = ""
         self.proxy: ProxyRef | None = None
@@ -131,6 +132,7 @@ class StreamBase:
     async def serve(self, request_iterator: AsyncIterator[Any]) -> AsyncIterator[Message]:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
+        self.record = self.status.open_stream(self.kind, self.peer)
         reader = self._loop.create_task(self._read(request_iterator))
         try:
             while True:
