@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from appmesh_local.export.command import one_line
+
 PROG = "appmesh-local translate"
 
 
@@ -45,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         text = translate_file(args.file, args.output, _proxy(args), args.bind_address)
     except TranslateError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - never a traceback for a bad input
+        print(f"{PROG}: internal error: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0

@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
                              bind_address=args.bind_address, admin_port=args.admin_port,
                              admin_address=args.admin_address)
     except (SourceError, ExportError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug here must still not greet the user with a traceback
+        print(f"{PROG}: internal error: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     for problem in result.problems:
         print(f"{PROG}: warning: {problem}", file=sys.stderr)
@@ -58,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     for path in result.files:
         print(path)
     return 0
+
+
+def one_line(text: str) -> str:
+    """Messages from YAML, botocore or protobuf may span lines: the CLI prints one."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _read(args: argparse.Namespace) -> Any:

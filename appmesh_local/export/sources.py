@@ -114,4 +114,4 @@ def snapshot_from_file(path: Path) -> MeshSnapshot:
     try:
         return load_mesh_file(path)
     except ValueError as exc:
-        raise SourceError(str(exc).splitlines()[0]) from None
+        raise SourceError(str(exc)) from None

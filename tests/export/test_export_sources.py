@@ -1,0 +1,72 @@
+"""The three ways export reads a mesh (API, state directory, file) give the same files."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from appmesh_local.testing import serve_in_thread
+from tests.export.helpers import build_gateway_mesh, run_cli
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def mesh_document(client, mesh: str) -> dict:
+    """The mesh as a `translate`/`export --file` document, from Describe calls (what a user would save)."""
+    def items(list_op, key, describe_op, result_key, name_field, **parent):
+        out = []
+        for ref in getattr(client, list_op)(meshName=mesh, **parent)[key]:
+            described = getattr(client, describe_op)(meshName=mesh, **parent, **{name_field: ref[name_field]})[result_key]
+            out.append({name_field: ref[name_field], **parent, "spec": described["spec"]})
+        return out
+
+    doc = {"mesh": {"meshName": mesh, "spec": client.describe_mesh(meshName=mesh)["mesh"]["spec"]},
+           "virtualNodes": items("list_virtual_nodes", "virtualNodes", "describe_virtual_node", "virtualNode", "virtualNodeName"),
+           "virtualRouters": items("list_virtual_routers", "virtualRouters", "describe_virtual_router", "virtualRouter", "virtualRouterName"),
+           "virtualServices": items("list_virtual_services", "virtualServices", "describe_virtual_service", "virtualService", "virtualServiceName"),
+           "virtualGateways": items("list_virtual_gateways", "virtualGateways", "describe_virtual_gateway", "virtualGateway", "virtualGatewayName")}
+    doc["routes"] = [r for router in doc["virtualRouters"] for r in items(
+        "list_routes", "routes", "describe_route", "route", "routeName", virtualRouterName=router["virtualRouterName"])]
+    doc["gatewayRoutes"] = [r for gateway in doc["virtualGateways"] for r in items(
+        "list_gateway_routes", "gatewayRoutes", "describe_gateway_route", "gatewayRoute", "gatewayRouteName",
+        virtualGatewayName=gateway["virtualGatewayName"])]
+    return doc
+
+
+def exported(tmp_path, name: str, *source: str) -> dict[str, str]:
+    out = tmp_path / name
+    result = run_cli("export", "--mesh", "shop", "--all", "--out", str(out), *source)
+    assert result.returncode == 0, result.stderr
+    return {p.name: p.read_text() for p in sorted(out.iterdir())}
+
+
+def test_api_state_dir_and_file_exports_are_identical(tmp_path):
+    state = tmp_path / "state"
+    with serve_in_thread(state_dir=state, xds=False) as server:
+        client = server.client()
+        client.create_mesh(meshName="shop", spec={"egressFilter": {"type": "ALLOW_ALL"}})
+        build_gateway_mesh(client, "shop", 8081, 8082, 8088)
+        mesh_file = tmp_path / "shop.yaml"
+        mesh_file.write_text(yaml.safe_dump(mesh_document(client, "shop")))
+        from_api = exported(tmp_path, "api", "--endpoint", server.endpoint)
+        from_state_while_running = exported(tmp_path, "state-live", "--state-dir", str(state))
+    from_state = exported(tmp_path, "state-stopped", "--state-dir", str(state))
+    from_file = exported(tmp_path, "file", "--file", str(mesh_file))
+    assert len(from_api) == 5
+    assert from_api == from_state == from_state_while_running == from_file
+    gateway = yaml.safe_load(from_api["virtual-gateway-gw.yaml"])
+    assert gateway["admin"]["address"]["socket_address"]["port_value"] == 9901
+    listeners = {l["name"]: l["address"]["socket_address"] for l in gateway["static_resources"]["listeners"]}
+    assert listeners["lds_ingress_0.0.0.0_8088"] == {"address": "0.0.0.0", "port_value": 8088}  # App Mesh's default
+
+
+def test_endpoint_from_the_environment_and_account_option(tmp_path, monkeypatch):
+    with serve_in_thread(xds=False) as server:
+        server.client(access_key="111122223333").create_mesh(meshName="shop")
+        server.client(access_key="111122223333").create_virtual_node(meshName="shop", virtualNodeName="n", spec={})
+        monkeypatch.setenv("AWS_ENDPOINT_URL_APP_MESH", server.endpoint)
+        not_mine = run_cli("export", "--mesh", "shop", "--all", "--out", str(tmp_path / "a"))
+        assert not_mine.returncode == 1 and "not found" in not_mine.stderr  # default account has no such mesh
+        mine = run_cli("export", "--mesh", "shop", "--all", "--out", str(tmp_path / "b"), "--account", "111122223333")
+        assert mine.returncode == 0, mine.stderr
+        doc = yaml.safe_load((tmp_path / "b" / "virtual-node-n.yaml").read_text())
+        assert doc["node"]["metadata"]["appmesh_local.account"] == "111122223333"
