@@ -159,7 +159,6 @@ class HttpFilter:
     stat_prefix: str
     route_config: str
     access_logs: tuple[AccessLog, ...] = ()
-    strip_any_host_port: bool = False
 
 
 @dataclass(frozen=True)

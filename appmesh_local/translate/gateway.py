@@ -139,7 +139,7 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
         vhost = VirtualHost(name=names.SELF_REDIRECT_VHOST, domains=("*",), routes=tuple(r for _, r in ordered))
         route_configs.append(RouteConfig(name=rds, virtual_hosts=(vhost,)))
         chain = FilterChain(name=f"ingress_{protocol}_{port}", http=HttpFilter(
-            stat_prefix="ingress", route_config=rds, access_logs=logs, strip_any_host_port=True))
+            stat_prefix="ingress", route_config=rds, access_logs=logs))
         mode, tls = listener_tls(lst.get("tls"), f"virtual gateway {name} listener {port}", problems)
         listeners.append(Listener(name=names.ingress_listener(port), address=options.bind_address, port=port,
                                   direction="INBOUND", use_original_dst=False,

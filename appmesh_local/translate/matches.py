@@ -1,6 +1,7 @@
 """Route match specs (routes and gateway routes, HTTP and gRPC) → IR RouteMatch, and route order."""
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from appmesh_local.translate.values import opt
@@ -45,12 +46,17 @@ def _path(match: Mapping[str, Any]) -> tuple[str, str]:
     return "prefix", match.get("prefix") or "/"
 
 
+_OPTIONAL_PORT = "(:[0-9]+)?"
+
+
 def _hostname(match: Mapping[str, Any]) -> list[HeaderMatch]:
+    """Gateway hostname match on :authority, ignoring a `:port` the client may send
+    (a regex, so the Host forwarded upstream is left exactly as received)."""
     host = match.get("hostname") or {}
     if host.get("exact"):
-        return [HeaderMatch(name=":authority", kind="exact", value=host["exact"])]
+        return [HeaderMatch(name=":authority", kind="regex", value=f"{re.escape(host['exact'])}{_OPTIONAL_PORT}")]
     if host.get("suffix"):
-        return [HeaderMatch(name=":authority", kind="suffix", value=host["suffix"])]
+        return [HeaderMatch(name=":authority", kind="regex", value=f".*{re.escape(host['suffix'])}{_OPTIONAL_PORT}")]
     return []
 
 

@@ -31,8 +31,6 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
         access_log=build_access_logs(spec.access_logs),
     )
-    if spec.strip_any_host_port:
-        hcm.strip_any_host_port = True
     return lc_pb2.Filter(name=HCM_NAME, typed_config=pack(hcm))
 
 
