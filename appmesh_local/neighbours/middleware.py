@@ -9,6 +9,7 @@ moto's own account resolution is overridden per request so both sides always agr
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -20,7 +21,8 @@ from typing import Any, Callable, Iterable, Mapping
 from werkzeug.wrappers import Request
 
 from ..web.identity import context_from
-from . import backends, cloudmap, private_ca
+from . import backends, cloudmap, cloudmap_rules, private_ca
+from .cloudmap_rules import Refusal
 from .persistence import NeighbourState, is_mutating
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ APIS = (
     NeighbourApi("ACMPrivateCA", backends.ACM_PCA, "moto.acmpca.responses:ACMPCAResponse", "acm-pca"),
 )
 
-# Corrections applied after a successful call, under the lock (see each function's doc).
+# Corrections applied after a successful call, under the lock (see each function's doc);
+# checks and adjustments around Cloud Map calls are in cloudmap_rules.GUARDS.
 AFTER: dict[tuple[str, str], AfterHook] = {
     (backends.CLOUD_MAP, "RegisterInstance"): cloudmap.keep_latest_registration,
     (backends.ACM, "RequestCertificate"): private_ca.issue_from_ca,
@@ -96,12 +99,16 @@ class NeighbourApis:
         with backends.LOCK:
             if backends.backend(api.backend, account, region) is None:
                 return _error(400, "UnrecognizedClientException", f"no {api.host} in region {region!r}")
-            touched = (cloudmap.affected_services(account, region, operation, params)
-                       if api.backend == backends.CLOUD_MAP else [])
+            cloud_map = api.backend == backends.CLOUD_MAP
+            touched = cloudmap.affected_services(account, region, operation, params) if cloud_map else []
+            guard = cloudmap_rules.GUARDS.get(operation) if cloud_map else None
             try:
-                status, headers, body = self._moto(api, account, region, request)
+                with guard(account, region, params) if guard else contextlib.nullcontext():
+                    status, headers, body = self._moto(api, account, region, request)
                 if status < 300 and (hook := AFTER.get((api.backend, operation))):
                     hook(account, region, params, _json(body))
+            except Refusal as refusal:
+                return _error(400, refusal.code, refusal.message)
             except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
                 log.exception("%s.%s failed in moto", api.target_prefix, operation)
                 return _error(500, "InternalFailure", "internal error in the emulated service")

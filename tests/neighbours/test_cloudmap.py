@@ -130,16 +130,52 @@ def test_on_change_fires_for_instance_changes_only_after_success(harness, accoun
 def test_on_change_fires_for_health_and_deletions(harness, account):
     sd = harness.client("servicediscovery", account)
     service_id = make_service(sd)
-    second_id = sd.create_service(Name="second", NamespaceId=sd.list_namespaces()["Namespaces"][0]["Id"])["Service"]["Id"]
+    namespace_id = sd.list_namespaces()["Namespaces"][0]["Id"]
     register(sd, service_id, "one", AWS_INSTANCE_IPV4="10.0.0.1")
     harness.events.clear()
+    change = (account, "us-east-1", "apps.local", "backend")
 
     sd.update_instance_custom_health_status(ServiceId=service_id, InstanceId="one", Status="UNHEALTHY")
-    assert harness.events_for(account) == [(account, "us-east-1", "apps.local", "backend")]
-    harness.events.clear()
-    sd.delete_service(Id=second_id)
-    assert harness.events_for(account) == [(account, "us-east-1", "apps.local", "second")]
-    harness.events.clear()
-    sd.delete_namespace(Id=sd.list_namespaces()["Namespaces"][0]["Id"])
-    assert harness.events_for(account) == [(account, "us-east-1", "apps.local", "backend")]
+    assert harness.events_for(account) == [change]
+    with pytest.raises(ClientError, match="ResourceInUse"):
+        sd.delete_service(Id=service_id)  # AWS refuses while instances are registered
+    with pytest.raises(ClientError, match="ResourceInUse"):
+        sd.delete_namespace(Id=namespace_id)  # ... and while the namespace has services
+    assert harness.events_for(account) == [change]
+    sd.deregister_instance(ServiceId=service_id, InstanceId="one")
+    sd.delete_service(Id=service_id)
+    assert harness.events_for(account) == [change] * 3
+    sd.delete_namespace(Id=namespace_id)
+    assert harness.events_for(account) == [change] * 3  # no services left, nothing to re-translate
     assert discover(account, "us-east-1", "apps.local", "backend") == []
+
+
+def test_names_are_unique_as_in_aws(harness, account):
+    sd = harness.client("servicediscovery", account)
+    service_id = make_service(sd)
+    namespace_id = sd.list_namespaces()["Namespaces"][0]["Id"]
+
+    with pytest.raises(ClientError, match="NamespaceAlreadyExists"):
+        sd.create_http_namespace(Name="apps.local")
+    with pytest.raises(ClientError, match="ServiceAlreadyExists"):
+        sd.create_service(Name="backend", NamespaceId=namespace_id)
+    with pytest.raises(ClientError, match="NamespaceNotFound"):
+        sd.create_service(Name="backend", NamespaceId="ns-missing")
+    with pytest.raises(ClientError, match="ServiceNotFound"):
+        sd.delete_service(Id="srv-missing")
+    assert [s["Id"] for s in sd.list_services()["Services"]] == [service_id]
+
+
+def test_private_namespaces_conflict_only_on_the_same_name_in_the_same_vpc(harness, account):
+    sd = harness.client("servicediscovery", account)
+    sd.create_private_dns_namespace(Name="one.local", Vpc="vpc-1")
+    sd.create_private_dns_namespace(Name="two.local", Vpc="vpc-1")
+    with pytest.raises(ClientError, match="ConflictingDomainExists"):
+        sd.create_private_dns_namespace(Name="one.local", Vpc="vpc-1")
+
+    namespaces = sd.list_namespaces()["Namespaces"]
+    assert sorted(ns["Name"] for ns in namespaces) == ["one.local", "two.local"]
+    assert {ns["Type"] for ns in namespaces} == {"DNS_PRIVATE"}
+    sd.create_private_dns_namespace(Name="three.local", Vpc="vpc-1")  # the hidden VPCs were restored
+    with pytest.raises(ClientError, match="ConflictingDomainExists"):
+        sd.create_private_dns_namespace(Name="two.local", Vpc="vpc-1")
