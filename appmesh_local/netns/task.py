@@ -36,19 +36,45 @@ def _check_address(address: str) -> None:
 
 
 class Bridge:
-    """A Linux bridge holding the host side of every task's veth."""
+    """A Linux bridge holding the host side of every task's veth; its subnet is inside NETWORK."""
 
-    def __init__(self, name: str = "aml-br0", address: str = "198.51.100.1") -> None:
+    def __init__(self, name: str = "aml-br0", address: str = "198.51.100.1", prefixlen: int = NETWORK.prefixlen) -> None:
         _check_address(address)
-        self.name, self.address = name, address
+        if prefixlen < NETWORK.prefixlen:
+            raise ValueError(f"a bridge subnet must stay inside {NETWORK}")
+        self.name, self.address, self.prefixlen = name, address, prefixlen
         self.created = False
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        return ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
+
+    def exists(self) -> bool:
+        return sh("ip", "link", "show", self.name, check=False).returncode == 0
+
+    @classmethod
+    def free_slot(cls, start: int = 0) -> "Bridge":
+        """A bridge on an unused /28 of NETWORK (slots 1-15), so concurrent test runs do not collide."""
+        for offset in range(15):
+            slot = (start + offset) % 15 + 1
+            bridge = cls(f"aml-br{slot}", str(NETWORK.network_address + 16 * slot + 1), 28)
+            if not bridge.exists():
+                return bridge
+        raise RuntimeError("every 198.51.100.0/28 slot has a bridge already")
+
+    def host(self, index: int) -> str:
+        """The `index`-th task address of this bridge's subnet (index 1 = first after the bridge)."""
+        address = self.subnet.network_address + 1 + index
+        if address not in self.subnet or address == self.subnet.broadcast_address:
+            raise ValueError(f"no address {index} in {self.subnet}")
+        return str(address)
 
     def up(self) -> "Bridge":
         if sh("ip", "link", "show", self.name, check=False).returncode != 0:
             sh("ip", "link", "add", "name", self.name, "type", "bridge")
             self.created = True
-        if self.address not in sh("ip", "-4", "addr", "show", "dev", self.name).stdout:
-            sh("ip", "addr", "add", f"{self.address}/{NETWORK.prefixlen}", "dev", self.name)
+        if f"{self.address}/" not in sh("ip", "-4", "addr", "show", "dev", self.name).stdout:
+            sh("ip", "addr", "add", f"{self.address}/{self.prefixlen}", "dev", self.name)
         sh("ip", "link", "set", self.name, "up")
         return self
 
@@ -72,6 +98,8 @@ class Task:
         if len(name) > 9 or not name.replace("-", "").isalnum():
             raise ValueError("task names are short (≤ 9 letters/digits): they name the veth too")
         _check_address(address)
+        if ipaddress.ip_address(address) not in bridge.subnet:
+            raise ValueError(f"{address} is not in the bridge's subnet {bridge.subnet}")
         self.name, self.address, self.bridge = name, address, bridge
         self.netns = f"aml-{name}"
         self.veth_host, self.veth_ns = f"aml-{name}-h", f"aml-{name}-n"
@@ -94,7 +122,7 @@ class Task:
             sh("ip", "link", "set", self.veth_host, "master", self.bridge.name, "up")
             inside = ["ip", "netns", "exec", self.netns]
             sh(*inside, "ip", "link", "set", self.veth_ns, "name", "eth0")
-            sh(*inside, "ip", "addr", "add", f"{self.address}/{NETWORK.prefixlen}", "dev", "eth0")
+            sh(*inside, "ip", "addr", "add", f"{self.address}/{self.bridge.prefixlen}", "dev", "eth0")
             sh(*inside, "ip", "link", "set", "eth0", "up")
             sh(*inside, "ip", "link", "set", "lo", "up")
             self._write_hosts()

@@ -1,6 +1,6 @@
 """App Mesh transparent interception in network namespaces, with real Envoys fed by our ADS server.
 
-client task (198.51.100.11)                          backend task (198.51.100.12)
+client task (198.51.100.x/28)                        backend task (same /28)
   app (uid 1001) ──OUTPUT nat──▶ Envoy :15001 (uid 1337) ──▶ PREROUTING nat ──▶ Envoy :15000 ──▶ app :9080
 """
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tests.xds.conftest import proxy
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("netns_requirements")]
-CLIENT_IP, BACKEND_IP = "198.51.100.11", "198.51.100.12"
 SERVICE = "backend.mesh.local"
 
 APP_SERVER = r"""
@@ -71,25 +70,27 @@ def backend_resources() -> dict:
     }
 
 
-def client_resources() -> dict:
+def client_resources(backend_ip: str) -> dict:
     cluster = "cds_egress_m_backend_http_9080"
     return {
         LISTENER: {"lds_egress_0.0.0.0_15001": intercepting_listener(
             "lds_egress_0.0.0.0_15001", 15001, {9080: "rds_egress_http_9080"})},
         ROUTE_CONFIGURATION: {"rds_egress_http_9080": cluster_route_config(
             "rds_egress_http_9080", cluster, domains=(SERVICE, f"{SERVICE}:9080"))},
-        CLUSTER: {cluster: static_cluster(cluster, BACKEND_IP, 9080)},
+        CLUSTER: {cluster: static_cluster(cluster, backend_ip, 9080)},
     }
 
 
 @pytest.fixture
 def mesh():
-    bridge = Bridge().up()
+    bridge = Bridge.free_slot(os.getpid()).up()  # a /28 of 198.51.100.0/24 no other run is using
     runtime = tasks = None
+    slot = bridge.name.removeprefix("aml-br")
     try:
         runtime = XdsRuntime(port=0, extra_hosts=(bridge.address,)).start()
-        backend = Task("mbackend", BACKEND_IP, bridge, interception=Interception(app_ports=(9080,)))
-        client = Task("mclient", CLIENT_IP, bridge, interception=Interception(), hosts={SERVICE: BACKEND_IP})
+        backend_ip, client_ip = bridge.host(1), bridge.host(2)
+        backend = Task(f"back{slot}", backend_ip, bridge, interception=Interception(app_ports=(9080,)))
+        client = Task(f"cli{slot}", client_ip, bridge, interception=Interception(), hosts={SERVICE: backend_ip})
         tasks = [backend.up(), client.up()]
         yield runtime, bridge, backend, client
     finally:
@@ -98,7 +99,7 @@ def mesh():
         if runtime is not None:
             runtime.stop(grace=0)
         bridge.down()
-    assert not os.path.exists("/etc/netns/aml-mbackend")
+    assert not os.path.exists(f"/etc/netns/aml-back{slot}") and not bridge.exists()
 
 
 def start_envoy(task: Task, runtime: XdsRuntime, bridge: Bridge, name: str):
@@ -115,7 +116,7 @@ def test_app_traffic_is_redirected_through_both_envoys(mesh):
     assert f"-A APPMESH_EGRESS -m owner --uid-owner {ENVOY_UID} -j RETURN" in rules
 
     runtime.cache.set_proxy(proxy("backend"), backend_resources())
-    runtime.cache.set_proxy(proxy("client"), client_resources())
+    runtime.cache.set_proxy(proxy("client"), client_resources(backend.address))
     backend.popen([python, "-c", APP_SERVER])
     assert backend.run([python, "-c", WAIT_PORT, "9080"]).returncode == 0
     backend_envoy = start_envoy(backend, runtime, bridge, "backend")
@@ -141,7 +142,7 @@ def test_app_traffic_is_redirected_through_both_envoys(mesh):
 
     # uid 1337's own traffic bypasses the egress rule: the client Envoy sees no new connection.
     before = egress["listener.0.0.0.0_15001.downstream_cx_total"]
-    direct = client.run([python, "-c", APP_CLIENT, f"http://{BACKEND_IP}:9080/direct"], uid=ENVOY_UID)
+    direct = client.run([python, "-c", APP_CLIENT, f"http://{backend.address}:9080/direct"], uid=ENVOY_UID)
     assert direct.returncode == 0, direct.stderr
     assert json.loads(direct.stdout)["body"]["peer"] == "127.0.0.1"  # still intercepted on the way in
     after = client_envoy.stats("listener.0.0.0.0_15001.downstream_cx_total")["listener.0.0.0.0_15001.downstream_cx_total"]

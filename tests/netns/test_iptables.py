@@ -49,6 +49,12 @@ def test_tasks_stay_in_the_documentation_range():
         Task("a", "192.168.1.5", Bridge())
     with pytest.raises(ValueError):
         Task("much-too-long-name", "198.51.100.5", Bridge())
+    small = Bridge("aml-br3", "198.51.100.49", 28)
+    assert small.host(1) == "198.51.100.50"
+    with pytest.raises(ValueError):
+        Task("a", "198.51.100.5", small)  # outside the bridge's /28
+    with pytest.raises(ValueError):
+        small.host(14)
     task = Task("web", "198.51.100.5", Bridge())
     assert task.exec_args(1337) == ["ip", "netns", "exec", "aml-web", "setpriv", "--reuid=1337", "--regid=1337",
                                     "--clear-groups"]
