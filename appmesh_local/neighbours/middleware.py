@@ -28,6 +28,7 @@ from .persistence import NeighbourState, is_mutating
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[str, str, str, str], None]  # (account, region, namespace name, service name)
+OnTlsChange = Callable[[str, str], None]  # (account, region) whose ACM / ACM PCA state changed
 AfterHook = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], None]
 JSON_11 = "application/x-amz-json-1.1"
 
@@ -61,16 +62,20 @@ def api_for(target: str) -> NeighbourApi | None:
 
 
 class NeighbourApis:
-    """Wrap `app`; `on_change(account, region, namespace, service)` must only enqueue.
+    """Wrap `app`. Listeners run on the request thread after the call and must only enqueue.
 
+    `on_change(account, region, namespace, service)` follows every call that may change a
+    Cloud Map service's discoverable instances; `on_tls_change(account, region)` every
+    successful mutating ACM / ACM PCA call (certificate material or trust may differ).
     With `state_file`, the services' state is loaded from it now and saved to it after
     every successful change (persistence.py); without, it lives in memory only.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], on_change: OnChange | None = None,
-                 state_file: Path | None = None) -> None:
+                 state_file: Path | None = None, on_tls_change: OnTlsChange | None = None) -> None:
         self.app = app
         self.on_change = on_change
+        self.on_tls_change = on_tls_change
         self.state = NeighbourState(state_file) if state_file is not None else None
         if self.state is not None:
             self.state.load()
@@ -114,13 +119,22 @@ class NeighbourApis:
                 return _error(500, "InternalFailure", "internal error in the emulated service")
             if status < 300 and self.state is not None and is_mutating(operation):
                 self._save()
-        if status < 300 and self.on_change is not None:
-            for namespace, service in touched:
-                try:
-                    self.on_change(account, region, namespace, service)
-                except Exception:  # noqa: BLE001 - a listener's failure is not the caller's
-                    log.exception("Cloud Map change listener failed")
+        if status < 300:
+            self._notify(api, account, region, operation, touched)
         return status, headers, body
+
+    def _notify(self, api: NeighbourApi, account: str, region: str, operation: str,
+                touched: list[tuple[str, str]]) -> None:
+        calls: list[tuple[Callable[..., None], tuple[str, ...]]] = []
+        if self.on_change is not None:
+            calls += [(self.on_change, (account, region, namespace, service)) for namespace, service in touched]
+        if self.on_tls_change is not None and api.backend != backends.CLOUD_MAP and is_mutating(operation):
+            calls.append((self.on_tls_change, (account, region)))
+        for listener, args in calls:
+            try:
+                listener(*args)
+            except Exception:  # noqa: BLE001 - a listener's failure is not the caller's
+                log.exception("%s change listener failed", api.host)
 
     def _save(self) -> None:
         try:

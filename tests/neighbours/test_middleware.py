@@ -8,6 +8,7 @@ import pytest
 from werkzeug.test import Client
 
 from appmesh_local.neighbours import NeighbourApis, discover
+from appmesh_local.neighbours.wiring import mark_region_dirty
 
 from .inner import INNER_BODY, inner_app
 
@@ -28,7 +29,7 @@ def signed(access_key: str, region: str, service: str = "servicediscovery") -> d
 class Answer:
     def __init__(self, response) -> None:
         self.status_code, self.headers, self.body = response.status_code, response.headers, response.get_data()
-        self.json = json.loads(self.body)  # x-amz-json-1.1 is JSON, though werkzeug does not know it
+        self.json = json.loads(self.body or b"{}")  # x-amz-json-1.1 is JSON; werkzeug does not know it
 
 
 def call(client: Client, target: str, body: dict, headers: dict[str, str]) -> Answer:
@@ -98,3 +99,37 @@ def test_on_change_errors_do_not_fail_the_call():
                       headers).json["Service"]["Id"]
     response = call(client, f"{CLOUD_MAP}.RegisterInstance", {"ServiceId": service_id, "InstanceId": "i"}, headers)
     assert response.status_code == 200
+
+
+def test_on_tls_change_follows_mutating_acm_and_pca_calls_only():
+    changes: list[tuple[str, ...]] = []
+    client = Client(NeighbourApis(inner_app(), on_tls_change=lambda *args: changes.append(args)))
+    headers = signed("414141414141", "eu-west-1", "acm")
+
+    call(client, "CertificateManager.ListCertificates", {}, headers)
+    call(client, "ACMPrivateCA.ListCertificateAuthorities", {}, headers)
+    assert changes == []
+    arn = call(client, "CertificateManager.RequestCertificate", {"DomainName": "a.example.com"}, headers).json
+    call(client, "CertificateManager.DeleteCertificate", arn, headers)
+    assert changes == [("414141414141", "eu-west-1")] * 2
+    response = call(client, "CertificateManager.DeleteCertificate", arn, headers)
+    assert response.status_code == 400 and changes == [("414141414141", "eu-west-1")] * 2
+
+
+def test_region_listener_marks_every_mesh_of_the_region():
+    class Store:
+        def mesh_keys(self):
+            return [("111111111111", "us-east-1", "a"), ("222222222222", "us-east-1", "shared"),
+                    ("111111111111", "eu-west-1", "b")]
+
+    marked: list[tuple[str, str, str]] = []
+
+    class Reconciler:
+        def mark_dirty(self, key):
+            marked.append(key)
+
+    listener = mark_region_dirty(Store(), Reconciler())
+    listener("111111111111", "us-east-1", "apps.local", "backend")
+    assert marked == [("111111111111", "us-east-1", "a"), ("222222222222", "us-east-1", "shared")]
+    listener("333333333333", "eu-west-1")
+    assert marked[2:] == [("111111111111", "eu-west-1", "b")]
