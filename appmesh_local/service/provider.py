@@ -12,7 +12,7 @@ from botocore import xform_name
 
 from ..api_models.errors import LimitExceeded
 from ..store import Store
-from . import kinds, references
+from . import kinds, references, spec_rules
 from .context import RequestContext
 from .quotas import Quotas
 from .resources import Check, Resources
@@ -40,7 +40,7 @@ class AppMeshService:
 
     # -- checks that need the request's parent names -------------------------------------------
     def _node_check(self, store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
-        references.check_virtual_node(spec)
+        spec_rules.check_virtual_node(spec)
         if len(spec.get("backends") or []) > self.quotas.backendsPerVirtualNode:
             raise LimitExceeded(f"Exceeded the limit of {self.quotas.backendsPerVirtualNode} backends per VirtualNode")
 
@@ -60,8 +60,13 @@ class AppMeshService:
 
     @staticmethod
     def _router_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+        spec_rules.check_virtual_router(spec)
         if current is not None:
             references.check_router_update(store, ctx, mesh, current.key.name, spec)
+
+    @staticmethod
+    def _gateway_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+        spec_rules.check_virtual_gateway(spec)
 
     @staticmethod
     def _service_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
@@ -149,13 +154,13 @@ class AppMeshService:
 
     # -- virtual gateways ----------------------------------------------------------------------
     def create_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check)
+        return self.resources.create(ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check)
 
     def describe_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.VIRTUAL_GATEWAY, p)
 
     def update_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check)
+        return self.resources.update(ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check)
 
     def delete_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.VIRTUAL_GATEWAY, p, references.check_gateway_deletable)

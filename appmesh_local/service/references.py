@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 from ..api_models.errors import BadRequest, NotFound, ResourceInUse
 from ..store import Store
 from ..store.records import ResourceKey, ResourceRecord
-from . import kinds
+from . import kinds, spec_rules
 from .context import RequestContext
 
 ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
@@ -52,7 +52,8 @@ def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: st
 
 def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
     """A route needs one route type, a port match that fits its router, and existing target nodes."""
-    _, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    route_type, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    spec_rules.check_route(route_type, body)
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
     for target in body["action"]["weightedTargets"]:
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
@@ -67,10 +68,23 @@ def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str,
 
 
 def check_gateway_route(store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]) -> None:
-    _, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    route_type, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    spec_rules.check_gateway_route(route_type, body)
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
-    target = body["action"]["target"]["virtualService"]["virtualServiceName"]
-    require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target)
+    target = body["action"]["target"]
+    service = require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target["virtualService"]["virtualServiceName"])
+    if target.get("port") is None and len(_provider_ports(store, ctx, mesh, service.spec)) > 1:
+        raise BadRequest(f"The target port is required because the provider of VirtualService {service.key.name} has multiple listeners")
+
+
+def _provider_ports(store: Store, ctx: RequestContext, mesh: str, service_spec: Mapping[str, Any]) -> list[int]:
+    """Listener ports of a virtual service's provider (node or router), [] when it has none."""
+    provider = service_spec.get("provider") or {}
+    for kind in (kinds.VIRTUAL_NODE, kinds.VIRTUAL_ROUTER):
+        if kind.kind in provider:
+            record = store.get(ResourceKey(ctx.account, ctx.region, kind.kind, mesh, "", provider[kind.kind][kind.name_param]))
+            return _listener_ports(record.spec) if record else []
+    return []
 
 
 def check_virtual_service(store: Store, ctx: RequestContext, mesh: str, spec: Mapping[str, Any]) -> None:
@@ -79,13 +93,6 @@ def check_virtual_service(store: Store, ctx: RequestContext, mesh: str, spec: Ma
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, provider["virtualNode"]["virtualNodeName"])
     if "virtualRouter" in provider:
         require(store, ctx, kinds.VIRTUAL_ROUTER, mesh, provider["virtualRouter"]["virtualRouterName"])
-
-
-def check_virtual_node(spec: Mapping[str, Any]) -> None:
-    names = [b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise BadRequest(f"Duplicate backends are not allowed: {', '.join(duplicates)}")
 
 
 # -- in use ------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Rules AWS documented beyond the model's per-member constraints (all BadRequestException).
+
+Each rule quotes its source; references to other resources live in references.py.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ..api_models.errors import BadRequest
+
+Spec = Mapping[str, Any]
+RESERVED_GATEWAY_PREFIXES = ("/aws-appmesh", "/aws-app-mesh")
+RESERVED_GRPC_SERVICES = ("aws.app-mesh", "aws.appmesh")
+
+
+def _unique_ports(listeners: Iterable[Mapping[str, Any]], owner: str) -> None:
+    ports = [listener["portMapping"]["port"] for listener in listeners]
+    duplicates = sorted({p for p in ports if ports.count(p) > 1})
+    if duplicates:
+        raise BadRequest(f"{owner} listeners must use distinct ports; duplicated: {', '.join(map(str, duplicates))}")
+
+
+def check_virtual_node(spec: Spec) -> None:
+    """VirtualNodeSpec.serviceDiscovery: 'If you specify a listener, then you must specify service discovery'."""
+    listeners = spec.get("listeners") or []
+    if listeners and not spec.get("serviceDiscovery"):
+        raise BadRequest("If you specify a listener, then you must specify service discovery information (spec.serviceDiscovery)")
+    _unique_ports(listeners, "VirtualNode")
+    names = [b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BadRequest(f"Duplicate backends are not allowed: {', '.join(duplicates)}")
+
+
+def check_virtual_router(spec: Spec) -> None:
+    _unique_ports(spec.get("listeners") or [], "VirtualRouter")
+
+
+def check_virtual_gateway(spec: Spec) -> None:
+    _unique_ports(spec.get("listeners") or [], "VirtualGateway")
+
+
+def _check_prefix(match: Mapping[str, Any], field: str) -> None:
+    prefix = match.get("prefix")
+    if prefix is not None and not prefix.startswith("/"):
+        raise BadRequest(f"Value '{prefix}' at '{field}.match.prefix' failed to satisfy constraint: the prefix must start with /")
+
+
+def check_route(route_type: str, body: Mapping[str, Any]) -> None:
+    """HttpRouteMatch.prefix starts with '/'; GrpcRouteMatch.methodName needs serviceName; weights ≤ 100."""
+    match = body.get("match") or {}
+    field = f"spec.{route_type}"
+    if route_type in ("httpRoute", "http2Route"):
+        _check_prefix(match, field)
+    if route_type == "grpcRoute" and match.get("methodName") and not match.get("serviceName"):
+        raise BadRequest(f"Value at '{field}.match.methodName' failed to satisfy constraint: a methodName requires a serviceName")
+    total = sum(t["weight"] for t in body["action"]["weightedTargets"])
+    if total > 100:
+        raise BadRequest(f"The weights of '{field}.action.weightedTargets' add up to {total}; the total must be less than or equal to 100")
+
+
+def check_gateway_route(route_type: str, body: Mapping[str, Any]) -> None:
+    """Prefix starts with '/'; `/aws-appmesh*` prefixes and `aws.appmesh*` gRPC services are reserved."""
+    match = body.get("match") or {}
+    field = f"spec.{route_type}"
+    if route_type in ("httpRoute", "http2Route"):
+        _check_prefix(match, field)
+        prefix = match.get("prefix") or ""
+        if prefix.startswith(RESERVED_GATEWAY_PREFIXES):
+            raise BadRequest(f"Value '{prefix}' at '{field}.match.prefix' is reserved by App Mesh")
+    service = match.get("serviceName") or ""
+    if route_type == "grpcRoute" and service.startswith(RESERVED_GRPC_SERVICES):
+        raise BadRequest(f"Value '{service}' at '{field}.match.serviceName' is reserved by App Mesh")
