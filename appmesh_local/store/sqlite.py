@@ -113,6 +113,10 @@ class Store:
         """`callback(event)` runs after each commit on the writer's thread: it must only enqueue."""
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Subscriber) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         """One atomic transaction: reads inside it see a stable state; events go out after COMMIT."""
