@@ -30,13 +30,16 @@ _INSTANCE_CHANGES = {
 
 @dataclass(frozen=True)
 class Instance:
-    """One registered instance, reduced to what an EDS endpoint needs (plus its attributes)."""
+    """One registered instance, reduced to what an EDS endpoint needs (plus its attributes).
+
+    Hashable: the attributes take part in equality, not in the hash.
+    """
 
     instance_id: str
     ipv4: str | None
     ipv6: str | None
     port: int | None
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict, hash=False)
     health: str = "HEALTHY"
 
 
@@ -59,7 +62,8 @@ def affected_services(account: str, region: str, operation: str,
     """(namespace name, service name) pairs whose instances `operation` would change.
 
     Called before the operation runs, while a service or namespace about to be deleted
-    still exists. Caller holds `backends.LOCK`.
+    still exists (AWS, and cloudmap_rules, refuse deleting a service with instances or a
+    namespace with services, so deletions report what they emptied). Caller holds `backends.LOCK`.
     """
     backend = backends.backend(backends.CLOUD_MAP, account, region)
     if backend is None:

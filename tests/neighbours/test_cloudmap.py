@@ -29,6 +29,7 @@ def test_discover_reads_address_port_and_attributes(harness, account):
     found = discover(account, "us-east-1", "apps.local", "backend")
 
     assert [i.instance_id for i in found] == ["a", "b", "c"]  # sorted: stable translations
+    assert len(set(found)) == 3  # hashable, for the translator's memo keys
     assert found[0] == Instance("a", None, "2001:db8::1", 9090,
                                 {"AWS_INSTANCE_IPV6": "2001:db8::1", "AWS_INSTANCE_PORT": "9090"}, "HEALTHY")
     assert (found[1].ipv4, found[1].ipv6, found[1].port, found[1].attributes["stage"]) == ("10.0.0.2", None, 8080, "prod")
