@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime
+import socket
+import ssl
+import threading
 
 import pytest
 from cryptography import x509
@@ -113,3 +116,31 @@ def test_public_and_unknown_certificates_have_no_material(harness, account):
     assert certificate(account, "us-east-1", public) is None
     assert certificate(account, "us-east-1", public.replace(account, "000000000000")) is None
     assert certificate(account, "us-east-1", "arn:aws:acm:us-east-1:%s:certificate/nope" % account) is None
+
+
+def test_a_tls_handshake_with_the_material_verifies_against_the_bundle(harness, account, tmp_path):
+    """OpenSSL (Python's ssl), not just signature checks: chain, key usage and SAN all accepted."""
+    pca, acm = harness.client("acm-pca", account), harness.client("acm", account)
+    ca_arn = active_root_ca(pca)
+    cert_arn = acm.request_certificate(DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
+    chain_pem, key_pem = certificate(account, "us-east-1", cert_arn)
+    (tmp_path / "chain.pem").write_text(chain_pem)
+    (tmp_path / "key.pem").write_text(key_pem)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
+    client_context = ssl.create_default_context(cadata=ca_bundle(account, "us-east-1", [ca_arn]))
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+
+        def accept_one() -> None:
+            connection, _ = listener.accept()
+            with server_context.wrap_socket(connection, server_side=True) as tls:
+                tls.sendall(b"hello")
+
+        thread = threading.Thread(target=accept_one, daemon=True)
+        thread.start()
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+            with client_context.wrap_socket(raw, server_hostname="backend.apps.local") as tls:
+                assert tls.recv(5) == b"hello"
+        thread.join(10)
