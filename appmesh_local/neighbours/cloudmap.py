@@ -42,6 +42,20 @@ class Instance:
     attributes: dict[str, str] = field(default_factory=dict, hash=False)
     health: str = "HEALTHY"
 
+    def address(self, ip_preference: str | None) -> str | None:
+        """The IP App Mesh would use under a mesh/node `ipPreference` (reference §4.13).
+
+        Unset, IPv4_PREFERRED: IPv4, else IPv6. IPv6_PREFERRED: the reverse. IPv4_ONLY /
+        IPv6_ONLY: that family or nothing (the instance then gives no endpoint).
+        """
+        if ip_preference == "IPv4_ONLY":
+            return self.ipv4
+        if ip_preference == "IPv6_ONLY":
+            return self.ipv6
+        if ip_preference == "IPv6_PREFERRED":
+            return self.ipv6 or self.ipv4
+        return self.ipv4 or self.ipv6
+
 
 def discover(account: str, region: str, namespace_name: str, service_name: str,
              attributes: Mapping[str, str] | None = None) -> list[Instance]:

@@ -36,6 +36,19 @@ def test_discover_reads_address_port_and_attributes(harness, account):
     assert (found[2].ipv4, found[2].ipv6, found[2].port) == ("10.0.0.3", "2001:db8::3", None)
 
 
+@pytest.mark.parametrize("preference,expected", [
+    (None, ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
+    ("IPv4_PREFERRED", ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
+    ("IPv6_PREFERRED", ["10.0.0.1", "2001:db8::2", "2001:db8::3"]),
+    ("IPv4_ONLY", ["10.0.0.1", "10.0.0.2", None]),
+    ("IPv6_ONLY", [None, "2001:db8::2", "2001:db8::3"]),
+])
+def test_address_follows_ip_preference(preference, expected):
+    instances = [Instance("v4", "10.0.0.1", None, None), Instance("dual", "10.0.0.2", "2001:db8::2", None),
+                 Instance("v6", None, "2001:db8::3", None)]
+    assert [i.address(preference) for i in instances] == expected
+
+
 def test_discover_keeps_only_instances_with_every_listed_attribute(harness, account):
     sd = harness.client("servicediscovery", account)
     service_id = make_service(sd)
