@@ -32,7 +32,10 @@ _INSTANCE_CHANGES = {
 class Instance:
     """One registered instance, reduced to what an EDS endpoint needs (plus its attributes).
 
-    Hashable: the attributes take part in equality, not in the hash.
+    `port` is the instance's AWS_INSTANCE_PORT, for information: App Mesh sent traffic to the
+    target node's listener port (sidecars intercept it there), and registrations made for App
+    Mesh often carry no port at all (the k8s controller added one in 2021 for API Gateway,
+    aws-app-mesh-controller-for-k8s #357/#490). Hashable: attributes count in equality only.
     """
 
     instance_id: str
