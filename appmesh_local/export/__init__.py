@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from appmesh_local.export.sources import SourceError
-from appmesh_local.export.static import StaticExportError, static_bootstrap
+from appmesh_local.export.static import StaticExportError, static_bootstrap, uses_sds_socket
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.xds.proxy_config import MeshConfig, ProxyConfig
 
@@ -69,7 +69,7 @@ def proxy_file_name(proxy: ProxyConfig) -> str:
 def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequence[str] = (),
                 virtual_gateways: Sequence[str] = (), everything: bool = False,
                 bind_address: str = "0.0.0.0", admin_port: int = 9901,
-                admin_address: str = "127.0.0.1") -> ExportResult:
+                admin_address: str = "127.0.0.1", sds_socket_path: str | None = None) -> ExportResult:
     """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
     from appmesh_local.xds.bootstrap import bootstrap_yaml
 
@@ -77,10 +77,14 @@ def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequenc
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
     try:
         documents = [(proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,
-                                              admin_port=admin_port, admin_address=admin_address))
+                                              admin_port=admin_port, admin_address=admin_address,
+                                              sds_socket_path=sds_socket_path))
                      for proxy in proxies]
     except StaticExportError as exc:
         raise ExportError(str(exc)) from None
+    problems = list(config.problems)
+    problems += [f"{_label(proxy.kind)} {proxy.name}: uses sds certificates but no --sds-socket was given; "
+                 f"Envoy will wait for those secrets forever" for proxy, document in documents if uses_sds_socket(document)]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         files = []
@@ -90,7 +94,7 @@ def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequenc
             files.append(path)
     except OSError as exc:
         raise ExportError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    return ExportResult(files=tuple(files), problems=tuple(config.problems))
+    return ExportResult(files=tuple(files), problems=tuple(problems))
 
 
 def _label(kind: str) -> str:

@@ -35,6 +35,8 @@ def register(commands: Any) -> argparse.ArgumentParser:
                         help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)")
     parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
     parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")
+    parser.add_argument("--sds-socket", metavar="PATH",
+                        help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)")
     parser.set_defaults(func=run)
     return parser
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         result = export_mesh(snapshot, args.out, virtual_nodes=args.virtual_node,
                              virtual_gateways=args.virtual_gateway, everything=args.all,
                              bind_address=args.bind_address, admin_port=args.admin_port,
-                             admin_address=args.admin_address)
+                             admin_address=args.admin_address, sds_socket_path=args.sds_socket)
     except (SourceError, ExportError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.xds.envoy.tls import SDS_CLUSTER
 from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, ProxyConfig
 
 _HCM_TYPE = "type.googleapis.com/" + hcm_pb2.HttpConnectionManager.DESCRIPTOR.full_name
@@ -32,15 +33,43 @@ class StaticExportError(Exception):
 
 
 def static_bootstrap(proxy: ProxyConfig, mesh: str, account: str, region: str, *,
-                     admin_port: int = 9901, admin_address: str = "127.0.0.1") -> dict[str, Any]:
+                     admin_port: int = 9901, admin_address: str = "127.0.0.1",
+                     sds_socket_path: str | None = None) -> dict[str, Any]:
     """The whole bootstrap dict for `envoy -c`: the same node, admin and runtime as the
-    xDS bootstrap (render_bootstrap), with static resources instead of ADS."""
+    xDS bootstrap (render_bootstrap), with static resources instead of ADS.
+
+    `sds_socket_path` adds the SDS agent cluster App Mesh's agent declared when
+    APPMESH_SDS_SOCKET_PATH was set; `sds` certificates are fetched through it.
+    """
     bootstrap = render_bootstrap(mesh, proxy.kind, proxy.name, "127.0.0.1", 1, admin_port=admin_port,
                                  admin_address=admin_address, account=account, region=region)
     del bootstrap["dynamic_resources"]
-    bootstrap["static_resources"] = {kind: [_to_dict(m) for m in messages]
-                                     for kind, messages in static_resources(proxy).items() if messages}
+    static = {kind: [_to_dict(m) for m in messages] for kind, messages in static_resources(proxy).items() if messages}
+    if sds_socket_path:
+        static.setdefault("clusters", []).append(sds_socket_cluster(sds_socket_path))
+    bootstrap["static_resources"] = static
     return bootstrap
+
+
+def uses_sds_socket(bootstrap: Mapping[str, Any]) -> bool:
+    """Does the configuration fetch secrets from the SDS agent cluster (App Mesh `sds` certificates)?"""
+    static = bootstrap.get("static_resources", {})
+    declared = any(c.get("name") == SDS_CLUSTER for c in static.get("clusters", []))
+    return not declared and f'"{SDS_CLUSTER}"' in json.dumps(static)
+
+
+def sds_socket_cluster(path: str) -> dict[str, Any]:
+    """The agent's `static_cluster_sds_unix_socket`: STATIC, HTTP/2, 1 s connect timeout, a pipe address."""
+    return {
+        "name": SDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"pipe": {"path": path}}}}]}]},
+    }
 
 
 def static_resources(proxy: ProxyConfig) -> dict[str, list[Message]]:
