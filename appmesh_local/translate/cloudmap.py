@@ -1,17 +1,78 @@
-"""Cloud Map service discovery → EDS endpoints.
+"""Cloud Map service discovery → EDS endpoints (reference §3.6, §4.13, §6).
 
-Instances are not resolved yet: the cluster is EDS over ADS with an empty
-ClusterLoadAssignment. Filling it means returning the instances here (filtered by the
-node's `attributes`, HEALTHY/UNKNOWN only, address family by ipPreference, reference
-§3.6 and §6) and letting the endpoints flow into `Cluster.endpoints`.
+App Mesh's control plane called DiscoverInstances for every virtual node whose service
+discovery is `awsCloudMap` and pushed the result as the ClusterLoadAssignment of the
+clients' egress clusters for that node. The translator stays pure: the lookup is a
+function handed in (`CloudMapLookup`, in the server `appmesh_local.neighbours.discover`),
+whose answer becomes part of the memo key, so a changed instance list re-translates only
+the proxies that reach that node. Without a lookup (offline `translate`, `export`) the
+assignment is empty, as it is for a Cloud Map service with no instances.
+
+Endpoint port: the target node's listener port, not the instance's AWS_INSTANCE_PORT.
+App Mesh routed "to the virtual node on its listener port" (the sidecar intercepts that
+port), registrations made for App Mesh often carried no port, and a node with several
+listeners shares one registration.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from appmesh_local.ir import Endpoint
 
 
-def cloud_map_endpoints(discovery: Mapping[str, Any], port: int, ip_preference: str | None) -> tuple[Endpoint, ...]:
-    """Endpoints of the Cloud Map service named by `discovery` (awsCloudMap spec) on `port`."""
-    return ()
+class CloudMapInstance(Protocol):
+    """What the translator needs of one discovered instance (`neighbours.cloudmap.Instance`)."""
+
+    instance_id: str
+    ipv4: str | None
+    ipv6: str | None
+
+
+# (account, region, namespace name, service name, attributes) → discoverable instances,
+# already filtered by attributes and health (HEALTHY/UNKNOWN), sorted by instance id.
+CloudMapLookup = Callable[[str, str, str, str, Mapping[str, str]], Sequence[CloudMapInstance]]
+
+Discovered = tuple[tuple[str, str | None, str | None], ...]  # (instance id, ipv4, ipv6) per instance
+
+
+def wanted_attributes(discovery: Mapping[str, Any]) -> dict[str, str]:
+    """The awsCloudMap `attributes` list as the key/value filter DiscoverInstances takes."""
+    return {str(item["key"]): str(item["value"]) for item in discovery.get("attributes") or ()
+            if item and item.get("key") is not None}
+
+
+def discover(lookup: CloudMapLookup | None, account: str, region: str,
+             discovery: Mapping[str, Any]) -> Discovered:
+    """The instances of the Cloud Map service `discovery` names, as plain hashable data.
+
+    A lookup that raises fails the translation, so the reconciler keeps the last good config.
+    """
+    if lookup is None:
+        return ()
+    found = lookup(account, region, str(discovery.get("namespaceName", "")),
+                   str(discovery.get("serviceName", "")), wanted_attributes(discovery))
+    return tuple((item.instance_id, item.ipv4, item.ipv6) for item in found)
+
+
+def instance_address(ipv4: str | None, ipv6: str | None, ip_preference: str | None) -> str | None:
+    """The address App Mesh used under `ipPreference` (reference §4.13); None: no endpoint.
+
+    Unset and IPv4_PREFERRED: IPv4 first. IPv6_PREFERRED: IPv6 first. *_ONLY: that family only.
+    """
+    if ip_preference == "IPv4_ONLY":
+        return ipv4
+    if ip_preference == "IPv6_ONLY":
+        return ipv6
+    if ip_preference == "IPv6_PREFERRED":
+        return ipv6 or ipv4
+    return ipv4 or ipv6
+
+
+def cloud_map_endpoints(instances: Discovered, port: int, ip_preference: str | None) -> tuple[Endpoint, ...]:
+    """EDS endpoints of a Cloud Map target node's listener on `port`, one per usable address."""
+    endpoints: dict[str, Endpoint] = {}
+    for _, ipv4, ipv6 in instances:
+        address = instance_address(ipv4, ipv6, ip_preference)
+        if address and address not in endpoints:
+            endpoints[address] = Endpoint(address, port)
+    return tuple(endpoints.values())

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy
 from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
 from appmesh_local.translate.node import backend_names, node_proxy
 from appmesh_local.translate.options import TranslateOptions
@@ -22,8 +23,10 @@ from appmesh_local.translate.targets import NodeTarget, node_target
 class Translator:
     """Translates successive snapshots of one mesh, reusing results whose inputs did not change."""
 
-    def __init__(self, options: TranslateOptions | None = None) -> None:
+    def __init__(self, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None) -> None:
+        """`cloud_map` answers DiscoverInstances for Cloud Map nodes (None: no endpoints)."""
         self.options = options or TranslateOptions()
+        self.cloud_map = cloud_map
         self._targets: dict[str, tuple[tuple, NodeTarget]] = {}
         self._services: dict[str, tuple[tuple, tuple[tuple[str, Any], ...], ServiceView]] = {}
         self._proxies: dict[tuple[str, str], tuple[tuple, ProxyIR]] = {}
@@ -73,12 +76,14 @@ class _Run:
         spec = self.s.virtual_nodes.get(name)
         result = None
         if spec is not None:
-            key = (self.mesh, self.mesh_spec, spec)
+            cloud_map = (spec.get("serviceDiscovery") or {}).get("awsCloudMap")
+            instances = discover(self.t.cloud_map, self.s.account, self.s.region, cloud_map) if cloud_map else ()
+            key = (self.mesh, self.mesh_spec, spec, instances)
             cached = self.t._targets.get(name)
             if cached is not None and cached[0] == key:
                 result = cached[1]
             else:
-                result = node_target(self.mesh, self.mesh_spec, name, spec)
+                result = node_target(self.mesh, self.mesh_spec, name, spec, instances)
                 self.t._targets[name] = (key, result)
         self._targets[name] = result
         return result
@@ -149,6 +154,7 @@ class _Run:
         return proxy
 
 
-def translate_mesh(snapshot: MeshSnapshot, options: TranslateOptions | None = None) -> MeshIR:
-    """Translate one mesh snapshot to IR (pure: a fresh memo each call)."""
-    return Translator(options).translate(snapshot)
+def translate_mesh(snapshot: MeshSnapshot, options: TranslateOptions | None = None,
+                   cloud_map: CloudMapLookup | None = None) -> MeshIR:
+    """Translate one mesh snapshot to IR (a fresh memo each call)."""
+    return Translator(options, cloud_map).translate(snapshot)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag
-from appmesh_local.translate.cloudmap import cloud_map_endpoints
+from appmesh_local.translate.cloudmap import Discovered, cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
 from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
 from appmesh_local.xds.envoy import names
@@ -77,7 +77,7 @@ def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
 
 
 def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spec: Mapping[str, Any],
-                    listener: Mapping[str, Any]) -> Cluster | None:
+                    listener: Mapping[str, Any], instances: Discovered) -> Cluster | None:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     discovery = node_spec.get("serviceDiscovery") or {}
@@ -98,17 +98,21 @@ def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spe
     if discovery.get("awsCloudMap"):
         cloud_map = discovery["awsCloudMap"]
         pref = ip_preference(mesh_spec, cloud_map)
-        return Cluster(discovery="eds", endpoints=cloud_map_endpoints(cloud_map, port, pref), **common)
+        return Cluster(discovery="eds", endpoints=cloud_map_endpoints(instances, port, pref), **common)
     return None
 
 
-def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> NodeTarget:
-    """Build the target view of virtual node `name` (pure; memoized by the caller)."""
+def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
+                instances: Discovered = ()) -> NodeTarget:
+    """Build the target view of virtual node `name` (pure; memoized by the caller).
+
+    `instances`: what Cloud Map returned for the node's `awsCloudMap` (cloudmap.discover).
+    """
     listeners = []
     problems = []
     for listener in spec.get("listeners") or ():
         mapping = listener.get("portMapping") or {}
-        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener)
+        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
         listeners.append(TargetListener(port=int(mapping["port"]), protocol=mapping["protocol"], cluster=cluster,

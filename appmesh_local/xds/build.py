@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from appmesh_local.ir import ProxyIR
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
+from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.envoy.cluster import build_cluster
 from appmesh_local.xds.envoy.endpoint import build_load_assignment
 from appmesh_local.xds.envoy.listener import build_listener
@@ -57,8 +58,8 @@ class _IdentityMemo:
 class MeshConfigBuilder:
     """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
 
-    def __init__(self, options: TranslateOptions | None = None) -> None:
-        self.translator = Translator(options)
+    def __init__(self, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None) -> None:
+        self.translator = Translator(options, cloud_map)
         self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
         # Per proxy: (type URL, resource name) → (IR input, built message).
         self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Message]]] = {}

@@ -37,9 +37,13 @@ class MemoTranslator:
     resources come back as the same objects (and the cache never re-serializes them).
 
     Imported late so the bridge can start (and be tested) without the translator.
+    `cloud_map` (translate.cloudmap.CloudMapLookup) fills Cloud Map nodes' EDS endpoints:
+    by default the server's own Cloud Map (appmesh_local.neighbours, moto in-process),
+    whose change events mark the meshes concerned dirty (neighbours.wiring).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cloud_map: Any = None) -> None:
+        self.cloud_map = cloud_map if cloud_map is not None else in_process_cloud_map
         self._builders: dict[MeshKey, tuple[str, Any]] = {}
 
     def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
@@ -49,7 +53,7 @@ class MemoTranslator:
         key = (snapshot.account, snapshot.region, snapshot.name)
         entry = self._builders.get(key)
         if entry is None or entry[0] != bind_address:
-            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address)))
+            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map))
             self._builders[key] = entry
         try:
             return build_mesh_config(snapshot, bind_address, builder=entry[1])
@@ -59,6 +63,14 @@ class MemoTranslator:
 
     def forget(self, key: MeshKey) -> None:
         self._builders.pop(key, None)
+
+
+def in_process_cloud_map(account: str, region: str, namespace: str, service: str,
+                         attributes: Any) -> list[Any]:
+    """DiscoverInstances against the Cloud Map this process serves (moto, imported on first use)."""
+    from appmesh_local.neighbours.cloudmap import discover
+
+    return discover(account, region, namespace, service, attributes)
 
 
 class Reconciler:
