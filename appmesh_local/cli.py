@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,13 +44,16 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="region of the mesh (default us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
+    parser.add_argument("--sds-socket", metavar="PATH", default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
+                        help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
+                             "adds static_cluster_sds_unix_socket to the bootstrap")
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
     return dict(virtual_node=args.virtual_node, virtual_gateway=args.virtual_gateway, xds_host=args.xds_host,
                 xds_port=args.xds_port, admin_port=args.admin_port, admin_address=args.admin_address,
                 account=args.account, region=args.region, mesh_owner=args.mesh_owner,
-                api_type="DELTA_GRPC" if args.delta else "GRPC")
+                api_type="DELTA_GRPC" if args.delta else "GRPC", sds_socket_path=args.sds_socket)
 
 
 def _bootstrap(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import yaml
 from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
+SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
 API_TYPES = ("GRPC", "DELTA_GRPC")
 # The App Mesh agent's static runtime layer (getRuntimeConfigLayer0) minus flags Envoy 1.40 dropped.
 STATIC_RUNTIME = {
@@ -31,12 +32,15 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
                      node_cluster: str | None = None, *, mesh_owner: str | None = None,
                      node_id: str | None = None, api_type: str = "GRPC",
                      initial_fetch_timeout_s: float = 0.0, outlier_event_log_path: str | None = None,
-                     reconnect_base_ms: int | None = None) -> dict[str, Any]:
+                     reconnect_base_ms: int | None = None,
+                     sds_socket_path: str | None = None) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
     `kind` is "virtualNode" or "virtualGateway". `account`/`region` go to node metadata
     so the short node id resolves to the right mesh (`mesh_owner` goes into the id as `mesh@owner`).
     `api_type` "DELTA_GRPC" selects incremental xDS (App Mesh itself only spoke SotW).
+    `sds_socket_path` (APPMESH_SDS_SOCKET_PATH) adds the SDS unix-socket cluster that
+    `sds` certificates and trust in the mesh are fetched through.
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
@@ -70,7 +74,8 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
-        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port)]},
+        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port)]
+                             + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])},
         "layered_runtime": {"layers": [
             {"name": "static_layer_0", "static_layer": dict(STATIC_RUNTIME)},
             {"name": "admin_layer", "admin_layer": {}},
@@ -106,6 +111,23 @@ def xds_cluster(host: str, port: int) -> dict[str, Any]:
     if discovery == "LOGICAL_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
+
+
+def sds_cluster(socket_path: str) -> dict[str, Any]:
+    """The agent's `static_cluster_sds_unix_socket`: STATIC, HTTP/2, 1 s connect timeout, a pipe."""
+    return {
+        "name": SDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            },
+        },
+        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"pipe": {"path": str(socket_path)}}}}]}]},
+    }
 
 
 class _PlainDumper(yaml.SafeDumper):
