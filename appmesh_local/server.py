@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from waitress.server import create_server
-
 from .service import AppMeshService, Quotas
 from .store import Store
 from .web import create_app
+from .web.serving import create_http_server
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,20 @@ class AppMeshServer:
             self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port)
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
-        self.http = create_server(self.app, host=config.host, port=config.port, threads=config.threads,
-                                  clear_untrusted_proxy_headers=True, ident="appmesh-local")
+        self.wsgi = self._with_neighbours(self.app)
+        self.http = create_http_server(self.wsgi, host=config.host, port=config.port, threads=config.threads,
+                                       clear_untrusted_proxy_headers=True, ident="appmesh-local")
         self._thread: threading.Thread | None = None
+
+    def _with_neighbours(self, app: Any) -> Any:
+        """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
+        from .neighbours import NeighbourApis
+        from .neighbours.wiring import mark_region_dirty
+
+        reconciler = getattr(self.xds, "reconciler", None)
+        listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None
+        state_file = self.config.state_dir / "neighbours.pickle" if self.config.state_dir else None
+        return NeighbourApis(app, on_change=listener, on_tls_change=listener, state_file=state_file)
 
     @property
     def api_port(self) -> int:
