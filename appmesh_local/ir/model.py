@@ -119,20 +119,29 @@ class AccessLog:
 
 @dataclass(frozen=True)
 class TlsCertificate:
-    """A certificate from files, or an SDS secret fetched from the local SDS socket."""
+    """A certificate from files, an SDS secret fetched from the local SDS socket, or an ACM
+    certificate (by ARN) that the control plane delivers over ADS as an SDS secret."""
 
     certificate_chain: str | None = None
     private_key: str | None = None
     sds_secret: str | None = None
+    acm_certificate: str | None = None
 
 
 @dataclass(frozen=True)
 class TlsValidation:
-    """Trust (CA file or SDS secret) and subject alternative names the peer must present."""
+    """Trust and the subject alternative names the peer must present.
+
+    Trust is one of: a CA file, an SDS secret from the local socket, ACM PCA certificate
+    authorities (ARNs), or the CA chain of an ACM certificate (a server's, when clients
+    follow the server's TLS without a policy of their own); the ACM kinds arrive over ADS.
+    """
 
     trusted_ca: str | None = None
     sds_secret: str | None = None
     subject_alt_names: tuple[str, ...] = ()
+    acm_authorities: tuple[str, ...] = ()
+    acm_issuer_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 Server side: a listener's `tls` terminates on its ingress chain (PERMISSIVE splits the
 chain on the detected transport protocol). Client side: an enforced client policy whose
 ports cover the target port decides validation; otherwise the server decides: a
-STRICT/PERMISSIVE server makes clients originate TLS without validation. ACM material
-cannot exist locally: reported as a problem (ACM server certs: TLS not terminated;
-ACM trust: TLS originated without validation).
+STRICT/PERMISSIVE server makes clients originate TLS, verified against the CA chain of
+the server's certificate when it is an ACM one, unverified otherwise. ACM material stays
+an ARN here: the build step resolves it (appmesh_local.neighbours.acm) into SDS secrets
+delivered over ADS, as App Mesh's control plane did.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def _certificate(spec: Mapping[str, Any] | None) -> TlsCertificate | None:
                               private_key=spec["file"].get("privateKey"))
     if spec.get("sds"):
         return TlsCertificate(sds_secret=spec["sds"].get("secretName"))
+    if spec.get("acm"):
+        return TlsCertificate(acm_certificate=spec["acm"].get("certificateArn"))
     return None
 
 
@@ -38,7 +41,9 @@ def _validation(spec: Mapping[str, Any] | None, where: str, problems: list[str],
     if trust.get("sds"):
         return TlsValidation(sds_secret=trust["sds"].get("secretName"), subject_alt_names=sans)
     if trust.get("acm"):
-        problems.append(f"{where}: ACM trust is not available locally; peer certificates are not verified")
+        authorities = tuple(trust["acm"].get("certificateAuthorityArns") or ())
+        return TlsValidation(acm_authorities=authorities, subject_alt_names=sans)
+    problems.append(f"{where}: TLS validation names no trust; peer certificates are not verified")
     return None
 
 
@@ -60,7 +65,7 @@ def listener_tls(spec: Mapping[str, Any] | None, where: str, problems: list[str]
         return "DISABLED", None
     certificate = _certificate(spec.get("certificate"))
     if certificate is None:
-        problems.append(f"{where}: ACM certificates are not available locally; listener TLS not terminated")
+        problems.append(f"{where}: TLS {mode} names no certificate; listener TLS not terminated")
         return "DISABLED", None
     return mode, DownstreamTls(certificate=certificate, validation=_validation(spec.get("validation"), where, problems))
 
@@ -76,11 +81,17 @@ def secure_chains(chain: FilterChain, mode: str, tls: DownstreamTls | None) -> l
 
 
 def server_default(listener_spec: Mapping[str, Any], name: str) -> UpstreamTls | None:
-    """What clients without an applicable policy do towards this listener: originate TLS,
-    unverified, when it terminates TLS (which it cannot locally with an ACM certificate)."""
+    """What clients without an applicable policy do towards this listener when it terminates
+    TLS: originate TLS; with an ACM certificate, verify it against the CA chain it was issued
+    from and the service-discovery name; with a file or SDS certificate, do not verify."""
     tls = listener_spec.get("tls") or {}
-    terminates = tls.get("mode") in ("STRICT", "PERMISSIVE") and _certificate(tls.get("certificate")) is not None
-    return UpstreamTls(sni=name) if terminates else None
+    certificate = _certificate(tls.get("certificate"))
+    if tls.get("mode") not in ("STRICT", "PERMISSIVE") or certificate is None:
+        return None
+    if certificate.acm_certificate:
+        return UpstreamTls(sni=name, validation=TlsValidation(acm_issuer_of=certificate.acm_certificate,
+                                                              subject_alt_names=(name,) if name else ()))
+    return UpstreamTls(sni=name)
 
 
 def client_policy(spec: Mapping[str, Any], service: str) -> Mapping[str, Any] | None:

@@ -24,8 +24,9 @@ from appmesh_local.xds.envoy.listener import build_listener
 from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.xds.envoy.route import build_route, build_route_configuration
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, MeshConfig, ProxyConfig,
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, MeshConfig, ProxyConfig,
 )
+from appmesh_local.xds.secrets import SecretResolver, SecretSource
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
 
@@ -58,8 +59,11 @@ class _IdentityMemo:
 class MeshConfigBuilder:
     """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
 
-    def __init__(self, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None) -> None:
+    def __init__(self, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None,
+                 secrets: SecretSource | None = None) -> None:
+        """`secrets` resolves ACM ARNs into ADS-delivered Secrets (None: referenced, never resolved)."""
         self.translator = Translator(options, cloud_map)
+        self._secrets = SecretResolver(secrets) if secrets is not None else None
         self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
         # Per proxy: (type URL, resource name) → (IR input, built message).
         self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Message]]] = {}
@@ -69,18 +73,24 @@ class MeshConfigBuilder:
     def build(self, snapshot: MeshSnapshot) -> MeshConfig:
         mesh_ir = self.translator.translate(snapshot)
         proxies: dict[tuple[str, str], ProxyConfig] = {}
+        problems = list(mesh_ir.problems)
         for proxy in mesh_ir.proxies:
             ident = (proxy.kind, proxy.name)
             cached = self._proxies.get(ident)
             if cached is None or cached[0] is not proxy:
                 cached = (proxy, self._build_proxy(proxy))
-                self._proxies[ident] = cached
+            if self._secrets is not None:
+                # ACM material can change (renewal, import) while the mesh does not: resolved every build.
+                secrets, missing = self._secrets.resolve(proxy, snapshot.account, snapshot.region)
+                problems.extend(missing)
+                cached = (proxy, _with_secrets(cached[1], secrets))
+            self._proxies[ident] = cached
             proxies[ident] = cached[1]
         for ident in [k for k in self._proxies if k not in proxies]:
             del self._proxies[ident]
             self._resources.pop(ident, None)
         return MeshConfig(account=snapshot.account, region=snapshot.region, mesh=snapshot.name,
-                          revision=snapshot.revision, proxies=proxies, problems=mesh_ir.problems)
+                          revision=snapshot.revision, proxies=proxies, problems=tuple(dict.fromkeys(problems)))
 
     def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
         resources: dict[str, dict[str, Message]] = {t: {} for t in (LISTENER, ROUTE_CONFIGURATION, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
@@ -106,6 +116,17 @@ class MeshConfigBuilder:
         self._resources[(proxy.kind, proxy.name)] = current
         return ProxyConfig(kind=proxy.kind, name=proxy.name,
                            resources={t: v for t, v in resources.items() if v})
+
+
+def _with_secrets(config: ProxyConfig, secrets: dict[str, Message]) -> ProxyConfig:
+    """`config` holding exactly `secrets` as its SECRET resources (itself when it already does)."""
+    current = config.resources.get(SECRET, {})
+    if current.keys() == secrets.keys() and all(current[n] is secrets[n] for n in secrets):
+        return config
+    resources = {t: v for t, v in config.resources.items() if t != SECRET}
+    if secrets:
+        resources[SECRET] = dict(secrets)
+    return ProxyConfig(kind=config.kind, name=config.name, resources=resources)
 
 
 def build_mesh_config(snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_ADDRESS,

@@ -40,10 +40,15 @@ class MemoTranslator:
     `cloud_map` (translate.cloudmap.CloudMapLookup) fills Cloud Map nodes' EDS endpoints:
     by default the server's own Cloud Map (appmesh_local.neighbours, moto in-process),
     whose change events mark the meshes concerned dirty (neighbours.wiring).
+    `secrets` (xds.secrets.SecretSource) resolves ACM certificate and ACM PCA ARNs into
+    SDS secrets pushed over ADS: by default the server's own ACM / ACM PCA.
     """
 
-    def __init__(self, cloud_map: Any = None) -> None:
+    def __init__(self, cloud_map: Any = None, secrets: Any = None) -> None:
+        from appmesh_local.xds.secrets import InProcessAcm
+
         self.cloud_map = cloud_map if cloud_map is not None else in_process_cloud_map
+        self.secrets = secrets if secrets is not None else InProcessAcm()
         self._builders: dict[MeshKey, tuple[str, Any]] = {}
 
     def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
@@ -53,7 +58,8 @@ class MemoTranslator:
         key = (snapshot.account, snapshot.region, snapshot.name)
         entry = self._builders.get(key)
         if entry is None or entry[0] != bind_address:
-            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map))
+            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map,
+                                                       secrets=self.secrets))
             self._builders[key] = entry
         try:
             return build_mesh_config(snapshot, bind_address, builder=entry[1])

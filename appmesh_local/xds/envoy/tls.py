@@ -1,7 +1,11 @@
 """IR TLS → envoy.transport_sockets.tls Downstream/UpstreamTlsContext transport sockets.
 
-SDS secrets come from the local SDS socket cluster the App Mesh bootstrap declares when
-APPMESH_SDS_SOCKET_PATH is set (`static_cluster_sds_unix_socket`, reference §1.4).
+Two kinds of SDS, as in App Mesh (reference §1.4, §4.8):
+- `sds` certificates and trust come from the local SDS socket cluster the bootstrap
+  declares when APPMESH_SDS_SOCKET_PATH is set (`static_cluster_sds_unix_socket`);
+- ACM certificates and ACM PCA trust come from the control plane itself, as SDS
+  `Secret` resources over the ADS stream (`sds_config: {ads: {}}`), named by ARN
+  (`secret_name_*` below; `certificate_secret`/`trust_secret` build them).
 """
 from __future__ import annotations
 
@@ -14,6 +18,36 @@ from appmesh_local.xds.envoy.values import pack
 
 SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"
+TRUST_PREFIX = "trust:"
+
+
+def secret_name_certificate(arn: str) -> str:
+    """ADS secret holding an ACM certificate's chain and key: the certificate ARN."""
+    return arn
+
+
+def secret_name_trust(validation: TlsValidation) -> str:
+    """ADS secret holding a validation context's CA bundle: `trust:` + the ARN(s) it comes from
+    (ACM PCA authorities, or the ACM certificate whose issuing chain is trusted)."""
+    arns = validation.acm_authorities or ((validation.acm_issuer_of,) if validation.acm_issuer_of else ())
+    return TRUST_PREFIX + ",".join(arns)
+
+
+def certificate_secret(name: str, chain_pem: str, key_pem: str) -> secret_pb2.Secret:
+    return secret_pb2.Secret(name=name, tls_certificate=common_pb2.TlsCertificate(
+        certificate_chain=base_pb2.DataSource(inline_string=chain_pem),
+        private_key=base_pb2.DataSource(inline_string=key_pem)))
+
+
+def trust_secret(name: str, ca_pem: str) -> secret_pb2.Secret:
+    return secret_pb2.Secret(name=name, validation_context=common_pb2.CertificateValidationContext(
+        trusted_ca=base_pb2.DataSource(inline_string=ca_pem)))
+
+
+def _ads_sds(name: str) -> secret_pb2.SdsSecretConfig:
+    source = config_source_pb2.ConfigSource(resource_api_version=config_source_pb2.V3,
+                                            ads=config_source_pb2.AggregatedConfigSource())
+    return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
 
 
 def _sds(name: str) -> secret_pb2.SdsSecretConfig:
@@ -36,16 +70,21 @@ def _common(certificate: TlsCertificate | None, validation: TlsValidation | None
     context = tls_pb2.CommonTlsContext()
     if certificate is not None and certificate.sds_secret:
         context.tls_certificate_sds_secret_configs.append(_sds(certificate.sds_secret))
+    elif certificate is not None and certificate.acm_certificate:
+        context.tls_certificate_sds_secret_configs.append(_ads_sds(secret_name_certificate(certificate.acm_certificate)))
     elif certificate is not None:
         context.tls_certificates.append(common_pb2.TlsCertificate(
             certificate_chain=base_pb2.DataSource(filename=certificate.certificate_chain or ""),
             private_key=base_pb2.DataSource(filename=certificate.private_key or "")))
     if validation is not None:
         sans = [_san(v) for v in validation.subject_alt_names]
-        if validation.sds_secret:
+        dynamic = (_sds(validation.sds_secret) if validation.sds_secret else
+                   _ads_sds(secret_name_trust(validation)) if validation.acm_authorities or validation.acm_issuer_of
+                   else None)
+        if dynamic is not None:
             context.combined_validation_context.CopyFrom(tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
                 default_validation_context=common_pb2.CertificateValidationContext(match_typed_subject_alt_names=sans),
-                validation_context_sds_secret_config=_sds(validation.sds_secret)))
+                validation_context_sds_secret_config=dynamic))
         else:
             context.validation_context.CopyFrom(common_pb2.CertificateValidationContext(
                 trusted_ca=base_pb2.DataSource(filename=validation.trusted_ca or ""),

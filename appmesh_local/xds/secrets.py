@@ -1,0 +1,146 @@
+"""ACM material → SDS `Secret` resources in a proxy's snapshot, delivered over ADS.
+
+App Mesh's control plane exported ACM certificates (`tls.certificate.acm`) and read ACM
+PCA roots (`validation.trust.acm`) and pushed them to Envoy as SDS secrets on the ADS
+stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a proxy uses
+is looked up through a `SecretSource` (by default the ACM / ACM PCA this process serves,
+`appmesh_local.neighbours.acm`) and becomes a Secret named as `xds.envoy.tls` names it.
+A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
+out and says so: Envoy then keeps waiting for it, so that TLS fails closed.
+"""
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Iterable, Protocol, Sequence
+
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
+from appmesh_local.xds.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
+
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+class SecretSource(Protocol):
+    """Where ACM material comes from (the shapes of `appmesh_local.neighbours.acm`)."""
+
+    def certificate(self, account: str, region: str, arn: str) -> tuple[str, str] | None: ...
+    def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None: ...
+
+
+class InProcessAcm:
+    """ACM and ACM PCA as this server emulates them (moto in-process, imported on first use)."""
+
+    def certificate(self, account: str, region: str, arn: str) -> tuple[str, str] | None:
+        from appmesh_local.neighbours.acm import certificate
+
+        return certificate(account, region, arn)
+
+    def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None:
+        from appmesh_local.neighbours.acm import ca_bundle
+
+        return ca_bundle(account, region, list(arns))
+
+
+# What a proxy needs: (secret name, kind, ARNs); kind is certificate | authorities | issuer.
+Reference = tuple[str, str, tuple[str, ...]]
+
+
+def _validation_refs(validation: TlsValidation | None) -> list[Reference]:
+    if validation is None:
+        return []
+    if validation.acm_authorities:
+        return [(secret_name_trust(validation), "authorities", validation.acm_authorities)]
+    if validation.acm_issuer_of:
+        return [(secret_name_trust(validation), "issuer", (validation.acm_issuer_of,))]
+    return []
+
+
+def _certificate_refs(certificate: TlsCertificate | None) -> list[Reference]:
+    if certificate is None or not certificate.acm_certificate:
+        return []
+    return [(secret_name_certificate(certificate.acm_certificate), "certificate", (certificate.acm_certificate,))]
+
+
+def acm_references(proxy: ProxyIR) -> tuple[Reference, ...]:
+    """Every ACM secret the proxy's listeners and clusters name, sorted, once each."""
+    refs: dict[str, Reference] = {}
+    for listener in proxy.listeners:
+        for chain in listener.filter_chains:
+            if chain.tls is not None:
+                for ref in _certificate_refs(chain.tls.certificate) + _validation_refs(chain.tls.validation):
+                    refs[ref[0]] = ref
+    for cluster in proxy.clusters:
+        if cluster.tls is not None:
+            for ref in _certificate_refs(cluster.tls.certificate) + _validation_refs(cluster.tls.validation):
+                refs[ref[0]] = ref
+    return tuple(refs[name] for name in sorted(refs))
+
+
+def issuing_root(chain_pem: str) -> str | None:
+    """The last certificate of a chain (the root it chains to; a self-signed leaf is its own)."""
+    certs = _PEM.findall(chain_pem)
+    return certs[-1] + "\n" if certs else None
+
+
+class SecretResolver:
+    """Resolves a proxy's ACM references at each build; unchanged material keeps its message
+    object, so the snapshot cache sees nothing new and pushes nothing."""
+
+    def __init__(self, source: SecretSource) -> None:
+        self.source = source
+        self._refs: dict[int, tuple[weakref.ref, tuple[Reference, ...]]] = {}
+        self._built: dict[tuple[str, str, str], tuple[tuple[str, ...], secret_pb2.Secret]] = {}
+
+    def references(self, proxy: ProxyIR) -> tuple[Reference, ...]:
+        """`acm_references`, memoized per ProxyIR object (the translator reuses unchanged ones)."""
+        entry = self._refs.get(id(proxy))
+        if entry is not None and entry[0]() is proxy:
+            return entry[1]
+        refs = acm_references(proxy)
+        key, entries = id(proxy), self._refs
+        self._refs[key] = (weakref.ref(proxy, lambda _r: entries.pop(key, None)), refs)
+        return refs
+
+    def resolve(self, proxy: ProxyIR, account: str, region: str) -> tuple[dict[str, secret_pb2.Secret], list[str]]:
+        """(name → Secret, problems) for the ACM material `proxy` uses."""
+        secrets: dict[str, secret_pb2.Secret] = {}
+        problems: list[str] = []
+        for name, kind, arns in self.references(proxy):
+            material = self._material(kind, arns, account, region)
+            if material is None:
+                problems.append(_missing(proxy, kind, arns))
+                continue
+            key = (account, region, name)
+            cached = self._built.get(key)
+            if cached is None or cached[0] != material:
+                message = (certificate_secret(name, *material) if kind == "certificate"
+                           else trust_secret(name, material[0]))
+                cached = (material, message)
+                self._built[key] = cached
+            secrets[name] = cached[1]
+        return secrets, problems
+
+    def _material(self, kind: str, arns: Sequence[str], account: str, region: str) -> tuple[str, ...] | None:
+        if kind == "certificate":
+            found = self.source.certificate(account, region, arns[0])
+            return tuple(found) if found else None
+        if kind == "authorities":
+            bundle = self.source.ca_bundle(account, region, arns)
+            return (bundle,) if bundle else None
+        found = self.source.certificate(account, region, arns[0])
+        root = issuing_root(found[0]) if found else None
+        return (root,) if root else None
+
+
+def _missing(proxy: ProxyIR, kind: str, arns: Sequence[str]) -> str:
+    who = f"{proxy.kind} {proxy.name}"
+    if kind == "certificate":
+        return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+                f"listeners using it get no certificate until it is")
+    if kind == "authorities":
+        return (f"{who}: none of the ACM PCA authorities {', '.join(arns)} is ACTIVE; "
+                f"TLS validated against them fails until one is")
+    return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+            f"clients cannot validate the server until it is")
