@@ -7,11 +7,16 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .errors import BadRequest
+from .precheck import Unsure, input_checker
 from .schemas import input_schema
 
 
 def validate_input(operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Return the params reduced to modelled members, or raise BadRequest naming each violation."""
+    try:
+        return input_checker(operation_name)(params)  # certainly valid: the same result, much cheaper
+    except Unsure:
+        pass
     try:
         return input_schema(operation_name).load(params)
     except ValidationError as exc:
