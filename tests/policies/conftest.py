@@ -16,6 +16,7 @@ Everything lives in one /28 of 198.51.100.0/24 (TEST-NET-2) and is removed at th
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -207,6 +208,40 @@ class PolicyLab:
                                       timeout=budget)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
+
+    def to_server_task(self, path: str, count: int = 1, concurrency: int = 1,
+                       timeout: float = 10) -> list[dict[str, Any]]:
+        """`count` requests from this process to the server task's app port: its iptables hand
+        them to the task Envoy's ingress listener (15000), which calls slow_app.py."""
+        assert self.server_task is not None
+        results: list[dict[str, Any]] = [{} for _ in range(count)]
+
+        def one(index: int) -> None:
+            started = time.monotonic()
+            entry: dict[str, Any] = {"status": 0, "headers": {}, "body": None}
+            try:
+                connection = http.client.HTTPConnection(self.server_task.address, APP_PORT, timeout=timeout)
+                connection.request("GET", path, headers={"Connection": "close"})
+                response = connection.getresponse()
+                body = response.read()
+                entry.update(status=response.status, headers={k.lower(): v for k, v in response.getheaders()})
+                try:
+                    entry["body"] = json.loads(body)
+                except ValueError:
+                    entry["body"] = body.decode(errors="replace")
+                connection.close()
+            except OSError as exc:
+                entry["error"] = repr(exc)
+            entry["elapsed"] = time.monotonic() - started
+            results[index] = entry
+
+        for start in range(0, count, concurrency):
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(start, min(count, start + concurrency))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout + 5)
+        return results
 
     def server_app_count(self, reset: bool = False) -> int:
         assert self.server_task is not None

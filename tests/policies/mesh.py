@@ -6,11 +6,15 @@ from typing import Any
 from tests.policies.conftest import APP_PORT, Scenario
 
 
-def target_node(sc: Scenario, name: str = "backend", service: str = "backend", **listener: Any) -> str:
+def target_node(sc: Scenario, name: str = "backend", service: str = "backend", logging: dict[str, Any] | None = None,
+                **listener: Any) -> str:
     """A Cloud Map virtual node with one http listener on APP_PORT; `listener` adds policies to it."""
-    sc.appmesh.create_virtual_node(meshName=sc.mesh, virtualNodeName=name, spec={
+    spec: dict[str, Any] = {
         "listeners": [{"portMapping": {"port": APP_PORT, "protocol": "http"}, **listener}],
-        "serviceDiscovery": {"awsCloudMap": {"namespaceName": sc.namespace, "serviceName": service}}})
+        "serviceDiscovery": {"awsCloudMap": {"namespaceName": sc.namespace, "serviceName": service}}}
+    if logging:
+        spec["logging"] = logging
+    sc.appmesh.create_virtual_node(meshName=sc.mesh, virtualNodeName=name, spec=spec)
     return name
 
 
@@ -27,8 +31,8 @@ def routed_service(sc: Scenario, node: str = "backend", **route: Any) -> str:
 
 
 def node_service(sc: Scenario, node: str = "backend") -> str:
-    """Virtual service `<node>.<namespace>` provided directly by the node (App Mesh's default policies)."""
-    vs = f"{node}.{sc.namespace}"
+    """Virtual service `<node>-direct.<namespace>` provided by the node itself (App Mesh's default policies)."""
+    vs = f"{node}-direct.{sc.namespace}"
     sc.appmesh.create_virtual_service(meshName=sc.mesh, virtualServiceName=vs, spec={
         "provider": {"virtualNode": {"virtualNodeName": node}}})
     return vs
