@@ -23,6 +23,7 @@ FORWARDED = ("color-override",)
 
 class Colour(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
     colour = ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
@@ -39,6 +40,7 @@ class Colour(BaseHTTPRequestHandler):
 
 class Front(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     upstream = ""
 
     def do_GET(self) -> None:  # noqa: N802
