@@ -213,7 +213,7 @@ def stream_entry(data: dict[str, Any], name: str) -> dict[str, Any]:
     return entry
 
 
-def test_nack_is_shown_and_not_resent(colorapp_baseline: ColorApp) -> None:
+def test_nack_is_shown_and_not_resent(colorapp_baseline: ColorApp, capsys: pytest.CaptureFixture) -> None:
     app = colorapp_baseline
     client = app.client()
     good_lds = app.acked_versions("blue")["lds"]
@@ -242,6 +242,8 @@ def test_nack_is_shown_and_not_resent(colorapp_baseline: ColorApp) -> None:
     assert cli.returncode == 0, cli.stderr
     [line] = [row for row in cli.stdout.splitlines() if "virtualNode/blue" in row]
     assert f"lds@{bad_lds}" in line and "INVALID_OPERATOR" in line, cli.stdout
+    with capsys.disabled():
+        print(f"\nEnvoy's NACK: {nack['message']}\n`appmesh-local status`: {line.strip()}")
     as_json = subprocess.run([sys.executable, "-m", "appmesh_local", "status", "--endpoint", app.server.endpoint,
                               "--json"], capture_output=True, text=True, timeout=30)
     assert stream_entry(json.loads(as_json.stdout), "blue")["types"]["lds"]["last_nack"]["message"] == nack["message"]
