@@ -24,7 +24,8 @@ def one(index):
     try:
         connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=float(plan["timeout"]))
         headers = {"Host": plan["host"], "Connection": "close", **plan.get("headers", {})}
-        connection.request("GET", url.path or "/", headers=headers)
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        connection.request("GET", target, headers=headers)
         response = connection.getresponse()
         response.read()
         entry["status"] = response.status
