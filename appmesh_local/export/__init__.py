@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from appmesh_local.export.sources import SourceError
 from appmesh_local.export.static import StaticExportError, static_bootstrap, uses_sds_socket
@@ -31,12 +31,19 @@ class ExportResult:
     problems: tuple[str, ...]  # what the translation dropped (as `status` shows them)
 
 
-def build_config(snapshot: MeshSnapshot, bind_address: str) -> MeshConfig:
-    """The bridge's own build (mesh → IR → Envoy protos), errors made one line."""
-    from appmesh_local.xds.build import build_mesh_config
+def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = None, secrets: Any = None) -> MeshConfig:
+    """The bridge's own build (mesh → IR → Envoy protos), errors made one line.
+
+    `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (xds.secrets.SecretSource)
+    are the bridge's two outside inputs; without them Cloud Map clusters are empty and
+    ACM-backed TLS has no secrets, as in the offline `translate`.
+    """
+    from appmesh_local.translate import TranslateOptions
+    from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
 
     try:
-        return build_mesh_config(snapshot, bind_address=bind_address)
+        builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address), cloud_map, secrets=secrets)
+        return build_mesh_config(snapshot, bind_address, builder=builder)
     except Exception as exc:  # noqa: BLE001 - a translator bug must still end in a clean message
         raise ExportError(f"translating mesh {snapshot.name!r} failed: {type(exc).__name__}: {exc}") from None
 
@@ -69,11 +76,12 @@ def proxy_file_name(proxy: ProxyConfig) -> str:
 def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequence[str] = (),
                 virtual_gateways: Sequence[str] = (), everything: bool = False,
                 bind_address: str = "0.0.0.0", admin_port: int = 9901,
-                admin_address: str = "127.0.0.1", sds_socket_path: str | None = None) -> ExportResult:
+                admin_address: str = "127.0.0.1", sds_socket_path: str | None = None,
+                cloud_map: Any = None, secrets: Any = None) -> ExportResult:
     """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
     from appmesh_local.xds.bootstrap import bootstrap_yaml
 
-    config = build_config(snapshot, bind_address)
+    config = build_config(snapshot, bind_address, cloud_map, secrets)
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
     try:
         documents = [(proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,

@@ -45,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from appmesh_local.export import ExportError, export_mesh
 
     try:
-        snapshot = _read(args)
+        snapshot, cloud_map, secrets = _read(args)
         result = export_mesh(snapshot, args.out, virtual_nodes=args.virtual_node,
                              virtual_gateways=args.virtual_gateway, everything=args.all,
                              bind_address=args.bind_address, admin_port=args.admin_port,
-                             admin_address=args.admin_address, sds_socket_path=args.sds_socket)
+                             admin_address=args.admin_address, sds_socket_path=args.sds_socket,
+                             cloud_map=cloud_map, secrets=secrets)
     except (SourceError, ExportError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
@@ -70,21 +71,26 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def _read(args: argparse.Namespace) -> Any:
+def _read(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(mesh snapshot, Cloud Map lookup, ACM source) from the file, state directory or API asked for."""
+    from appmesh_local.export.neighbours import ApiAcm, ApiCloudMap, in_process_neighbours
     from appmesh_local.export.sources import (
-        api_client, snapshot_from_api, snapshot_from_file, snapshot_from_state_dir,
+        api_client, api_client_factory, snapshot_from_api, snapshot_from_file, snapshot_from_state_dir,
     )
 
     if args.file is not None:
         snapshot = snapshot_from_file(args.file)
         if snapshot.name != args.mesh:
             raise SourceError(f"{args.file} describes mesh {snapshot.name!r}, not {args.mesh!r}")
-        return snapshot
+        return snapshot, None, None  # offline: no Cloud Map instances, no ACM material
     if args.state_dir is not None:
-        return snapshot_from_state_dir(args.state_dir, args.mesh, args.account or DEFAULT_ACCOUNT, args.region)
+        snapshot = snapshot_from_state_dir(args.state_dir, args.mesh, args.account or DEFAULT_ACCOUNT, args.region)
+        return (snapshot, *in_process_neighbours(args.state_dir))
     endpoint = args.endpoint or default_endpoint()
+    clients = api_client_factory(endpoint)
     try:
         client = api_client(endpoint, args.region, args.account)
     except Exception as exc:  # noqa: BLE001 - botocore rejects a malformed endpoint URL here
         raise SourceError(f"cannot use endpoint {endpoint!r}: {exc}") from None
-    return snapshot_from_api(client, args.mesh, args.mesh_owner)
+    snapshot = snapshot_from_api(client, args.mesh, args.mesh_owner)
+    return snapshot, ApiCloudMap(clients), ApiAcm(clients)

@@ -27,9 +27,10 @@ def default_endpoint() -> str:
     return os.environ.get("AWS_ENDPOINT_URL_APP_MESH") or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
 
 
-def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None = None) -> Any:
-    """A botocore App Mesh client for `endpoint`. `account` becomes the access key id (the
-    server's account); without it the usual credential chain is used, else a dummy key."""
+def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None = None,
+               service: str = "appmesh") -> Any:
+    """A botocore client for `endpoint`. `account` becomes the access key id (the server's
+    account); without it the usual credential chain is used, else a dummy key."""
     import botocore.session
     from botocore.config import Config
 
@@ -37,8 +38,22 @@ def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None 
     credentials: dict[str, str] = {}
     if account is not None or session.get_credentials() is None:
         credentials = {"aws_access_key_id": account or DEFAULT_ACCOUNT, "aws_secret_access_key": "appmesh-local"}
-    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
-    return session.create_client("appmesh", endpoint_url=endpoint, region_name=region, config=config, **credentials)
+    # No host prefix: DiscoverInstances would otherwise go to data-servicediscovery.<endpoint host>.
+    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30, inject_host_prefix=False)
+    return session.create_client(service, endpoint_url=endpoint, region_name=region, config=config, **credentials)
+
+
+def api_client_factory(endpoint: str) -> Callable[[str, str, str], Any]:
+    """(service, account, region) → a cached client for the same server, as that account."""
+    made: dict[tuple[str, str, str], Any] = {}
+
+    def client(service: str, account: str, region: str) -> Any:
+        key = (service, account, region)
+        if key not in made:
+            made[key] = api_client(endpoint, region, account, service)
+        return made[key]
+
+    return client
 
 
 def snapshot_from_api(client: Any, mesh: str, mesh_owner: str | None = None) -> MeshSnapshot:

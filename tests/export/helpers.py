@@ -6,6 +6,15 @@ import subprocess
 import sys
 from typing import Any
 
+from google.protobuf import json_format
+
+from appmesh_local.xds.node_id import ProxyRef
+from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
@@ -75,3 +84,73 @@ REQUESTS = [
     ("/direct/x?q=1", {}),
     ("/nowhere", {}),
 ]
+
+
+def served(server: Any, mesh: str, kind: str, name: str) -> dict:
+    """What the xDS bridge of an in-process server holds for that proxy: type URL → name → message."""
+    server.server.xds.reconciler.flush(5)
+    snapshot = server.server.xds.cache.get(ProxyRef(ACCOUNT, REGION, mesh, kind, name))
+    assert snapshot is not None
+    return {t: {n: r.message for n, r in ts.resources.items()} for t, ts in snapshot.types.items()}
+
+
+def assert_same_as_bridge(static: dict, bridge: dict) -> None:
+    """An exported `static_resources` holds exactly the bridge's resources, with RDS, EDS and ADS
+    secrets inlined: put each reference back and the result must equal what the bridge serves."""
+    routes = bridge.get(ROUTE_CONFIGURATION, {})
+    assignments = bridge.get(CLUSTER_LOAD_ASSIGNMENT, {})
+    listeners = {d["name"]: json_format.ParseDict(d, listener_pb2.Listener()) for d in static["listeners"]}
+    assert set(listeners) == set(bridge[LISTENER])
+    inlined = set()
+    for listener_name, listener in listeners.items():
+        served_listener = bridge[LISTENER][listener_name]
+        assert len(listener.filter_chains) == len(served_listener.filter_chains)
+        for chain, served_chain in zip(listener.filter_chains, served_listener.filter_chains):
+            for network_filter, served_filter in zip(chain.filters, served_chain.filters):
+                if not network_filter.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                    continue
+                hcm, served_hcm = hcm_pb2.HttpConnectionManager(), hcm_pb2.HttpConnectionManager()
+                network_filter.typed_config.Unpack(hcm)
+                served_filter.typed_config.Unpack(served_hcm)
+                assert not hcm.HasField("rds") and served_hcm.HasField("rds")
+                route_config = hcm.route_config
+                assert route_config.name == served_hcm.rds.route_config_name
+                assert route_config == routes[route_config.name]  # the RDS resource, inline
+                inlined.add(route_config.name)
+                hcm.rds.CopyFrom(served_hcm.rds)  # put the reference back: the rest is the bridge's HCM
+                assert hcm == served_hcm
+                network_filter.typed_config.Pack(served_hcm)
+        assert listener == _static_secret_refs(served_listener), listener_name
+    assert inlined == set(routes)
+
+    clusters = {d["name"]: json_format.ParseDict(d, cluster_pb2.Cluster()) for d in static["clusters"]}
+    assert set(clusters) == set(bridge[CLUSTER])
+    for cluster_name, cluster in clusters.items():
+        expected = _static_secret_refs(bridge[CLUSTER][cluster_name])
+        if expected.type == cluster_pb2.Cluster.EDS:
+            assert cluster.type in (cluster_pb2.Cluster.STATIC, cluster_pb2.Cluster.STRICT_DNS)
+            expected.type = cluster.type
+            expected.ClearField("eds_cluster_config")
+            expected.load_assignment.CopyFrom(assignments[cluster_name])
+        assert cluster == expected, cluster_name
+
+    secrets = {d["name"]: json_format.ParseDict(d, secret_pb2.Secret()) for d in static.get("secrets", [])}
+    assert secrets == dict(bridge.get(SECRET, {}))
+
+
+def _static_secret_refs(message: Any) -> Any:
+    """A copy of `message` whose ADS secret references name static secrets instead: the one
+    change the export makes to transport sockets (`sds_config: {ads: {}}` dropped)."""
+    from appmesh_local.export.static import _rewrite
+
+    def detach(m: Any) -> bool:
+        if m.DESCRIPTOR.full_name == "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig" \
+                and m.HasField("sds_config") and m.sds_config.HasField("ads"):
+            m.ClearField("sds_config")
+            return True
+        return False
+
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _rewrite(copy, detach)
+    return copy

@@ -6,15 +6,11 @@ import subprocess
 
 import pytest
 import yaml
-from google.protobuf import json_format
 
 from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
-from appmesh_local.xds.node_id import ProxyRef
-from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION
+from appmesh_local.xds.proxy_config import CLUSTER
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
-from tests.export.helpers import ACCOUNT, REGION, REQUESTS, build_gateway_mesh, free_port, run_cli
+from tests.export.helpers import REQUESTS, assert_same_as_bridge, build_gateway_mesh, free_port, run_cli, served
 from tests.plugin.echo import echo_server, get_json, wait_for_json
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,14 +39,6 @@ def export(server, mesh: str, out, *which: str) -> list:
     return [line for line in result.stdout.splitlines() if line]
 
 
-def served(server, mesh: str, kind: str, name: str) -> dict:
-    """What the xDS bridge holds for that proxy: type URL → name → message."""
-    server.server.xds.reconciler.flush(5)
-    snapshot = server.server.xds.cache.get(ProxyRef(ACCOUNT, REGION, mesh, kind, name))
-    assert snapshot is not None
-    return {t: {n: r.message for n, r in ts.resources.items()} for t, ts in snapshot.types.items()}
-
-
 def test_all_writes_one_file_per_proxy_and_envoy_accepts_each(appmesh_server, gateway_mesh, tmp_path):
     written = export(appmesh_server, gateway_mesh, tmp_path, "--all")
     assert sorted(p.rsplit("/", 1)[-1] for p in written) == sorted(PROXIES)
@@ -68,46 +56,8 @@ def test_export_equals_what_the_bridge_serves(appmesh_server, gateway_mesh, tmp_
     [path] = export(appmesh_server, gateway_mesh, tmp_path, flag, name)
     doc = yaml.safe_load(open(path))
     assert doc["node"]["id"] == f"mesh/{gateway_mesh}/{kind}/{name}"
-    static = doc["static_resources"]
     bridge = served(appmesh_server, gateway_mesh, kind, name)
-    routes = bridge.get(ROUTE_CONFIGURATION, {})
-    assignments = bridge.get(CLUSTER_LOAD_ASSIGNMENT, {})
-
-    listeners = {d["name"]: json_format.ParseDict(d, listener_pb2.Listener()) for d in static["listeners"]}
-    assert set(listeners) == set(bridge[LISTENER])
-    inlined = set()
-    for listener_name, listener in listeners.items():
-        served_listener = bridge[LISTENER][listener_name]
-        assert len(listener.filter_chains) == len(served_listener.filter_chains)
-        for chain, served_chain in zip(listener.filter_chains, served_listener.filter_chains):
-            for network_filter, served_filter in zip(chain.filters, served_chain.filters):
-                if not network_filter.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
-                    continue
-                hcm, served_hcm = hcm_pb2.HttpConnectionManager(), hcm_pb2.HttpConnectionManager()
-                network_filter.typed_config.Unpack(hcm)
-                served_filter.typed_config.Unpack(served_hcm)
-                assert not hcm.HasField("rds") and served_hcm.HasField("rds")
-                route_config = hcm.route_config
-                assert route_config.name == served_hcm.rds.route_config_name
-                assert route_config == routes[route_config.name]  # the RDS resource, inline
-                inlined.add(route_config.name)
-                hcm.rds.CopyFrom(served_hcm.rds)  # put the reference back: the rest is the bridge's HCM
-                assert hcm == served_hcm
-                network_filter.typed_config.Pack(served_hcm)
-        assert listener == served_listener
-    assert inlined == set(routes)
-
-    clusters = {d["name"]: json_format.ParseDict(d, cluster_pb2.Cluster()) for d in static["clusters"]}
-    assert set(clusters) == set(bridge[CLUSTER])
-    for cluster_name, cluster in clusters.items():
-        expected = cluster_pb2.Cluster()
-        expected.CopyFrom(bridge[CLUSTER][cluster_name])
-        if expected.type == cluster_pb2.Cluster.EDS:
-            assert cluster.type in (cluster_pb2.Cluster.STATIC, cluster_pb2.Cluster.STRICT_DNS)
-            expected.type = cluster.type
-            expected.ClearField("eds_cluster_config")
-            expected.load_assignment.CopyFrom(assignments[cluster_name])
-        assert cluster == expected, cluster_name
+    assert_same_as_bridge(doc["static_resources"], bridge)
     if name == "client":
         assert any(c.type == cluster_pb2.Cluster.EDS for c in bridge[CLUSTER].values())  # Cloud Map covered
 

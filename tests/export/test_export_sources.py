@@ -70,3 +70,44 @@ def test_endpoint_from_the_environment_and_account_option(tmp_path, monkeypatch)
         assert mine.returncode == 0, mine.stderr
         doc = yaml.safe_load((tmp_path / "b" / "virtual-node-n.yaml").read_text())
         assert doc["node"]["metadata"]["appmesh_local.account"] == "111122223333"
+
+
+def cloud_map_client(server):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("servicediscovery", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+
+
+def test_state_dir_export_reads_the_saved_cloud_map(tmp_path):
+    state = tmp_path / "state"
+    with serve_in_thread(state_dir=state, xds=False) as server:
+        cloud_map = cloud_map_client(server)
+        operation = cloud_map.create_http_namespace(Name="saved-state.local")["OperationId"]
+        namespace_id = cloud_map.get_operation(OperationId=operation)["Operation"]["Targets"]["NAMESPACE"]
+        service_id = cloud_map.create_service(Name="db", NamespaceId=namespace_id)["Service"]["Id"]
+        cloud_map.register_instance(ServiceId=service_id, InstanceId="db-1", Attributes={"AWS_INSTANCE_IPV4": "10.1.2.3"})
+        client = server.client()
+        client.create_mesh(meshName="shop")
+        client.create_virtual_node(meshName="shop", virtualNodeName="db", spec={
+            "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
+            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "saved-state.local", "serviceName": "db"}}})
+        client.create_virtual_service(meshName="shop", virtualServiceName="db.local",
+                                      spec={"provider": {"virtualNode": {"virtualNodeName": "db"}}})
+        client.create_virtual_node(meshName="shop", virtualNodeName="app", spec={
+            "backends": [{"virtualService": {"virtualServiceName": "db.local"}}]})
+        from_api = exported(tmp_path, "api", "--endpoint", server.endpoint)
+    saved = (state / "neighbours.pickle").read_bytes()
+    try:
+        from_state = exported(tmp_path, "state-after", "--state-dir", str(state))
+        assert "10.1.2.3" in from_api["virtual-node-app.yaml"]
+        assert from_state == from_api
+        assert (state / "neighbours.pickle").read_bytes() == saved  # read, never written
+    finally:
+        with serve_in_thread(xds=False) as server:  # moto's state is process-wide: leave it clean
+            cloud_map = cloud_map_client(server)
+            cloud_map.deregister_instance(ServiceId=service_id, InstanceId="db-1")
+            cloud_map.delete_service(Id=service_id)
+            cloud_map.delete_namespace(Id=namespace_id)
