@@ -1,0 +1,171 @@
+"""TLS end to end: real Envoys in App Mesh tasks, configured over ADS from the App Mesh API.
+
+Each case is checked by traffic, from the front app through both Envoys, and where it is the
+server's behaviour that matters, by a client of our own (the test process, outside every
+task) talking to the back task's app port, which App Mesh's iptables send to its Envoy.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Any
+
+import pytest
+
+from tests.tls.certs import Pair
+from tests.tls.conftest import ACM, BACK_HOST, DISABLED, MTLS, PERMISSIVE, PORTS, SDS, STRICT, TlsMesh
+
+pytestmark = pytest.mark.timeout(240)
+REQUEST = b"GET /direct HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n"
+
+
+def plaintext(mesh: TlsMesh, port: int) -> str:
+    """Status line of a plaintext request to the back task's port, or what went wrong."""
+    try:
+        with socket.create_connection((mesh.tasks["back"].address, port), timeout=5) as sock:
+            sock.sendall(REQUEST)
+            data = sock.recv(4096)
+    except OSError as error:
+        return f"error: {error!r}"
+    return data.split(b"\r\n", 1)[0].decode(errors="replace") if data else "closed"
+
+
+def over_tls(mesh: TlsMesh, port: int, ca: str, client: Pair | None = None) -> str:
+    """Status line of a request over TLS (server verified against `ca` as back.tls.local)."""
+    context = ssl.create_default_context(cafile=ca)
+    if client is not None:
+        context.load_cert_chain(client.chain, client.key)
+    try:
+        with socket.create_connection((mesh.tasks["back"].address, port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=BACK_HOST) as sock:
+                sock.sendall(REQUEST)
+                data = sock.recv(4096)
+    except (OSError, ssl.SSLError) as error:
+        return f"error: {error!r}"
+    return data.split(b"\r\n", 1)[0].decode(errors="replace") if data else "closed"
+
+
+def refused_connection(result: str) -> bool:
+    """No HTTP answer at all: the connection was closed or reset, or the handshake failed."""
+    return result == "closed" or result.startswith("error")
+
+
+def handshakes(mesh: TlsMesh, port: int) -> int:
+    """TLS handshakes front's Envoy made towards the back node's listener on `port`."""
+    name = f"cluster.cds_egress_tls_back_http_{port}.ssl.handshake"
+    return mesh.envoys["front"].stats(name).get(name, 0)
+
+
+def assert_reached(reply: dict[str, Any], port: int) -> None:
+    assert reply["status"] == 200, reply
+    assert reply["body"]["port"] == port  # the app behind the back node's listener answered
+
+
+def refused(mesh: TlsMesh, port: int, stat: str, envoy: str = "front") -> None:
+    """The front app gets a 503 from its Envoy, and `envoy`'s TLS stat `stat` (a handshake
+    verdict, e.g. `cluster.<egress>.ssl.fail_verify_san`) says why."""
+    if stat.startswith("ssl."):
+        stat = f"cluster.cds_egress_tls_back_http_{port}.{stat}"
+    before = mesh.envoys[envoy].stats(stat).get(stat, 0)
+    reply = mesh.call_until(port, 503)
+    assert reply["status"] == 503, reply
+    assert mesh.envoys[envoy].stats(stat).get(stat, 0) > before, f"{stat} did not move: {reply}"
+
+
+def test_every_source_and_mode_carries_traffic_between_envoys(baseline: TlsMesh) -> None:
+    """Files, SDS (unix socket) and ACM (over ADS) certificates; STRICT/PERMISSIVE/DISABLED;
+    mTLS from files and SDS; ACM PCA trust."""
+    for port in PORTS:
+        assert_reached(baseline.call_until(port, 200), port)
+    for port in (STRICT, PERMISSIVE, MTLS, SDS, ACM):
+        assert handshakes(baseline, port) >= 1, f"no TLS towards {port}"
+    assert handshakes(baseline, DISABLED) == 0  # DISABLED: clients follow the server, plaintext
+
+    # The ACM material really arrived over ADS as SDS secrets, on both sides.
+    back_dump = baseline.envoys["back"].config_dump()
+    front_dump = baseline.envoys["front"].config_dump()
+    assert baseline.cert_arn in str(back_dump) and f"trust:{baseline.pca_arn}" in str(front_dump)
+    assert "back-cert" in str(back_dump) and "front-cert" in str(front_dump)  # from the unix-socket SDS
+
+
+def test_strict_permissive_disabled_as_seen_by_a_plain_client(baseline: TlsMesh) -> None:
+    ca = str(baseline.pki.ca.pem_path)
+    assert refused_connection(plaintext(baseline, STRICT)), "STRICT accepted plaintext"
+    assert over_tls(baseline, STRICT, ca).startswith("HTTP/1.1 200")
+    assert plaintext(baseline, PERMISSIVE).startswith("HTTP/1.1 200")
+    assert over_tls(baseline, PERMISSIVE, ca).startswith("HTTP/1.1 200")
+    assert plaintext(baseline, DISABLED).startswith("HTTP/1.1 200")
+    assert refused_connection(over_tls(baseline, DISABLED, ca)), "DISABLED negotiated TLS"
+
+
+def test_mtls_requires_a_valid_client_certificate(baseline: TlsMesh) -> None:
+    pki = baseline.pki
+    ca, sds_ca = str(pki.ca.pem_path), str(pki.sds_ca.pem_path)
+    assert refused_connection(over_tls(baseline, MTLS, ca)), "no client certificate accepted"
+    assert refused_connection(over_tls(baseline, MTLS, ca, pki.rogue_front)), "untrusted CA accepted"
+    assert refused_connection(over_tls(baseline, MTLS, ca, pki.intruder)), "wrong client SAN accepted"
+    assert over_tls(baseline, MTLS, ca, pki.front).startswith("HTTP/1.1 200")
+    assert refused_connection(plaintext(baseline, MTLS))
+    # The same through SDS: trust and the accepted SPIFFE id come from the unix-socket SDS server.
+    assert refused_connection(over_tls(baseline, SDS, sds_ca))
+    assert refused_connection(over_tls(baseline, SDS, sds_ca, pki.front))  # right name, wrong CA
+    assert over_tls(baseline, SDS, sds_ca, pki.front_sds).startswith("HTTP/1.1 200")
+
+    # Between Envoys: front's policy without its certificate is refused by the back node. With
+    # TLS 1.3 the client's side of the handshake completes; the server's verdict is a reset.
+    policies = baseline.baseline_policies()
+    policies[MTLS] = {"tls": {"validation": policies[MTLS]["tls"]["validation"]}}
+    baseline.put_front(policies)
+    baseline.converge()
+    refused(baseline, MTLS, "listener.0.0.0.0_15000.ssl.fail_verify_no_cert", envoy="back")
+
+
+def test_client_policy_subject_alternative_names(baseline: TlsMesh) -> None:
+    trust = {"trust": {"file": {"certificateChain": str(baseline.pki.ca.pem_path)}}}
+    policies = baseline.baseline_policies()
+
+    def with_sans(sans: list[str] | None) -> None:
+        validation = dict(trust, **({"subjectAlternativeNames": {"match": {"exact": sans}}} if sans else {}))
+        policies[STRICT] = {"tls": {"validation": validation}}
+        baseline.put_front(policies)
+        baseline.converge()
+
+    with_sans(["wrong.tls.local"])
+    refused(baseline, STRICT, "ssl.fail_verify_san")
+    with_sans([BACK_HOST])
+    assert_reached(baseline.call_until(STRICT, 200), STRICT)
+    with_sans(["other.tls.local", BACK_HOST])
+    assert_reached(baseline.call_until(STRICT, 200), STRICT)
+    with_sans(None)  # no SANs: the server must carry its service-discovery name, and does
+    assert_reached(baseline.call_until(STRICT, 200), STRICT)
+
+    # Trust that did not sign the server's certificate fails the same way.
+    policies[STRICT] = {"tls": {"validation": {"trust": {"file": {"certificateChain": str(baseline.pki.rogue.pem_path)}}}}}
+    baseline.put_front(policies)
+    baseline.converge()
+    refused(baseline, STRICT, "ssl.fail_verify_error")
+
+    # An enforced policy towards a server that does not terminate TLS cannot work either.
+    policies[DISABLED] = {"tls": {"validation": trust}}
+    baseline.put_front(policies)
+    baseline.converge()
+    refused(baseline, DISABLED, "ssl.connection_error")
+
+
+def test_acm_certificate_trusted_through_its_chain_without_a_client_policy(baseline: TlsMesh) -> None:
+    """No policy: clients validate an ACM server certificate against the CA it chains to."""
+    policies = baseline.baseline_policies()
+    policies[ACM] = None
+    baseline.put_front(policies)
+    baseline.converge()
+    before = handshakes(baseline, ACM)
+    assert_reached(baseline.call_until(ACM, 200), ACM)
+    assert f"trust:{baseline.cert_arn}" in str(baseline.envoys["front"].config_dump())
+    # The ACM PCA root verifies the certificate the back Envoy serves, name included.
+    bundle = baseline.workdir / "pca.pem"
+    from appmesh_local.neighbours import ca_bundle
+
+    bundle.write_text(ca_bundle("123456789012", "us-east-1", [baseline.pca_arn]) or "")
+    assert over_tls(baseline, ACM, str(bundle)).startswith("HTTP/1.1 200")
+    assert over_tls(baseline, ACM, str(baseline.pki.ca.pem_path)).startswith("error")
+    assert handshakes(baseline, ACM) >= before
