@@ -25,6 +25,7 @@ class ServerConfig:
     state_dir: Path | None  # None: ephemeral (in memory)
     quotas: Quotas = field(default_factory=Quotas)
     threads: int = 8
+    xds_extra_hosts: tuple[str, ...] = ()  # e.g. a bridge address, so Envoys in network namespaces reach xDS
 
 
 class AppMeshServer:
@@ -39,7 +40,7 @@ class AppMeshServer:
         if config.xds_port is not None:
             from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
 
-            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port)
+            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts)
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)

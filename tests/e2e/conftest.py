@@ -116,9 +116,9 @@ class ColorApp:
         so a restarted server comes back where the Envoys look for it.
         """
         config = ServerConfig(host="127.0.0.1", port=self.api_port, xds_host="127.0.0.1",
-                              xds_port=self.xds_port, state_dir=self.state_dir)
+                              xds_port=self.xds_port, state_dir=self.state_dir,
+                              xds_extra_hosts=(self.bridge.address,))
         server = AppMeshServer(config)
-        server.xds.extra_hosts = (self.bridge.address,)  # XdsRuntime binds the same port there too
         try:
             server.start_background()
         except BaseException:
