@@ -7,6 +7,7 @@ task) talking to the back task's app port, which App Mesh's iptables send to its
 from __future__ import annotations
 
 import socket
+import time
 import ssl
 from typing import Any
 
@@ -169,3 +170,98 @@ def test_acm_certificate_trusted_through_its_chain_without_a_client_policy(basel
     assert over_tls(baseline, ACM, str(bundle)).startswith("HTTP/1.1 200")
     assert over_tls(baseline, ACM, str(baseline.pki.ca.pem_path)).startswith("error")
     assert handshakes(baseline, ACM) >= before
+
+
+def served_certificate(mesh: TlsMesh, port: int, ca: str) -> bytes | None:
+    """DER of the certificate the back node presents on `port` (verified against `ca`), or None."""
+    context = ssl.create_default_context(cafile=ca)
+    try:
+        with socket.create_connection((mesh.tasks["back"].address, port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=BACK_HOST) as sock:
+                return sock.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def test_acm_reimport_reaches_the_envoy_without_a_mesh_change(baseline: TlsMesh, tmp_path) -> None:
+    """ACM material is read at every build and a change in ACM triggers one: a re-imported
+    certificate (what a renewal looks like to App Mesh) is what the listener serves next."""
+    pki, acm, appmesh = baseline.pki, baseline.aws("acm"), baseline.aws("appmesh")
+    tmp_path.chmod(0o755)
+    first, second = (pki.ca.issue(tmp_path, f"acm-{n}", dns_names=(BACK_HOST,)) for n in (1, 2))
+    arn = acm.import_certificate(Certificate=leaf_pem(first), PrivateKey=first.key.read_bytes(),
+                                 CertificateChain=pki.ca.pem_path.read_bytes())["CertificateArn"]
+    listeners = baseline.back_listeners()
+    listeners[PORTS.index(ACM)]["tls"]["certificate"] = {"acm": {"certificateArn": arn}}
+    policies = baseline.baseline_policies()
+    policies[ACM] = {"tls": {"validation": {"trust": {"file": {"certificateChain": str(pki.ca.pem_path)}}}}}
+    try:
+        appmesh.update_virtual_node(meshName="tls", virtualNodeName="back", spec={
+            "listeners": listeners, "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}})
+        baseline.put_front(policies)
+        baseline.converge()
+        ca = str(pki.ca.pem_path)
+        assert wait_for(lambda: served_certificate(baseline, ACM, ca) == der(first)), "first import not served"
+        assert_reached(baseline.call_until(ACM, 200), ACM)
+        version = appmesh.describe_virtual_node(meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"]["version"]
+
+        acm.import_certificate(CertificateArn=arn, Certificate=leaf_pem(second), PrivateKey=second.key.read_bytes(),
+                               CertificateChain=pki.ca.pem_path.read_bytes())
+        assert wait_for(lambda: served_certificate(baseline, ACM, ca) == der(second)), "re-import not served"
+        assert_reached(baseline.call(ACM), ACM)
+        assert appmesh.describe_virtual_node(
+            meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"]["version"] == version
+    finally:
+        appmesh.update_virtual_node(meshName="tls", virtualNodeName="back", spec={
+            "listeners": baseline.back_listeners(), "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}})
+        baseline.put_front(baseline.baseline_policies())
+        baseline.converge()
+
+
+def leaf_pem(pair: Pair) -> bytes:
+    text = pair.chain.read_text()
+    end = "-----END CERTIFICATE-----"
+    return (text[:text.index(end) + len(end)] + "\n").encode()
+
+
+def der(pair: Pair) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(leaf_pem(pair).decode())
+
+
+def wait_for(check: Any, timeout: float = 15.0) -> bool:
+    """Poll `check()` (bounded) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_sds_rotation_reaches_the_envoy(baseline: TlsMesh, tmp_path) -> None:
+    """The SDS server pushes rewritten files; the back Envoy serves the new certificate, and
+    traffic between the Envoys keeps flowing."""
+    pki = baseline.pki
+    renewed = pki.sds_ca.issue(tmp_path, "back-sds", dns_names=(BACK_HOST,), uris=("spiffe://tls.local/back",))
+    original = (pki.back_sds.chain.read_bytes(), pki.back_sds.key.read_bytes())
+
+    def served() -> bytes | None:
+        context = ssl.create_default_context(cafile=str(pki.sds_ca.pem_path))
+        context.load_cert_chain(pki.front_sds.chain, pki.front_sds.key)
+        try:
+            with socket.create_connection((baseline.tasks["back"].address, SDS), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=BACK_HOST) as sock:
+                    return sock.getpeercert(binary_form=True)
+        except (OSError, ssl.SSLError):
+            return None
+
+    assert served() == der(pki.back_sds)
+    try:
+        pki.back_sds.key.write_bytes(renewed.key.read_bytes())
+        pki.back_sds.chain.write_bytes(renewed.chain.read_bytes())
+        assert wait_for(lambda: served() == der(renewed)), "the rotated certificate was not served"
+        assert_reached(baseline.call_until(SDS, 200), SDS)
+    finally:
+        pki.back_sds.key.write_bytes(original[1])
+        pki.back_sds.chain.write_bytes(original[0])
+        assert wait_for(lambda: served() == der(pki.back_sds))
