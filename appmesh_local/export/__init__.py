@@ -29,6 +29,7 @@ class ExportError(Exception):
 class ExportResult:
     files: tuple[Path, ...]
     problems: tuple[str, ...]  # what the translation dropped (as `status` shows them)
+    failures: tuple[str, ...] = ()  # proxies that could not be exported, and why
 
 
 def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = None, secrets: Any = None) -> MeshConfig:
@@ -83,13 +84,14 @@ def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequenc
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
-    try:
-        documents = [(proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,
-                                              admin_port=admin_port, admin_address=admin_address,
-                                              sds_socket_path=sds_socket_path))
-                     for proxy in proxies]
-    except StaticExportError as exc:
-        raise ExportError(str(exc)) from None
+    documents, failures = [], []
+    for proxy in proxies:  # one proxy that cannot be made static does not stop the others
+        try:
+            documents.append((proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,
+                                                      admin_port=admin_port, admin_address=admin_address,
+                                                      sds_socket_path=sds_socket_path)))
+        except StaticExportError as exc:
+            failures.append(f"{exc}; not written")
     problems = list(config.problems)
     problems += [f"{_label(proxy.kind)} {proxy.name}: uses sds certificates but no --sds-socket was given; "
                  f"Envoy will wait for those secrets forever" for proxy, document in documents if uses_sds_socket(document)]
@@ -102,7 +104,7 @@ def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequenc
             files.append(path)
     except OSError as exc:
         raise ExportError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    return ExportResult(files=tuple(files), problems=tuple(problems))
+    return ExportResult(files=tuple(files), problems=tuple(problems), failures=tuple(failures))
 
 
 def _label(kind: str) -> str:

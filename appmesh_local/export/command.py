@@ -58,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: internal error: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     for problem in result.problems:
-        print(f"{PROG}: warning: {problem}", file=sys.stderr)
-    if not result.files:
+        print(f"{PROG}: warning: {one_line(problem)}", file=sys.stderr)
+    for failure in result.failures:
+        print(f"{PROG}: error: {one_line(failure)}", file=sys.stderr)
+    if not result.files and not result.failures:
         print(f"{PROG}: mesh {args.mesh!r} has no virtual nodes or gateways: nothing written", file=sys.stderr)
     for path in result.files:
         print(path)
-    return 0
+    return 1 if result.failures else 0
 
 
 def one_line(text: str) -> str:

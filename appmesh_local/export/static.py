@@ -81,9 +81,14 @@ def static_resources(proxy: ProxyConfig) -> dict[str, list[Message]]:
     clusters = [inline_endpoints(m, assignments) for _, m in sorted(proxy.resources.get(CLUSTER, {}).items())]
     for message in (*listeners, *clusters):
         _rewrite(message, lambda m: _detach_ads_secret(m, secrets))
+        missing = _missing_secrets(message)
+        if missing:
+            raise StaticExportError(f"{_label(proxy)}: {getattr(message, 'name', '')} needs secret(s) "
+                                    f"{', '.join(sorted(set(missing)))} that the mesh does not provide "
+                                    f"(ACM material comes from a server or a state directory, never a file)")
         left = _ads_references(message)
         if left:
-            raise StaticExportError(f"{proxy.kind} {proxy.name}: {getattr(message, 'name', '')} still needs "
+            raise StaticExportError(f"{_label(proxy)}: {getattr(message, 'name', '')} still needs "
                                     f"the control plane for {', '.join(sorted(set(left)))}")
     return {"listeners": listeners, "clusters": clusters, "secrets": [m for _, m in sorted(secrets.items())]}
 
@@ -148,6 +153,23 @@ def _detach_ads_secret(message: Message, secrets: Mapping[str, Message]) -> bool
         message.ClearField("sds_config")
         return True
     return False
+
+
+def _label(proxy: ProxyConfig) -> str:
+    return f"{'virtual node' if proxy.kind == 'virtualNode' else 'virtual gateway'} {proxy.name}"
+
+
+def _missing_secrets(message: Message) -> list[str]:
+    """Names of secrets still referenced over ADS (the mesh had no material for them)."""
+    found: list[str] = []
+
+    def visit(m: Message) -> bool:
+        if m.DESCRIPTOR.full_name == _SDS_SECRET_CONFIG and m.HasField("sds_config") and m.sds_config.HasField("ads"):
+            found.append(m.name)
+        return False
+
+    _rewrite(message, visit)
+    return found
 
 
 def _ads_references(message: Message) -> list[str]:

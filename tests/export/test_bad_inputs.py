@@ -124,3 +124,26 @@ def test_translate_unknown_proxy(files):
     assert_one_line_error(result, "translate", "virtual node 'ghost' not found in mesh 'shop' (it has: app)")
     result = run_cli("translate", str(files["good.yaml"]), "--virtual-gateway", "ghost")
     assert_one_line_error(result, "translate", "virtual gateway 'ghost' not found")
+
+
+ACM_FILE = """
+mesh: {meshName: sec, spec: {}}
+virtualNodes:
+  - virtualNodeName: secure
+    spec:
+      listeners:
+        - portMapping: {port: 8443, protocol: http}
+          tls: {mode: STRICT, certificate: {acm: {certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/x"}}}
+      serviceDiscovery: {dns: {hostname: secure.local}}
+  - virtualNodeName: plain
+    spec: {}
+"""
+
+
+def test_export_of_a_proxy_without_its_secrets_fails_alone(tmp_path):
+    mesh = tmp_path / "acm.yaml"
+    mesh.write_text(ACM_FILE)
+    result = run_cli("export", "--file", str(mesh), "--mesh", "sec", "--all", "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, "export", "virtual node secure:", "certificate/x", "not written")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["virtual-node-plain.yaml"]
+    assert result.stdout.strip().endswith("virtual-node-plain.yaml")
