@@ -3,7 +3,8 @@ and TLS material from files, from a unix-socket SDS server and from the emulated
 
 front task (198.51.100.x)                             back task (same /28)
   app (uid 1001) ─OUTPUT nat─▶ Envoy :15001 ══TLS══▶ PREROUTING nat ─▶ Envoy :15000 ─▶ app :800x
-                               (client policies)                       (listener tls per port)
+                               (client policies)          ▲            (listener tls per port)
+gw task: virtual gateway Envoy :8443 (ACM certificate) ═══╝ (backendDefaults client policy)
 
 The back node has one listener per TLS case (ports below); the front node reaches each through
 its own virtual service and router, so each case has its own client policy and egress cluster.
@@ -42,6 +43,8 @@ BACK_HOST = "back.tls.local"
 STRICT, PERMISSIVE, DISABLED, MTLS, SDS, ACM = 8001, 8002, 8003, 8004, 8005, 8006
 PORTS = (STRICT, PERMISSIVE, DISABLED, MTLS, SDS, ACM)
 ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
+GATEWAY_HOST, GATEWAY_PORT = "gw.tls.local", 8443
+KINDS = {"back": "virtualNode", "front": "virtualNode", "gw": "virtualGateway"}
 
 APP_SERVER = r"""
 import http.server, json, sys, threading
@@ -135,6 +138,7 @@ class TlsMesh:
     server: InProcessServer | None = None
     pca_arn: str = ""
     cert_arn: str = ""
+    gateway_cert_arn: str = ""
 
     # ---- AWS clients on the server's endpoint ------------------------------------------------
     def aws(self, service_name: str) -> Any:
@@ -207,6 +211,15 @@ class TlsMesh:
                 "provider": {"virtualRouter": {"virtualRouterName": router}}})
         appmesh.create_virtual_node(meshName=MESH, virtualNodeName="front", spec={})
         self.put_front(self.baseline_policies())
+        appmesh.create_virtual_gateway(meshName=MESH, virtualGatewayName="gw", spec={
+            "listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}, "tls": {
+                "mode": "STRICT", "certificate": {"acm": {"certificateArn": self.gateway_cert_arn}}}}],
+            "backendDefaults": {"clientPolicy": {"tls": {"ports": [STRICT], "validation": {
+                "trust": {"file": {"certificateChain": str(self.pki.ca.pem_path)}}}}}}})
+        for name, port in (("strict", STRICT), ("acm", ACM)):
+            appmesh.create_gateway_route(meshName=MESH, virtualGatewayName="gw", gatewayRouteName=name, spec={
+                "httpRoute": {"match": {"prefix": f"/{name}"},
+                              "action": {"target": {"virtualService": {"virtualServiceName": service(port)}}}}})
 
     def create_acm_material(self) -> None:
         """An ACTIVE root CA in ACM PCA and a private certificate for back.tls.local issued by it."""
@@ -222,14 +235,16 @@ class TlsMesh:
         pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
         self.pca_arn = arn
         self.cert_arn = acm.request_certificate(DomainName=BACK_HOST, CertificateAuthorityArn=arn)["CertificateArn"]
+        self.gateway_cert_arn = acm.request_certificate(DomainName=GATEWAY_HOST,
+                                                        CertificateAuthorityArn=arn)["CertificateArn"]
 
     # ---- tasks -----------------------------------------------------------------------------
     def proxy(self, name: str) -> ProxyRef:
-        return ProxyRef(ACCOUNT, REGION, MESH, "virtualNode", name)
+        return ProxyRef(ACCOUNT, REGION, MESH, KINDS[name], name)
 
     def start_envoy(self, name: str) -> EnvoyProcess:
         task = self.tasks[name]
-        bootstrap = render_bootstrap(MESH, "virtualNode", name, self.bridge.address, int(self.xds.port),
+        bootstrap = render_bootstrap(MESH, KINDS[name], name, self.bridge.address, int(self.xds.port),
                                      admin_port=9901, admin_address=task.address, account=ACCOUNT, region=REGION,
                                      reconnect_base_ms=200, sds_socket_path=str(self.sds_socket))
         envoy = task.envoy(bootstrap, log_level="warning")
@@ -316,11 +331,12 @@ def tls_mesh() -> Iterator[TlsMesh]:
         server.start_background()
 
         slot = bridge.name.removeprefix("aml-br")
-        back_ip, front_ip = bridge.host(1), bridge.host(2)
-        hosts = {BACK_HOST: back_ip, **{service(p): back_ip for p in PORTS}}
+        back_ip, front_ip, gateway_ip = bridge.host(1), bridge.host(2), bridge.host(3)
+        hosts = {BACK_HOST: back_ip, GATEWAY_HOST: gateway_ip, **{service(p): back_ip for p in PORTS}}
         mesh.tasks["back"] = Task(f"tlsb{slot}", back_ip, bridge, hosts=hosts,
                                   interception=Interception(app_ports=PORTS)).up()
         mesh.tasks["front"] = Task(f"tlsf{slot}", front_ip, bridge, hosts=hosts, interception=Interception()).up()
+        mesh.tasks["gw"] = Task(f"tlsg{slot}", gateway_ip, bridge, hosts=hosts).up()  # gateways: no iptables
 
         mesh.create_acm_material()
         mesh.create_mesh()
@@ -328,7 +344,7 @@ def tls_mesh() -> Iterator[TlsMesh]:
         back = mesh.tasks["back"]
         back.popen([mesh.python, "-c", APP_SERVER, *map(str, PORTS)])
         assert back.run([mesh.python, "-c", WAIT_PORTS, *map(str, PORTS)], uid=None).returncode == 0
-        for name in ("back", "front"):
+        for name in KINDS:
             mesh.start_envoy(name)
         for envoy in mesh.envoys.values():
             envoy.wait_live(30)

@@ -6,6 +6,7 @@ task) talking to the back task's app port, which App Mesh's iptables send to its
 """
 from __future__ import annotations
 
+import json
 import socket
 import time
 import ssl
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 
 from tests.tls.certs import Pair
-from tests.tls.conftest import ACM, BACK_HOST, DISABLED, MTLS, PERMISSIVE, PORTS, SDS, STRICT, TlsMesh
+from tests.tls.conftest import (
+    ACM, BACK_HOST, DISABLED, GATEWAY_HOST, GATEWAY_PORT, MTLS, PERMISSIVE, PORTS, SDS, STRICT, TlsMesh,
+)
 
 pytestmark = pytest.mark.timeout(240)
 REQUEST = b"GET /direct HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n"
@@ -265,3 +268,47 @@ def test_sds_rotation_reaches_the_envoy(baseline: TlsMesh, tmp_path) -> None:
         pki.back_sds.key.write_bytes(original[1])
         pki.back_sds.chain.write_bytes(original[0])
         assert wait_for(lambda: served() == der(pki.back_sds))
+
+
+def test_gateway_terminates_with_acm_and_originates_by_policy_or_by_server(baseline: TlsMesh) -> None:
+    """A virtual gateway: listener TLS with an ACM certificate (verified by a client trusting the
+    ACM PCA root); its backendDefaults policy (file trust) covers port STRICT only, so towards
+    the ACM-certified listener it follows the server and trusts the ACM chain."""
+    from appmesh_local.neighbours import ca_bundle
+
+    bundle = baseline.workdir / "gw-pca.pem"
+    bundle.write_text(ca_bundle("123456789012", "us-east-1", [baseline.pca_arn]) or "")
+    context = ssl.create_default_context(cafile=str(bundle))
+    address = baseline.tasks["gw"].address
+
+    def get(path: str) -> tuple[int, dict[str, Any]]:
+        with socket.create_connection((address, GATEWAY_PORT), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=GATEWAY_HOST) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {GATEWAY_HOST}\r\nConnection: close\r\n\r\n".encode())
+                data = b""
+                for _ in range(100):  # bounded: the answer is small
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        return status, (json.loads(body) if status == 200 else {"text": body.decode(errors="replace")})
+
+    assert wait_for(lambda: get("/strict/x")[0] == 200), "gateway never answered over TLS"
+    assert get("/strict/x") == (200, {"port": STRICT, "path": "/x"})
+    assert get("/acm/y") == (200, {"port": ACM, "path": "/y"})
+    gateway = baseline.envoys["gw"]
+    dump = str(gateway.config_dump())
+    assert f"trust:{baseline.cert_arn}" in dump and baseline.gateway_cert_arn in dump  # both over ADS
+    for port, verified in ((STRICT, "fail_verify_error"), (ACM, "fail_verify_san")):
+        stats = gateway.stats(f"cluster.cds_egress_tls_back_http_{port}.ssl.")
+        assert stats.get(f"cluster.cds_egress_tls_back_http_{port}.ssl.handshake", 0) >= 1, stats
+        assert stats.get(f"cluster.cds_egress_tls_back_http_{port}.ssl.{verified}", 0) == 0, stats
+    with socket.create_connection((address, GATEWAY_PORT), timeout=5) as sock:
+        sock.sendall(REQUEST)
+        try:
+            answer = sock.recv(4096)
+        except OSError:
+            answer = b""
+    assert not answer.startswith(b"HTTP/1.1 200"), "the STRICT gateway listener answered plaintext"
