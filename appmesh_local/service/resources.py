@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
 from ..api_models.errors import Conflict, LimitExceeded, NotFound
@@ -82,13 +83,23 @@ class Resources:
             raise LimitExceeded(f"Exceeded the limit of {limit} {what}")
 
     # -- operations --------------------------------------------------------------------------
-    def create(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check) -> dict[str, Any]:
+    def _write(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any],
+               make: Callable[[ResourceKey, str], tuple[ResourceRecord, str]]) -> dict[str, Any]:
+        """The shared shape of Create/Update: replay a token, resolve parents, write, remember the answer."""
         with self.store.write() as tx:
             replay = self._replay(ctx, operation, params)
             if replay is not None:
                 return replay
             parent = self._parent(ctx, kind, params)
-            key = self._key(ctx, kind, params, parent)
+            record, action = make(self._key(ctx, kind, params, parent), parent)
+            tx.put(record, action)
+            response = {kind.output_member: data_view(kind, record)}
+            if params.get("clientToken"):
+                tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], _fingerprint(params), response)
+            return response
+
+    def create(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check) -> dict[str, Any]:
+        def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
             if self.store.get(key) is not None:
                 where = "" if kind is kinds.MESH else f" in mesh {key.mesh}"
                 raise Conflict(f"{kind.title} with name {key.name} already exists{where}")
@@ -96,16 +107,12 @@ class Resources:
             spec = with_defaults(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, None)
             now = self.clock()
-            owner = ctx.account
-            record = ResourceRecord(key=key, arn=arn_for(key, owner), uid=str(uuid.uuid4()), version=1,
+            record = ResourceRecord(key=key, arn=arn_for(key, ctx.account), uid=str(uuid.uuid4()), version=1,
                                     created_at=now, last_updated_at=now, mesh_owner=ctx.account,
-                                    resource_owner=owner, status="ACTIVE", spec=spec,
+                                    resource_owner=ctx.account, status="ACTIVE", spec=spec,
                                     tags=tuple((t["key"], t.get("value", "")) for t in params.get("tags") or []))
-            tx.put(record, "create")
-            response = {kind.output_member: data_view(kind, record)}
-            if params.get("clientToken"):
-                tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], _fingerprint(params), response)
-            return response
+            return record, "create"
+        return self._write(ctx, operation, kind, params, make)
 
     def describe(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any]) -> dict[str, Any]:
         parent = params.get(kind.parent.name_param, "") if kind.parent else ""
@@ -117,24 +124,12 @@ class Resources:
         return {kind.output_member: data_view(kind, record)}
 
     def update(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check) -> dict[str, Any]:
-        with self.store.write() as tx:
-            replay = self._replay(ctx, operation, params)
-            if replay is not None:
-                return replay
-            parent = self._parent(ctx, kind, params)
-            key = self._key(ctx, kind, params, parent)
+        def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
             current = references.require(self.store, ctx, kind, key.mesh, key.name, parent)
             spec = with_defaults(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, current)
-            record = ResourceRecord(key=key, arn=current.arn, uid=current.uid, version=current.version + 1,
-                                    created_at=current.created_at, last_updated_at=self.clock(),
-                                    mesh_owner=current.mesh_owner, resource_owner=current.resource_owner,
-                                    status="ACTIVE", spec=spec, tags=current.tags)
-            tx.put(record, "update")
-            response = {kind.output_member: data_view(kind, record)}
-            if params.get("clientToken"):
-                tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], _fingerprint(params), response)
-            return response
+            return replace(current, version=current.version + 1, last_updated_at=self.clock(), status="ACTIVE", spec=spec), "update"
+        return self._write(ctx, operation, kind, params, make)
 
     def delete(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any],
                in_use: Callable[[Store, RequestContext, str, str], None]) -> dict[str, Any]:
