@@ -90,8 +90,10 @@ def warm_up(client: Any, calls: int = 30) -> None:
         client.list_meshes()
 
 
-def run(sizes: Sizes, names: list[str]) -> dict[str, Any]:
+def run(sizes: Sizes, names: list[str], baseline: str | None = None) -> dict[str, Any]:
     servers = [SERVERS[name]() for name in names]
+    if baseline:
+        servers.append(appmesh_local(checkout=baseline))
     results: dict[str, dict[str, StepResult]] = {s.name: {} for s in servers}
     try:
         for server in servers:
@@ -157,6 +159,10 @@ def compare(servers: dict[str, Any]) -> dict[str, Any]:
         out["cpu_moto_over_local"] = mo["common"]["cpu_ms_per_call"] / local["common"]["cpu_ms_per_call"]
         out["ops_local_over_moto"] = local["common"]["ops_per_s"] / mo["common"]["ops_per_s"]
         out["rss_n_nodes_local_over_moto"] = local["rss_mb_n_nodes"] / mo["rss_mb_n_nodes"]
+    base = next((s for name, s in servers.items() if name.startswith("appmesh-local@")), None)
+    if local and base:
+        out["cpu_baseline_over_local"] = base["all"]["cpu_ms_per_call"] / local["all"]["cpu_ms_per_call"]
+        out["ops_local_over_baseline"] = local["all"]["ops_per_s"] / base["all"]["ops_per_s"]
     return out
 
 
@@ -193,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1000, help="virtual nodes (and routes, and services) to create")
     parser.add_argument("--servers", default="appmesh-local,moto,null", help="comma-separated subset of " + ",".join(SERVERS))
     parser.add_argument("--list-rounds", type=int, default=10, help="full paginations of the virtual node list")
+    parser.add_argument("--baseline", help="also run the appmesh_local package found in this directory "
+                        "(e.g. `git worktree add /tmp/base <commit>`), to compare two versions in one run")
     parser.add_argument("--out", type=Path, help="JSON output file (default benchmarks/results/api-<time>.json)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     unknown = set(names) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {sorted(unknown)}")
-    document = run(Sizes(nodes=args.nodes, list_rounds=args.list_rounds), names)
+    document = run(Sizes(nodes=args.nodes, list_rounds=args.list_rounds), names, args.baseline)
     print(render(document))
     path = write_json("api", document, args.out)
     print(f"\nJSON: {path}")

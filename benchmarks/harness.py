@@ -1,6 +1,7 @@
 """Servers under test as child processes on loopback, with their CPU time and memory read by psutil."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class ServerUnderTest:
     argv: list[str]
     ready_path: str
     port: int = field(default_factory=free_port)
+    cwd: str | None = None  # where `python -m` resolves the package (a baseline checkout)
     proc: subprocess.Popen | None = None
     _ps: psutil.Process | None = None
 
@@ -43,7 +45,8 @@ class ServerUnderTest:
 
     def start(self, timeout: float = 60.0) -> "ServerUnderTest":
         argv = [arg.replace("{port}", str(self.port)) for arg in self.argv]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, PYTHONPATH=self.cwd) if self.cwd else None
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.cwd, env=env)
         self._ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -78,12 +81,17 @@ class ServerUnderTest:
             self.proc.wait(10)
 
 
-def appmesh_local(quotas: dict[str, int] | None = None) -> ServerUnderTest:
-    """`appmesh-local serve --ephemeral --no-xds` with benchmark-sized quotas."""
+def appmesh_local(quotas: dict[str, int] | None = None, checkout: str | None = None) -> ServerUnderTest:
+    """`appmesh-local serve --ephemeral --no-xds` with benchmark-sized quotas.
+
+    `checkout`: a directory holding another version's `appmesh_local` package (e.g. a
+    `git worktree` of an older commit), run instead of the installed one.
+    """
     argv = [sys.executable, "-m", "appmesh_local", "serve", "--ephemeral", "--no-xds", "--port", "{port}"]
     for name, value in (quotas or BENCH_QUOTAS).items():
         argv += ["--quota", f"{name}={value}"]
-    return ServerUnderTest("appmesh-local", argv, "/_appmesh-local/health")
+    name = f"appmesh-local@{os.path.basename(checkout.rstrip('/'))}" if checkout else "appmesh-local"
+    return ServerUnderTest(name, argv, "/_appmesh-local/health", cwd=checkout)
 
 
 def moto() -> ServerUnderTest:
