@@ -3,6 +3,7 @@ endpoints and secrets are the ones the bridge pushes."""
 from __future__ import annotations
 
 import subprocess
+import uuid
 
 import boto3
 import pytest
@@ -16,9 +17,10 @@ pytestmark = pytest.mark.timeout(120)
 ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 
 
-def neighbour(server, service: str):
+def neighbour(server, service: str, account: str = "testing"):
+    """A client for Cloud Map/ACM/ACM PCA on the same endpoint (a 12-digit key selects the account)."""
     return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        aws_access_key_id=account, aws_secret_access_key="testing",
                         config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
 
 
@@ -80,7 +82,10 @@ def active_root_ca(pca) -> str:
 
 
 def test_acm_certificates_and_roots_become_static_secrets(appmesh_server, appmesh_mesh, appmesh_client, tmp_path):
-    pca, acm = neighbour(appmesh_server, "acm-pca"), neighbour(appmesh_server, "acm")
+    # Certificates and CAs are looked up in the account of their ARN; a fresh account keeps this
+    # test's objects out of the process-wide ACM state other tests see.
+    account = f"{uuid.uuid4().int % 10**12:012d}"
+    pca, acm = neighbour(appmesh_server, "acm-pca", account), neighbour(appmesh_server, "acm", account)
     ca_arn = active_root_ca(pca)
     cert_arn = acm.request_certificate(DomainName="secure.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
     appmesh_client.create_virtual_node(meshName=appmesh_mesh, virtualNodeName="secure", spec={
