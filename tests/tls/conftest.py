@@ -35,7 +35,6 @@ from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.envoy_process import EnvoyProcess, world_executable
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
-from tests.netns.conftest import missing_requirements as netns_missing
 from tests.tls.certs import Authority, Pair, authority
 
 ACCOUNT, REGION, MESH = "123456789012", "us-east-1", "tls"
@@ -86,7 +85,15 @@ def service(port: int) -> str:
 
 
 def missing_requirements() -> str | None:
-    return netns_missing() or envoy_available()
+    """Why these tests cannot run here (None when they can): root, ip, setpriv, iptables, Envoy."""
+    if os.geteuid() != 0:
+        return "TLS traffic tests need root (ip netns, iptables)"
+    for tool in ("ip", "setpriv"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (apt-get install iproute2 util-linux)"
+    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
+        return "`iptables` is not installed (apt-get install iptables)"
+    return envoy_available()
 
 
 def app_python() -> str:
