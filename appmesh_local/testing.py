@@ -248,6 +248,32 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
             if type_url in WILDCARD_TYPES or ts.resources}
 
 
+def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
+    """Refuse to start when a listener's address is taken: Envoy binds with SO_REUSEPORT, so a
+    second proxy on App Mesh's fixed ports (15000/15001) would silently share them with the first
+    and take some of its connections."""
+    import socket
+
+    from appmesh_local.xds.proxy_config import LISTENER
+
+    xds = server.server.xds
+    xds.reconciler.flush(timeout)
+    snapshot = xds.cache.get(proxy)
+    if snapshot is None or LISTENER not in snapshot.types:
+        return  # nothing configured yet: wait_synced reports it
+    for resource in snapshot.types[LISTENER].resources.values():
+        address = resource.message.address.socket_address
+        family = socket.AF_INET6 if ":" in address.address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not "in use"
+            try:
+                probe.bind((address.address, address.port_value))
+            except OSError as exc:
+                raise RuntimeError(f"{proxy.short_id()}: listener {resource.name} needs "
+                                   f"{address.address}:{address.port_value}, which is in use ({exc.strerror}); "
+                                   f"App Mesh's ports allow one such proxy per machine: stop the other first") from None
+
+
 def envoy_available() -> str | None:
     """None when a real Envoy can be started here, else the reason it cannot."""
     try:
@@ -281,8 +307,10 @@ def start_envoy(server: InProcessServer, mesh: str, *, virtual_node: str | None 
     assert name is not None
     bootstrap = render_bootstrap(mesh, kind, name, server.xds_host, server.xds_port, admin_port=0,
                                  account=account, region=region)
+    proxy = ProxyRef(account, region, mesh, kind, name)
+    _check_listener_ports(server, proxy)
     process = EnvoyProcess(bootstrap, log_level=log_level)
-    envoy = MeshEnvoy(server, process, ProxyRef(account, region, mesh, kind, name))
+    envoy = MeshEnvoy(server, process, proxy)
     process.start(wait_live=False, timeout=timeout)
     try:
         if wait:

@@ -114,3 +114,13 @@ def _listeners(dump: dict) -> dict[str, str]:
 def _clusters(dump: dict) -> set[str]:
     return {item["cluster"]["name"] for section in dump["configs"]
             for item in section.get("dynamic_active_clusters", [])}
+
+
+def test_envoy_fixture_refuses_a_second_proxy_on_app_meshs_fixed_ports(appmesh_mesh, appmesh_client, appmesh_envoy):
+    # Envoy binds with SO_REUSEPORT: a second gateway would silently share 127.0.0.1:15001 with the first.
+    for name in ("first", "second"):
+        appmesh_client.create_virtual_gateway(meshName=appmesh_mesh, virtualGatewayName=name, spec={
+            "listeners": [{"portMapping": {"port": free_port(), "protocol": "http"}}]})
+    appmesh_envoy(appmesh_mesh, virtual_gateway="first")
+    with pytest.raises(RuntimeError, match="127.0.0.1:15001, which is in use"):
+        appmesh_envoy(appmesh_mesh, virtual_gateway="second")
