@@ -154,3 +154,21 @@ def _static_secret_refs(message: Any) -> Any:
     copy.CopyFrom(message)
     _rewrite(copy, detach)
     return copy
+
+
+def wait_until_free(address: str, port: int, timeout: float = 15.0) -> None:
+    """Envoy binds with SO_REUSEPORT and would share a port someone else listens on: wait until
+    nobody does (another test's gateway on 127.0.0.1:15001), or fail saying who is in the way."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{address}:{port} stayed in use (another Envoy?)") from None
+        time.sleep(0.1)

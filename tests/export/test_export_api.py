@@ -10,7 +10,9 @@ import yaml
 from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
 from appmesh_local.xds.proxy_config import CLUSTER
 from envoy.config.cluster.v3 import cluster_pb2
-from tests.export.helpers import REQUESTS, assert_same_as_bridge, build_gateway_mesh, free_port, run_cli, served
+from tests.export.helpers import (
+    REQUESTS, assert_same_as_bridge, build_gateway_mesh, free_port, run_cli, served, wait_until_free,
+)
 from tests.plugin.echo import echo_server, get_json, wait_for_json
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,6 +80,8 @@ def test_exported_gateway_carries_the_same_traffic_as_the_xds_driven_one(
     envoy.stop()  # the gateway's egress listener is 127.0.0.1:15001: one gateway at a time
 
     [path] = export(appmesh_server, gateway_mesh, tmp_path, "--virtual-gateway", "gw")
+    for port in (15001, ports["gateway"]):
+        wait_until_free("127.0.0.1", port)
     with EnvoyProcess(yaml.safe_load(open(path)), log_level="warning") as static_envoy:
         assert static_envoy.state() == "LIVE"
         wait_for_json(f"http://127.0.0.1:{ports['gateway']}/app/ready")
