@@ -249,11 +249,9 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
-    """Refuse to start when a listener's address is taken: Envoy binds with SO_REUSEPORT, so a
-    second proxy on App Mesh's fixed ports (15000/15001) would silently share them with the first
-    and take some of its connections."""
-    import socket
-
+    """Refuse to start when a listener's address stays taken for `timeout` seconds: Envoy binds
+    with SO_REUSEPORT, so a second proxy on App Mesh's fixed ports (15000/15001) would silently
+    share them with the first and take some of its connections."""
     from appmesh_local.xds.proxy_config import LISTENER
 
     xds = server.server.xds
@@ -261,17 +259,28 @@ def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 
     snapshot = xds.cache.get(proxy)
     if snapshot is None or LISTENER not in snapshot.types:
         return  # nothing configured yet: wait_synced reports it
+    deadline = time.monotonic() + timeout
     for resource in snapshot.types[LISTENER].resources.values():
         address = resource.message.address.socket_address
-        family = socket.AF_INET6 if ":" in address.address else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not "in use"
-            try:
-                probe.bind((address.address, address.port_value))
-            except OSError as exc:
+        while (error := _bind_error(address.address, address.port_value)) is not None:
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"{proxy.short_id()}: listener {resource.name} needs "
-                                   f"{address.address}:{address.port_value}, which is in use ({exc.strerror}); "
-                                   f"App Mesh's ports allow one such proxy per machine: stop the other first") from None
+                                   f"{address.address}:{address.port_value}, which is in use ({error}); "
+                                   f"App Mesh's ports allow one such proxy per machine: stop the other first")
+            time.sleep(0.1)
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why nobody else could listen on host:port now (None: free; TIME_WAIT leftovers do not count)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def envoy_available() -> str | None:
