@@ -40,7 +40,7 @@ from botocore.config import Config
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
 from appmesh_local.server import AppMeshServer, ServerConfig
-from appmesh_local.testing import InProcessServer, MeshEnvoy, envoy_available
+from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree, envoy_available
 from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.envoy_process import world_executable
 from appmesh_local.xds.node_id import ProxyRef
@@ -371,3 +371,4 @@ def scenario(lab: PolicyLab, request: pytest.FixtureRequest) -> Iterator[Scenari
         yield made
     finally:
         made.close()
+        delete_mesh_tree(lab.aws("appmesh"), made.mesh)  # App Mesh allows 15 meshes per account

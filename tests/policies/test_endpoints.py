@@ -101,10 +101,16 @@ def test_registering_and_deregistering_instances_changes_the_rotation(scenario) 
     assert statuses(scenario.lab.load(vs, 6)) == [200] * 6
     assert (first.count, second.count) == (before[0], before[1] + 6)
 
+    # The last instance gone: no endpoint, Envoy answers 503 itself and no backend is called.
+    scenario.lab.deregister(service, second.name)
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), set())
+    [result] = scenario.lab.load(vs, 1)
+    assert result["status"] == 503 and (first.count, second.count) == (before[0], before[1] + 6)
+
     # Only endpoints moved: same Envoy process, the cluster itself was never replaced (no re-warm).
     assert envoy.process.proc.pid == pid and envoy.process.alive()
     name = f"cluster.{scenario.cluster()}.membership_change"
-    assert envoy.stats(name)[name] >= 2
+    assert envoy.stats(name)[name] >= 3
     added = envoy.stats("cluster_manager.cluster_added")["cluster_manager.cluster_added"]
     modified = envoy.stats("cluster_manager.cluster_modified")["cluster_manager.cluster_modified"]
     assert modified == 0, "a Cloud Map change re-created clusters instead of only pushing endpoints"

@@ -33,11 +33,13 @@ def test_http_connection_pool_overflows_with_503_overloaded(scenario) -> None:
     ok = [r for r in results if r["status"] == 200]
     overloaded = [r for r in results if r["status"] == 503 and r["headers"].get("x-envoy-overloaded") == "true"]
     assert len(ok) + len(overloaded) == 6, results
-    # One request on the one connection, one pending; everything else overflows at once.
-    assert len(ok) == 2 and scenario.lab.server_app_count() == 2
+    # At most one request on the one connection plus one pending; the rest overflow at once.
+    # (Two when the first request already has its connection as the second arrives; one when
+    # the first still waits for the connection, counting as the pending one.)
+    assert 1 <= len(ok) <= 2 and scenario.lab.server_app_count() == len(ok), results
     assert all(r["elapsed"] < 1.0 for r in overloaded)
     name = f"cluster.{ingress_cluster(scenario)}.upstream_rq_pending_overflow"
-    assert envoy.stats(name)[name] == 4
+    assert envoy.stats(name)[name] == len(overloaded) >= 4
 
 
 def test_without_a_connection_pool_nothing_overflows(scenario) -> None:
@@ -51,7 +53,7 @@ def test_without_a_connection_pool_nothing_overflows(scenario) -> None:
 def test_access_logs_in_text_and_json_on_egress_and_ingress(scenario) -> None:
     egress_log = scenario.lab.workdir / f"{scenario.mesh}-egress.log"
     ingress_log = scenario.lab.workdir / f"{scenario.mesh}-ingress.log"
-    server_node(scenario, logging={"accessLog": {"file": {"path": str(ingress_log), "format": {"json": [
+    server = server_node(scenario, logging={"accessLog": {"file": {"path": str(ingress_log), "format": {"json": [
         {"key": "code", "value": "%RESPONSE_CODE%"}, {"key": "path", "value": "%REQ(:PATH)%"},
         {"key": "direction", "value": "ingress"}]}}}})
     vs = routed_service(scenario, node="server")
@@ -64,9 +66,11 @@ def test_access_logs_in_text_and_json_on_egress_and_ingress(scenario) -> None:
     assert statuses(results) == [200, 200]
     assert all(r["headers"].get("x-backend") == "server-task" for r in results)
 
-    def lines(path: Path) -> list[str]:  # Envoy flushes its log buffer every second
+    def lines(path: Path) -> list[str]:
         return path.read_text().splitlines() if path.exists() else []
 
+    for envoy in (client, server):  # Envoy flushes access logs every 10 s; reopening flushes now
+        envoy.admin_post("/reopen_logs")
     wait_until(lambda: len(lines(egress_log)) >= 2 and len(lines(ingress_log)) >= 2, 10, "access logs not written")
     expected = f"EGRESS {vs} /sleep/0?probe=logs 200 {scenario.cluster('server')}"
     assert lines(egress_log) == [expected, expected]

@@ -34,7 +34,7 @@ def test_route_timeout_cuts_a_slow_backend_with_504(scenario) -> None:
     backend, vs, _ = one_slow_backend(scenario, 3.0, timeout={"perRequest": seconds(0.8)})
     [result] = scenario.lab.load(vs, 1)
     assert result["status"] == 504
-    assert 0.75 <= result["elapsed"] < 2.0, result
+    assert 0.75 <= result["elapsed"] < 2.5, result
     assert backend.count == 1  # a route timeout is final: the default retry policy does not retry it
     assert backend.attempts[0]["headers"]["x-envoy-expected-rq-timeout-ms"] == "800"
 
@@ -44,7 +44,7 @@ def test_route_idle_timeout(scenario) -> None:
     backend, vs, _ = one_slow_backend(scenario, 3.0, timeout={"perRequest": seconds(10), "idle": seconds(0.5)})
     [result] = scenario.lab.load(vs, 1)
     assert result["status"] == 504
-    assert 0.45 <= result["elapsed"] < 2.0, result
+    assert 0.45 <= result["elapsed"] < 2.5, result
     assert backend.attempts[0]["headers"]["x-envoy-expected-rq-timeout-ms"] == "10000"
 
 
@@ -90,9 +90,9 @@ def server_node(sc, **listener) -> None:
 def test_listener_timeout_cuts_on_the_server_side(scenario) -> None:
     server_node(scenario, timeout={"http": {"perRequest": seconds(0.7)}})
     scenario.lab.server_app_count(reset=True)
-    [result] = scenario.lab.to_server_task("/sleep/2500")
+    [result] = scenario.lab.to_server_task("/sleep/4000")
     assert result["status"] == 504 and result["headers"].get("server") == "envoy"
-    assert 0.65 <= result["elapsed"] < 2.0, result
+    assert 0.65 <= result["elapsed"] < 3.0, result
     assert scenario.lab.server_app_count() == 1
     [fast] = scenario.lab.to_server_task("/sleep/0")
     assert fast["status"] == 200 and fast["body"]["headers"]["x-envoy-expected-rq-timeout-ms"] == "700"
