@@ -7,10 +7,10 @@ from tests.policies.conftest import APP_PORT, Scenario
 
 
 def target_node(sc: Scenario, name: str = "backend", service: str = "backend", logging: dict[str, Any] | None = None,
-                **listener: Any) -> str:
-    """A Cloud Map virtual node with one http listener on APP_PORT; `listener` adds policies to it."""
+                protocol: str = "http", **listener: Any) -> str:
+    """A Cloud Map virtual node with one listener on APP_PORT; `listener` adds policies to it."""
     spec: dict[str, Any] = {
-        "listeners": [{"portMapping": {"port": APP_PORT, "protocol": "http"}, **listener}],
+        "listeners": [{"portMapping": {"port": APP_PORT, "protocol": protocol}, **listener}],
         "serviceDiscovery": {"awsCloudMap": {"namespaceName": sc.namespace, "serviceName": service}}}
     if logging:
         spec["logging"] = logging

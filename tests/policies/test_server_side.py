@@ -15,10 +15,10 @@ from tests.policies.mesh import client_node, routed_service, statuses, target_no
 pytestmark = pytest.mark.timeout(120)
 
 
-def server_node(sc, logging=None, **listener):
+def server_node(sc, logging=None, protocol="http", **listener):
     """Node `server` (Cloud Map instance = the server task), its Envoy in the server task."""
     sc.lab.register(sc.lab.cloud_map_service(sc.namespace, "server"), sc.lab.server_task.address, "server-task")
-    target_node(sc, "server", service="server", logging=logging, **listener)
+    target_node(sc, "server", service="server", logging=logging, protocol=protocol, **listener)
     return sc.envoy("server", task=sc.lab.server_task)
 
 
@@ -40,6 +40,18 @@ def test_http_connection_pool_overflows_with_503_overloaded(scenario) -> None:
     assert all(r["elapsed"] < 1.0 for r in overloaded)
     name = f"cluster.{ingress_cluster(scenario)}.upstream_rq_pending_overflow"
     assert envoy.stats(name)[name] == len(overloaded) >= 4
+
+
+def test_tcp_connection_pool_refuses_connections_over_the_limit(scenario) -> None:
+    """tcp{maxConnections}: the ingress tcp_proxy closes connections that would open a second one."""
+    envoy = server_node(scenario, protocol="tcp", connectionPool={"tcp": {"maxConnections": 1}})
+    scenario.lab.server_app_count(reset=True)
+    results = scenario.lab.to_server_task("/sleep/1500", count=3, concurrency=3)
+    ok = [r for r in results if r["status"] == 200]
+    assert len(ok) == 1 and scenario.lab.server_app_count() == 1, results
+    assert all(r["status"] == 0 and r["elapsed"] < 1.0 for r in results if r not in ok), results  # closed at once
+    name = f"cluster.cds_ingress_{scenario.mesh}_server_tcp_{APP_PORT}.upstream_cx_overflow"
+    assert envoy.stats(name)[name] == 2
 
 
 def test_without_a_connection_pool_nothing_overflows(scenario) -> None:
