@@ -89,3 +89,19 @@ def test_access_logs_in_text_and_json_on_egress_and_ingress(scenario) -> None:
     entries = [json.loads(line) for line in lines(ingress_log)]
     assert [(str(e["code"]), e["path"], e["direction"]) for e in entries] == [
         ("200", "/sleep/0?probe=logs", "ingress")] * 2
+
+
+def test_access_log_default_format(scenario) -> None:
+    """No `format`: Envoy's default access log line, as App Mesh left it."""
+    egress_log = scenario.lab.workdir / f"{scenario.mesh}-default.log"
+    backend = scenario.backend()
+    scenario.lab.register(scenario.lab.cloud_map_service(scenario.namespace, "backend"), backend)
+    target_node(scenario)
+    vs = routed_service(scenario)
+    client_node(scenario, vs, logging={"accessLog": {"file": {"path": str(egress_log)}}})
+    client = scenario.envoy()
+    scenario.lab.wait_hosts(client, scenario.cluster(), {backend.address})
+    assert statuses(scenario.lab.load(vs, 1, path="/default-format")) == [200]
+    client.admin_post("/reopen_logs")
+    line = wait_until(lambda: egress_log.exists() and egress_log.read_text().strip(), 10, "no access log line")
+    assert line.startswith("[") and '"GET /default-format HTTP/1.1" 200' in line and f'"{vs}"' in line, line
