@@ -24,8 +24,9 @@ def register(commands: Any) -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every virtual node and gateway of the mesh")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the YAML files")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--endpoint", help="App Mesh API to read from (default: $AWS_ENDPOINT_URL_APP_MESH, "
-                                           "$AWS_ENDPOINT_URL, else http://127.0.0.1:4600)")
+    source.add_argument("--endpoint", help="App Mesh API to read from (default: the endpoint your AWS configuration "
+                                           "names for App Mesh, e.g. $AWS_ENDPOINT_URL_APP_MESH, else "
+                                           "http://127.0.0.1:4600; never real AWS)")
     source.add_argument("--state-dir", type=Path, help="read an appmesh-local state directory instead of the API")
     source.add_argument("--file", type=Path, help="read a mesh file (YAML/JSON, as for `translate`) instead")
     parser.add_argument("--account", help=f"account (12 digits) to read as (default {DEFAULT_ACCOUNT})")
@@ -88,7 +89,7 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if args.state_dir is not None:
         snapshot = snapshot_from_state_dir(args.state_dir, args.mesh, args.account or DEFAULT_ACCOUNT, args.region)
         return (snapshot, *in_process_neighbours(args.state_dir))
-    endpoint = args.endpoint or default_endpoint()
+    endpoint = args.endpoint or default_endpoint(args.region)
     clients = api_client_factory(endpoint)
     try:
         client = api_client(endpoint, args.region, args.account)

@@ -6,7 +6,6 @@ appmesh-local, local or remote, whatever its version or storage.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,9 +21,21 @@ class SourceError(Exception):
     """The mesh cannot be read: the message is one line, for the user."""
 
 
-def default_endpoint() -> str:
-    """AWS_ENDPOINT_URL_APP_MESH, else AWS_ENDPOINT_URL, else the local default (never real AWS)."""
-    return os.environ.get("AWS_ENDPOINT_URL_APP_MESH") or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+def default_endpoint(region: str = DEFAULT_REGION) -> str:
+    """The App Mesh endpoint botocore's own configuration names (AWS_ENDPOINT_URL_APP_MESH,
+    AWS_ENDPOINT_URL, the profile's `services` section or `endpoint_url`), else the local
+    default: an export never reads from real AWS unless told to with --endpoint."""
+    import botocore.session
+
+    try:
+        client = botocore.session.get_session().create_client(
+            "appmesh", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused")
+        configured = client.meta.endpoint_url
+    except Exception:  # noqa: BLE001 - an unusable configuration falls back to the local server
+        configured = None
+    if configured and not any(aws in configured for aws in (".amazonaws.com", ".api.aws", ".amazonaws.com.cn")):
+        return configured
+    return DEFAULT_ENDPOINT
 
 
 def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None = None,

@@ -111,3 +111,32 @@ def test_state_dir_export_reads_the_saved_cloud_map(tmp_path):
             cloud_map.deregister_instance(ServiceId=service_id, InstanceId="db-1")
             cloud_map.delete_service(Id=service_id)
             cloud_map.delete_namespace(Id=namespace_id)
+
+
+@pytest.mark.parametrize("setting", ["services section", "AWS_ENDPOINT_URL", "none"])
+def test_endpoint_comes_from_the_aws_configuration(tmp_path, monkeypatch, setting):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "aws-config"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    with serve_in_thread(xds=False) as server:
+        server.client().create_mesh(meshName="configured")
+        server.client().create_virtual_node(meshName="configured", virtualNodeName="n", spec={})
+        if setting == "services section":
+            config.write_text(f"[default]\nservices = local\n[services local]\napp_mesh =\n  endpoint_url = {server.endpoint}\n")
+        elif setting == "AWS_ENDPOINT_URL":
+            config.write_text("")
+            monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        else:
+            config.write_text("")
+        result = run_cli("export", "--mesh", "configured", "--all", "--out", str(tmp_path / "out"))
+    if setting == "none":  # the local default port, not AWS: nothing there in this test
+        assert result.returncode == 1 and "http://127.0.0.1:4600" in result.stderr
+        assert "amazonaws" not in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out" / "virtual-node-n.yaml").is_file()
