@@ -19,6 +19,7 @@ nodes on every change. Each update flips the route's weights with boto3
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import threading
@@ -139,7 +140,7 @@ def _gateway_streams(status: Any) -> dict[str, Any]:
     return {s.proxy.name: s for s in status.streams() if s.proxy is not None and s.proxy.kind == "virtualGateway"}
 
 
-def one_case(nodes: int, envoys: int, repeat: int) -> dict[str, Any]:
+def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
     from appmesh_local.xds.bootstrap import render_bootstrap
     from appmesh_local.xds.envoy_process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
@@ -154,6 +155,9 @@ def one_case(nodes: int, envoys: int, repeat: int) -> dict[str, Any]:
         build_mesh(client, nodes, ports, gateway_ports)
         xds = server.xds
         xds.reconciler.flush(120)
+        if gc_freeze:
+            gc.collect()
+            gc.freeze()  # experiment: long-lived objects out of the collector's reach (see docs/performance.md)
         proxies = [ProxyRef(ACCOUNT, REGION, MESH, "virtualGateway", f"gw-{j}") for j in range(envoys)]
         for j in range(envoys):
             bootstrap = render_bootstrap(MESH, "virtualGateway", f"gw-{j}", "127.0.0.1", xds.port, admin_port=0,
@@ -193,7 +197,9 @@ def one_case(nodes: int, envoys: int, repeat: int) -> dict[str, Any]:
                          "probe_ms": (max(probes) - t0) * 1e3})
             time.sleep(0.05)
         proxies_in_mesh = len([p for p in xds.cache.proxies() if p.mesh == MESH])
-    return {"nodes": nodes, "envoys": envoys, "proxies_in_mesh": proxies_in_mesh, "runs": runs,
+    if gc_freeze:
+        gc.unfreeze()
+    return {"nodes": nodes, "envoys": envoys, "gc_freeze": gc_freeze, "proxies_in_mesh": proxies_in_mesh, "runs": runs,
             **{f"{stat}_{k}": fn(r[k] for r in runs)
                for k in ("ack_ms", "control_plane_ms", "envoy_ms", "probe_ms")
                for stat, fn in (("median", statistics.median), ("max", max))}}
@@ -215,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,100,1000", help="virtual nodes in the mesh, comma-separated")
     parser.add_argument("--envoys", default="1,3", help="real Envoys (virtual gateways), comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="updates per case")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="experiment: gc.freeze() in the (in-process) server once the mesh is built")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    cases = [one_case(int(n), int(e), args.repeat) for n in args.sizes.split(",") for e in args.envoys.split(",")]
+    cases = [one_case(int(n), int(e), args.repeat, args.gc_freeze) for n in args.sizes.split(",") for e in args.envoys.split(",")]
     document = {"repeat": args.repeat, "cases": cases}
     print(render(document))
     print(f"\nJSON: {write_json('convergence', document, args.out)}")
