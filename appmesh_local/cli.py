@@ -22,7 +22,8 @@ def _serve(args: argparse.Namespace) -> int:
     state_dir = None if args.ephemeral else (args.state_dir or settings.default_state_dir())
     config = ServerConfig(host=args.host, port=args.port, xds_host=args.xds_host,
                           xds_port=None if args.no_xds else args.xds_port, state_dir=state_dir, quotas=quotas,
-                          xds_extra_hosts=tuple(args.xds_extra_host))
+                          xds_extra_hosts=tuple(args.xds_extra_host),
+                          listener_bind_address=args.listener_bind_address)
     server = AppMeshServer(config)
     print(f"appmesh-local: App Mesh API on {server.endpoint}"
           + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT, help="xDS gRPC port (default 4601)")
     serve.add_argument("--xds-extra-host", action="append", default=[], metavar="ADDRESS",
                        help="also serve xDS on this address (e.g. a bridge for Envoys in network namespaces)")
+    serve.add_argument("--listener-bind-address", default="0.0.0.0",
+                       help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)")
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
     state.add_argument("--state-dir", type=Path, help="where the SQLite state lives (default: per-user data dir)")

@@ -11,7 +11,7 @@ from typing import Any
 from .service import AppMeshService, Quotas
 from .store import Store
 from .web import create_app
-from .web.serving import create_http_server
+from .web.serving import create_http_server, shutdown_http_server
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class ServerConfig:
     state_dir: Path | None  # None: ephemeral (in memory)
     quotas: Quotas = field(default_factory=Quotas)
     threads: int = 8
-    xds_extra_hosts: tuple[str, ...] = ()  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+    xds_extra_hosts: tuple[str, ...] = ()
+    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
 
 
 class AppMeshServer:
@@ -40,7 +41,8 @@ class AppMeshServer:
         if config.xds_port is not None:
             from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
 
-            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts)
+            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts,
+                                   bind_address=config.listener_bind_address)
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)
@@ -60,7 +62,7 @@ class AppMeshServer:
 
     @property
     def api_port(self) -> int:
-        return self.http.effective_port
+        return int(self.http.effective_port)
 
     @property
     def endpoint(self) -> str:
@@ -90,7 +92,12 @@ class AppMeshServer:
             self.stop()
 
     def stop(self) -> None:
-        self.http.close()
+        """Close both ports and end every server thread (HTTP loop and workers, xDS, reconciler)."""
+        if self._thread is not None:
+            shutdown_http_server(self.http)
+        else:
+            self.http.close()
+            self.http.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         if self.xds is not None:
             self.xds.stop()
         if self._thread is not None:

@@ -12,7 +12,6 @@ and leaving the block closes both ports and ends every thread the server started
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -81,32 +80,7 @@ class InProcessServer:
 
     def stop(self) -> None:
         """Close both ports and end every server thread (HTTP loop, workers, xDS, reconciler)."""
-        http = self.server.http
-        _close_http_channels(http)
         self.server.stop()
-        http.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-
-
-def _close_http_channels(http: Any, timeout: float = 5.0) -> None:
-    """End waitress's loop now: close every channel from inside the loop thread.
-
-    `close()` on the listening socket alone leaves clients' keep-alive connections (and
-    the loop serving them) alive for minutes, and the worker threads forever.
-    """
-    done = threading.Event()
-
-    def close_all() -> None:
-        try:
-            for channel in list(http._map.values()):
-                channel.close()  # the trigger and the listening socket too: the map empties
-        finally:
-            done.set()
-
-    try:
-        http.trigger.pull_trigger(close_all)
-    except OSError:  # trigger already closed: the loop has ended
-        return
-    done.wait(timeout)
 
 
 def start_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: str = LOOPBACK,
@@ -117,11 +91,8 @@ def start_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: st
     default so a test's Envoy never listens on the machine's other interfaces.
     """
     config = ServerConfig(host=host, port=api_port, xds_host=host, xds_port=xds_port if xds else None,
-                          state_dir=state_dir)
+                          state_dir=state_dir, listener_bind_address=listener_bind_address)
     server = AppMeshServer(config)
-    reconciler = getattr(server.xds, "reconciler", None)
-    if reconciler is not None:
-        reconciler.bind_address = listener_bind_address
     try:
         server.start_background()
     except BaseException:

@@ -8,6 +8,7 @@ other response (chunked, streamed, bodiless) takes waitress's own path.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -41,3 +42,26 @@ def create_http_server(app: Any, host: str, port: int, threads: int, **options: 
     server = create_server(app, host=host, port=port, threads=threads, **options)
     server.channel_class = OneWriteChannel
     return server
+
+
+def shutdown_http_server(http: Any, timeout: float = 5.0) -> None:
+    """End waitress now: close every channel from inside its loop thread, then stop the workers.
+
+    `close()` on the listening socket alone leaves clients' keep-alive connections (and
+    the loop serving them) alive for minutes, and the worker threads forever.
+    """
+    done = threading.Event()
+
+    def close_all() -> None:
+        try:
+            for channel in list(http._map.values()):
+                channel.close()  # the trigger and the listening socket too: the map empties
+        finally:
+            done.set()
+
+    try:
+        http.trigger.pull_trigger(close_all)
+        done.wait(timeout)
+    except OSError:  # trigger already closed: the loop has ended
+        http.close()
+    http.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)

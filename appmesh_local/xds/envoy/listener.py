@@ -69,6 +69,9 @@ def build_listener(spec: Listener) -> listener_pb2.Listener:
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),
     )
+    # Without this, a second Envoy binding the same address silently shares its connections
+    # (SO_REUSEPORT); with it, the clash is a visible NACK in `appmesh-local status`.
+    listener.enable_reuse_port.value = False
     if spec.use_original_dst:
         listener.use_original_dst.value = True
     if spec.tls_inspector:
