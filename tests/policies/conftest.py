@@ -11,7 +11,8 @@
 - Backends are in-process HTTP servers on extra addresses of the bridge, each counting
   the attempts it receives (the tests' ground truth) and answering as its behaviour says.
 - The server task runs a virtual node's Envoy with its ingress listener, for the knobs
-  App Mesh applied on the server side (connection pool, listener timeout, ingress logs).
+  App Mesh applied on the server side (connection pool, listener timeout, ingress logs);
+  the gRPC task does the same with a gRPC app (apps/grpc_app.py), for HTTP/2 connection pools.
 Everything lives in one /28 of 198.51.100.0/24 (TEST-NET-2) and is removed at the end.
 """
 from __future__ import annotations
@@ -125,6 +126,7 @@ class PolicyLab:
     server: InProcessServer | None = None
     client_task: Task | None = None
     server_task: Task | None = None
+    grpc_task: Task | None = None
     clients: dict[str, Any] = field(default_factory=dict)
 
     # ---- addresses -------------------------------------------------------------------------
@@ -316,6 +318,12 @@ def lab() -> Iterator[PolicyLab]:
         lab.server_task.popen([lab.python, str(APPS / "slow_app.py"), str(APP_PORT), str(CONTROL_PORT)],
                               stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: _answers(lambda: lab.server_app_count() >= 0), 10, "slow_app.py did not start")
+        # The gRPC server task: apps/grpc_app.py behind the server node's Envoy (HTTP/2 knobs).
+        lab.grpc_task = Task(f"pg{slot}", bridge.host(11), bridge,
+                             interception=Interception(app_ports=(APP_PORT,))).up()
+        stack.callback(lab.grpc_task.down)
+        lab.grpc_task.popen([sys.executable, str(APPS / "grpc_app.py"), "server", str(APP_PORT), str(CONTROL_PORT)],
+                            uid=None, stdout=log, stderr=subprocess.STDOUT)
         yield lab
     assert not bridge.exists(), "the bridge outlived the policies suite"
 

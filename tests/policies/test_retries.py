@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.policies.conftest import BACKEND_SLOTS
 from tests.policies.mesh import client_node, node_service, retry_policy, routed_service, statuses, target_node
 
 pytestmark = pytest.mark.timeout(120)
@@ -115,3 +116,29 @@ def test_max_retries_and_per_retry_timeout_bound_the_attempts(scenario) -> None:
     assert 0.9 <= result["elapsed"] < 3.0, result
     gaps = [b["at"] - a["at"] for a, b in zip(backend.attempts, backend.attempts[1:])]
     assert all(0.2 <= gap < 1.0 for gap in gaps), gaps  # arrival times, so a little scheduling noise
+
+
+@pytest.mark.parametrize("policy, hidden", [
+    (None, True),  # App Mesh's default includes connect-failure
+    (dict(retry_policy(2, 1000, "client-error"), tcpRetryEvents=["connection-error"]), True),
+    (retry_policy(2, 1000, "client-error"), False),
+])
+def test_connection_errors_are_retried_on_another_endpoint(scenario, policy, hidden) -> None:
+    """One of two Cloud Map instances refuses connections (nothing listens there)."""
+    alive = scenario.backend()
+    dead = scenario.lab.backend_address(len(BACKEND_SLOTS) - 1)
+    service = scenario.lab.cloud_map_service(scenario.namespace, "backend")
+    scenario.lab.register(service, alive)
+    scenario.lab.register(service, dead, "dead")
+    target_node(scenario)
+    vs = routed_service(scenario, **({"retryPolicy": policy} if policy else {}))
+    client_node(scenario, vs)
+    envoy = scenario.envoy()
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), {alive.address, dead})
+    got = statuses(scenario.lab.load(vs, REQUESTS))
+    if hidden:  # the retry went to the other host (previous_hosts predicate)
+        assert got == [200] * REQUESTS and alive.count == REQUESTS
+    else:
+        assert got.count(503) >= REQUESTS // 2 - 1 and got.count(200) == alive.count
+    name = f"cluster.{scenario.cluster()}.upstream_cx_connect_fail"
+    assert envoy.stats(name)[name] >= 1
