@@ -103,3 +103,22 @@ def test_listener_default_timeout_is_15_seconds(scenario) -> None:
     [result] = scenario.lab.to_server_task("/sleep/0")
     assert result["status"] == 200
     assert result["body"]["headers"]["x-envoy-expected-rq-timeout-ms"] == "15000"
+
+
+def test_tcp_listener_idle_timeout_closes_a_silent_connection(scenario) -> None:
+    """tcp listener `timeout.tcp.idle` → the ingress tcp_proxy's idle_timeout."""
+    import socket
+    import time
+
+    lab = scenario.lab
+    lab.register(lab.cloud_map_service(scenario.namespace, "server"), lab.server_task.address, "server-task")
+    target_node(scenario, "server", service="server", protocol="tcp", timeout={"tcp": {"idle": seconds(0.7)}})
+    scenario.envoy("server", task=lab.server_task)
+    with socket.create_connection((lab.server_task.address, 8080), timeout=5) as sock:
+        # Proof the connection goes through to the app: one request answered.
+        sock.sendall(b"GET /sleep/0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # then silence, until Envoy closes the idle connection
+        waited = time.monotonic() - started
+    assert 0.6 <= waited < 3.0, waited
