@@ -148,12 +148,12 @@ class PolicyLab:
         return self.clients[service]
 
     # ---- Cloud Map -------------------------------------------------------------------------
-    def cloud_map_service(self, namespace: str, service: str) -> str:
-        """Create an HTTP namespace and a service in it; return the service id."""
+    def cloud_map_service(self, namespace: str, service: str, **options: Any) -> str:
+        """Create an HTTP namespace and a service in it (CreateService `options`); return the service id."""
         sd = self.aws("servicediscovery")
         sd.create_http_namespace(Name=namespace)
         namespace_id = next(ns["Id"] for ns in sd.list_namespaces()["Namespaces"] if ns["Name"] == namespace)
-        return sd.create_service(Name=service, NamespaceId=namespace_id)["Service"]["Id"]
+        return sd.create_service(Name=service, NamespaceId=namespace_id, **options)["Service"]["Id"]
 
     def register(self, service_id: str, backend: Backend | str, instance_id: str | None = None,
                  **attributes: str) -> str:

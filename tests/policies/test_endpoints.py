@@ -133,3 +133,29 @@ def test_attributes_filter_instances(scenario) -> None:
     scenario.lab.wait_hosts(envoy, scenario.cluster(), {green.address})
     assert statuses(scenario.lab.load(vs, 4)) == [200] * 4
     assert (blue.count, green.count) == (0, 4)
+
+
+def test_cloud_map_custom_health_status_removes_and_restores_an_endpoint(scenario) -> None:
+    """Only HEALTHY/UNKNOWN instances are discovered (DiscoverInstances' default, reference §6)."""
+    service = scenario.lab.cloud_map_service(scenario.namespace, "backend",
+                                             HealthCheckCustomConfig={"FailureThreshold": 1})
+    first, second = scenario.backend(), scenario.backend()
+    for backend in (first, second):
+        scenario.lab.register(service, backend)
+    target_node(scenario)
+    vs = routed_service(scenario)
+    client_node(scenario, vs)
+    envoy = scenario.envoy()
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), {first.address, second.address})
+
+    sd = scenario.lab.aws("servicediscovery")
+    sd.update_instance_custom_health_status(ServiceId=service, InstanceId=second.name, Status="UNHEALTHY")
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), {first.address})
+    before = second.count
+    assert statuses(scenario.lab.load(vs, 6)) == [200] * 6
+    assert second.count == before
+
+    sd.update_instance_custom_health_status(ServiceId=service, InstanceId=second.name, Status="HEALTHY")
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), {first.address, second.address})
+    assert statuses(scenario.lab.load(vs, 6)) == [200] * 6
+    assert second.count > before
