@@ -167,15 +167,15 @@ class PolicyLab:
         self.aws("servicediscovery").deregister_instance(ServiceId=service_id, InstanceId=instance_id)
 
     # ---- Envoys ----------------------------------------------------------------------------
-    def start_envoy(self, task: Task, mesh: str, node: str) -> MeshEnvoy:
-        """The Envoy of virtual node `node` in `task`, started and in sync with the server."""
+    def start_envoy(self, task: Task, mesh: str, node: str, kind: str = "virtualNode") -> MeshEnvoy:
+        """The Envoy of virtual node (or gateway) `node` in `task`, started and in sync with the server."""
         assert self.server is not None
-        bootstrap = render_bootstrap(mesh, "virtualNode", node, self.bridge.address, self.server.xds_port,
+        bootstrap = render_bootstrap(mesh, kind, node, self.bridge.address, self.server.xds_port,
                                      admin_port=ADMIN_PORT, admin_address=task.address,
                                      account=ACCOUNT, region=REGION, reconnect_base_ms=200)
         process = task.envoy(bootstrap, log_level="warning")
         process.start(wait_live=False, timeout=30)
-        envoy = MeshEnvoy(self.server, process, ProxyRef(ACCOUNT, REGION, mesh, "virtualNode", node))
+        envoy = MeshEnvoy(self.server, process, ProxyRef(ACCOUNT, REGION, mesh, kind, node))
         try:
             envoy.wait_synced(30)
             process.wait_live(30)
@@ -355,8 +355,8 @@ class Scenario:
         self.backends.append(made)
         return made
 
-    def envoy(self, node: str = "client", task: Task | None = None) -> MeshEnvoy:
-        started = self.lab.start_envoy(task or self.lab.client_task, self.mesh, node)
+    def envoy(self, node: str = "client", task: Task | None = None, kind: str = "virtualNode") -> MeshEnvoy:
+        started = self.lab.start_envoy(task or self.lab.client_task, self.mesh, node, kind)
         self.envoys.append(started)
         return started
 
