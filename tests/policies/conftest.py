@@ -45,7 +45,6 @@ from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree, 
 from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.envoy_process import world_executable
 from appmesh_local.xds.node_id import ProxyRef
-from tests.netns.conftest import missing_requirements
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
@@ -255,6 +254,18 @@ class PolicyLab:
             return int(json.loads(response.read())["count"])
 
 
+def missing_requirements() -> str | None:
+    """Why this machine cannot run the lab (None when it can): root, ip, setpriv, iptables, Envoy."""
+    if os.geteuid() != 0:
+        return "policy tests need root (ip netns, iptables)"
+    for tool in ("ip", "setpriv"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (apt-get install iproute2 util-linux)"
+    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
+        return "`iptables` is not installed (apt-get install iptables)"
+    return envoy_available()
+
+
 def wait_until(check: Callable[[], Any], timeout: float, message: str, interval: float = 0.05) -> Any:
     """Poll `check()` until it returns something truthy (bounded)."""
     deadline = time.monotonic() + timeout
@@ -282,7 +293,7 @@ def app_python() -> str:
 @pytest.fixture(scope="package")
 def lab() -> Iterator[PolicyLab]:
     """Bridge, server, client task and server task (with slow_app.py), shared by tests/policies."""
-    reason = missing_requirements() or envoy_available()
+    reason = missing_requirements()
     if reason:
         print(f"SKIP policies: {reason}")
         pytest.skip(reason)
