@@ -159,3 +159,28 @@ def test_cloud_map_custom_health_status_removes_and_restores_an_endpoint(scenari
     scenario.lab.wait_hosts(envoy, scenario.cluster(), {first.address, second.address})
     assert statuses(scenario.lab.load(vs, 6)) == [200] * 6
     assert second.count > before
+
+
+def test_a_cloud_map_change_reaches_only_the_proxies_that_use_it(scenario) -> None:
+    """Only EDS changes, and only for proxies reaching the node; no Envoy is needed to see it."""
+    from appmesh_local.xds.node_id import ProxyRef
+
+    service = scenario.lab.cloud_map_service(scenario.namespace, "backend")
+    first, second = scenario.backend(), scenario.backend()
+    scenario.lab.register(service, first)
+    target_node(scenario)
+    vs = routed_service(scenario)
+    client_node(scenario, vs)
+    client_node(scenario, name="bystander")  # same mesh, no backends
+    xds = scenario.lab.server.server.xds
+    ref = lambda name: ProxyRef("123456789012", "us-east-1", scenario.mesh, "virtualNode", name)  # noqa: E731
+    assert xds.reconciler.flush(10)
+    before = {name: xds.cache.get(ref(name)).versions() for name in ("client", "bystander", "backend")}
+
+    scenario.lab.register(service, second)
+    wait_until(lambda: xds.reconciler.flush(1) and xds.cache.get(ref("client")).versions() != before["client"], 10,
+               "the registration never reached the client's snapshot")
+    after = {name: xds.cache.get(ref(name)).versions() for name in ("client", "bystander", "backend")}
+    assert after["bystander"] == before["bystander"] and after["backend"] == before["backend"]
+    changed = {kind for kind, version in after["client"].items() if version != before["client"][kind]}
+    assert changed == {"eds"}, (before["client"], after["client"])
