@@ -184,3 +184,27 @@ def test_a_cloud_map_change_reaches_only_the_proxies_that_use_it(scenario) -> No
     assert after["bystander"] == before["bystander"] and after["backend"] == before["backend"]
     changed = {kind for kind, version in after["client"].items() if version != before["client"][kind]}
     assert changed == {"eds"}, (before["client"], after["client"])
+
+
+def test_an_ejected_endpoint_returns_after_base_ejection_duration(scenario) -> None:
+    """baseEjectionDuration 1 s, interval 1 s: ejected, then back in rotation within about 2 s."""
+    import time
+
+    failing = {"now": True}
+    outlier = {"maxServerErrors": 2, "interval": {"unit": "ms", "value": 1000},
+               "baseEjectionDuration": {"unit": "ms", "value": 1000}, "maxEjectionPercent": 50}
+    _, (good1, good2, flaky), vs = three_backends(
+        scenario, lambda attempt: (500 if failing["now"] else 200, 0.0), outlierDetection=outlier)
+    envoy = scenario.envoy()
+    scenario.lab.wait_hosts(envoy, scenario.cluster(), {good1.address, good2.address, flaky.address})
+    scenario.lab.load(vs, 12)
+    assert flaky.count == 2
+    assert scenario.lab.hosts(envoy, scenario.cluster())[flaky.address].get("failed_outlier_check") is True
+
+    failing["now"] = False  # the instance recovers; Envoy only learns of it by trying again
+    ejected_at = time.monotonic()
+    wait_until(lambda: not scenario.lab.hosts(envoy, scenario.cluster())[flaky.address].get("failed_outlier_check"),
+               5, "the endpoint was never brought back")
+    assert time.monotonic() - ejected_at < 3.5
+    assert statuses(scenario.lab.load(vs, 9)) == [200] * 9
+    assert flaky.count >= 4  # back in the round robin
