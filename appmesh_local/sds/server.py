@@ -27,6 +27,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 
+from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.sds.secrets import SecretFiles, SecretStore
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,9 @@ class SdsServer:
         self.store = SecretStore(secrets)
         self.poll_s = poll_s
         self.mode = mode
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: grpc.aio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._grpc = GrpcThread("appmesh-sds", self._start)
 
-    async def _start(self) -> None:
+    async def _start(self) -> grpc.aio.Server:
         if self.socket_path.is_socket():
             self.socket_path.unlink()  # a stale socket of an earlier run
         server = grpc.aio.server()
@@ -120,44 +117,20 @@ class SdsServer:
             raise OSError(f"cannot listen on {self.socket_path}")
         await server.start()
         os.chmod(self.socket_path, self.mode)
-        self._server = server
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._start())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
+        return server
 
     def start(self, timeout: float = 10.0) -> "SdsServer":
-        self._thread = threading.Thread(target=self._run, name="appmesh-sds", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the SDS server did not start")
-        if self._error is not None:
-            raise RuntimeError(f"SDS server failed on {self.socket_path}: {self._error}") from self._error
+        try:
+            self._grpc.start(timeout)
+        except TimeoutError:
+            raise TimeoutError("the SDS server did not start") from None
+        except BaseException as error:
+            raise RuntimeError(f"SDS server failed on {self.socket_path}: {error}") from error
         log.info("SDS on unix:%s serving %s", self.socket_path, ", ".join(self.store.names))
         return self
 
     def stop(self, grace: float = 0.5) -> None:
-        loop, server = self._loop, self._server
-        if loop is not None and server is not None and loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(server.stop(grace), loop).result(grace + 5)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(grace + 10)
-        self._server = None
+        self._grpc.stop(grace)
         try:
             self.socket_path.unlink()
         except FileNotFoundError:

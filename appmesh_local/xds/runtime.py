@@ -9,13 +9,12 @@ stays a plain blocking program:
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from typing import Any, Sequence
 
 import grpc
 
+from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.xds.ads import add_to_server
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.reconciler import BuildFn, MeshSource, Reconciler
@@ -51,21 +50,15 @@ class XdsRuntime:
                                       max_delay_s=max_delay_s, bind_address=bind_address)
                            if store is not None else None)
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: grpc.aio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._grpc = GrpcThread("appmesh-xds-grpc", self._start_server)
 
     def start(self, timeout: float = 15.0) -> "XdsRuntime":
-        self._thread = threading.Thread(target=self._run, name="appmesh-xds-grpc", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the xDS server did not start")
-        if self._error is not None:
-            self._thread.join(5)
-            raise RuntimeError(f"xDS server failed to start on {self.host}:{self.requested_port}: "
-                               f"{self._error}") from self._error
+        try:
+            self._grpc.start(timeout)
+        except TimeoutError:
+            raise TimeoutError("the xDS server did not start") from None
+        except BaseException as error:
+            raise RuntimeError(f"xDS server failed to start on {self.host}:{self.requested_port}: {error}") from error
         if self.reconciler is not None:
             self.reconciler.start()
         log.info("xDS (ADS, SotW + delta) listening on %s:%s", self.host, self.port)
@@ -75,16 +68,7 @@ class XdsRuntime:
         """Stop the reconciler, then the server (streams get `grace` seconds), then the loop."""
         if self.reconciler is not None:
             self.reconciler.stop()
-        loop, server = self._loop, self._server
-        if loop is not None and server is not None and loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(server.stop(grace), loop).result(grace + 5)
-            except Exception:  # already stopping: nothing more to do than end the loop
-                log.debug("xDS server stop failed", exc_info=True)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(grace + 10)
-        self._server = None
+        self._grpc.stop(grace)
 
     def status_snapshot(self) -> dict[str, Any]:
         """JSON-able status (connected proxies, unknown nodes, translation problems)."""
@@ -99,30 +83,8 @@ class XdsRuntime:
     def __exit__(self, *exc: object) -> None:
         self.stop(grace=0.2)
 
-    # ---- the loop thread ---------------------------------------------------------------------
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._start_server())
-        except BaseException as exc:  # bind failure: report to start()
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-    async def _start_server(self) -> None:
+    # ---- on the loop thread -----------------------------------------------------------------
+    async def _start_server(self) -> grpc.aio.Server:
         server = grpc.aio.server(options=GRPC_OPTIONS)
         add_to_server(server, self.cache, self.status)
         port = server.add_insecure_port(f"{_host(self.host)}:{self.requested_port}")
@@ -132,7 +94,8 @@ class XdsRuntime:
             if not server.add_insecure_port(f"{_host(extra)}:{port}"):
                 raise OSError(f"cannot bind {extra}:{port}")
         await server.start()
-        self._server, self.port = server, port
+        self.port = port
+        return server
 
 
 def _host(host: str) -> str:
