@@ -17,6 +17,7 @@ status, which records each ACK as it arrives).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -56,7 +57,7 @@ class Clock:
         self.wall_ms = (time.perf_counter() - self._wall) * 1e3
 
 
-def translation(shape: MeshShape, repeat: int) -> dict[str, Any]:
+def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
     """Part 1: full build, then route changes, each step timed separately."""
     store = Store()
     with Clock() as write:
@@ -79,6 +80,9 @@ def translation(shape: MeshShape, repeat: int) -> dict[str, Any]:
             "total_cpu_ms": read.cpu_ms + build.cpu_ms + serialize.cpu_ms,
             "total_wall_ms": read.wall_ms + build.wall_ms + serialize.wall_ms, "proxies_changed": len(update.changed),
             "problems": len(config.problems)}
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()  # experiment: the built mesh out of the collector's reach (docs/performance.md)
     changes = {}
     for label, service in (("typical", min(7, shape.services - 1)), ("hot", 0)):
         runs = []
@@ -98,7 +102,9 @@ def translation(shape: MeshShape, repeat: int) -> dict[str, Any]:
                           "max_total_cpu_ms": max(r["total_cpu_ms"] for r in runs),
                           "proxies_changed": runs[0]["proxies_changed"]}
     store.close()
-    return {"full": full, "route_change": changes}
+    if gc_freeze:
+        gc.unfreeze()
+    return {"full": full, "route_change": changes, "gc_freeze": gc_freeze}
 
 
 def _client_specs(cache: SnapshotCache, shape: MeshShape, count: int) -> list[dict[str, Any]]:
@@ -123,7 +129,7 @@ def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tu
     return len(times) >= at_least, times
 
 
-def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int) -> dict[str, Any]:
+def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
     """Part 2: the real runtime, `clients` ADS clients and `envoys` real Envoys, hot route changes."""
     from appmesh_local.xds.runtime import XdsRuntime
 
@@ -137,6 +143,9 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int) -> dict[st
     try:
         if not runtime.reconciler.flush(300):
             raise TimeoutError("initial translation did not finish")
+        if gc_freeze:
+            gc.collect()
+            gc.freeze()
         spec = {"target": f"127.0.0.1:{runtime.port}", "max_seconds": 60 + 30 * repeat,
                 "clients": _client_specs(runtime.cache, shape, clients)}
         (workdir / "clients.json").write_text(json.dumps(spec))
@@ -198,6 +207,8 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int) -> dict[st
                 proc.wait(10)
         runtime.stop()
         store.close()
+        if gc_freeze:
+            gc.unfreeze()
 
 
 def _start_envoys(runtime: Any, shape: MeshShape, count: int) -> list[Any]:
@@ -268,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="route changes per measurement")
     parser.add_argument("--clients", type=int, default=200, help="lightweight ADS clients (0: skip the fan-out part)")
     parser.add_argument("--envoys", type=int, default=2, help="real Envoys (virtual gateways) beside the clients")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="experiment: gc.freeze() once the full mesh is built (the reconciler does not do this)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
     document: dict[str, Any] = {"shape": {"nodes": shape.nodes, "routes": shape.routes, "services": shape.services,
                                           "backends_per_node": shape.backends}}
-    document["translation"] = translation(shape, args.repeat)
+    document["translation"] = translation(shape, args.repeat, args.gc_freeze)
     if args.clients or args.envoys:
-        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat)
+        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze)
     print(render(document))
     print(f"\nJSON: {write_json('scale', document, args.out)}")
     return 0
