@@ -75,6 +75,7 @@ def test_scale_benchmark_translates_changes_and_fans_out(tmp_path):
 
 
 def test_convergence_benchmark_with_a_real_envoy(tmp_path):
+    pytest.importorskip("psutil")
     missing = _envoy_missing()
     if missing:
         pytest.skip(missing)
