@@ -32,6 +32,7 @@ from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.e2e import colorapp
 from tests.e2e.colorapp import GATEWAY_PORT, GRPC_PORT, HTTP_PORT, MESH, TCP_PORT
+from tests.support.tasks import missing_task_requirements
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APPS = Path(__file__).parent / "apps"
@@ -52,17 +53,7 @@ PROXIES = {"gw": "gw", "front": "front", "blue": "blue", "red": "red", "greeter"
 
 
 def missing_requirements() -> str | None:
-    """Why this machine cannot run the e2e suite (None when it can)."""
-    if os.geteuid() != 0:
-        return "e2e tests need root (ip netns, iptables)"
-    for tool in ("ip", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (apt-get install iproute2 util-linux)"
-    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
-        return "`iptables` is not installed (apt-get install iptables)"
-    from appmesh_local.testing import envoy_available
-
-    return envoy_available()
+    return missing_task_requirements("e2e tests")
 
 
 def app_runtime(workdir: Path) -> tuple[str, dict[str, str]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,8 @@ import yaml
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
-from appmesh_local.xds.envoy_process import world_executable
 from tests.export.helpers import run_cli
-from tests.netns.conftest import missing_requirements
+from tests.support.tasks import app_python, missing_task_requirements
 
 pytestmark = pytest.mark.timeout(120)
 SERVICE = "backend.shop.local"
@@ -64,16 +61,6 @@ def mesh_file(path: Path) -> Path:
     return path
 
 
-def app_python() -> str:
-    """A Python the app uid can execute (the pyenv one may sit under a 0700 /root)."""
-    if world_executable(Path(sys.executable)):
-        return sys.executable
-    found = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
-    if not found:
-        pytest.fail("no python3 executable by a non-root uid")
-    return found
-
-
 def exported(tmp_path: Path, node: str, admin_address: str) -> dict:
     out = tmp_path / node
     result = run_cli("export", "--file", str(mesh_file(tmp_path / "mesh.yaml")), "--mesh", "shop",
@@ -84,7 +71,7 @@ def exported(tmp_path: Path, node: str, admin_address: str) -> dict:
 
 @pytest.fixture
 def tasks():
-    reason = missing_requirements()
+    reason = missing_task_requirements("exported-config traffic tests")
     if reason:
         pytest.skip(reason)
     bridge = Bridge.free_slot(os.getpid() + 7).up()

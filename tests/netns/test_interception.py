@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 import time
 
 import pytest
@@ -16,10 +14,10 @@ import pytest
 from appmesh_local.netns.iptables import Interception, iptables_binary
 from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task
 from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import world_executable
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
 from appmesh_local.xds.runtime import XdsRuntime
 from tests.xds.conftest import proxy
+from tests.support.tasks import app_python
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("netns_requirements")]
@@ -48,16 +46,6 @@ for _ in range(200):
         time.sleep(0.02)
 sys.exit(1)
 """
-
-
-def app_python() -> str:
-    """A Python the app uid can execute (the pyenv one may sit under a 0700 /root)."""
-    if world_executable(__import__("pathlib").Path(sys.executable)):
-        return sys.executable
-    found = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
-    if not found:
-        pytest.fail("no python3 executable by a non-root uid")
-    return found
 
 
 def backend_resources() -> dict:

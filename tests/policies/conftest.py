@@ -41,10 +41,10 @@ from botocore.config import Config
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
 from appmesh_local.server import AppMeshServer, ServerConfig
-from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree, envoy_available
+from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree
 from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import world_executable
 from appmesh_local.xds.node_id import ProxyRef
+from tests.support.tasks import app_python, missing_task_requirements
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
@@ -255,15 +255,7 @@ class PolicyLab:
 
 
 def missing_requirements() -> str | None:
-    """Why this machine cannot run the lab (None when it can): root, ip, setpriv, iptables, Envoy."""
-    if os.geteuid() != 0:
-        return "policy tests need root (ip netns, iptables)"
-    for tool in ("ip", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (apt-get install iproute2 util-linux)"
-    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
-        return "`iptables` is not installed (apt-get install iptables)"
-    return envoy_available()
+    return missing_task_requirements("policy tests")
 
 
 def wait_until(check: Callable[[], Any], timeout: float, message: str, interval: float = 0.05) -> Any:
@@ -276,18 +268,6 @@ def wait_until(check: Callable[[], Any], timeout: float, message: str, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} (after {timeout}s)")
         time.sleep(interval)
-
-
-def app_python() -> str:
-    """A Python the app uid can run (the test's own may live under a 0700 /root)."""
-    if world_executable(Path(sys.executable)):
-        return sys.executable
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    found = shutil.which(version, path="/usr/local/bin:/usr/bin:/bin") or shutil.which(
-        "python3", path="/usr/local/bin:/usr/bin:/bin")
-    if not found:
-        pytest.skip("no python3 a non-root uid can run")
-    return found
 
 
 @pytest.fixture(scope="package")

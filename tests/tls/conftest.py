@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -30,12 +29,13 @@ from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
 from appmesh_local.sds import SdsServer
 from appmesh_local.server import AppMeshServer, ServerConfig
-from appmesh_local.testing import InProcessServer, envoy_available
+from appmesh_local.testing import InProcessServer
 from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess, world_executable
+from appmesh_local.xds.envoy_process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.tls.certs import Authority, Pair, authority
+from tests.support.tasks import app_python, missing_task_requirements
 
 ACCOUNT, REGION, MESH = "123456789012", "us-east-1", "tls"
 BACK_HOST = "back.tls.local"
@@ -85,25 +85,7 @@ def service(port: int) -> str:
 
 
 def missing_requirements() -> str | None:
-    """Why these tests cannot run here (None when they can): root, ip, setpriv, iptables, Envoy."""
-    if os.geteuid() != 0:
-        return "TLS traffic tests need root (ip netns, iptables)"
-    for tool in ("ip", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (apt-get install iproute2 util-linux)"
-    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
-        return "`iptables` is not installed (apt-get install iptables)"
-    return envoy_available()
-
-
-def app_python() -> str:
-    """A Python the app uid can execute (the test's may sit under a 0700 /root)."""
-    if world_executable(Path(sys.executable)):
-        return sys.executable
-    found = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
-    if not found:
-        pytest.fail("no python3 executable by a non-root uid")
-    return found
+    return missing_task_requirements("TLS traffic tests")
 
 
 @dataclass
