@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envoys", default="1,3", help="real Envoys (virtual gateways), comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="updates per case")
     parser.add_argument("--gc-freeze", action="store_true",
-                        help="experiment: gc.freeze() in the (in-process) server once the mesh is built")
+                        help="an extra gc.freeze() once the mesh is built (the reconciler already freezes after builds >= 20 ms)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     cases = [one_case(int(n), int(e), args.repeat, args.gc_freeze) for n in args.sizes.split(",") for e in args.envoys.split(",")]

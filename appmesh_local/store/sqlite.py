@@ -11,10 +11,10 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
-from .records import (GATEWAY_ROUTE, MESH, ROUTE, VIRTUAL_GATEWAY, VIRTUAL_NODE, VIRTUAL_ROUTER,
-                      VIRTUAL_SERVICE, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord)
+from .mirror import Mirrors
+from .records import MESH, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -36,9 +36,6 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 """
 _COLUMNS = ("account, region, kind, mesh, parent, name, arn, uid, version, created_at, last_updated_at, "
             "mesh_owner, resource_owner, status, spec, tags, revision")
-_SNAPSHOT_FIELDS = {VIRTUAL_NODE: "virtual_nodes", VIRTUAL_ROUTER: "virtual_routers",
-                    VIRTUAL_SERVICE: "virtual_services", VIRTUAL_GATEWAY: "virtual_gateways"}
-_NESTED_FIELDS = {ROUTE: "routes", GATEWAY_ROUTE: "gateway_routes"}
 
 Subscriber = Callable[[ChangeEvent], None]
 
@@ -57,6 +54,7 @@ class Transaction:
     def __init__(self, store: "Store") -> None:
         self._store = store
         self.events: list[ChangeEvent] = []
+        self.writes: list[tuple[ResourceKey, Mapping[str, Any] | None]] = []  # for the mirrors, after COMMIT
         self.revision = store.revision + 1
 
     def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
@@ -68,6 +66,7 @@ class Transaction:
              record.status, json.dumps(record.spec, separators=(",", ":")),
              json.dumps([list(t) for t in record.tags]), self.revision))
         self._event(k, action)
+        self.writes.append((k, record.spec))
         return record
 
     def delete(self, key: ResourceKey) -> None:
@@ -75,6 +74,7 @@ class Transaction:
             "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
             (key.account, key.region, key.kind, key.mesh, key.parent, key.name))
         self._event(key, "delete")
+        self.writes.append((key, None))
 
     def remember_token(self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict) -> None:
         self._store._db.execute(
@@ -94,6 +94,7 @@ class Store:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
+        self._mirrors = Mirrors()
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -133,6 +134,8 @@ class Store:
                 raise
             if tx.events:
                 self.revision = tx.revision
+                for key, spec in tx.writes:
+                    self._mirrors.apply(key, spec)
                 for event in tx.events:
                     for callback in self._subscribers:
                         callback(event)
@@ -199,22 +202,15 @@ class Store:
                 "SELECT account, region, name FROM resources WHERE kind=? ORDER BY account, region, name", (MESH,))]
 
     def mesh_snapshot(self, account: str, region: str, mesh: str) -> MeshSnapshot | None:
-        """Every resource of a mesh at one revision (read under the store lock)."""
+        """Every resource of a mesh at one revision (parsed once, then kept in step by commits)."""
+        key = (account, region, mesh)
         with self._lock:
-            revision = self.revision
-            rows = self._db.execute(
-                "SELECT kind, parent, name, spec FROM resources WHERE account=? AND region=? AND mesh=?",
-                (account, region, mesh)).fetchall()
-        mesh_spec = None
-        flat: dict[str, dict] = {f: {} for f in _SNAPSHOT_FIELDS.values()}
-        nested: dict[str, dict] = {f: {} for f in _NESTED_FIELDS.values()}
-        for kind, parent, name, spec in rows:
-            if kind == MESH:
-                mesh_spec = json.loads(spec)
-            elif kind in _SNAPSHOT_FIELDS:
-                flat[_SNAPSHOT_FIELDS[kind]][name] = json.loads(spec)
-            else:
-                nested[_NESTED_FIELDS[kind]].setdefault(parent, {})[name] = json.loads(spec)
-        if mesh_spec is None:
-            return None
-        return MeshSnapshot(account=account, region=region, name=mesh, revision=revision, spec=mesh_spec, **flat, **nested)
+            mirror = self._mirrors.get(key)
+            if mirror is None:
+                rows = self._db.execute(
+                    "SELECT kind, parent, name, spec FROM resources WHERE account=? AND region=? AND mesh=?",
+                    key).fetchall()
+                if not any(kind == MESH for kind, *_ in rows):
+                    return None
+                mirror = self._mirrors.load(key, [(k, p, n, json.loads(spec)) for k, p, n, spec in rows])
+            return mirror.snapshot(key, self.revision)
