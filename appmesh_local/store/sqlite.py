@@ -10,11 +10,13 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from .cache import GroupKey, RecordCache, group_of
 from .mirror import Mirrors
-from .records import MESH, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
+from .records import GATEWAY_ROUTE, MESH, ROUTE, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -38,6 +40,7 @@ _COLUMNS = ("account, region, kind, mesh, parent, name, arn, uid, version, creat
             "mesh_owner, resource_owner, status, spec, tags, revision")
 
 Subscriber = Callable[[ChangeEvent], None]
+_PARENTED = (ROUTE, GATEWAY_ROUTE)  # kinds whose records sit under a router or gateway
 
 
 def _record(row: tuple) -> ResourceRecord:
@@ -54,7 +57,7 @@ class Transaction:
     def __init__(self, store: "Store") -> None:
         self._store = store
         self.events: list[ChangeEvent] = []
-        self.writes: list[tuple[ResourceKey, Mapping[str, Any] | None]] = []  # for the mirrors, after COMMIT
+        self.writes: list[tuple[ResourceKey, ResourceRecord | None]] = []  # for the caches, after COMMIT
         self.revision = store.revision + 1
 
     def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
@@ -66,7 +69,7 @@ class Transaction:
              record.status, json.dumps(record.spec, separators=(",", ":")),
              json.dumps([list(t) for t in record.tags]), self.revision))
         self._event(k, action)
-        self.writes.append((k, record.spec))
+        self.writes.append((k, record if record.revision == self.revision else replace(record, revision=self.revision)))
         return record
 
     def delete(self, key: ResourceKey) -> None:
@@ -95,6 +98,8 @@ class Store:
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
         self._mirrors = Mirrors()
+        self._cache = RecordCache()
+        self._tx: Transaction | None = None  # the open transaction (reads inside it after a write use SQL)
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -123,7 +128,7 @@ class Store:
         """One atomic transaction: reads inside it see a stable state; events go out after COMMIT."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            tx = Transaction(self)
+            tx = self._tx = Transaction(self)
             try:
                 yield tx
                 if tx.events:
@@ -132,17 +137,46 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._tx = None
             if tx.events:
                 self.revision = tx.revision
-                for key, spec in tx.writes:
-                    self._mirrors.apply(key, spec)
+                for key, record in tx.writes:
+                    self._cache.apply(key, record)
+                    self._mirrors.apply(key, record.spec if record is not None else None)
                 for event in tx.events:
                     for callback in self._subscribers:
                         callback(event)
 
     # -- reads ---------------------------------------------------------------------------------
+    def _group(self, key: GroupKey):
+        """The cached group (loaded on first use), or None inside a transaction that has written.
+
+        Call with the lock held. A transaction's own writes reach the cache only after
+        COMMIT, so a read that follows a write in the same transaction asks SQLite.
+        """
+        if self._tx is not None and self._tx.writes:
+            return None
+        group = self._cache.group(key)
+        if group is None:
+            account, region, kind, mesh, parent = key
+            if kind == MESH:
+                rows = self._db.execute(f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?",
+                                        (account, region, kind))
+            else:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=?",
+                    key)
+            group = self._cache.load(key, [_record(row) for row in rows])
+        return group
+
     def get(self, key: ResourceKey) -> ResourceRecord | None:
         with self._lock:
+            group = self._group(group_of(key))
+            if group is not None:
+                record = group.records.get(key.name)
+                # a mesh is found by its name alone; its key's mesh field must name it too
+                return record if record is None or record.key == key else None
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
                 (key.account, key.region, key.kind, key.mesh, key.parent, key.name)).fetchone()
@@ -150,12 +184,19 @@ class Store:
 
     def get_by_arn(self, arn: str) -> ResourceRecord | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM resources WHERE arn=?", (arn,)).fetchone()
-        return _record(row) if row else None
+            row = self._db.execute("SELECT account, region, kind, mesh, parent, name FROM resources WHERE arn=?",
+                                   (arn,)).fetchone()
+            return self.get(ResourceKey(*row)) if row else None
 
     def list(self, account: str, region: str, kind: str, mesh: str = "", parent: str = "",
              after: str = "", limit: int | None = None) -> list[ResourceRecord]:
         """Resources of one kind under one parent, ordered by name, starting after `after`."""
+        if isinstance(after, str) and (limit is None or limit >= 0):
+            with self._lock:
+                group = self._group((account, region, MESH, "", "") if kind == MESH else
+                                    (account, region, kind, mesh, parent))
+                if group is not None:
+                    return group.page(after, limit)
         sql = f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?"
         args: list = [account, region, kind]
         if kind != MESH:
@@ -170,6 +211,16 @@ class Store:
             return [_record(row) for row in self._db.execute(sql, args)]
 
     def count(self, account: str, region: str, kind: str, mesh: str | None = None, parent: str | None = None) -> int:
+        group_key: GroupKey | None = None
+        if kind == MESH and mesh is None and parent is None:
+            group_key = (account, region, MESH, "", "")
+        elif kind != MESH and mesh is not None and (parent is not None or kind not in _PARENTED):
+            group_key = (account, region, kind, mesh, parent or "")
+        if group_key is not None:
+            with self._lock:
+                group = self._group(group_key)
+                if group is not None:
+                    return len(group.records)
         sql = "SELECT COUNT(*) FROM resources WHERE account=? AND region=? AND kind=?"
         args: list = [account, region, kind]
         if mesh is not None:
@@ -184,6 +235,15 @@ class Store:
     def in_mesh(self, account: str, region: str, mesh: str, kind: str) -> list[ResourceRecord]:
         """Every resource of one kind in a mesh, whatever its parent (for reference checks)."""
         with self._lock:
+            if kind != MESH and (self._tx is None or not self._tx.writes):
+                parents = [p for (p,) in self._db.execute(
+                    "SELECT DISTINCT parent FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent",
+                    (account, region, kind, mesh))] if kind in _PARENTED else [""]
+                found: list[ResourceRecord] = []
+                for parent in parents:
+                    group = self._group((account, region, kind, mesh, parent))
+                    found += group.page("", None) if group is not None else []
+                return found
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent, name",
                 (account, region, kind, mesh)).fetchall()
