@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy
+from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy, VirtualHost
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
-from appmesh_local.translate.node import backend_names, node_proxy
+from appmesh_local.translate.node import backend_names, egress_virtual_host, node_proxy
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.retries import DEFAULT_RETRY
-from appmesh_local.translate.services import ServiceView, node_service, router_service
+from appmesh_local.translate.services import ServicePort, ServiceView, node_service, router_service
 from appmesh_local.translate.targets import NodeTarget, node_target
 
 
@@ -30,6 +30,20 @@ class Translator:
         self._targets: dict[str, tuple[tuple, NodeTarget]] = {}
         self._services: dict[str, tuple[tuple, tuple[tuple[str, Any], ...], ServiceView]] = {}
         self._proxies: dict[tuple[str, str], tuple[tuple, ProxyIR]] = {}
+        self._vhosts: dict[tuple[str, int], tuple[ServicePort | None, VirtualHost]] = {}
+
+    def virtual_host(self, service: str, port: int, sp: ServicePort | None) -> VirtualHost:
+        """One shared egress VirtualHost per (service, port) while the service's view is unchanged.
+
+        Every client of a service gets the identical object, so the builder builds and
+        encodes it once; `sp` is held by the entry, so the identity check cannot be fooled.
+        """
+        cached = self._vhosts.get((service, port))
+        if cached is not None and cached[0] is sp:
+            return cached[1]
+        vhost = egress_virtual_host(service, port, sp)
+        self._vhosts[(service, port)] = (sp, vhost)
+        return vhost
 
     def translate(self, snapshot: MeshSnapshot) -> MeshIR:
         run = _Run(self, snapshot)
@@ -53,6 +67,8 @@ class Translator:
             del self._targets[name]
         for name in [n for n in self._services if n not in snapshot.virtual_services]:
             del self._services[name]
+        for key in [k for k in self._vhosts if k[0] not in snapshot.virtual_services]:
+            del self._vhosts[key]
         live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {("virtualGateway", n) for n in snapshot.virtual_gateways}
         for key in [k for k in self._proxies if k not in live]:
             del self._proxies[key]
@@ -135,7 +151,7 @@ class _Run:
         services = {vs: self.service(vs) for vs in backend_names(spec)}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         return self._proxy(("virtualNode", name), key, lambda: node_proxy(
-            self.mesh, self.mesh_spec, name, spec, services, self.t.options))
+            self.mesh, self.mesh_spec, name, spec, services, self.t.options, self.t.virtual_host))
 
     def gateway_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_gateways[name]

@@ -6,7 +6,7 @@ the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
     HTTP, HTTP2, HTTP_FAMILY, TCP, CircuitBreakers, Cluster, Endpoint, FilterChain, HttpFilter, HttpRoute,
@@ -38,6 +38,15 @@ def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
         if pool.get(key):
             return CircuitBreakers(max_requests=int(opt(pool[key], "maxRequests", MAX)))
     return CircuitBreakers()
+
+
+# (service, port, the service's ServicePort on that port or None) → the egress virtual host.
+VirtualHostFor = Callable[[str, int, "ServicePort | None"], VirtualHost]
+
+
+def egress_virtual_host(service: str, port: int, sp: ServicePort | None) -> VirtualHost:
+    """The virtual host clients use to reach `service` on `port` (no routes when it has no ports)."""
+    return VirtualHost(name=service, domains=(service, f"{service}:{port}"), routes=sp.routes if sp else ())
 
 
 def passthrough_cluster(name: str) -> Cluster:
@@ -128,7 +137,7 @@ def client_clusters(client: str, spec: Mapping[str, Any], vs: str, sp: ServicePo
 
 def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
             services: Mapping[str, ServiceView | None], options: TranslateOptions,
-            problems: list[str]) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
+            problems: list[str], virtual_host: VirtualHostFor) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
     http_ports: dict[int, list[tuple[str, ServicePort]]] = {}
     tcp_ports: dict[int, tuple[str, ServicePort]] = {}
     portless: list[str] = []
@@ -171,8 +180,8 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
         entries = http_ports[port]
         protocol = _rds_protocol({sp.protocol for _, sp in entries})
         rds = names.egress_route_config(protocol, port)
-        vhosts = [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}"), routes=sp.routes) for vs, sp in entries]
-        vhosts += [VirtualHost(name=vs, domains=(vs, f"{vs}:{port}")) for vs in portless]
+        vhosts = [virtual_host(vs, port, sp) for vs, sp in entries]
+        vhosts += [virtual_host(vs, port, None) for vs in portless]
         for vs, sp in entries:
             client_clusters(client, spec, vs, sp, clusters, problems)
         route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(sorted(vhosts, key=lambda v: v.name))))
@@ -197,14 +206,19 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
 
 
 def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-               services: Mapping[str, ServiceView | None], options: TranslateOptions) -> ProxyIR:
-    """Translate virtual node `name`; `services` holds the view of each backend (None = missing)."""
+               services: Mapping[str, ServiceView | None], options: TranslateOptions,
+               virtual_host: VirtualHostFor = egress_virtual_host) -> ProxyIR:
+    """Translate virtual node `name`; `services` holds the view of each backend (None = missing).
+
+    `virtual_host` lets the translator hand every client the same VirtualHost object for a
+    service and port, so the builder encodes it once for all of them.
+    """
     problems: list[str] = []
     for view in services.values():
         if view is not None:
             problems.extend(view.problems)
     ingress, ingress_routes, ingress_clusters = _ingress(mesh, mesh_spec, name, spec, options, problems)
-    egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems)
+    egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems, virtual_host)
     clusters = {c.name: c for c in ingress_clusters}
     clusters.update(egress_clusters)
     return ProxyIR(

@@ -22,27 +22,29 @@ from appmesh_local.xds.envoy.cluster import build_cluster
 from appmesh_local.xds.envoy.endpoint import build_load_assignment
 from appmesh_local.xds.envoy.listener import build_listener
 from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
-from appmesh_local.xds.envoy.route import build_route, build_route_configuration
+from appmesh_local.xds.envoy.route import build_route, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import (
     CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, MeshConfig, ProxyConfig,
 )
 from appmesh_local.xds.secrets import SecretResolver, SecretSource
+from appmesh_local.xds.snapshot import EncodedMessages
+from envoy.config.route.v3 import route_pb2
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
 
 
 class _IdentityMemo:
-    """Built messages keyed by the identity of their IR input, alive while that IR object is.
+    """Built messages (or encodings) keyed by the identity of their IR input, alive while that IR object is.
 
-    IR routes and clusters are shared by every proxy that reaches the same service, so
-    one build serves them all; entries vanish when the translator's memo drops the IR.
+    IR routes, egress virtual hosts and clusters are shared by every proxy that reaches the
+    same service, so one build serves them all; entries vanish when the translator's memo drops the IR.
     """
 
-    def __init__(self, build: Callable[[Any], Message]) -> None:
+    def __init__(self, build: Callable[[Any], Any]) -> None:
         self._build = build
-        self._entries: dict[int, tuple[weakref.ref, Message]] = {}
+        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
 
-    def __call__(self, ir: Any) -> Message:
+    def __call__(self, ir: Any) -> Any:
         key = id(ir)
         entry = self._entries.get(key)
         if entry is not None and entry[0]() is ir:
@@ -65,10 +67,11 @@ class MeshConfigBuilder:
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
-        # Per proxy: (type URL, resource name) → (IR input, built message).
-        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Message]]] = {}
+        # Per proxy: (type URL, resource name) → (IR input, built message[, its encoding]).
+        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, ...]]] = {}
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
+        self._vhosts = _IdentityMemo(lambda v: encode_virtual_host(v, self._routes))
 
     def build(self, snapshot: MeshSnapshot) -> MeshConfig:
         mesh_ir = self.translator.translate(snapshot)
@@ -93,21 +96,32 @@ class MeshConfigBuilder:
                           revision=snapshot.revision, proxies=proxies, problems=tuple(dict.fromkeys(problems)))
 
     def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
-        resources: dict[str, dict[str, Message]] = {t: {} for t in (LISTENER, ROUTE_CONFIGURATION, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
+        resources: dict[str, dict[str, Message]] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
+        route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get((proxy.kind, proxy.name), {})
-        current: dict[_ResourceKey, tuple[Any, Message]] = {}
+        current: dict[_ResourceKey, tuple[Any, ...]] = {}
+
+        def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, ...] | None:
+            cached = previous.get((type_url, name))
+            return cached if cached is not None and (cached[0] is ir or cached[0] == ir) else None
 
         def put(type_url: str, name: str, ir: Any, build: Callable[[], Message]) -> None:
-            cached = previous.get((type_url, name))
-            if cached is None or not (cached[0] is ir or cached[0] == ir):
-                cached = (ir, build())
+            cached = reuse(type_url, name, ir) or (ir, build())
             current[(type_url, name)] = cached
             resources[type_url][name] = cached[1]
 
         for listener in proxy.listeners:
             put(LISTENER, listener.name, listener, lambda l=listener: build_listener(l))
         for route_config in proxy.route_configs:
-            put(ROUTE_CONFIGURATION, route_config.name, route_config, lambda r=route_config: build_route_configuration(r, self._routes))
+            # Assembled from each virtual host's encoding (shared ones are encoded once for all
+            # proxies) and parsed back: the cache gets the bytes too and never re-serializes.
+            cached = reuse(ROUTE_CONFIGURATION, route_config.name, route_config)
+            if cached is None:
+                data = encode_route_configuration(route_config, self._vhosts)
+                cached = (route_config, route_pb2.RouteConfiguration.FromString(data), data)
+            current[(ROUTE_CONFIGURATION, route_config.name)] = cached
+            route_configs[route_config.name] = cached[1]
+            route_configs.encodings[route_config.name] = (cached[1], cached[2])
         for cluster in proxy.clusters:
             put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
             if cluster.discovery == "eds":

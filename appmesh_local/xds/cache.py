@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import TYPE_URLS, MeshConfig
 from appmesh_local.xds.snapshot import (
-    EncodeMemo, Resource, Snapshot, TypeSnapshot, check_consistency, make_resource,
+    EncodedMessages, EncodeMemo, Resource, Snapshot, TypeSnapshot, check_consistency, make_resource,
 )
 
 Watcher = Callable[[], None]
@@ -133,8 +133,13 @@ class SnapshotCache:
         digests: dict[str, str] = {}
         for type_url in TYPE_URLS:
             old = previous.types[type_url].resources if previous else {}
-            by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo)
-                                 for name, msg in resources.get(type_url, {}).items()}
+            named = resources.get(type_url, {})
+            if isinstance(named, EncodedMessages):
+                by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo, named.encoding(name, msg))
+                                     for name, msg in named.items()}
+            else:
+                by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo)
+                                     for name, msg in named.items()}
             digests[type_url] = TypeSnapshot.content_digest(by_type[type_url])
         if previous is not None and all(previous.types[t].digest == d for t, d in digests.items()):
             self._sources[proxy] = resources

@@ -47,12 +47,30 @@ class Resource:
 EncodeMemo = dict[int, tuple[Message, any_pb2.Any, str]]
 
 
+class EncodedMessages(dict):
+    """A name → message mapping that also knows some messages' deterministic encodings.
+
+    A builder that assembled a message's bytes from parts it had already encoded
+    (`encodings`: name → (message, bytes)) hands them over with the messages, so the
+    cache does not serialize them again. Entries count only for that very message object.
+    """
+
+    def __init__(self, messages: Mapping[str, Message] = (), encodings: Mapping[str, tuple[Message, bytes]] = ()) -> None:
+        super().__init__(messages)
+        self.encodings: dict[str, tuple[Message, bytes]] = dict(encodings)
+
+    def encoding(self, name: str, message: Message) -> bytes | None:
+        entry = self.encodings.get(name)
+        return entry[1] if entry is not None and entry[0] is message else None
+
+
 def make_resource(type_url: str, name: str, message: Message, previous: Resource | None = None,
-                  memo: EncodeMemo | None = None) -> Resource:
+                  memo: EncodeMemo | None = None, data: bytes | None = None) -> Resource:
     """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object).
 
     `memo` (alive for one cache write, while every message in it is referenced) lets a
     message object shared by many proxies, such as one cluster, be encoded only once.
+    `data`, when given, is `message`'s deterministic encoding, already known to the caller.
     """
     if previous is not None and previous.message is message:
         return previous
@@ -60,7 +78,8 @@ def make_resource(type_url: str, name: str, message: Message, previous: Resource
     if cached is not None and cached[0] is message:
         _, packed, digest = cached
     else:
-        data = message.SerializeToString(deterministic=True)
+        if data is None:
+            data = message.SerializeToString(deterministic=True)
         digest = hashlib.blake2b(data, digest_size=12).hexdigest()
         packed = any_pb2.Any(type_url=type_url, value=data)
         if memo is not None:

@@ -111,3 +111,37 @@ def build_route_configuration(spec: RouteConfig, route_builder: RouteBuilder = b
     """`route_builder` lets a caller reuse already-built routes (routes are shared by many proxies)."""
     return route_pb2.RouteConfiguration(
         name=spec.name, virtual_hosts=[build_virtual_host(v, route_builder) for v in spec.virtual_hosts])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(tag: int, data: bytes) -> bytes:
+    return bytes((tag,)) + _varint(len(data)) + data
+
+
+_NAME_TAG = 0x0A  # RouteConfiguration.name: field 1, wire type 2
+_VIRTUAL_HOSTS_TAG = 0x12  # RouteConfiguration.virtual_hosts: field 2, wire type 2
+
+
+def encode_virtual_host(spec: VirtualHost, route_builder: RouteBuilder = build_route) -> bytes:
+    """The deterministic encoding of `spec`'s VirtualHost message."""
+    return build_virtual_host(spec, route_builder).SerializeToString(deterministic=True)
+
+
+def encode_route_configuration(spec: RouteConfig, vhost_encoder: Callable[[VirtualHost], bytes]) -> bytes:
+    """The bytes `build_route_configuration(spec).SerializeToString(deterministic=True)` gives,
+    assembled from each virtual host's encoding (a message's encoding is the concatenation
+    of its fields' encodings, in field-number order; an empty string field is omitted).
+
+    Lets a caller encode a virtual host shared by many route configurations once.
+    """
+    parts = [_length_delimited(_NAME_TAG, spec.name.encode())] if spec.name else []
+    parts.extend(_length_delimited(_VIRTUAL_HOSTS_TAG, vhost_encoder(v)) for v in spec.virtual_hosts)
+    return b"".join(parts)

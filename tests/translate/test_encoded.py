@@ -1,0 +1,97 @@
+"""Shared egress virtual hosts and route configurations assembled from their encodings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appmesh_local.ir import HttpRoute, RouteConfig, VirtualHost, WeightedTarget
+from appmesh_local.translate import Translator, translate_mesh
+from appmesh_local.translate.loader import load_mesh_file
+from appmesh_local.translate.services import CATCH_ALL
+from appmesh_local.xds.build import MeshConfigBuilder
+from appmesh_local.xds.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
+from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION
+from appmesh_local.xds.snapshot import EncodedMessages, make_resource
+from tests.translate.conftest import golden_cases
+from tests.translate.meshgen import big_mesh, service_name, with_route_weight
+
+CASES = golden_cases()
+
+
+def _check_encodings(snapshot) -> int:
+    """Every route configuration the builder hands over carries the bytes a plain build serializes to."""
+    ir = translate_mesh(snapshot)
+    config = MeshConfigBuilder().build(snapshot)
+    checked = 0
+    for proxy in ir.proxies:
+        routes = config.proxies[(proxy.kind, proxy.name)].resources.get(ROUTE_CONFIGURATION, {})
+        assert isinstance(routes, EncodedMessages) or not routes
+        for spec in proxy.route_configs:
+            expected = build_route_configuration(spec).SerializeToString(deterministic=True)
+            message = routes[spec.name]
+            assert routes.encoding(spec.name, message) == expected, (proxy.name, spec.name)
+            assert message.SerializeToString(deterministic=True) == expected
+            assert message == build_route_configuration(spec)
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_assembled_bytes_equal_deterministic_serialization_golden(case: Path) -> None:
+    _check_encodings(load_mesh_file(case))
+
+
+def test_assembled_bytes_equal_deterministic_serialization_big_mesh() -> None:
+    assert _check_encodings(big_mesh(12, 3, 3)) > 12
+
+
+def test_assembled_bytes_edge_cases() -> None:
+    """An empty name is omitted (proto3 default), an empty virtual host is still a field; long lengths."""
+    route = HttpRoute(name="r" * 300, match=CATCH_ALL, clusters=(WeightedTarget("c" * 200, 1),))
+    for spec in (RouteConfig(name="", virtual_hosts=()),
+                 RouteConfig(name="x", virtual_hosts=(VirtualHost(name="", domains=()),)),
+                 RouteConfig(name="é" * 100, virtual_hosts=tuple(
+                     VirtualHost(name=f"v{i}", domains=("*",), routes=(route,) * 60) for i in range(3)))):
+        expected = build_route_configuration(spec).SerializeToString(deterministic=True)
+        assert encode_route_configuration(spec, encode_virtual_host) == expected
+
+
+def test_make_resource_uses_given_bytes() -> None:
+    spec = RouteConfig(name="rds", virtual_hosts=(VirtualHost(name="a", domains=("a",)),))
+    message = build_route_configuration(spec)
+    data = encode_route_configuration(spec, encode_virtual_host)
+    plain = make_resource(ROUTE_CONFIGURATION, "rds", message)
+    given = make_resource(ROUTE_CONFIGURATION, "rds", message, data=data)
+    assert given.digest == plain.digest and given.packed == plain.packed
+    routes = EncodedMessages({"rds": message}, {"rds": (build_route_configuration(spec), data)})
+    assert routes.encoding("rds", message) is None, "an encoding counts only for its own message object"
+
+
+def _egress_vhosts(ir, node: str) -> dict[str, VirtualHost]:
+    proxy = ir.proxy("virtualNode", node)
+    return {v.name: v for rc in proxy.route_configs if rc.name.startswith("rds_egress") for v in rc.virtual_hosts}
+
+
+def test_clients_of_a_service_share_one_virtual_host_object() -> None:
+    before = big_mesh(20, 3, 3)
+    translator = Translator()
+    first = translator.translate(before)
+    by_service: dict[str, list[VirtualHost]] = {}
+    for name in before.virtual_nodes:
+        for vs, vhost in _egress_vhosts(first, name).items():
+            by_service.setdefault(vs, []).append(vhost)
+    shared = [hosts for hosts in by_service.values() if len(hosts) > 1]
+    assert shared, "the generator must give some service several clients"
+    for hosts in shared:
+        assert all(h is hosts[0] for h in hosts)
+
+    changed = service_name(4)
+    second = translator.translate(with_route_weight(before, service=4, route=1, weight=90))
+    for name in before.virtual_nodes:
+        old, new = _egress_vhosts(first, name), _egress_vhosts(second, name)
+        for vs, vhost in new.items():
+            if vs == changed:
+                assert vhost is not old[vs] and vhost != old[vs]
+            else:
+                assert vhost is old[vs], f"{name}: {vs} rebuilt although it did not change"
