@@ -15,7 +15,7 @@ import yaml
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
 from tests.export.helpers import run_cli
-from tests.support.tasks import app_python, missing_task_requirements
+from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python, missing_task_requirements
 
 pytestmark = pytest.mark.timeout(120)
 SERVICE = "backend.shop.local"
@@ -28,20 +28,6 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
 http.server.HTTPServer(("0.0.0.0", 9080), H).serve_forever()
-"""
-APP_CLIENT = r"""
-import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-    print(json.dumps({"status": r.status, "headers": {k.lower(): v for k, v in r.headers.items()}, "body": json.loads(r.read())}))
-"""
-WAIT_PORT = r"""
-import socket, sys, time
-for _ in range(200):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.02)
-sys.exit(1)
 """
 
 

@@ -17,7 +17,7 @@ from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
 from appmesh_local.xds.runtime import XdsRuntime
 from tests.xds.conftest import proxy
-from tests.support.tasks import app_python
+from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("netns_requirements")]
@@ -31,20 +31,6 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
 http.server.HTTPServer(("0.0.0.0", 9080), H).serve_forever()
-"""
-APP_CLIENT = r"""
-import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-    print(json.dumps({"status": r.status, "headers": {k.lower(): v for k, v in r.headers.items()}, "body": json.loads(r.read())}))
-"""
-WAIT_PORT = r"""
-import socket, sys, time
-for _ in range(200):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.02)
-sys.exit(1)
 """
 
 

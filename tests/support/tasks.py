@@ -41,3 +41,20 @@ def app_python() -> str:
     if not found:
         pytest.fail("no python3 that a non-root uid can run")
     return found
+
+
+# Scripts run with `python -c` inside a task (as the app uid), where the project is not importable.
+APP_CLIENT = r"""
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    print(json.dumps({"status": r.status, "headers": {k.lower(): v for k, v in r.headers.items()}, "body": json.loads(r.read())}))
+"""
+WAIT_PORT = r"""
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.02)
+sys.exit(1)
+"""
