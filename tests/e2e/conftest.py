@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,15 +299,3 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("APPMESH_E2E_ARTIFACTS") or Path(__file__).parent / "artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def wait_until(check: Any, timeout: float, message: str, interval: float = 0.05) -> Any:
-    """Poll `check()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (after {timeout}s)")
-        time.sleep(interval)

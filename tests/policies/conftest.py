@@ -44,6 +44,7 @@ from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree
 from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
+from tests.support.waiting import wait_until
 from tests.support.tasks import app_python, missing_task_requirements
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -256,18 +257,6 @@ class PolicyLab:
 
 def missing_requirements() -> str | None:
     return missing_task_requirements("policy tests")
-
-
-def wait_until(check: Callable[[], Any], timeout: float, message: str, interval: float = 0.05) -> Any:
-    """Poll `check()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (after {timeout}s)")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="package")

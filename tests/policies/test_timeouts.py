@@ -117,7 +117,18 @@ def test_tcp_listener_idle_timeout_closes_a_silent_connection(scenario) -> None:
     with socket.create_connection((lab.server_task.address, 8080), timeout=5) as sock:
         # Proof the connection goes through to the app: one request answered.
         sock.sendall(b"GET /sleep/0 HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        response = b""
+        while b"\r\n\r\n" not in response:  # the app may write head and body separately
+            chunk = sock.recv(4096)
+            assert chunk, response
+            response += chunk
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        while len(body) < length:
+            chunk = sock.recv(4096)
+            assert chunk, body
+            body += chunk
         started = time.monotonic()
         assert sock.recv(4096) == b""  # then silence, until Envoy closes the idle connection
         waited = time.monotonic() - started
