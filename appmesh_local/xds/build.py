@@ -128,6 +128,13 @@ class MeshConfigBuilder:
                 put(CLUSTER_LOAD_ASSIGNMENT, cluster.name, cluster.endpoints,
                     lambda c=cluster: build_load_assignment(c.name, c.endpoints))
         self._resources[(proxy.kind, proxy.name)] = current
+        before = self._proxies.get((proxy.kind, proxy.name))
+        if before is not None:
+            # An unchanged type keeps its previous mapping object: the cache then skips it whole.
+            for type_url, by_name in resources.items():
+                old = before[1].resources.get(type_url)
+                if old is not None and len(old) == len(by_name) and all(old.get(n) is m for n, m in by_name.items()):
+                    resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name,
                            resources={t: v for t, v in resources.items() if v})
 

@@ -129,11 +129,18 @@ class SnapshotCache:
         unknown = set(resources) - set(TYPE_URLS)
         if unknown:
             problems.append(f"{proxy.short_id()}: ignored unknown resource types {sorted(unknown)}")
-        by_type: dict[str, dict[str, Resource]] = {}
+        by_type: dict[str, Mapping[str, Resource]] = {}
         digests: dict[str, str] = {}
+        # A type whose mapping is the very object last accepted (the builder hands back an
+        # unchanged type's mapping as is) keeps its resources and digest without a look.
+        source = self._sources.get(proxy) if trust_identity and previous is not None else None
         for type_url in TYPE_URLS:
-            old = previous.types[type_url].resources if previous else {}
             named = resources.get(type_url, {})
+            if source is not None and named and source.get(type_url) is named:
+                by_type[type_url] = previous.types[type_url].resources
+                digests[type_url] = previous.types[type_url].digest
+                continue
+            old = previous.types[type_url].resources if previous else {}
             if isinstance(named, EncodedMessages):
                 by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo, named.encoding(name, msg))
                                      for name, msg in named.items()}

@@ -8,6 +8,7 @@ boot prefix means a restarted server never reuses a version an Envoy ACKed.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -138,31 +139,47 @@ def check_consistency(resources: Mapping[str, Mapping[str, Resource]]) -> list[s
     return problems
 
 
+# Per Resource object (they are immutable and reused while unchanged): what it references.
+_ROUTE_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_EDS_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
 def _referenced_route_configs(listeners: Iterable[Resource]) -> Iterable[tuple[str, str]]:
+    for res in listeners:
+        names = _ROUTE_REFS.get(res)
+        if names is None:
+            names = _ROUTE_REFS[res] = tuple(_route_config_names(res.message))
+        for name in names:
+            yield res.name, name
+
+
+def _route_config_names(listener: Message) -> Iterable[str]:
     from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
-    for res in listeners:
-        listener = res.message
-        chains = list(listener.filter_chains)
-        if listener.HasField("default_filter_chain"):
-            chains.append(listener.default_filter_chain)
-        for chain in chains:
-            for flt in chain.filters:
-                if flt.typed_config.type_url != _HCM:
-                    continue
-                hcm = hcm_pb2.HttpConnectionManager()
-                hcm.ParseFromString(flt.typed_config.value)
-                if hcm.HasField("rds"):
-                    yield res.name, hcm.rds.route_config_name
+    chains = list(listener.filter_chains)
+    if listener.HasField("default_filter_chain"):
+        chains.append(listener.default_filter_chain)
+    for chain in chains:
+        for flt in chain.filters:
+            if flt.typed_config.type_url != _HCM:
+                continue
+            hcm = hcm_pb2.HttpConnectionManager()
+            hcm.ParseFromString(flt.typed_config.value)
+            if hcm.HasField("rds"):
+                yield hcm.rds.route_config_name
 
 
 def _eds_clusters(clusters: Iterable[Resource]) -> Iterable[tuple[str, str]]:
     from envoy.config.cluster.v3 import cluster_pb2
 
     for res in clusters:
-        cluster = res.message
-        if cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS:
-            yield res.name, cluster.eds_cluster_config.service_name or res.name
+        names = _EDS_REFS.get(res)
+        if names is None:
+            cluster = res.message
+            eds = cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
+            names = _EDS_REFS[res] = (cluster.eds_cluster_config.service_name or res.name,) if eds else ()
+        for name in names:
+            yield res.name, name
 
 
 def empty_types(version: str) -> dict[str, TypeSnapshot]:

@@ -95,3 +95,42 @@ def test_clients_of_a_service_share_one_virtual_host_object() -> None:
                 assert vhost is not old[vs] and vhost != old[vs]
             else:
                 assert vhost is old[vs], f"{name}: {vs} rebuilt although it did not change"
+
+
+def test_unchanged_types_keep_their_mapping_and_snapshot() -> None:
+    from appmesh_local.xds.cache import SnapshotCache
+    from appmesh_local.xds.node_id import ProxyRef
+    from appmesh_local.xds.proxy_config import CLUSTER, LISTENER
+
+    before = big_mesh(20, 3, 3)
+    builder, cache = MeshConfigBuilder(), SnapshotCache()
+    first = builder.build(before)
+    cache.apply_mesh_config(first)
+    old_snaps = {key: cache.get(ProxyRef(first.account, first.region, first.mesh, *key)) for key in first.proxies}
+    second = builder.build(with_route_weight(before, service=4, route=1, weight=90))
+    update = cache.apply_mesh_config(second)
+    assert update.changed and not update.problems
+    for ref in update.changed:
+        key = (ref.kind, ref.name)
+        new, old = second.proxies[key].resources, first.proxies[key].resources
+        for type_url in (LISTENER, CLUSTER):
+            assert new[type_url] is old[type_url], f"{key}: unchanged {type_url} mapping rebuilt"
+            assert cache.get(ref).types[type_url] is old_snaps[key].types[type_url]
+        assert new[ROUTE_CONFIGURATION] is not old[ROUTE_CONFIGURATION]
+        assert cache.get(ref).types[ROUTE_CONFIGURATION].version != old_snaps[key].types[ROUTE_CONFIGURATION].version
+
+
+def test_consistency_check_with_memoized_references() -> None:
+    """The per-resource memo of referenced names must not hide a route configuration that went away."""
+    from appmesh_local.xds.proxy_config import LISTENER
+    from appmesh_local.xds.snapshot import check_consistency
+
+    config = MeshConfigBuilder().build(big_mesh(4, 2, 2))
+    proxy = next(iter(config.proxies.values())).resources
+    listeners = {n: make_resource(LISTENER, n, m) for n, m in proxy[LISTENER].items()}
+    routes = {n: make_resource(ROUTE_CONFIGURATION, n, m) for n, m in proxy[ROUTE_CONFIGURATION].items()}
+    for _ in range(2):
+        assert check_consistency({LISTENER: listeners, ROUTE_CONFIGURATION: routes}) == []
+        missing = check_consistency({LISTENER: listeners, ROUTE_CONFIGURATION: {}})
+        assert len(missing) == len(routes) and all("does not exist" in p for p in missing)
+
