@@ -13,7 +13,7 @@ from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy, VirtualHost
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
-from appmesh_local.translate.node import backend_names, egress_virtual_host, node_proxy
+from appmesh_local.translate.node import NodeIngress, backend_names, egress_virtual_host, node_ingress, node_proxy
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.retries import DEFAULT_RETRY
 from appmesh_local.translate.services import ServicePort, ServiceView, node_service, router_service
@@ -31,6 +31,7 @@ class Translator:
         self._services: dict[str, tuple[tuple, tuple[tuple[str, Any], ...], ServiceView]] = {}
         self._proxies: dict[tuple[str, str], tuple[tuple, ProxyIR]] = {}
         self._vhosts: dict[tuple[str, int], tuple[ServicePort | None, VirtualHost]] = {}
+        self._ingress: dict[str, tuple[tuple, NodeIngress]] = {}
 
     def virtual_host(self, service: str, port: int, sp: ServicePort | None) -> VirtualHost:
         """One shared egress VirtualHost per (service, port) while the service's view is unchanged.
@@ -69,6 +70,8 @@ class Translator:
             del self._services[name]
         for key in [k for k in self._vhosts if k[0] not in snapshot.virtual_services]:
             del self._vhosts[key]
+        for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
+            del self._ingress[name]
         live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {("virtualGateway", n) for n in snapshot.virtual_gateways}
         for key in [k for k in self._proxies if k not in live]:
             del self._proxies[key]
@@ -151,7 +154,18 @@ class _Run:
         services = {vs: self.service(vs) for vs in backend_names(spec)}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         return self._proxy(("virtualNode", name), key, lambda: node_proxy(
-            self.mesh, self.mesh_spec, name, spec, services, self.t.options, self.t.virtual_host))
+            self.mesh, self.mesh_spec, name, spec, services, self.t.options, self.t.virtual_host,
+            self.node_ingress(name, spec)))
+
+    def node_ingress(self, name: str, spec: Mapping[str, Any]) -> NodeIngress:
+        """The node's ingress, reused while its own spec (and the mesh's) is unchanged."""
+        key = (self.mesh, self.mesh_spec, spec, self.t.options)
+        cached = self.t._ingress.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ingress = node_ingress(self.mesh, self.mesh_spec, name, spec, self.t.options)
+        self.t._ingress[name] = (key, ingress)
+        return ingress
 
     def gateway_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_gateways[name]

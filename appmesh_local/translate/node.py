@@ -6,6 +6,7 @@ the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
@@ -52,6 +53,24 @@ def egress_virtual_host(service: str, port: int, sp: ServicePort | None) -> Virt
 def passthrough_cluster(name: str) -> Cluster:
     """ORIGINAL_DST cluster: forwards to wherever the app was connecting."""
     return Cluster(name=name, discovery="original_dst")
+
+
+@dataclass(frozen=True)
+class NodeIngress:
+    """A node's ingress side: it depends only on the node's own spec and the mesh's, never on backends."""
+
+    listener: Listener | None
+    route_configs: tuple[RouteConfig, ...]
+    clusters: tuple[Cluster, ...]
+    problems: tuple[str, ...]
+
+
+def node_ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
+                 options: TranslateOptions) -> NodeIngress:
+    """Translate virtual node `name`'s listeners (a translator memoizes this by the node's spec)."""
+    problems: list[str] = []
+    listener, route_configs, clusters = _ingress(mesh, mesh_spec, name, spec, options, problems)
+    return NodeIngress(listener, tuple(route_configs), tuple(clusters), tuple(problems))
 
 
 def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
@@ -207,24 +226,27 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
 
 def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
                services: Mapping[str, ServiceView | None], options: TranslateOptions,
-               virtual_host: VirtualHostFor = egress_virtual_host) -> ProxyIR:
+               virtual_host: VirtualHostFor = egress_virtual_host, ingress: NodeIngress | None = None) -> ProxyIR:
     """Translate virtual node `name`; `services` holds the view of each backend (None = missing).
 
     `virtual_host` lets the translator hand every client the same VirtualHost object for a
-    service and port, so the builder encodes it once for all of them.
+    service and port, so the builder encodes it once for all of them; `ingress`, when given,
+    is `node_ingress(...)` of the same inputs (memoized: a backend's change leaves it as is).
     """
     problems: list[str] = []
     for view in services.values():
         if view is not None:
             problems.extend(view.problems)
-    ingress, ingress_routes, ingress_clusters = _ingress(mesh, mesh_spec, name, spec, options, problems)
+    if ingress is None:
+        ingress = node_ingress(mesh, mesh_spec, name, spec, options)
+    problems.extend(ingress.problems)
     egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems, virtual_host)
-    clusters = {c.name: c for c in ingress_clusters}
+    clusters = {c.name: c for c in ingress.clusters}
     clusters.update(egress_clusters)
     return ProxyIR(
         kind="virtualNode", name=name,
-        listeners=tuple(x for x in (ingress, egress) if x is not None),
-        route_configs=tuple(ingress_routes + egress_routes),
+        listeners=tuple(x for x in (ingress.listener, egress) if x is not None),
+        route_configs=ingress.route_configs + tuple(egress_routes),
         clusters=tuple(clusters[k] for k in sorted(clusters)),
         problems=tuple(dict.fromkeys(problems)),
     )

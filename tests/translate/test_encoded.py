@@ -134,3 +134,24 @@ def test_consistency_check_with_memoized_references() -> None:
         missing = check_consistency({LISTENER: listeners, ROUTE_CONFIGURATION: {}})
         assert len(missing) == len(routes) and all("does not exist" in p for p in missing)
 
+
+
+def test_ingress_is_reused_when_only_a_backend_changes() -> None:
+    before = big_mesh(20, 3, 3)
+    translator = Translator()
+    first = translator.translate(before)
+    second = translator.translate(with_route_weight(before, service=4, route=1, weight=90))
+    rebuilt = [p for p, q in zip(first.proxies, second.proxies) if p is not q]
+    assert rebuilt, "the change must reach some proxy"
+    for old in rebuilt:
+        new = second.proxy(old.kind, old.name)
+        ingress_old = [x for x in old.listeners if x.direction == "INBOUND"]
+        ingress_new = [x for x in new.listeners if x.direction == "INBOUND"]
+        assert ingress_new and all(a is b for a, b in zip(ingress_old, ingress_new))
+        assert new.route_configs[0] is old.route_configs[0] and new.route_configs[0].name.startswith("rds_ingress")
+    # The node's own spec changing rebuilds its ingress.
+    nodes = {n: dict(s) for n, s in before.virtual_nodes.items()}
+    name = sorted(nodes)[0]
+    nodes[name]["listeners"] = [{"portMapping": {"port": 9090, "protocol": "http"}}]
+    third = translator.translate(type(before)(**{**before.__dict__, "virtual_nodes": nodes}))
+    assert third.proxy("virtualNode", name).route_configs[0].name == "rds_ingress_http_9090"
