@@ -58,6 +58,7 @@ class Transaction:
         self._store = store
         self.events: list[ChangeEvent] = []
         self.writes: list[tuple[ResourceKey, ResourceRecord | None]] = []  # for the caches, after COMMIT
+        self.tokens: list[tuple[str, str, str, str]] = []  # client tokens remembered, for the token index
         self.revision = store.revision + 1
 
     def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
@@ -83,6 +84,7 @@ class Transaction:
         self._store._db.execute(
             "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?,?)",
             (account, region, operation, token, fingerprint, json.dumps(response)))
+        self.tokens.append((account, region, operation, token))
 
     def _event(self, key: ResourceKey, action: str) -> None:
         self.events.append(ChangeEvent(key.account, key.region, key.mesh, key.kind, key.name,
@@ -100,6 +102,9 @@ class Store:
         self._mirrors = Mirrors()
         self._cache = RecordCache()
         self._tx: Transaction | None = None  # the open transaction (reads inside it after a write use SQL)
+        # Every stored client token's key, loaded on first use: boto3 sends a fresh token with each
+        # create and update, so almost every lookup is a miss that needs no SQL.
+        self._token_keys: set[tuple[str, str, str, str]] | None = None
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -139,6 +144,8 @@ class Store:
                 raise
             finally:
                 self._tx = None
+            if self._token_keys is not None:
+                self._token_keys.update(tx.tokens)
             if tx.events:
                 self.revision = tx.revision
                 for key, record in tx.writes:
@@ -251,6 +258,12 @@ class Store:
 
     def token(self, account: str, region: str, operation: str, token: str) -> tuple[str, dict] | None:
         with self._lock:
+            if self._token_keys is None:
+                self._token_keys = {tuple(row) for row in self._db.execute(
+                    "SELECT account, region, operation, token FROM client_tokens")}
+            key = (account, region, operation, token)
+            if key not in self._token_keys and (self._tx is None or key not in self._tx.tokens):
+                return None
             row = self._db.execute(
                 "SELECT fingerprint, response FROM client_tokens WHERE account=? AND region=? AND operation=? AND token=?",
                 (account, region, operation, token)).fetchone()

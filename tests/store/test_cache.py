@@ -112,3 +112,24 @@ def test_reads_after_a_write_in_the_same_transaction_see_it():
         assert store.list(A, R, MESH)[0].version == 2
     assert store.get(key).version == 2
     assert store.get(key).revision == store.revision
+
+
+def test_client_token_index_follows_commits_rollbacks_and_reopening(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    store = Store(path)
+    assert store.token(A, R, "CreateMesh", "t1") is None  # loads the (empty) index
+    with store.write() as tx:
+        tx.remember_token(A, R, "CreateMesh", "t1", "f1", {"mesh": {"meshName": "m"}})
+        assert store.token(A, R, "CreateMesh", "t1") == ("f1", {"mesh": {"meshName": "m"}})  # inside its transaction
+    with pytest.raises(RuntimeError):
+        with store.write() as tx:
+            tx.remember_token(A, R, "CreateMesh", "t2", "f2", {})
+            raise RuntimeError("abort")
+    assert store.token(A, R, "CreateMesh", "t1") == ("f1", {"mesh": {"meshName": "m"}})
+    assert store.token(A, R, "CreateMesh", "t2") is None
+    assert store.token(A, R, "UpdateMesh", "t1") is None
+    store.close()
+    reopened = Store(path)
+    assert reopened.token(A, R, "CreateMesh", "t1") == ("f1", {"mesh": {"meshName": "m"}})
+    assert reopened.token("999999999999", R, "CreateMesh", "t1") is None
+    reopened.close()
