@@ -16,7 +16,9 @@ from typing import Callable, Mapping
 from google.protobuf.message import Message
 
 from appmesh_local.xds.node_id import ProxyRef
-from appmesh_local.xds.proxy_config import TYPE_URLS, MeshConfig
+from appmesh_local.xds.proxy_config import (
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, TYPE_URLS, MeshConfig,
+)
 from appmesh_local.xds.snapshot import (
     EncodedMessages, EncodeMemo, Resource, Snapshot, TypeSnapshot, check_consistency, make_resource,
 )
@@ -151,7 +153,7 @@ class SnapshotCache:
         if previous is not None and all(previous.types[t].digest == d for t, d in digests.items()):
             self._sources[proxy] = resources
             return None
-        inconsistent = check_consistency(by_type)
+        inconsistent = [] if _references_unchanged(previous, by_type, digests) else check_consistency(by_type)
         if inconsistent:
             problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
             return None
@@ -200,3 +202,14 @@ class SnapshotCache:
     def is_nacked(self, node_id: str, type_url: str, version: str) -> bool:
         with self._lock:
             return version in self._nacks.get((node_id, type_url), ())
+
+
+def _references_unchanged(previous: Snapshot | None, by_type: Mapping[str, Mapping[str, Resource]],
+                          digests: Mapping[str, str]) -> bool:
+    """True when `previous` (consistent, or it would not exist) had the same listeners, clusters
+    and endpoints and the same route configuration names: the consistency check would pass again."""
+    if previous is None:
+        return False
+    if any(previous.types[t].digest != digests[t] for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)):
+        return False
+    return previous.types[ROUTE_CONFIGURATION].resources.keys() == by_type[ROUTE_CONFIGURATION].keys()

@@ -155,3 +155,24 @@ def test_ingress_is_reused_when_only_a_backend_changes() -> None:
     nodes[name]["listeners"] = [{"portMapping": {"port": 9090, "protocol": "http"}}]
     third = translator.translate(type(before)(**{**before.__dict__, "virtual_nodes": nodes}))
     assert third.proxy("virtualNode", name).route_configs[0].name == "rds_ingress_http_9090"
+
+
+def test_dropped_route_configuration_is_still_caught_with_unchanged_listeners() -> None:
+    """The consistency check is skipped only when route configuration names are unchanged too."""
+    from appmesh_local.xds.cache import SnapshotCache
+    from appmesh_local.xds.proxy_config import MeshConfig, ProxyConfig
+
+    builder, cache = MeshConfigBuilder(), SnapshotCache()
+    first = builder.build(big_mesh(4, 2, 2))
+    cache.apply_mesh_config(first)
+    key, proxy = next(iter(first.proxies.items()))
+    routes = proxy.resources[ROUTE_CONFIGURATION]
+    dropped = sorted(routes)[0]
+    kept = EncodedMessages({n: m for n, m in routes.items() if n != dropped})
+    broken = ProxyConfig(kind=proxy.kind, name=proxy.name,
+                         resources={**proxy.resources, ROUTE_CONFIGURATION: kept})
+    config = MeshConfig(account=first.account, region=first.region, mesh=first.mesh, revision=first.revision + 1,
+                        proxies={**first.proxies, key: broken})
+    update = cache.apply_mesh_config(config)
+    assert not update.changed
+    assert any(dropped in p and "does not exist" in p for p in update.problems), update.problems
