@@ -27,7 +27,7 @@ from appmesh_local.xds.proxy_config import (
     CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, MeshConfig, ProxyConfig,
 )
 from appmesh_local.xds.secrets import SecretResolver, SecretSource
-from appmesh_local.xds.snapshot import EncodedMessages
+from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
 from envoy.config.route.v3 import route_pb2
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
@@ -67,8 +67,8 @@ class MeshConfigBuilder:
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
-        # Per proxy: (type URL, resource name) → (IR input, built message[, its encoding]).
-        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, ...]]] = {}
+        # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
+        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
         self._vhosts = _IdentityMemo(lambda v: encode_virtual_host(v, self._routes))
@@ -96,12 +96,12 @@ class MeshConfigBuilder:
                           revision=snapshot.revision, proxies=proxies, problems=tuple(dict.fromkeys(problems)))
 
     def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
-        resources: dict[str, dict[str, Message]] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
+        resources: dict[str, Any] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get((proxy.kind, proxy.name), {})
-        current: dict[_ResourceKey, tuple[Any, ...]] = {}
+        current: dict[_ResourceKey, tuple[Any, Any]] = {}
 
-        def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, ...] | None:
+        def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
             cached = previous.get((type_url, name))
             return cached if cached is not None and (cached[0] is ir or cached[0] == ir) else None
 
@@ -114,14 +114,13 @@ class MeshConfigBuilder:
             put(LISTENER, listener.name, listener, lambda l=listener: build_listener(l))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
-            # proxies) and parsed back: the cache gets the bytes too and never re-serializes.
+            # proxies); the message is parsed from those bytes only if someone reads it.
             cached = reuse(ROUTE_CONFIGURATION, route_config.name, route_config)
             if cached is None:
                 data = encode_route_configuration(route_config, self._vhosts)
-                cached = (route_config, route_pb2.RouteConfiguration.FromString(data), data)
+                cached = (route_config, EncodedMessage(route_pb2.RouteConfiguration, data))
             current[(ROUTE_CONFIGURATION, route_config.name)] = cached
-            route_configs[route_config.name] = cached[1]
-            route_configs.encodings[route_config.name] = (cached[1], cached[2])
+            route_configs.encoded[route_config.name] = cached[1]
         for cluster in proxy.clusters:
             put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
             if cluster.discovery == "eds":
@@ -133,10 +132,17 @@ class MeshConfigBuilder:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
                 old = before[1].resources.get(type_url)
-                if old is not None and len(old) == len(by_name) and all(old.get(n) is m for n, m in by_name.items()):
+                if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name,
                            resources={t: v for t, v in resources.items() if v})
+
+
+def _same_objects(old: Any, new: Any) -> bool:
+    """The two mappings hold the identical objects under the same names (EncodedMessages: unparsed)."""
+    if isinstance(new, EncodedMessages):
+        old, new = old.encoded, new.encoded
+    return len(old) == len(new) and all(old.get(n) is m for n, m in new.items())
 
 
 def _with_secrets(config: ProxyConfig, secrets: dict[str, Message]) -> ProxyConfig:

@@ -143,12 +143,8 @@ class SnapshotCache:
                 digests[type_url] = previous.types[type_url].digest
                 continue
             old = previous.types[type_url].resources if previous else {}
-            if isinstance(named, EncodedMessages):
-                by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo, named.encoding(name, msg))
-                                     for name, msg in named.items()}
-            else:
-                by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo)
-                                     for name, msg in named.items()}
+            items = named.encoded.items() if isinstance(named, EncodedMessages) else named.items()  # never parsed
+            by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo) for name, msg in items}
             digests[type_url] = TypeSnapshot.content_digest(by_type[type_url])
         if previous is not None and all(previous.types[t].digest == d for t, d in digests.items()):
             self._sources[proxy] = resources

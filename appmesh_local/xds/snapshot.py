@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -39,55 +39,84 @@ class Resource:
 
     name: str
     type_url: str
-    message: Message
+    source: Message | EncodedMessage  # what the builder handed over; its identity marks it unchanged
     packed: any_pb2.Any
     digest: str
+
+    @property
+    def message(self) -> Message:
+        source = self.source
+        return source.message if isinstance(source, EncodedMessage) else source
 
 
 # Within one write: id(message) → (message, packed, digest), for messages shared by many proxies.
 EncodeMemo = dict[int, tuple[Message, any_pb2.Any, str]]
 
 
-class EncodedMessages(dict):
-    """A name → message mapping that also knows some messages' deterministic encodings.
+class EncodedMessage:
+    """A message known by its deterministic encoding, parsed only when someone reads it.
 
-    A builder that assembled a message's bytes from parts it had already encoded
-    (`encodings`: name → (message, bytes)) hands them over with the messages, so the
-    cache does not serialize them again. Entries count only for that very message object.
+    Builders that assemble a message's bytes from parts already encoded (route configurations
+    from shared virtual hosts) hand this over instead of a message: the cache packs the bytes
+    as they are and nothing parses them unless a reader (a dump, an export) asks for `message`.
+    The object's identity stands for its content, like a message object's in the cache.
     """
 
-    def __init__(self, messages: Mapping[str, Message] = (), encodings: Mapping[str, tuple[Message, bytes]] = ()) -> None:
-        super().__init__(messages)
-        self.encodings: dict[str, tuple[Message, bytes]] = dict(encodings)
+    __slots__ = ("message_class", "data", "_message")
 
-    def encoding(self, name: str, message: Message) -> bytes | None:
-        entry = self.encodings.get(name)
-        return entry[1] if entry is not None and entry[0] is message else None
+    def __init__(self, message_class: type[Message], data: bytes) -> None:
+        self.message_class = message_class
+        self.data = data
+        self._message: Message | None = None
+
+    @property
+    def message(self) -> Message:
+        if self._message is None:
+            self._message = self.message_class.FromString(self.data)
+        return self._message
 
 
-def make_resource(type_url: str, name: str, message: Message, previous: Resource | None = None,
-                  memo: EncodeMemo | None = None, data: bytes | None = None) -> Resource:
+class EncodedMessages(Mapping[str, Message]):
+    """A name → message mapping over `EncodedMessage`s: each message is parsed on first access."""
+
+    def __init__(self, encoded: Mapping[str, EncodedMessage] | None = None) -> None:
+        self.encoded: dict[str, EncodedMessage] = dict(encoded or {})
+
+    def __getitem__(self, name: str) -> Message:
+        return self.encoded[name].message
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.encoded)
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.encoded
+
+
+def make_resource(type_url: str, name: str, message: Message | EncodedMessage, previous: Resource | None = None,
+                  memo: EncodeMemo | None = None) -> Resource:
     """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object).
 
     `memo` (alive for one cache write, while every message in it is referenced) lets a
     message object shared by many proxies, such as one cluster, be encoded only once.
-    `data`, when given, is `message`'s deterministic encoding, already known to the caller.
+    An `EncodedMessage` brings its bytes: it is neither serialized nor parsed.
     """
-    if previous is not None and previous.message is message:
+    if previous is not None and previous.source is message:
         return previous
     cached = memo.get(id(message)) if memo is not None else None
     if cached is not None and cached[0] is message:
         _, packed, digest = cached
     else:
-        if data is None:
-            data = message.SerializeToString(deterministic=True)
+        data = message.data if isinstance(message, EncodedMessage) else message.SerializeToString(deterministic=True)
         digest = hashlib.blake2b(data, digest_size=12).hexdigest()
         packed = any_pb2.Any(type_url=type_url, value=data)
         if memo is not None:
             memo[id(message)] = (message, packed, digest)
     if previous is not None and previous.digest == digest and previous.type_url == type_url:
         return previous
-    return Resource(name=name, type_url=type_url, message=message, packed=packed, digest=digest)
+    return Resource(name=name, type_url=type_url, source=message, packed=packed, digest=digest)
 
 
 @dataclass(frozen=True)

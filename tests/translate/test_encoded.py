@@ -12,7 +12,8 @@ from appmesh_local.translate.services import CATCH_ALL
 from appmesh_local.xds.build import MeshConfigBuilder
 from appmesh_local.xds.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION
-from appmesh_local.xds.snapshot import EncodedMessages, make_resource
+from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, make_resource
+from envoy.config.route.v3 import route_pb2
 from tests.translate.conftest import golden_cases
 from tests.translate.meshgen import big_mesh, service_name, with_route_weight
 
@@ -29,8 +30,9 @@ def _check_encodings(snapshot) -> int:
         assert isinstance(routes, EncodedMessages) or not routes
         for spec in proxy.route_configs:
             expected = build_route_configuration(spec).SerializeToString(deterministic=True)
+            assert routes.encoded[spec.name].data == expected, (proxy.name, spec.name)
             message = routes[spec.name]
-            assert routes.encoding(spec.name, message) == expected, (proxy.name, spec.name)
+            assert message is routes[spec.name], "parsed once"
             assert message.SerializeToString(deterministic=True) == expected
             assert message == build_route_configuration(spec)
             checked += 1
@@ -57,15 +59,18 @@ def test_assembled_bytes_edge_cases() -> None:
         assert encode_route_configuration(spec, encode_virtual_host) == expected
 
 
-def test_make_resource_uses_given_bytes() -> None:
+def test_encoded_message_is_packed_as_is_and_parsed_only_when_read() -> None:
     spec = RouteConfig(name="rds", virtual_hosts=(VirtualHost(name="a", domains=("a",)),))
     message = build_route_configuration(spec)
-    data = encode_route_configuration(spec, encode_virtual_host)
+    encoded = EncodedMessage(route_pb2.RouteConfiguration, encode_route_configuration(spec, encode_virtual_host))
     plain = make_resource(ROUTE_CONFIGURATION, "rds", message)
-    given = make_resource(ROUTE_CONFIGURATION, "rds", message, data=data)
+    given = make_resource(ROUTE_CONFIGURATION, "rds", encoded)
     assert given.digest == plain.digest and given.packed == plain.packed
-    routes = EncodedMessages({"rds": message}, {"rds": (build_route_configuration(spec), data)})
-    assert routes.encoding("rds", message) is None, "an encoding counts only for its own message object"
+    assert encoded._message is None, "packing must not parse"
+    assert given.message == message and given.message is encoded.message
+    assert make_resource(ROUTE_CONFIGURATION, "rds", encoded, given) is given
+    routes = EncodedMessages({"rds": encoded})
+    assert routes == {"rds": message} and "rds" in routes and len(routes) == 1
 
 
 def _egress_vhosts(ir, node: str) -> dict[str, VirtualHost]:
@@ -168,7 +173,7 @@ def test_dropped_route_configuration_is_still_caught_with_unchanged_listeners() 
     key, proxy = next(iter(first.proxies.items()))
     routes = proxy.resources[ROUTE_CONFIGURATION]
     dropped = sorted(routes)[0]
-    kept = EncodedMessages({n: m for n, m in routes.items() if n != dropped})
+    kept = EncodedMessages({n: m for n, m in routes.encoded.items() if n != dropped})
     broken = ProxyConfig(kind=proxy.kind, name=proxy.name,
                          resources={**proxy.resources, ROUTE_CONFIGURATION: kept})
     config = MeshConfig(account=first.account, region=first.region, mesh=first.mesh, revision=first.revision + 1,
