@@ -95,6 +95,12 @@ class EncodedMessages(Mapping[str, Message]):
         return name in self.encoded
 
 
+def _digest(data: bytes) -> str:
+    """96 bits of SHA-256: hashed at every push of a changed resource (a 1,000-proxy change hashes
+    ~15 MB), and SHA-256 runs on the CPU's SHA extensions, 2-3x faster here than BLAKE2b."""
+    return hashlib.sha256(data).hexdigest()[:24]
+
+
 def make_resource(type_url: str, name: str, message: Message | EncodedMessage, previous: Resource | None = None,
                   memo: EncodeMemo | None = None) -> Resource:
     """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object).
@@ -110,7 +116,7 @@ def make_resource(type_url: str, name: str, message: Message | EncodedMessage, p
         _, packed, digest = cached
     else:
         data = message.data if isinstance(message, EncodedMessage) else message.SerializeToString(deterministic=True)
-        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+        digest = _digest(data)
         packed = any_pb2.Any(type_url=type_url, value=data)
         if memo is not None:
             memo[id(message)] = (message, packed, digest)
