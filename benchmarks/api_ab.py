@@ -5,7 +5,7 @@
 
 `benchmarks.api` takes minutes because moto is slow; this runs only the four
 calls that dominate a workload (create, describe, update and paginated list of
-virtual nodes) against two `appmesh-local serve --ephemeral --no-xds` processes
+virtual nodes) against two or more `appmesh-local serve --ephemeral --no-xds` processes
 (and the null server for boto3's ceiling), alternating which goes first in each
 round so that drift of a shared machine hits both alike. Reported per server and
 step: server CPU milliseconds per call (psutil, all threads) and ops/s, summed
@@ -73,10 +73,8 @@ def _run(step: str, server: ServerUnderTest, client: Any, mesh: str, nodes: int,
     tally.cpu += server.cpu_seconds() - cpu0
 
 
-def run(baseline: str | None, nodes: int, rounds: int, with_null: bool) -> dict[str, dict[str, Tally]]:
-    servers = [appmesh_local()]
-    if baseline:
-        servers.append(appmesh_local(checkout=baseline))
+def run(baselines: list[str], nodes: int, rounds: int, with_null: bool) -> dict[str, dict[str, Tally]]:
+    servers = [appmesh_local()] + [appmesh_local(checkout=b) for b in baselines]
     if with_null:
         servers.append(null_server())
     tallies = {s.name: {step: Tally() for step in STEPS} for s in servers}
@@ -102,7 +100,8 @@ def run(baseline: str | None, nodes: int, rounds: int, with_null: bool) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", help="directory holding another version's appmesh_local package")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="directory holding another version's appmesh_local package (repeatable)")
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-null", action="store_true", help="skip the null server")
