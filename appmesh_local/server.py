@@ -26,6 +26,7 @@ class ServerConfig:
     quotas: Quotas = field(default_factory=Quotas)
     threads: int = 8
     xds_extra_hosts: tuple[str, ...] = ()
+    xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
     listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
 
 
@@ -42,7 +43,7 @@ class AppMeshServer:
             from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
 
             self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts,
-                                   bind_address=config.listener_bind_address)
+                                   bind_address=config.listener_bind_address, unix_socket=config.xds_socket)
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)

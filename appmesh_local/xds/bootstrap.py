@@ -33,14 +33,16 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
                      node_id: str | None = None, api_type: str = "GRPC",
                      initial_fetch_timeout_s: float = 0.0, outlier_event_log_path: str | None = None,
                      reconnect_base_ms: int | None = None,
-                     sds_socket_path: str | None = None) -> dict[str, Any]:
+                     sds_socket_path: str | None = None,
+                     xds_socket_path: str | None = None) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
     `kind` is "virtualNode" or "virtualGateway". `account`/`region` go to node metadata
     so the short node id resolves to the right mesh (`mesh_owner` goes into the id as `mesh@owner`).
     `api_type` "DELTA_GRPC" selects incremental xDS (App Mesh itself only spoke SotW).
     `sds_socket_path` (APPMESH_SDS_SOCKET_PATH) adds the SDS unix-socket cluster that
-    `sds` certificates and trust in the mesh are fetched through.
+    `sds` certificates and trust in the mesh are fetched through. `xds_socket_path` points
+    the `xds_cluster` at the server's unix socket (`serve --xds-socket`) instead of host:port.
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
@@ -74,7 +76,7 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
-        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port)]
+        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port, xds_socket_path)]
                              + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])},
         "layered_runtime": {"layers": [
             {"name": "static_layer_0", "static_layer": dict(STATIC_RUNTIME)},
@@ -86,13 +88,17 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
     return bootstrap
 
 
-def xds_cluster(host: str, port: int) -> dict[str, Any]:
-    """The static HTTP/2 cluster to the ADS server: STATIC for an IP, LOGICAL_DNS for a name."""
-    try:
-        ipaddress.ip_address(host)
-        discovery = "STATIC"
-    except ValueError:
-        discovery = "LOGICAL_DNS"
+def xds_cluster(host: str, port: int, socket_path: str | None = None) -> dict[str, Any]:
+    """The static HTTP/2 cluster to the ADS server: STATIC for an IP or a unix socket, LOGICAL_DNS for a name."""
+    address: dict[str, Any] = {"socket_address": {"address": host, "port_value": port}}
+    discovery = "STATIC"
+    if socket_path:
+        address = {"pipe": {"path": str(socket_path)}}
+    else:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            discovery = "LOGICAL_DNS"
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
         "type": discovery,
@@ -106,7 +112,7 @@ def xds_cluster(host: str, port: int) -> dict[str, Any]:
             },
         },
         "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+            {"endpoint": {"address": address}}]}]},
     }
     if discovery == "LOGICAL_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"

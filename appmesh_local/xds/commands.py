@@ -26,12 +26,13 @@ def build_bootstrap(mesh: str, virtual_node: str | None = None, virtual_gateway:
                     xds_host: str = "127.0.0.1", xds_port: int = 4601, admin_port: int = 9901,
                     admin_address: str = "127.0.0.1", account: str | None = None, region: str | None = None,
                     mesh_owner: str | None = None, node_cluster: str | None = None,
-                    api_type: str = "GRPC", sds_socket_path: str | None = None) -> dict[str, Any]:
+                    api_type: str = "GRPC", sds_socket_path: str | None = None,
+                    xds_socket_path: str | None = None) -> dict[str, Any]:
     kind, name = proxy_kind(virtual_node, virtual_gateway)
     return render_bootstrap(mesh, kind, name, xds_host, xds_port, admin_port=admin_port,
                             admin_address=admin_address, account=account, region=region,
                             node_cluster=node_cluster, mesh_owner=mesh_owner, api_type=api_type,
-                            sds_socket_path=sds_socket_path)
+                            sds_socket_path=sds_socket_path, xds_socket_path=xds_socket_path)
 
 
 def bootstrap_command(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
@@ -56,8 +57,9 @@ def envoy_command(mesh: str, virtual_node: str | None = None, virtual_gateway: s
         path.write_text(json.dumps(bootstrap, indent=2))
         args = [str(binary), "-c", str(path), "--concurrency", str(concurrency), "--log-level", log_level,
                 "--disable-hot-restart", *extra_args]
-        print(f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS "
-              f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}, admin "
+        xds = (f"unix:{options['xds_socket_path']}" if options.get("xds_socket_path")
+               else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}")
+        print(f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS {xds}, admin "
               f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}", file=sys.stderr)
         proc = subprocess.Popen(args)
         try:

@@ -10,6 +10,8 @@ stays a plain blocking program:
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import grpc
@@ -22,6 +24,7 @@ from appmesh_local.xds.status import Status
 
 log = logging.getLogger(__name__)
 DEFAULT_XDS_PORT = 4601
+DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed
 GRPC_OPTIONS = (
     ("grpc.so_reuseport", 0),                          # a taken port is an error, not a silent share
     ("grpc.keepalive_permit_without_calls", 1),
@@ -32,7 +35,10 @@ GRPC_OPTIONS = (
 
 
 class XdsRuntime:
-    """The ADS server on `host:port` (+ `extra_hosts`), fed by a reconciler when a store is given.
+    """The ADS server on `host:port` (+ `extra_hosts`, + `unix:unix_socket`), fed by a reconciler when a store is given.
+
+    The unix socket lets Envoys in network namespaces (any uid, e.g. 1337) reach xDS
+    without a bridge address: it is made world-writable in a traversable directory.
 
     Without a store, feed `runtime.cache` directly (tests, the offline tools).
     """
@@ -40,8 +46,10 @@ class XdsRuntime:
     def __init__(self, store: MeshSource | None = None, host: str = "127.0.0.1", port: int = DEFAULT_XDS_PORT,
                  *, extra_hosts: Sequence[str] = (), cache: SnapshotCache | None = None,
                  status: Status | None = None, build: BuildFn | None = None,
-                 quiet_s: float = 0.002, max_delay_s: float = 0.02, bind_address: str = "0.0.0.0") -> None:
+                 quiet_s: float = 0.002, max_delay_s: float = 0.02, bind_address: str = "0.0.0.0",
+                 unix_socket: str | os.PathLike[str] | None = None) -> None:
         self.host = host
+        self.unix_socket = Path(unix_socket) if unix_socket else None
         self.requested_port = port
         self.extra_hosts = tuple(extra_hosts)
         self.cache = cache or SnapshotCache()
@@ -69,11 +77,14 @@ class XdsRuntime:
         if self.reconciler is not None:
             self.reconciler.stop()
         self._grpc.stop(grace)
+        if self.unix_socket is not None and self.unix_socket.is_socket():
+            self.unix_socket.unlink(missing_ok=True)
 
     def status_snapshot(self) -> dict[str, Any]:
         """JSON-able status (connected proxies, unknown nodes, translation problems)."""
         data = self.status.snapshot()
         data["server"] = {"host": self.host, "port": self.port, "boot_id": self.cache.boot_id,
+                          "unix_socket": str(self.unix_socket) if self.unix_socket else None,
                           "proxies_in_cache": len(self.cache.proxies())}
         return data
 
@@ -93,10 +104,27 @@ class XdsRuntime:
         for extra in self.extra_hosts:
             if not server.add_insecure_port(f"{_host(extra)}:{port}"):
                 raise OSError(f"cannot bind {extra}:{port}")
+        if self.unix_socket is not None:
+            _prepare_socket_path(self.unix_socket)
+            if not server.add_insecure_port(f"unix:{self.unix_socket}"):
+                raise OSError(f"cannot bind unix:{self.unix_socket}")
         await server.start()
+        if self.unix_socket is not None:
+            self.unix_socket.chmod(0o666)  # Envoy runs as uid 1337
         self.port = port
         return server
 
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _prepare_socket_path(path: Path) -> None:
+    """Make the socket's directory (0755, so uid 1337 can traverse it) and clear a stale socket."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+        path.parent.chmod(0o755)
+    if path.is_socket():
+        path.unlink()  # left by a killed server; a live one would still hold its TCP port
+    elif path.exists():
+        raise OSError(f"{path} exists and is not a socket")
