@@ -22,11 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
     state_dir = None if args.ephemeral else (args.state_dir or settings.default_state_dir())
     config = ServerConfig(host=args.host, port=args.port, xds_host=args.xds_host,
                           xds_port=None if args.no_xds else args.xds_port, state_dir=state_dir, quotas=quotas,
-                          xds_extra_hosts=tuple(args.xds_extra_host),
+                          xds_extra_hosts=tuple(args.xds_extra_host), xds_socket=args.xds_socket,
                           listener_bind_address=args.listener_bind_address)
     server = AppMeshServer(config)
     print(f"appmesh-local: App Mesh API on {server.endpoint}"
           + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
+          + (f" and unix:{args.xds_socket}" if args.xds_socket and not args.no_xds else "")
           + f", state {'in memory' if state_dir is None else state_dir}", flush=True)
     server.serve_forever()
     return 0
@@ -49,13 +50,16 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sds-socket", metavar="PATH", default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
                         help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
                              "adds static_cluster_sds_unix_socket to the bootstrap")
+    parser.add_argument("--xds-socket", metavar="PATH",
+                        help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port")
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
     return dict(virtual_node=args.virtual_node, virtual_gateway=args.virtual_gateway, xds_host=args.xds_host,
                 xds_port=args.xds_port, admin_port=args.admin_port, admin_address=args.admin_address,
                 account=args.account, region=args.region, mesh_owner=args.mesh_owner,
-                api_type="DELTA_GRPC" if args.delta else "GRPC", sds_socket_path=args.sds_socket)
+                api_type="DELTA_GRPC" if args.delta else "GRPC", sds_socket_path=args.sds_socket,
+                xds_socket_path=args.xds_socket)
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
@@ -71,6 +75,19 @@ def _envoy(args: argparse.Namespace) -> int:
     from .xds.commands import envoy_command
 
     return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+
+
+def _task(args: argparse.Namespace) -> int:
+    from .netns.command import TaskCommandError, parse_hosts, run_task
+
+    command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
+    try:
+        return run_task(args.mesh, args.virtual_node, args.address, args.app_port, command,
+                        hosts=parse_hosts(args.host), xds_socket=args.xds_socket, name=args.name,
+                        account=args.account, region=args.region, envoy_log_level=args.envoy_log_level)
+    except TaskCommandError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -96,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT, help="xDS gRPC port (default 4601)")
     serve.add_argument("--xds-extra-host", action="append", default=[], metavar="ADDRESS",
                        help="also serve xDS on this address (e.g. a bridge for Envoys in network namespaces)")
+    serve.add_argument("--xds-socket", metavar="PATH",
+                       help="also serve xDS on this unix socket (for `appmesh-local task`; "
+                            "e.g. /tmp/appmesh-local/xds.sock)")
     serve.add_argument("--listener-bind-address", default="0.0.0.0",
                        help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)")
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
@@ -115,6 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     _proxy_options(envoy)
     envoy.add_argument("--envoy-log-level", default="info")
     envoy.set_defaults(func=_envoy)
+
+    from .xds.runtime import DEFAULT_XDS_SOCKET
+
+    task = commands.add_parser("task", help="run an app and its Envoy in a network namespace with App Mesh's "
+                                            "interception, as an ECS task (root)")
+    task.add_argument("--mesh", required=True)
+    task.add_argument("--virtual-node", required=True)
+    task.add_argument("--address", required=True, help="the task's address in 198.51.100.0/24 (bridge aml-br0)")
+    task.add_argument("--app-port", type=int, action="append", required=True, help="intercepted inbound port")
+    task.add_argument("--host", action="append", default=[], metavar="NAME=ADDR",
+                      help="an /etc/hosts entry in the task (e.g. a virtual service name)")
+    task.add_argument("--xds-socket", default=DEFAULT_XDS_SOCKET, metavar="PATH",
+                      help=f"the server's xDS unix socket (serve --xds-socket; default {DEFAULT_XDS_SOCKET})")
+    task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
+    task.add_argument("--account", help="account of the mesh (default 123456789012)")
+    task.add_argument("--region", help="region of the mesh (default us-east-1)")
+    task.add_argument("--envoy-log-level", default="info")
+    task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
+    task.set_defaults(func=_task)
 
     status = commands.add_parser("status", help="connected proxies, ACK/NACK per type, translation problems")
     status.add_argument("--endpoint", default=f"http://{settings.DEFAULT_HOST}:{settings.DEFAULT_API_PORT}")

@@ -1,0 +1,153 @@
+"""`appmesh-local task`: one app + its Envoy sidecar in a network namespace, as an ECS task with App Mesh.
+
+The task sits on the bridge `aml-br0` (198.51.100.1/24), App Mesh's iptables rules
+send its inbound traffic on the app ports to Envoy's 15000 and its outbound traffic
+to 15001, Envoy runs as uid 1337 and reaches xDS over the server's unix socket
+(`serve --xds-socket`; namespaces share the filesystem), and the app runs as uid
+1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
+
+from appmesh_local.netns.iptables import Interception
+from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
+from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.xds.runtime import DEFAULT_XDS_SOCKET
+
+BRIDGE_NAME = "aml-br0"
+BRIDGE_ADDRESS = "198.51.100.1"
+ADMIN_PORT = 9901
+
+
+class TaskCommandError(Exception):
+    """A problem reported to the user as one line (exit status 1)."""
+
+
+def missing_requirements() -> str | None:
+    """Why tasks cannot run here (None when they can): root, ip, setpriv, iptables, Envoy."""
+    if os.geteuid() != 0:
+        return "`task` needs root (network namespaces, iptables)"
+    for tool, package in (("ip", "iproute2"), ("setpriv", "util-linux")):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (apt-get install {package})"
+    if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
+        return "`iptables` is not installed (apt-get install iptables)"
+    try:
+        from appmesh_local.xds.envoy_process import envoy_binary
+
+        envoy_binary()
+    except FileNotFoundError as error:
+        return str(error)
+    return None
+
+
+def default_task_name(virtual_node: str) -> str:
+    """Task names also name the veth (≤ 9 letters/digits/dashes): the virtual node's, shortened."""
+    name = re.sub(r"[^A-Za-z0-9-]", "", virtual_node)[:9].strip("-")
+    if not name:
+        raise TaskCommandError(f"cannot derive a task name from {virtual_node!r}: give --name")
+    return name
+
+
+def parse_hosts(entries: Sequence[str]) -> dict[str, str]:
+    """NAME=ADDR pairs (the task's /etc/hosts, e.g. virtual service names) as a dict."""
+    hosts: dict[str, str] = {}
+    for entry in entries:
+        hostname, sep, address = entry.partition("=")
+        if not sep or not hostname or not address:
+            raise TaskCommandError(f"--host takes NAME=ADDR, not {entry!r}")
+        hosts[hostname] = address
+    return hosts
+
+
+def run_task(mesh: str, virtual_node: str, address: str, app_ports: Sequence[int], command: Sequence[str], *,
+             hosts: Mapping[str, str] | None = None, xds_socket: str = DEFAULT_XDS_SOCKET,
+             name: str | None = None, account: str | None = None, region: str | None = None,
+             admin_port: int = ADMIN_PORT, envoy_log_level: str = "info", ready_timeout: float = 60.0,
+             out: TextIO = sys.stdout) -> int:
+    """Run the task until the app exits (its status is returned) or SIGINT/SIGTERM (0); always clean up.
+
+    Raises TaskCommandError for problems the user must fix (reported as one line by the CLI).
+    """
+    if not command:
+        raise TaskCommandError("give the app's command after `--`")
+    if not app_ports:
+        raise TaskCommandError("give at least one --app-port")
+    missing = missing_requirements()
+    if missing:
+        raise TaskCommandError(missing)
+    name = name or default_task_name(virtual_node)
+    blocked = [str(d) for d in Path(xds_socket).resolve().parents if d.exists() and not d.stat().st_mode & 0o001]
+    if blocked:
+        raise TaskCommandError(f"Envoy (uid 1337) cannot reach {xds_socket}: {blocked[0]} is not o+x")
+    if not os.path.exists(xds_socket):
+        print(f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
+              f"`appmesh-local serve --xds-socket {xds_socket}` (Envoy waits for it)", file=sys.stderr)
+    try:
+        bridge = Bridge(BRIDGE_NAME, BRIDGE_ADDRESS)
+        task = Task(name, address, bridge, hosts=hosts, interception=Interception(app_ports=tuple(app_ports)))
+    except ValueError as error:
+        raise TaskCommandError(str(error)) from None
+    if address == bridge.address:
+        raise TaskCommandError(f"{address} is the bridge's own address")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        bridge.up()
+        try:
+            task.up()
+        except RuntimeError as error:
+            raise TaskCommandError(f"cannot create task {name}: {error}") from None
+        bootstrap = render_bootstrap(mesh, "virtualNode", virtual_node, "127.0.0.1", 0, admin_port=admin_port,
+                                     admin_address=address, account=account, region=region,
+                                     xds_socket_path=xds_socket)
+        envoy = task.envoy(bootstrap, log_level=envoy_log_level)
+        try:
+            envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
+        except (TimeoutError, RuntimeError) as error:
+            tail = envoy.log_text()[-2000:].strip()
+            raise TaskCommandError(f"Envoy for {virtual_node} did not become LIVE ({error}); is "
+                                   f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
+                                   f"virtual node {virtual_node} exist in mesh {mesh}?"
+                                   + (f"\n{tail}" if tail else "")) from None
+        app = task.popen(list(command), uid=APP_UID)
+        print(f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
+              f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
+              f"(Ctrl-C to stop)", file=out, flush=True)
+        while True:
+            status = app.poll()
+            if status is not None:
+                print(f"appmesh-local: task {name}: the app exited with status {status}", file=out, flush=True)
+                return status
+            if not envoy.alive():
+                raise TaskCommandError(f"Envoy of task {name} exited:\n{envoy.log_text()[-2000:].strip()}")
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print(f"appmesh-local: task {name}: stopping", file=out, flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        try:
+            task.down()
+            _remove_bridge_if_unused(bridge)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _remove_bridge_if_unused(bridge: Bridge) -> None:
+    """Delete the bridge only if this run created it and no other task's veth is still attached."""
+    if bridge.created and sh("ip", "-o", "link", "show", "master", bridge.name, check=False).stdout.strip():
+        bridge.created = False  # another task still uses it; that task's run removes nothing either
+    bridge.down()
