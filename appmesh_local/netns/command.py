@@ -139,7 +139,7 @@ def run_task(mesh: str, virtual_node: str, address: str, app_ports: Sequence[int
             task.down()
             _remove_bridge_if_unused(bridge)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _interrupt(signum: int, frame: object) -> None:
