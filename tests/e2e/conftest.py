@@ -31,7 +31,7 @@ from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.e2e import colorapp
 from tests.e2e.colorapp import GATEWAY_PORT, GRPC_PORT, HTTP_PORT, MESH, TCP_PORT
-from tests.support.tasks import missing_task_requirements
+from tests.support.tasks import require_task_capabilities
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APPS = Path(__file__).parent / "apps"
@@ -49,10 +49,6 @@ TASKS: dict[str, tuple[tuple[int, ...] | None, str | None]] = {
     "ext": (None, None),                  # not in the mesh: no Envoy
 }
 PROXIES = {"gw": "gw", "front": "front", "blue": "blue", "red": "red", "greeter": "greeter", "echo": "echo"}
-
-
-def missing_requirements() -> str | None:
-    return missing_task_requirements("e2e tests")
 
 
 def app_runtime(workdir: Path) -> tuple[str, dict[str, str]]:
@@ -236,10 +232,7 @@ class ColorApp:
 
 @pytest.fixture(scope="module")
 def e2e_requirements() -> None:
-    reason = missing_requirements()
-    if reason:
-        print(f"SKIP e2e: {reason}")
-        pytest.skip(reason)
+    require_task_capabilities("e2e tests")
 
 
 @pytest.fixture(scope="module")

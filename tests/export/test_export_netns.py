@@ -15,7 +15,7 @@ import yaml
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
 from tests.export.helpers import run_cli
-from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python, missing_task_requirements
+from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python, require_task_capabilities
 
 pytestmark = pytest.mark.timeout(120)
 SERVICE = "backend.shop.local"
@@ -57,9 +57,7 @@ def exported(tmp_path: Path, node: str, admin_address: str) -> dict:
 
 @pytest.fixture
 def tasks():
-    reason = missing_task_requirements("exported-config traffic tests")
-    if reason:
-        pytest.skip(reason)
+    require_task_capabilities("exported-config traffic tests")
     bridge = Bridge.free_slot(os.getpid() + 7).up()
     slot = bridge.name.removeprefix("aml-br")
     made = []

@@ -3,16 +3,9 @@ from __future__ import annotations
 
 
 import pytest
-from tests.support.tasks import missing_task_requirements
-
-
-def missing_requirements() -> str | None:
-    return missing_task_requirements("network-namespace tests", need_envoy=False)
+from tests.support.tasks import require_task_capabilities
 
 
 @pytest.fixture
 def netns_requirements():
-    reason = missing_requirements()
-    if reason:
-        print(f"SKIP netns: {reason}")
-        pytest.skip(reason)
+    require_task_capabilities("network-namespace tests", need_envoy=False)

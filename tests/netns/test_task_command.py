@@ -29,7 +29,7 @@ from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, delete_mesh_tree
 from appmesh_local.xds.bootstrap import XDS_CLUSTER, render_bootstrap
 from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
-from tests.support.tasks import app_python, missing_task_requirements
+from tests.support.tasks import app_python, require_task_capabilities
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
@@ -126,10 +126,7 @@ def test_parse_hosts():
 # ---- the command itself, with root -------------------------------------------------------------
 @pytest.fixture
 def task_requirements():
-    reason = missing_task_requirements("`appmesh-local task` tests")
-    if reason:
-        print(f"SKIP task command: {reason}")
-        pytest.skip(reason)
+    require_task_capabilities("`appmesh-local task` tests")
 
 
 def link_exists(name: str) -> bool:

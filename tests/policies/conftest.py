@@ -45,7 +45,7 @@ from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree
 from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
 from tests.support.waiting import wait_until
-from tests.support.tasks import app_python, missing_task_requirements
+from tests.support.tasks import app_python, require_task_capabilities
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
@@ -255,17 +255,10 @@ class PolicyLab:
             return int(json.loads(response.read())["count"])
 
 
-def missing_requirements() -> str | None:
-    return missing_task_requirements("policy tests")
-
-
 @pytest.fixture(scope="package")
 def lab() -> Iterator[PolicyLab]:
     """Bridge, server, client task and server task (with slow_app.py), shared by tests/policies."""
-    reason = missing_requirements()
-    if reason:
-        print(f"SKIP policies: {reason}")
-        pytest.skip(reason)
+    require_task_capabilities("policy tests")
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="appmesh-policies-"))
         workdir.chmod(0o777)  # Envoys (uid 1337) write access logs in here

@@ -29,6 +29,14 @@ def missing_task_requirements(suite: str, need_envoy: bool = True) -> str | None
     return None
 
 
+def require_task_capabilities(suite: str, need_envoy: bool = True) -> None:
+    """Skip the calling test/fixture, saying why (printed too, so CI logs show it), when `suite` cannot run."""
+    reason = missing_task_requirements(suite, need_envoy)
+    if reason:
+        print(f"SKIP {suite}: {reason}")
+        pytest.skip(reason)
+
+
 def app_python() -> str:
     """A Python the app uid can run: the test's own may live under a 0700 /root (pyenv).
 

@@ -35,7 +35,7 @@ from appmesh_local.xds.envoy_process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.tls.certs import Authority, Pair, authority
-from tests.support.tasks import app_python, missing_task_requirements
+from tests.support.tasks import app_python, require_task_capabilities
 
 ACCOUNT, REGION, MESH = "123456789012", "us-east-1", "tls"
 BACK_HOST = "back.tls.local"
@@ -82,10 +82,6 @@ for port in sys.argv[1:]:
 
 def service(port: int) -> str:
     return f"s{port}.tls.local"
-
-
-def missing_requirements() -> str | None:
-    return missing_task_requirements("TLS traffic tests")
 
 
 @dataclass
@@ -294,10 +290,7 @@ class TlsMesh:
 
 @pytest.fixture(scope="module")
 def tls_mesh() -> Iterator[TlsMesh]:
-    reason = missing_requirements()
-    if reason:
-        print(f"SKIP tls traffic: {reason}")
-        pytest.skip(reason)
+    require_task_capabilities("TLS traffic tests")
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="appmesh-tls-"))
         workdir.chmod(0o755)  # Envoy (uid 1337) reads the certificates and the SDS socket in here
