@@ -2,15 +2,20 @@
 
 These awsJson1.1 APIs are told apart from App Mesh's rest-json by their X-Amz-Target
 header, so one port serves all four and `aws servicediscovery ... --endpoint-url` works
-against the same URL as `aws appmesh`. A matching request is handed to moto's response
-class in-process (no moto server, no mock); anything else goes to the wrapped app untouched.
-Account and region come from the SigV4 header exactly as for App Mesh (web/identity.py);
-moto's own account resolution is overridden per request so both sides always agree.
+against the same URL as `aws appmesh`. A matching request is handed, in-process, to the
+WSGI app moto's own server mode runs for that service (`create_backend_app`); anything else
+goes to the wrapped app untouched. Account and region come from the SigV4 header exactly as
+for App Mesh (web/identity.py) and reach moto through its documented server-mode inputs: the
+`x-moto-account-id` header and the service's regional host name, so both sides always agree.
+
+Going through moto's server app rather than its response classes keeps us off moto's
+request internals (moto 5.2.4 changed them and broke a direct `_dispatch` call).
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -37,15 +42,13 @@ JSON_11 = "application/x-amz-json-1.1"
 class NeighbourApi:
     target_prefix: str  # X-Amz-Target up to the dot
     backend: str  # moto's backend name (backends.CLOUD_MAP, ...)
-    response_class: str  # "module:Class" of moto's handler, imported on first use
-    host: str  # endpoint prefix, only used to build the URL moto sees
+    host: str  # endpoint prefix: moto reads the region from "<host>.<region>.amazonaws.com"
 
 
 APIS = (
-    NeighbourApi("Route53AutoNaming_v20170314", backends.CLOUD_MAP,
-                 "moto.servicediscovery.responses:ServiceDiscoveryResponse", "servicediscovery"),
-    NeighbourApi("CertificateManager", backends.ACM, "moto.acm.responses:AWSCertificateManagerResponse", "acm"),
-    NeighbourApi("ACMPrivateCA", backends.ACM_PCA, "moto.acmpca.responses:ACMPCAResponse", "acm-pca"),
+    NeighbourApi("Route53AutoNaming_v20170314", backends.CLOUD_MAP, "servicediscovery"),
+    NeighbourApi("CertificateManager", backends.ACM, "acm"),
+    NeighbourApi("ACMPrivateCA", backends.ACM_PCA, "acm-pca"),
 )
 
 # Corrections applied after a successful call, under the lock (see each function's doc);
@@ -85,6 +88,7 @@ class NeighbourApis:
         if api is None or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         request = Request(environ)
+        request.get_data()  # buffered: moto reads the same bytes again from the request's environ
         status, headers, body = self.handle(api, request)
         payload = body.encode() if isinstance(body, str) else bytes(body or b"")
         header_list = [(name, str(value)) for name, value in headers.items()
@@ -109,7 +113,7 @@ class NeighbourApis:
             guard = cloudmap_rules.GUARDS.get(operation) if cloud_map else None
             try:
                 with guard(account, region, params) if guard else contextlib.nullcontext():
-                    status, headers, body = self._moto(api, account, region, request)
+                    status, headers, body = _call_moto(api, account, region, request)
                 if status < 300 and (hook := AFTER.get((api.backend, operation))):
                     hook(account, region, params, _json(body))
             except Refusal as refusal:
@@ -142,15 +146,40 @@ class NeighbourApis:
         except Exception:  # noqa: BLE001 - the call itself succeeded; say the disk copy is behind
             log.exception("saving Cloud Map/ACM state to %s failed", self.state.path)  # type: ignore[union-attr]
 
-    @staticmethod
-    def _moto(api: NeighbourApi, account: str, region: str, request: Request) -> tuple[int, dict, Any]:
-        module, _, name = api.response_class.partition(":")
-        handler = getattr(importlib.import_module(module), name)()
-        handler.get_current_account = lambda: account  # instead of MOTO_ACCOUNT_ID / IAM keys
-        handler.get_region_from_url = lambda _request, _url: region
-        url = f"https://{api.host}.{region}.amazonaws.com/"
-        status, headers, body = handler._dispatch(request, url, dict(request.headers))
-        return int(status), dict(headers), body
+
+
+@functools.cache
+def _moto_app(service: str) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app `moto_server` serves for `service` (built once: it maps moto's URL rules)."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    return create_backend_app(service)  # type: ignore[arg-type]
+
+
+def _call_moto(api: NeighbourApi, account: str, region: str, request: Request) -> tuple[int, dict[str, str], bytes]:
+    """One call through moto's server app, as a moto server would receive it for (account, region)."""
+    body = request.get_data()
+    environ = dict(request.environ)
+    environ.update({
+        "HTTP_HOST": f"{api.host}.{region}.amazonaws.com",
+        "SERVER_NAME": f"{api.host}.{region}.amazonaws.com",
+        "HTTP_X_MOTO_ACCOUNT_ID": account,
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+    })
+    environ.pop("werkzeug.request", None)
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+        answer["status"], answer["headers"] = int(status.split(" ", 1)[0]), dict(headers)
+        return lambda _data: None
+
+    chunks = _moto_app(api.backend)(environ, start_response)
+    try:
+        payload = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return answer["status"], answer["headers"], payload
 
 
 def _json(data: Any) -> dict[str, Any]:

@@ -57,6 +57,9 @@ def issue_from_ca(account: str, region: str, params: Mapping[str, Any], response
     leaf = _sign(bundle._cert, bundle._key.public_key(), authority)
     bundle.cert = leaf.public_bytes(serialization.Encoding.PEM)
     bundle._cert = leaf
+    if hasattr(bundle, "issuer_common_name"):  # moto >= 5.2.4 caches the issuer's CN for Describe
+        issuer = leaf.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+        bundle.issuer_common_name = str(issuer[0].value) if issuer else ""
     bundle.chain = authority.certificate_bytes.rstrip(b"\n") + b"\n" + (authority.certificate_chain or b"")
 
 
