@@ -63,7 +63,7 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from .xds.commands import bootstrap_command
+    from .proxy.commands import bootstrap_command
 
     text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
     if args.output is None:
@@ -72,7 +72,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _envoy(args: argparse.Namespace) -> int:
-    from .xds.commands import envoy_command
+    from .proxy.commands import envoy_command
 
     return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
 
@@ -91,7 +91,7 @@ def _task(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .xds.commands import status_command
+    from .proxy.commands import status_command
 
     try:
         sys.stdout.write(status_command(args.endpoint, as_json=args.json))
@@ -136,8 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     envoy.add_argument("--envoy-log-level", default="info")
     envoy.set_defaults(func=_envoy)
 
-    from .xds.runtime import DEFAULT_XDS_SOCKET
-
     task = commands.add_parser("task", help="run an app and its Envoy in a network namespace with App Mesh's "
                                             "interception, as an ECS task (root)")
     task.add_argument("--mesh", required=True)
@@ -146,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--app-port", type=int, action="append", required=True, help="intercepted inbound port")
     task.add_argument("--host", action="append", default=[], metavar="NAME=ADDR",
                       help="an /etc/hosts entry in the task (e.g. a virtual service name)")
-    task.add_argument("--xds-socket", default=DEFAULT_XDS_SOCKET, metavar="PATH",
-                      help=f"the server's xDS unix socket (serve --xds-socket; default {DEFAULT_XDS_SOCKET})")
+    task.add_argument("--xds-socket", default=settings.DEFAULT_XDS_SOCKET, metavar="PATH",
+                      help=f"the server's xDS unix socket (serve --xds-socket; default {settings.DEFAULT_XDS_SOCKET})")
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")

@@ -88,7 +88,7 @@ def _ir(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> Any:
 
 
 def _envoy(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> Any:
-    from appmesh_local.xds.build import build_mesh_config, dump_mesh_config, dump_proxy_config
+    from appmesh_local.bridge.build import build_mesh_config, dump_mesh_config, dump_proxy_config
 
     config = build_mesh_config(snapshot, bind_address=bind_address)
     if proxy is None:

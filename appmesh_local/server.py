@@ -40,10 +40,14 @@ class AppMeshServer:
         self.xds: Any = None
         status = None
         if config.xds_port is not None:
-            from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
+            from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
+            from .bridge.runtime import XdsRuntime
+            from .neighbours.sources import InProcessAcm, in_process_cloud_map
 
+            build = MemoTranslator(cloud_map=in_process_cloud_map, secrets=InProcessAcm())
             self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts,
-                                   bind_address=config.listener_bind_address, unix_socket=config.xds_socket)
+                                   bind_address=config.listener_bind_address, unix_socket=config.xds_socket,
+                                   build=build)
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)
@@ -54,7 +58,7 @@ class AppMeshServer:
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
         from .neighbours import NeighbourApis
-        from .neighbours.wiring import mark_region_dirty
+        from .bridge.neighbour_events import mark_region_dirty
 
         reconciler = getattr(self.xds, "reconciler", None)
         listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None

@@ -7,6 +7,7 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 4600
 DEFAULT_XDS_PORT = 4601
+DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed
 
 
 def default_state_dir() -> Path:

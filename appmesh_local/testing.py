@@ -257,7 +257,7 @@ def _bind_error(host: str, port: int) -> str | None:
 def envoy_available() -> str | None:
     """None when a real Envoy can be started here, else the reason it cannot."""
     try:
-        from appmesh_local.xds.envoy_process import envoy_binary
+        from appmesh_local.proxy.process import envoy_binary
 
         binary = envoy_binary()
     except (ImportError, FileNotFoundError) as exc:
@@ -275,8 +275,8 @@ def start_envoy(server: InProcessServer, mesh: str, *, virtual_node: str | None 
     The admin interface takes a free loopback port. With `wait`, return only once Envoy
     has applied the proxy's current configuration. The caller must `stop()` it.
     """
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
     if (virtual_node is None) == (virtual_gateway is None):

@@ -141,8 +141,8 @@ def _gateway_streams(status: Any) -> dict[str, Any]:
 
 
 def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
     from .api import client_for

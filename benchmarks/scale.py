@@ -31,7 +31,7 @@ import psutil
 
 from appmesh_local.store import Store
 from appmesh_local.translate import TranslateOptions
-from appmesh_local.xds.build import MeshConfigBuilder
+from appmesh_local.bridge.build import MeshConfigBuilder
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
@@ -81,7 +81,7 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
             "problems": len(config.problems)}
     if gc_freeze:
         gc.collect()
-        gc.freeze()  # as the reconciler does after a big build (xds/reconciler.py)
+        gc.freeze()  # as the reconciler does after a big build (bridge/reconciler.py)
     changes = {}
     for label, service in (("typical", min(7, shape.services - 1)), ("hot", 0)):
         runs = []
@@ -130,7 +130,7 @@ def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tu
 
 def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
     """Part 2: the real runtime, `clients` ADS clients and `envoys` real Envoys, hot route changes."""
-    from appmesh_local.xds.runtime import XdsRuntime
+    from appmesh_local.bridge.runtime import XdsRuntime
 
     gateway_ports = tuple(free_port() for _ in range(envoys))
     shape = MeshShape(shape.nodes, shape.routes_per_router, shape.backends, shape.mesh, gateway_ports)
@@ -213,8 +213,8 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
 def _start_envoys(runtime: Any, shape: MeshShape, count: int) -> list[Any]:
     if count == 0:
         return []
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
 
     started = []
     try:

@@ -3,7 +3,7 @@
     python docker/generate.py            # rewrite the committed files
     python docker/generate.py --check    # exit 1 if they are stale (tests do the same)
 
-The bootstraps come from `appmesh_local.xds.bootstrap.render_bootstrap` (the one used by
+The bootstraps come from `appmesh_local.proxy.bootstrap.render_bootstrap` (the one used by
 `appmesh-local envoy`), the init scripts from `appmesh_local.netns.iptables` (App Mesh's rules).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from appmesh_local.netns.iptables import Interception, rules_script
-from appmesh_local.xds.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
 
 HERE = Path(__file__).resolve().parent
 MESH = "demo"

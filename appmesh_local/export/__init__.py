@@ -35,12 +35,12 @@ class ExportResult:
 def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = None, secrets: Any = None) -> MeshConfig:
     """The bridge's own build (mesh → IR → Envoy protos), errors made one line.
 
-    `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (xds.secrets.SecretSource)
+    `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (bridge.secrets.SecretSource)
     are the bridge's two outside inputs; without them Cloud Map clusters are empty and
     ACM-backed TLS has no secrets, as in the offline `translate`.
     """
     from appmesh_local.translate import TranslateOptions
-    from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
+    from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
 
     try:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address), cloud_map, secrets=secrets)
@@ -80,7 +80,7 @@ def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequenc
                 admin_address: str = "127.0.0.1", sds_socket_path: str | None = None,
                 cloud_map: Any = None, secrets: Any = None) -> ExportResult:
     """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
-    from appmesh_local.xds.bootstrap import bootstrap_yaml
+    from appmesh_local.proxy.bootstrap import bootstrap_yaml
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)

@@ -59,7 +59,7 @@ class ApiCloudMap:
 
 
 class ApiAcm:
-    """ACM certificates (ExportCertificate) and ACM PCA roots through the API (xds.secrets.SecretSource)."""
+    """ACM certificates (ExportCertificate) and ACM PCA roots through the API (bridge.secrets.SecretSource)."""
 
     def __init__(self, clients: ClientFactory) -> None:
         self.clients = clients
@@ -68,7 +68,7 @@ class ApiAcm:
         from botocore.exceptions import ClientError
         from cryptography.hazmat.primitives import serialization
 
-        from appmesh_local.neighbours.acm import _without_moto_root
+        from appmesh_local.neighbours.acm import without_moto_root
 
         owner, where = parse_arn(arn) or (account, region)
         acm = self.clients("acm", owner, where)
@@ -83,7 +83,7 @@ class ApiAcm:
         key = serialization.load_pem_private_key(exported["PrivateKey"].encode(), password=passphrase)
         key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption()).decode()
-        chain = _without_moto_root(exported.get("CertificateChain", "").encode())
+        chain = without_moto_root(exported.get("CertificateChain", "").encode())
         return exported["Certificate"].strip() + "\n" + chain, key_pem
 
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None:
@@ -111,8 +111,7 @@ class ApiAcm:
 def in_process_neighbours(state_dir: Path) -> tuple[Any, Any]:
     """(Cloud Map lookup, ACM source) over the state directory's saved Cloud Map/ACM state."""
     from appmesh_local.neighbours.persistence import NeighbourState
-    from appmesh_local.xds.reconciler import in_process_cloud_map
-    from appmesh_local.xds.secrets import InProcessAcm
+    from appmesh_local.neighbours.sources import InProcessAcm, in_process_cloud_map
 
     saved = Path(state_dir) / "neighbours.pickle"
     if saved.is_file():

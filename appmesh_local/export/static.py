@@ -19,8 +19,8 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy.tls import SDS_CLUSTER
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.envoy.tls import SDS_CLUSTER
 from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, ProxyConfig
 
 _HCM_TYPE = "type.googleapis.com/" + hcm_pb2.HttpConnectionManager.DESCRIPTOR.full_name

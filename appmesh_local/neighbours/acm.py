@@ -30,7 +30,7 @@ def certificate(account: str, region: str, arn: str) -> tuple[str, str] | None:
         bundle.check()  # moto's expiry / validation bookkeeping
         if bundle.status != "ISSUED" or bundle.type not in USABLE_TYPES:
             return None
-        chain = _without_moto_root(bundle.chain)
+        chain = without_moto_root(bundle.chain)
         leaf = bundle.cert.decode().strip() + "\n"
         return leaf + chain, bundle.key.decode()
 
@@ -51,7 +51,7 @@ def ca_bundle(account: str, region: str, arns: Iterable[str]) -> str | None:
     return "".join(pems) or None
 
 
-def _without_moto_root(chain: bytes) -> str:
+def without_moto_root(chain: bytes) -> str:
     """moto appends a canned "Amazon Root CA" to every chain; Envoy must not serve it."""
     from moto.acm.models import AWS_ROOT_CA
 

@@ -5,7 +5,7 @@ header, so one port serves all four and `aws servicediscovery ... --endpoint-url
 against the same URL as `aws appmesh`. A matching request is handed, in-process, to the
 WSGI app moto's own server mode runs for that service (`create_backend_app`); anything else
 goes to the wrapped app untouched. Account and region come from the SigV4 header exactly as
-for App Mesh (web/identity.py) and reach moto through its documented server-mode inputs: the
+for App Mesh (service/identity.py) and reach moto through its documented server-mode inputs: the
 `x-moto-account-id` header and the service's regional host name, so both sides always agree.
 
 Going through moto's server app rather than its response classes keeps us off moto's
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
-from ..web.identity import context_from
+from ..service.identity import context_from
 from . import backends, cloudmap, cloudmap_rules, private_ca
 from .cloudmap_rules import Refusal
 from .persistence import NeighbourState, is_mutating

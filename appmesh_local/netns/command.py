@@ -19,8 +19,8 @@ from typing import Mapping, Sequence, TextIO
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.runtime import DEFAULT_XDS_SOCKET
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.settings import DEFAULT_XDS_SOCKET
 
 BRIDGE_NAME = "aml-br0"
 BRIDGE_ADDRESS = "198.51.100.1"
@@ -41,7 +41,7 @@ def missing_requirements() -> str | None:
     if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
         return "`iptables` is not installed (apt-get install iptables)"
     try:
-        from appmesh_local.xds.envoy_process import envoy_binary
+        from appmesh_local.proxy.process import envoy_binary
 
         envoy_binary()
     except FileNotFoundError as error:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from appmesh_local.netns.iptables import Interception, appmesh_rules, iptables_binary
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary_for_any_user
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary_for_any_user
 
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 ENVOY_UID = 1337

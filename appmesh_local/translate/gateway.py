@@ -19,7 +19,7 @@ from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.services import ServicePort, ServiceView
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, access_logs
-from appmesh_local.xds.envoy import names
+from appmesh_local.ir import names
 
 GATEWAY_ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"))
 SELF_REDIRECT_CONNECT_TIMEOUT_MS = 250

@@ -19,7 +19,7 @@ from appmesh_local.translate.tls import client_policy, listener_tls, secure_chai
 from appmesh_local.translate.values import (
     DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address, opt,
 )
-from appmesh_local.xds.envoy import names
+from appmesh_local.ir import names
 
 AWS_API_PORT = 443
 AWS_API_SERVER_NAMES = ("*.amazonaws.com",)

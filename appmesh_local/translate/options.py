@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appmesh_local.xds.envoy import names
+from appmesh_local.ir import names
 
 
 @dataclass(frozen=True)

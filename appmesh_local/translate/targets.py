@@ -12,7 +12,7 @@ from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, Outlie
 from appmesh_local.translate.cloudmap import Discovered, cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
 from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
-from appmesh_local.xds.envoy import names
+from appmesh_local.ir import names
 
 
 @dataclass(frozen=True)

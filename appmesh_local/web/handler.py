@@ -13,7 +13,7 @@ from ..api_models.errors import ApiError
 from ..api_models.validation import validate_input
 from ..api_models.wire import match_operation, parse_request, serialize_error, serialize_response
 from ..service import AppMeshService
-from .identity import context_from
+from ..service.identity import context_from
 
 log = logging.getLogger(__name__)
 

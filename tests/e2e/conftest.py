@@ -25,8 +25,8 @@ from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess, world_executable
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess, world_executable
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.e2e import colorapp

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from appmesh_local.xds.envoy_process import dump_versions
+from appmesh_local.proxy.process import dump_versions
 from tests.e2e import colorapp
 from tests.e2e.colorapp import GRPC_PORT, HTTP_PORT, MESH, TCP_PORT, node_spec, split_route
 from tests.e2e.conftest import EXT_PORT, RECONNECT_BASE_MS, ColorApp, artifacts_dir

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
 from appmesh_local.xds.proxy_config import CLUSTER
 from envoy.config.cluster.v3 import cluster_pb2
 from tests.export.helpers import (

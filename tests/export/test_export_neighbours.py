@@ -10,7 +10,7 @@ import pytest
 import yaml
 from botocore.config import Config
 
-from appmesh_local.xds.envoy_process import envoy_binary
+from appmesh_local.proxy.process import envoy_binary
 from tests.export.helpers import assert_same_as_bridge, run_cli, served
 
 pytestmark = pytest.mark.timeout(120)

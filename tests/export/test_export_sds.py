@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import yaml
 
-from appmesh_local.xds.envoy_process import envoy_binary
+from appmesh_local.proxy.process import envoy_binary
 from tests.export.helpers import run_cli
 
 pytestmark = pytest.mark.timeout(120)

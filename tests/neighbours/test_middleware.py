@@ -8,7 +8,7 @@ import pytest
 from werkzeug.test import Client
 
 from appmesh_local.neighbours import NeighbourApis, discover
-from appmesh_local.neighbours.wiring import mark_region_dirty
+from appmesh_local.bridge.neighbour_events import mark_region_dirty
 
 from .inner import INNER_BODY, inner_app
 

@@ -13,9 +13,9 @@ import pytest
 
 from appmesh_local.netns.iptables import Interception, iptables_binary
 from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task
-from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 from tests.xds.conftest import proxy
 from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster

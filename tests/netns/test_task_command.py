@@ -27,8 +27,8 @@ from appmesh_local.cli import main
 from appmesh_local.netns.command import BRIDGE_NAME, parse_hosts, TaskCommandError
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, delete_mesh_tree
-from appmesh_local.xds.bootstrap import XDS_CLUSTER, render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
+from appmesh_local.proxy.bootstrap import XDS_CLUSTER, render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
 from tests.support.tasks import app_python, require_task_capabilities
 
 pytestmark = pytest.mark.timeout(120)

@@ -42,7 +42,7 @@ from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree
-from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
 from tests.support.waiting import wait_until
 from tests.support.tasks import app_python, require_task_capabilities

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.build import MeshConfigBuilder
+from appmesh_local.bridge.build import MeshConfigBuilder
 from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT
 
 CLUSTER_NAME = "cds_egress_m_backend_http_8080"

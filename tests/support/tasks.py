@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appmesh_local.xds.envoy_process import world_executable
+from appmesh_local.proxy.process import world_executable
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 

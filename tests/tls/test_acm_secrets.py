@@ -8,10 +8,10 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from appmesh_local.cli import main as cli_main
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.bootstrap import SDS_CLUSTER, render_bootstrap
-from appmesh_local.xds.build import MeshConfigBuilder
+from appmesh_local.proxy.bootstrap import SDS_CLUSTER, render_bootstrap
+from appmesh_local.bridge.build import MeshConfigBuilder
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, SECRET
-from appmesh_local.xds.secrets import issuing_root
+from appmesh_local.bridge.secrets import issuing_root
 
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/back"
 PCA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/root"

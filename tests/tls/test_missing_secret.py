@@ -14,13 +14,13 @@ import pytest
 from appmesh_local.testing import envoy_available
 from appmesh_local.translate import TranslateOptions
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.build import MeshConfigBuilder
-from appmesh_local.xds.envoy.names import egress_listener
-from appmesh_local.xds.envoy_process import EnvoyProcess
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.ir.names import egress_listener
+from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import LISTENER, SECRET
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.skipif(envoy_available() is not None, reason="no Envoy")]
 MISSING = "arn:aws:acm:us-east-1:123456789012:certificate/never-issued"

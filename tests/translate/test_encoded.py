@@ -9,8 +9,8 @@ from appmesh_local.ir import HttpRoute, RouteConfig, VirtualHost, WeightedTarget
 from appmesh_local.translate import Translator, translate_mesh
 from appmesh_local.translate.loader import load_mesh_file
 from appmesh_local.translate.services import CATCH_ALL
-from appmesh_local.xds.build import MeshConfigBuilder
-from appmesh_local.xds.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
+from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, make_resource
 from envoy.config.route.v3 import route_pb2

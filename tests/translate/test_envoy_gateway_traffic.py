@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.build import build_mesh_config, dump_proxy_config
+from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from tests.translate.test_envoy_validate import bootstrap_for
 
 ENVOY = shutil.which("envoy")

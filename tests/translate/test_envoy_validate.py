@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from appmesh_local.translate.loader import load_mesh_file
-from appmesh_local.xds.build import build_mesh_config, dump_proxy_config
+from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from tests.translate.conftest import golden_cases
 
 ENVOY = shutil.which("envoy")

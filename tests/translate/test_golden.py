@@ -9,7 +9,7 @@ import yaml
 from appmesh_local.ir import dump
 from appmesh_local.translate import translate_mesh
 from appmesh_local.translate.loader import load_mesh_file
-from appmesh_local.xds.build import build_mesh_config, dump_mesh_config
+from appmesh_local.bridge.build import build_mesh_config, dump_mesh_config
 from tests.translate.conftest import golden_cases, to_yaml
 
 CASES = golden_cases()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from appmesh_local.translate import Translator
-from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
+from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
 from tests.translate.meshgen import big_mesh, deep_copied, service_name, with_route_weight
 

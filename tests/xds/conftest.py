@@ -5,10 +5,10 @@ from typing import Iterator
 
 import pytest
 
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 

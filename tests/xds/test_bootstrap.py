@@ -9,9 +9,9 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
 
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.commands import bootstrap_command, proxy_kind
-from appmesh_local.xds.envoy_process import envoy_binary
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.commands import bootstrap_command, proxy_kind
+from appmesh_local.proxy.process import envoy_binary
 from appmesh_local.xds.node_id import parse_node_id
 
 # Types referenced by Any fields must be importable for ParseDict.
@@ -77,7 +77,7 @@ def test_bootstrap_command_formats_and_options(tmp_path):
 
 
 def test_envoy_command_runs_envoy_with_the_bootstrap():
-    from appmesh_local.xds.commands import envoy_command
+    from appmesh_local.proxy.commands import envoy_command
 
     # --mode validate makes Envoy check the generated bootstrap and exit: the whole command path, quickly.
     assert envoy_command("m", virtual_node="a", admin_port=0, extra_args=["--mode", "validate"]) == 0

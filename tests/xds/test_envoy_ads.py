@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from appmesh_local.xds.proxy_config import LISTENER, ROUTE_CONFIGURATION
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 from tests.support.server import free_port
 from tests.xds.conftest import proxy
 from tests.xds.resources import simple_resources

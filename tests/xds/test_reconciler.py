@@ -11,8 +11,8 @@ import pytest
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION, MeshConfig, ProxyConfig
-from appmesh_local.xds.reconciler import Reconciler
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.reconciler import Reconciler
+from appmesh_local.bridge.runtime import XdsRuntime
 from appmesh_local.xds.status import Status
 from tests.support.server import free_port
 from tests.xds.conftest import ACCOUNT, REGION, proxy

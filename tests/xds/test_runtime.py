@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 from tests.xds.ads_client import AdsClient
 from tests.xds.conftest import proxy
 from tests.xds.resources import simple_resources

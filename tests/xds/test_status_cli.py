@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from appmesh_local.xds.status_cli import render_status
+from appmesh_local.proxy.status_text import render_status
 
 NOW = 1_000_000.0
 DATA = {

@@ -3,8 +3,8 @@
 App Mesh's control plane exported ACM certificates (`tls.certificate.acm`) and read ACM
 PCA roots (`validation.trust.acm`) and pushed them to Envoy as SDS secrets on the ADS
 stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a proxy uses
-is looked up through a `SecretSource` (by default the ACM / ACM PCA this process serves,
-`appmesh_local.neighbours.acm`) and becomes a Secret named as `xds.envoy.tls` names it.
+is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serves:
+`appmesh_local.neighbours.sources.InProcessAcm`, wired by `server.py`) and becomes a Secret named as `envoy.tls` names it.
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
 out and says so: Envoy then keeps waiting for it, so that TLS fails closed.
 """
@@ -17,7 +17,7 @@ from typing import Iterable, Protocol, Sequence
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
-from appmesh_local.xds.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
+from appmesh_local.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
@@ -29,18 +29,14 @@ class SecretSource(Protocol):
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None: ...
 
 
-class InProcessAcm:
-    """ACM and ACM PCA as this server emulates them (moto in-process, imported on first use)."""
+class NoSecrets:
+    """A SecretSource that knows no ACM material (bridge without neighbour services, offline tools)."""
 
     def certificate(self, account: str, region: str, arn: str) -> tuple[str, str] | None:
-        from appmesh_local.neighbours.acm import certificate
-
-        return certificate(account, region, arn)
+        return None
 
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None:
-        from appmesh_local.neighbours.acm import ca_bundle
-
-        return ca_bundle(account, region, list(arns))
+        return None
 
 
 # What a proxy needs: (secret name, kind, ARNs); kind is certificate | authorities | issuer.

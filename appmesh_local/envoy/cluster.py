@@ -6,9 +6,9 @@ from envoy.config.core.v3 import health_check_pb2, protocol_pb2, base_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
 
 from appmesh_local.ir import CircuitBreakers, Cluster, HealthCheck, OutlierDetection
-from appmesh_local.xds.envoy.endpoint import build_load_assignment
-from appmesh_local.xds.envoy.tls import upstream_socket
-from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
+from appmesh_local.envoy.endpoint import build_load_assignment
+from appmesh_local.envoy.tls import upstream_socket
+from appmesh_local.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _TYPES = {

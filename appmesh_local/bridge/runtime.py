@@ -17,14 +17,13 @@ from typing import Any, Sequence
 import grpc
 
 from appmesh_local.grpc_thread import GrpcThread
+from appmesh_local.settings import DEFAULT_XDS_PORT
 from appmesh_local.xds.ads import add_to_server
 from appmesh_local.xds.cache import SnapshotCache
-from appmesh_local.xds.reconciler import BuildFn, MeshSource, Reconciler
+from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
 from appmesh_local.xds.status import Status
 
 log = logging.getLogger(__name__)
-DEFAULT_XDS_PORT = 4601
-DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed
 GRPC_OPTIONS = (
     ("grpc.so_reuseport", 0),                          # a taken port is an error, not a silent share
     ("grpc.keepalive_permit_without_calls", 1),

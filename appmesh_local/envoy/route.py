@@ -10,7 +10,7 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
 
 from appmesh_local.ir import HeaderMatch, HttpRoute, RetryPolicy, RouteConfig, RouteMatch, VirtualHost
-from appmesh_local.xds.envoy.values import duration, pack, stats_metadata, uint32
+from appmesh_local.envoy.values import duration, pack, stats_metadata, uint32
 
 
 def _regex(pattern: str) -> regex_pb2.RegexMatcher:

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from envoy.config.core.v3 import base_pb2, config_source_pb2
 
 from appmesh_local.ir import StatsTag
-from appmesh_local.xds.envoy.names import AGGREGATE_STATS_KEY
+from appmesh_local.ir.names import AGGREGATE_STATS_KEY
 
 
 def duration(ms: int) -> duration_pb2.Duration:

@@ -13,12 +13,17 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
+from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import MeshConfig
 from appmesh_local.xds.status import Status
+
+if TYPE_CHECKING:
+    from appmesh_local.bridge.build import MeshConfigBuilder
 
 log = logging.getLogger(__name__)
 MeshKey = tuple[str, str, str]
@@ -39,23 +44,21 @@ class MemoTranslator:
     resources come back as the same objects (and the cache never re-serializes them).
 
     Imported late so the bridge can start (and be tested) without the translator.
-    `cloud_map` (translate.cloudmap.CloudMapLookup) fills Cloud Map nodes' EDS endpoints:
-    by default the server's own Cloud Map (appmesh_local.neighbours, moto in-process),
-    whose change events mark the meshes concerned dirty (neighbours.wiring).
-    `secrets` (xds.secrets.SecretSource) resolves ACM certificate and ACM PCA ARNs into
-    SDS secrets pushed over ADS: by default the server's own ACM / ACM PCA.
+    `cloud_map` fills Cloud Map nodes' EDS endpoints and `secrets` resolves ACM certificate
+    and ACM PCA ARNs into SDS secrets. The server passes its own Cloud Map and ACM
+    (`neighbours.sources`), whose change events mark the meshes concerned dirty
+    (`bridge.neighbour_events`); without them Cloud Map nodes have no endpoints and ACM
+    secrets are missing, as for an offline translation.
     """
 
-    def __init__(self, cloud_map: Any = None, secrets: Any = None) -> None:
-        from appmesh_local.xds.secrets import InProcessAcm
-
-        self.cloud_map = cloud_map if cloud_map is not None else in_process_cloud_map
-        self.secrets = secrets if secrets is not None else InProcessAcm()
-        self._builders: dict[MeshKey, tuple[str, Any]] = {}
+    def __init__(self, cloud_map: CloudMapLookup | None = None, secrets: SecretSource | None = None) -> None:
+        self.cloud_map = cloud_map
+        self.secrets = secrets if secrets is not None else NoSecrets()
+        self._builders: dict[MeshKey, tuple[str, MeshConfigBuilder]] = {}
 
     def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
+        from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
-        from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
 
         key = (snapshot.account, snapshot.region, snapshot.name)
         entry = self._builders.get(key)
@@ -71,14 +74,6 @@ class MemoTranslator:
 
     def forget(self, key: MeshKey) -> None:
         self._builders.pop(key, None)
-
-
-def in_process_cloud_map(account: str, region: str, namespace: str, service: str,
-                         attributes: Any) -> list[Any]:
-    """DiscoverInstances against the Cloud Map this process serves (moto, imported on first use)."""
-    from appmesh_local.neighbours.cloudmap import discover
-
-    return discover(account, region, namespace, service, attributes)
 
 
 class Reconciler:

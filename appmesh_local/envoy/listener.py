@@ -11,9 +11,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from appmesh_local.ir import FilterChain, HttpFilter, Listener, TcpFilter
-from appmesh_local.xds.envoy.access_log import build_access_logs
-from appmesh_local.xds.envoy.tls import downstream_socket
-from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
+from appmesh_local.envoy.access_log import build_access_logs
+from appmesh_local.envoy.tls import downstream_socket
+from appmesh_local.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HCM_NAME = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"

@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-from appmesh_local.xds.bootstrap import bootstrap_yaml, render_bootstrap
-from appmesh_local.xds.envoy_process import envoy_binary
-from appmesh_local.xds.status_cli import render_status
+from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.proxy.status_text import render_status
 
 
 def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[str, str]:

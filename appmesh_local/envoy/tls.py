@@ -14,7 +14,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tl
 from envoy.type.matcher.v3 import string_pb2
 
 from appmesh_local.ir import DownstreamTls, TlsCertificate, TlsValidation, UpstreamTls
-from appmesh_local.xds.envoy.values import pack
+from appmesh_local.envoy.values import pack
 
 SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"

@@ -18,15 +18,15 @@ from appmesh_local.ir import ProxyIR
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
 from appmesh_local.translate.cloudmap import CloudMapLookup
-from appmesh_local.xds.envoy.cluster import build_cluster
-from appmesh_local.xds.envoy.endpoint import build_load_assignment
-from appmesh_local.xds.envoy.listener import build_listener
-from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
-from appmesh_local.xds.envoy.route import build_route, encode_route_configuration, encode_virtual_host
+from appmesh_local.envoy.cluster import build_cluster
+from appmesh_local.envoy.endpoint import build_load_assignment
+from appmesh_local.envoy.listener import build_listener
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.envoy.route import build_route, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import (
     CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, MeshConfig, ProxyConfig,
 )
-from appmesh_local.xds.secrets import SecretResolver, SecretSource
+from appmesh_local.bridge.secrets import SecretResolver, SecretSource
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
 from envoy.config.route.v3 import route_pb2
 

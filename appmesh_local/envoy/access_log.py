@@ -8,7 +8,7 @@ from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2 as fmt
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 
 from appmesh_local.ir import AccessLog
-from appmesh_local.xds.envoy.values import pack
+from appmesh_local.envoy.values import pack
 
 
 def build_access_log(log: AccessLog) -> accesslog_pb2.AccessLog:
