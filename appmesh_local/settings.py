@@ -1,4 +1,5 @@
 """Defaults every entry point shares: loopback addresses, ports, where state lives."""
+
 from __future__ import annotations
 
 import os

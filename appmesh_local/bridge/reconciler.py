@@ -6,6 +6,7 @@ loop: translation is CPU work) rebuilds a mesh once it has been quiet for
 (Contour's holdoff/max delay), from one store revision. A translation that
 raises keeps the last good snapshots and is recorded for `status`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -63,8 +64,10 @@ class MemoTranslator:
         key = (snapshot.account, snapshot.region, snapshot.name)
         entry = self._builders.get(key)
         if entry is None or entry[0] != bind_address:
-            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map,
-                                                       secrets=self.secrets))
+            entry = (
+                bind_address,
+                MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map, secrets=self.secrets),
+            )
             self._builders[key] = entry
         try:
             return build_mesh_config(snapshot, bind_address, builder=entry[1])
@@ -77,9 +80,17 @@ class MemoTranslator:
 
 
 class Reconciler:
-    def __init__(self, store: MeshSource, cache: SnapshotCache, status: Status, *,
-                 build: BuildFn | None = None, quiet_s: float = 0.002, max_delay_s: float = 0.02,
-                 bind_address: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        store: MeshSource,
+        cache: SnapshotCache,
+        status: Status,
+        *,
+        build: BuildFn | None = None,
+        quiet_s: float = 0.002,
+        max_delay_s: float = 0.02,
+        bind_address: str = "0.0.0.0",
+    ) -> None:
         self.store = store
         self.cache = cache
         self.status = status
@@ -146,8 +157,9 @@ class Reconciler:
                 if self._stopping:
                     return
                 now = time.monotonic()
-                due_at = {k: min(last + self.quiet_s, first + self.max_delay_s)
-                          for k, (first, last) in self._dirty.items()}
+                due_at = {
+                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last) in self._dirty.items()
+                }
                 due = [k for k, at in due_at.items() if at <= now]
                 if not due:
                     self._cond.wait(max(0.0, min(due_at.values()) - now))
@@ -186,13 +198,24 @@ class Reconciler:
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.status.record_translation(key, snapshot.revision, [], f"translation failed: {detail}",
-                                           duration_ms=(time.perf_counter() - started) * 1000)
+            self.status.record_translation(
+                key,
+                snapshot.revision,
+                [],
+                f"translation failed: {detail}",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
             return
         self.rebuilds += 1
         duration_ms = (time.perf_counter() - started) * 1000
-        self.status.record_translation(key, config.revision, list(config.problems) + update.problems, None,
-                                       duration_ms=duration_ms, proxies=len(config.proxies))
+        self.status.record_translation(
+            key,
+            config.revision,
+            list(config.problems) + update.problems,
+            None,
+            duration_ms=duration_ms,
+            proxies=len(config.proxies),
+        )
         if duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
             # collection would walk again (350-450 ms pauses in the middle of later pushes).

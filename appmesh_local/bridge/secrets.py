@@ -8,6 +8,7 @@ is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serve
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
 out and says so: Envoy then keeps waiting for it, so that TLS fails closed.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,8 @@ from typing import Iterable, Protocol, Sequence
 
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
-from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
 from appmesh_local.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
+from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
@@ -111,8 +112,9 @@ class SecretResolver:
             key = (account, region, name)
             cached = self._built.get(key)
             if cached is None or cached[0] != material:
-                message = (certificate_secret(name, *material) if kind == "certificate"
-                           else trust_secret(name, material[0]))
+                message = (
+                    certificate_secret(name, *material) if kind == "certificate" else trust_secret(name, material[0])
+                )
                 cached = (material, message)
                 self._built[key] = cached
             secrets[name] = cached[1]
@@ -133,10 +135,16 @@ class SecretResolver:
 def _missing(proxy: ProxyIR, kind: str, arns: Sequence[str]) -> str:
     who = f"{proxy.kind} {proxy.name}"
     if kind == "certificate":
-        return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
-                f"listeners using it get no certificate until it is")
+        return (
+            f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+            f"listeners using it get no certificate until it is"
+        )
     if kind == "authorities":
-        return (f"{who}: none of the ACM PCA authorities {', '.join(arns)} is ACTIVE; "
-                f"TLS validated against them fails until one is")
-    return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
-            f"clients cannot validate the server until it is")
+        return (
+            f"{who}: none of the ACM PCA authorities {', '.join(arns)} is ACTIVE; "
+            f"TLS validated against them fails until one is"
+        )
+    return (
+        f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+        f"clients cannot validate the server until it is"
+    )

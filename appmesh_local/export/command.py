@@ -1,4 +1,5 @@
 """`appmesh-local export`: the command line around `export_mesh` (argument parsing, one-line errors)."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,30 +15,45 @@ PROG = "appmesh-local export"
 def register(commands: Any) -> argparse.ArgumentParser:
     """Add the `export` subcommand to the CLI's subparsers."""
     parser = commands.add_parser(
-        "export", help="write static Envoy configuration (no control plane needed) for a mesh's proxies",
+        "export",
+        help="write static Envoy configuration (no control plane needed) for a mesh's proxies",
         description="Write, for each chosen virtual node or gateway, an Envoy bootstrap with every listener, "
-                    "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.")
+        "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.",
+    )
     parser.add_argument("--mesh", required=True, help="mesh name")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)")
-    which.add_argument("--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)")
+    which.add_argument(
+        "--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)"
+    )
+    which.add_argument(
+        "--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)"
+    )
     which.add_argument("--all", action="store_true", help="every virtual node and gateway of the mesh")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the YAML files")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--endpoint", help="App Mesh API to read from (default: the endpoint your AWS configuration "
-                                           "names for App Mesh, e.g. $AWS_ENDPOINT_URL_APP_MESH, else "
-                                           "http://127.0.0.1:4600; never real AWS)")
+    source.add_argument(
+        "--endpoint",
+        help="App Mesh API to read from (default: the endpoint your AWS configuration "
+        "names for App Mesh, e.g. $AWS_ENDPOINT_URL_APP_MESH, else "
+        "http://127.0.0.1:4600; never real AWS)",
+    )
     source.add_argument("--state-dir", type=Path, help="read an appmesh-local state directory instead of the API")
     source.add_argument("--file", type=Path, help="read a mesh file (YAML/JSON, as for `translate`) instead")
     parser.add_argument("--account", help=f"account (12 digits) to read as (default {DEFAULT_ACCOUNT})")
     parser.add_argument("--region", default=DEFAULT_REGION, help=f"region (default {DEFAULT_REGION})")
     parser.add_argument("--mesh-owner", help="owner account of a shared mesh (API only)")
-    parser.add_argument("--bind-address", default="0.0.0.0",
-                        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)")
+    parser.add_argument(
+        "--bind-address",
+        default="0.0.0.0",
+        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)",
+    )
     parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
     parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")
-    parser.add_argument("--sds-socket", metavar="PATH",
-                        help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)")
+    parser.add_argument(
+        "--sds-socket",
+        metavar="PATH",
+        help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -47,11 +63,19 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         snapshot, cloud_map, secrets = _read(args)
-        result = export_mesh(snapshot, args.out, virtual_nodes=args.virtual_node,
-                             virtual_gateways=args.virtual_gateway, everything=args.all,
-                             bind_address=args.bind_address, admin_port=args.admin_port,
-                             admin_address=args.admin_address, sds_socket_path=args.sds_socket,
-                             cloud_map=cloud_map, secrets=secrets)
+        result = export_mesh(
+            snapshot,
+            args.out,
+            virtual_nodes=args.virtual_node,
+            virtual_gateways=args.virtual_gateway,
+            everything=args.all,
+            bind_address=args.bind_address,
+            admin_port=args.admin_port,
+            admin_address=args.admin_address,
+            sds_socket_path=args.sds_socket,
+            cloud_map=cloud_map,
+            secrets=secrets,
+        )
     except (SourceError, ExportError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
@@ -78,7 +102,11 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(mesh snapshot, Cloud Map lookup, ACM source) from the file, state directory or API asked for."""
     from appmesh_local.export.neighbours import ApiAcm, ApiCloudMap, in_process_neighbours
     from appmesh_local.export.sources import (
-        api_client, api_client_factory, snapshot_from_api, snapshot_from_file, snapshot_from_state_dir,
+        api_client,
+        api_client_factory,
+        snapshot_from_api,
+        snapshot_from_file,
+        snapshot_from_state_dir,
     )
 
     if args.file is not None:

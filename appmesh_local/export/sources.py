@@ -4,6 +4,7 @@ directory, or a file. Each returns the translator's input, a MeshSnapshot.
 Reading through the API (Describe/List, as any App Mesh client would) works against any
 appmesh-local, local or remote, whatever its version or storage.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,8 @@ def default_endpoint(region: str = DEFAULT_REGION) -> str:
 
     try:
         client = botocore.session.get_session().create_client(
-            "appmesh", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused")
+            "appmesh", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"
+        )
         configured = client.meta.endpoint_url
     except Exception:  # noqa: BLE001 - an unusable configuration falls back to the local server
         configured = None
@@ -38,8 +40,9 @@ def default_endpoint(region: str = DEFAULT_REGION) -> str:
     return DEFAULT_ENDPOINT
 
 
-def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None = None,
-               service: str = "appmesh") -> Any:
+def api_client(
+    endpoint: str, region: str = DEFAULT_REGION, account: str | None = None, service: str = "appmesh"
+) -> Any:
     """A botocore client for `endpoint`. `account` becomes the access key id (the server's
     account); without it the usual credential chain is used, else a dummy key."""
     import botocore.session
@@ -80,12 +83,20 @@ def snapshot_from_api(client: Any, mesh: str, mesh_owner: str | None = None) -> 
         error = exc.response.get("Error", {})
         if error.get("Code") == "NotFoundException" and exc.operation_name == "DescribeMesh":
             raise SourceError(f"mesh {mesh!r} not found at {where}") from None
-        raise SourceError(f"{exc.operation_name} at {where} failed: {error.get('Code')}: {error.get('Message')}") from None
+        raise SourceError(
+            f"{exc.operation_name} at {where} failed: {error.get('Code')}: {error.get('Message')}"
+        ) from None
     except BotoCoreError as exc:
         raise SourceError(f"cannot read mesh {mesh!r} from {where}: {exc}") from None
     arn_parts = described["metadata"]["arn"].split(":")
-    return MeshSnapshot(account=described["metadata"].get("meshOwner") or arn_parts[4], region=arn_parts[3],
-                        name=mesh, revision=0, spec=described.get("spec") or {}, **tables)
+    return MeshSnapshot(
+        account=described["metadata"].get("meshOwner") or arn_parts[4],
+        region=arn_parts[3],
+        name=mesh,
+        revision=0,
+        spec=described.get("spec") or {},
+        **tables,
+    )
 
 
 def _describe_all(client: Any, mesh: str, owner: dict[str, str]) -> dict[str, Any]:
@@ -96,26 +107,49 @@ def _describe_all(client: Any, mesh: str, owner: dict[str, str]) -> dict[str, An
     def spec(describe: Callable[..., Any], result_key: str, **params: Any) -> Any:
         return describe(meshName=mesh, **owner, **params)[result_key].get("spec") or {}
 
-    nodes = {n: spec(client.describe_virtual_node, "virtualNode", virtualNodeName=n)
-             for n in names("list_virtual_nodes", "virtualNodes", "virtualNodeName")}
-    routers = {n: spec(client.describe_virtual_router, "virtualRouter", virtualRouterName=n)
-               for n in names("list_virtual_routers", "virtualRouters", "virtualRouterName")}
-    routes = {r: {n: spec(client.describe_route, "route", virtualRouterName=r, routeName=n)
-                  for n in names("list_routes", "routes", "routeName", virtualRouterName=r)} for r in routers}
-    services = {n: spec(client.describe_virtual_service, "virtualService", virtualServiceName=n)
-                for n in names("list_virtual_services", "virtualServices", "virtualServiceName")}
-    gateways = {n: spec(client.describe_virtual_gateway, "virtualGateway", virtualGatewayName=n)
-                for n in names("list_virtual_gateways", "virtualGateways", "virtualGatewayName")}
-    gateway_routes = {g: {n: spec(client.describe_gateway_route, "gatewayRoute", virtualGatewayName=g, gatewayRouteName=n)
-                          for n in names("list_gateway_routes", "gatewayRoutes", "gatewayRouteName", virtualGatewayName=g)}
-                      for g in gateways}
-    return {"virtual_nodes": nodes, "virtual_routers": routers, "routes": {r: v for r, v in routes.items() if v},
-            "virtual_services": services, "virtual_gateways": gateways,
-            "gateway_routes": {g: v for g, v in gateway_routes.items() if v}}
+    nodes = {
+        n: spec(client.describe_virtual_node, "virtualNode", virtualNodeName=n)
+        for n in names("list_virtual_nodes", "virtualNodes", "virtualNodeName")
+    }
+    routers = {
+        n: spec(client.describe_virtual_router, "virtualRouter", virtualRouterName=n)
+        for n in names("list_virtual_routers", "virtualRouters", "virtualRouterName")
+    }
+    routes = {
+        r: {
+            n: spec(client.describe_route, "route", virtualRouterName=r, routeName=n)
+            for n in names("list_routes", "routes", "routeName", virtualRouterName=r)
+        }
+        for r in routers
+    }
+    services = {
+        n: spec(client.describe_virtual_service, "virtualService", virtualServiceName=n)
+        for n in names("list_virtual_services", "virtualServices", "virtualServiceName")
+    }
+    gateways = {
+        n: spec(client.describe_virtual_gateway, "virtualGateway", virtualGatewayName=n)
+        for n in names("list_virtual_gateways", "virtualGateways", "virtualGatewayName")
+    }
+    gateway_routes = {
+        g: {
+            n: spec(client.describe_gateway_route, "gatewayRoute", virtualGatewayName=g, gatewayRouteName=n)
+            for n in names("list_gateway_routes", "gatewayRoutes", "gatewayRouteName", virtualGatewayName=g)
+        }
+        for g in gateways
+    }
+    return {
+        "virtual_nodes": nodes,
+        "virtual_routers": routers,
+        "routes": {r: v for r, v in routes.items() if v},
+        "virtual_services": services,
+        "virtual_gateways": gateways,
+        "gateway_routes": {g: v for g, v in gateway_routes.items() if v},
+    }
 
 
-def snapshot_from_state_dir(state_dir: Path, mesh: str, account: str = DEFAULT_ACCOUNT,
-                            region: str = DEFAULT_REGION) -> MeshSnapshot:
+def snapshot_from_state_dir(
+    state_dir: Path, mesh: str, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> MeshSnapshot:
     """Read the mesh straight from a state directory's SQLite file (the server may be running)."""
     from appmesh_local.store import Store
 

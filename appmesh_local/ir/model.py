@@ -6,6 +6,7 @@ fields are scalars or tuples, so values are hashable and comparable; the memos i
 `translate` and `xds.build` rely on that. Durations are integer milliseconds
 (`None` = not set; `0` = explicitly disabled, as App Mesh's `{value: 0}`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ Envoy as an SDS secret, and trusted ACM PCA roots for `validation.trust.acm`
 Lookups go to the account and region written in the ARN (a PCA shared through RAM lives in
 another account); `account`/`region`, the mesh owner's, are the fallback for a malformed ARN.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

@@ -4,6 +4,7 @@ of `translate.cloudmap.CloudMapLookup` and `bridge.secrets.SecretSource`.
 The bridge never imports these: the composition root (`server.py`) and the offline tools
 (`export`) hand them in, so the control plane works, and is tested, without moto.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
@@ -12,8 +13,9 @@ from .acm import ca_bundle, certificate
 from .cloudmap import Instance, discover
 
 
-def in_process_cloud_map(account: str, region: str, namespace: str, service: str,
-                         attributes: Mapping[str, str]) -> Sequence[Instance]:
+def in_process_cloud_map(
+    account: str, region: str, namespace: str, service: str, attributes: Mapping[str, str]
+) -> Sequence[Instance]:
     """DiscoverInstances against the Cloud Map this process serves."""
     return discover(account, region, namespace, service, attributes)
 

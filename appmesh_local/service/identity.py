@@ -1,4 +1,5 @@
 """Account and region of a request, read from its SigV4 signature (never verified)."""
+
 from __future__ import annotations
 
 import re

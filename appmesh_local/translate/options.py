@@ -1,4 +1,5 @@
 """Knobs of a translation that are not part of the mesh."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """What every test that runs ECS-like tasks (network namespaces, App Mesh iptables, Envoy) needs."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """XdsRuntime: a background gRPC loop a sync program can start and stop; bind failures are reported."""
+
 from __future__ import annotations
 
 import socket
