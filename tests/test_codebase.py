@@ -3,6 +3,7 @@
 They run here (not only in a separate CI step) so that the README's single test command proves them,
 on a developer's machine as in CI. Each check is the tool's own exit status; its output is the message.
 """
+
 from __future__ import annotations
 
 import shutil
