@@ -53,6 +53,7 @@ APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
 CONTROL_PORT = 9000  # slow_app.py's counter, not an app port (so not intercepted)
 ADMIN_PORT = 9901
 HEALTH_PATH = "/health"
+FAILING_HEALTH_PATH = "/health/failing"  # a health check path every backend answers with 503
 APPS = Path(__file__).parent / "apps"
 BACKEND_SLOTS = range(3, 11)  # bridge.host(3..10) are backend addresses
 Behaviour = Callable[[int], tuple[int, float]]  # attempt number (1-based) → (status, delay in s)
@@ -65,8 +66,8 @@ def ok(_: int) -> tuple[int, float]:
 class Backend:
     """An app instance outside any Envoy: answers per `behaviour`, counts every attempt."""
 
-    def __init__(self, name: str, address: str, behaviour: Behaviour = ok) -> None:
-        self.name, self.address, self.behaviour = name, address, behaviour
+    def __init__(self, name: str, address: str, behaviour: Behaviour = ok, port: int = APP_PORT) -> None:
+        self.name, self.address, self.behaviour, self.port = name, address, behaviour, port
         self.healthy = True  # what HEALTH_PATH answers (200 / 503)
         self.attempts: list[dict[str, Any]] = []  # non-health requests, in arrival order
         self.health_checks = 0
@@ -77,10 +78,10 @@ class Backend:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path == HEALTH_PATH:
+                if self.path in (HEALTH_PATH, FAILING_HEALTH_PATH):
                     with backend._lock:
                         backend.health_checks += 1
-                    self._answer(200 if backend.healthy else 503)
+                    self._answer(200 if backend.healthy and self.path == HEALTH_PATH else 503)
                     return
                 with backend._lock:
                     backend.attempts.append(
@@ -110,7 +111,7 @@ class Backend:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.http = ThreadingHTTPServer((address, APP_PORT), Handler)
+        self.http = ThreadingHTTPServer((address, port), Handler)
         self.http.daemon_threads = True
         self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self._thread.start()
@@ -373,9 +374,10 @@ class Scenario:
     def appmesh(self) -> Any:
         return self.lab.aws("appmesh")
 
-    def backend(self, behaviour: Behaviour = ok) -> Backend:
+    def backend(self, behaviour: Behaviour = ok, port: int = APP_PORT, address: str | None = None) -> Backend:
+        """A backend on the next free backend address (or `address`, e.g. a second port of one instance)."""
         index = len(self.backends)
-        made = Backend(f"b{index}", self.lab.backend_address(index), behaviour)
+        made = Backend(f"b{index}", address or self.lab.backend_address(index), behaviour, port)
         self.backends.append(made)
         return made
 
