@@ -53,7 +53,6 @@ APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
 CONTROL_PORT = 9000  # slow_app.py's counter, not an app port (so not intercepted)
 ADMIN_PORT = 9901
 HEALTH_PATH = "/health"
-FAILING_HEALTH_PATH = "/health/failing"  # a health check path every backend answers with 503
 APPS = Path(__file__).parent / "apps"
 BACKEND_SLOTS = range(3, 11)  # bridge.host(3..10) are backend addresses
 Behaviour = Callable[[int], tuple[int, float]]  # attempt number (1-based) → (status, delay in s)
@@ -69,6 +68,7 @@ class Backend:
     def __init__(self, name: str, address: str, behaviour: Behaviour = ok, port: int = APP_PORT) -> None:
         self.name, self.address, self.behaviour, self.port = name, address, behaviour, port
         self.healthy = True  # what HEALTH_PATH answers (200 / 503)
+        self.passes: set[str] = set()  # other paths under HEALTH_PATH/ that answer 200 (the rest 503)
         self.attempts: list[dict[str, Any]] = []  # non-health requests, in arrival order
         self.health_checks = 0
         self._lock = threading.Lock()
@@ -78,10 +78,11 @@ class Backend:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path in (HEALTH_PATH, FAILING_HEALTH_PATH):
+                if self.path == HEALTH_PATH or self.path.startswith(HEALTH_PATH + "/"):
                     with backend._lock:
                         backend.health_checks += 1
-                    self._answer(200 if backend.healthy and self.path == HEALTH_PATH else 503)
+                    passes = backend.healthy if self.path == HEALTH_PATH else self.path in backend.passes
+                    self._answer(200 if passes else 503)
                     return
                 with backend._lock:
                     backend.attempts.append(
