@@ -87,6 +87,15 @@ def evaluate(value: Any, scope: Scope, path: str = "") -> Any:
 
 
 def _call(name: str, arg: Any, scope: Scope, path: str) -> Any:
+    try:
+        return _apply_function(name, arg, scope, path)
+    except IntrinsicError as exc:
+        if exc.path:
+            raise
+        raise IntrinsicError(path, str(exc)) from None  # a name that did not resolve: say where it was
+
+
+def _apply_function(name: str, arg: Any, scope: Scope, path: str) -> Any:
     where = f"{path}.{name}" if path else name
     if name == "Ref":
         if not isinstance(arg, str):

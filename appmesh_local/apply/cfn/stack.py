@@ -245,7 +245,7 @@ class StackApply:
             field_path = exc.path or field_prefix or None
             raise self.template.error(str(exc), resource=logical_id, field_path=field_path) from None
         except ApplyError as exc:
-            raise exc.located(file=self.template.name, resource=logical_id) from None
+            raise exc.located(file=self.template.name, resource=self.template.where(logical_id)) from None
         except meshops.MeshCallError as exc:
             raise self.template.error(f"{exc.code}: {exc.detail}", resource=logical_id) from None
 

@@ -59,12 +59,13 @@ class Template:
     def outputs(self) -> Mapping[str, Any]:
         return self.body.get("Outputs") or {}
 
-    def error(self, message: str, resource: str | None = None, field_path: str | None = None) -> ApplyError:
-        where = resource
+    def where(self, resource: str | None) -> str | None:
+        """`LogicalId (line N)`: how errors name a resource of this file."""
         entry = self.resources.get(resource or "")
-        if entry is not None and entry.line:
-            where = f"{resource} (line {entry.line})"
-        return ApplyError(message, file=self.name, resource=where, field=field_path)
+        return f"{resource} (line {entry.line})" if entry is not None and entry.line else resource
+
+    def error(self, message: str, resource: str | None = None, field_path: str | None = None) -> ApplyError:
+        return ApplyError(message, file=self.name, resource=self.where(resource), field=field_path)
 
     # ---- order -----------------------------------------------------------------------------
     def dependencies(self, logical_id: str) -> set[str]:
@@ -178,7 +179,7 @@ def check_template(template: Template) -> Template:
                                  field_path="DependsOn")
         template.resources[str(logical_id)] = ResourceEntry(
             logical_id=str(logical_id), type=entry["Type"], properties=properties, depends_on=tuple(depends),
-            condition=entry.get("Condition"), line=_line(entry))
+            condition=entry.get("Condition"), line=_line(logical_id) or _line(entry))
     _check_references(template)
     return template
 
