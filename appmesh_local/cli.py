@@ -1,4 +1,5 @@
 """`appmesh-local` command line: serve, and the tools around it."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,25 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
     state_dir = None if args.ephemeral else (args.state_dir or settings.default_state_dir())
-    config = ServerConfig(host=args.host, port=args.port, xds_host=args.xds_host,
-                          xds_port=None if args.no_xds else args.xds_port, state_dir=state_dir, quotas=quotas,
-                          xds_extra_hosts=tuple(args.xds_extra_host), xds_socket=args.xds_socket,
-                          listener_bind_address=args.listener_bind_address)
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        xds_host=args.xds_host,
+        xds_port=None if args.no_xds else args.xds_port,
+        state_dir=state_dir,
+        quotas=quotas,
+        xds_extra_hosts=tuple(args.xds_extra_host),
+        xds_socket=args.xds_socket,
+        listener_bind_address=args.listener_bind_address,
+    )
     server = AppMeshServer(config)
-    print(f"appmesh-local: App Mesh API on {server.endpoint}"
-          + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
-          + (f" and unix:{args.xds_socket}" if args.xds_socket and not args.no_xds else "")
-          + f", state {'in memory' if state_dir is None else state_dir}", flush=True)
+    print(
+        f"appmesh-local: App Mesh API on {server.endpoint}"
+        + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
+        + (f" and unix:{args.xds_socket}" if args.xds_socket and not args.no_xds else "")
+        + f", state {'in memory' if state_dir is None else state_dir}",
+        flush=True,
+    )
     server.serve_forever()
     return 0
 
@@ -47,23 +58,39 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="region of the mesh (default us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
-    parser.add_argument("--sds-socket", metavar="PATH", default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
-                        help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
-                             "adds static_cluster_sds_unix_socket to the bootstrap")
-    parser.add_argument("--xds-socket", metavar="PATH",
-                        help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port")
+    parser.add_argument(
+        "--sds-socket",
+        metavar="PATH",
+        default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
+        help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
+        "adds static_cluster_sds_unix_socket to the bootstrap",
+    )
+    parser.add_argument(
+        "--xds-socket",
+        metavar="PATH",
+        help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port",
+    )
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
-    return dict(virtual_node=args.virtual_node, virtual_gateway=args.virtual_gateway, xds_host=args.xds_host,
-                xds_port=args.xds_port, admin_port=args.admin_port, admin_address=args.admin_address,
-                account=args.account, region=args.region, mesh_owner=args.mesh_owner,
-                api_type="DELTA_GRPC" if args.delta else "GRPC", sds_socket_path=args.sds_socket,
-                xds_socket_path=args.xds_socket)
+    return dict(
+        virtual_node=args.virtual_node,
+        virtual_gateway=args.virtual_gateway,
+        xds_host=args.xds_host,
+        xds_port=args.xds_port,
+        admin_port=args.admin_port,
+        admin_address=args.admin_address,
+        account=args.account,
+        region=args.region,
+        mesh_owner=args.mesh_owner,
+        api_type="DELTA_GRPC" if args.delta else "GRPC",
+        sds_socket_path=args.sds_socket,
+        xds_socket_path=args.xds_socket,
+    )
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from .xds.commands import bootstrap_command
+    from .proxy.commands import bootstrap_command
 
     text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
     if args.output is None:
@@ -72,7 +99,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _envoy(args: argparse.Namespace) -> int:
-    from .xds.commands import envoy_command
+    from .proxy.commands import envoy_command
 
     return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
 
@@ -82,16 +109,26 @@ def _task(args: argparse.Namespace) -> int:
 
     command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
     try:
-        return run_task(args.mesh, args.virtual_node, args.address, args.app_port, command,
-                        hosts=parse_hosts(args.host), xds_socket=args.xds_socket, name=args.name,
-                        account=args.account, region=args.region, envoy_log_level=args.envoy_log_level)
+        return run_task(
+            args.mesh,
+            args.virtual_node,
+            args.address,
+            args.app_port,
+            command,
+            hosts=parse_hosts(args.host),
+            xds_socket=args.xds_socket,
+            name=args.name,
+            account=args.account,
+            region=args.region,
+            envoy_log_level=args.envoy_log_level,
+        )
     except TaskCommandError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .xds.commands import status_command
+    from .proxy.commands import status_command
 
     try:
         sys.stdout.write(status_command(args.endpoint, as_json=args.json))
@@ -111,18 +148,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.DEFAULT_API_PORT, help="API port (default 4600)")
     serve.add_argument("--xds-host", default=settings.DEFAULT_HOST, help="xDS bind address (default 127.0.0.1)")
     serve.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT, help="xDS gRPC port (default 4601)")
-    serve.add_argument("--xds-extra-host", action="append", default=[], metavar="ADDRESS",
-                       help="also serve xDS on this address (e.g. a bridge for Envoys in network namespaces)")
-    serve.add_argument("--xds-socket", metavar="PATH",
-                       help="also serve xDS on this unix socket (for `appmesh-local task`; "
-                            "e.g. /tmp/appmesh-local/xds.sock)")
-    serve.add_argument("--listener-bind-address", default="0.0.0.0",
-                       help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)")
+    serve.add_argument(
+        "--xds-extra-host",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="also serve xDS on this address (e.g. a bridge for Envoys in network namespaces)",
+    )
+    serve.add_argument(
+        "--xds-socket",
+        metavar="PATH",
+        help="also serve xDS on this unix socket (for `appmesh-local task`; e.g. /tmp/appmesh-local/xds.sock)",
+    )
+    serve.add_argument(
+        "--listener-bind-address",
+        default="0.0.0.0",
+        help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)",
+    )
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
     state.add_argument("--state-dir", type=Path, help="where the SQLite state lives (default: per-user data dir)")
     state.add_argument("--ephemeral", action="store_true", help="keep state in memory only")
-    serve.add_argument("--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000")
+    serve.add_argument(
+        "--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000"
+    )
     serve.set_defaults(func=_serve)
 
     bootstrap = commands.add_parser("bootstrap", help="print the Envoy bootstrap for a virtual node or gateway")
@@ -136,18 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     envoy.add_argument("--envoy-log-level", default="info")
     envoy.set_defaults(func=_envoy)
 
-    from .xds.runtime import DEFAULT_XDS_SOCKET
-
-    task = commands.add_parser("task", help="run an app and its Envoy in a network namespace with App Mesh's "
-                                            "interception, as an ECS task (root)")
+    task = commands.add_parser(
+        "task",
+        help="run an app and its Envoy in a network namespace with App Mesh's interception, as an ECS task (root)",
+    )
     task.add_argument("--mesh", required=True)
     task.add_argument("--virtual-node", required=True)
     task.add_argument("--address", required=True, help="the task's address in 198.51.100.0/24 (bridge aml-br0)")
     task.add_argument("--app-port", type=int, action="append", required=True, help="intercepted inbound port")
-    task.add_argument("--host", action="append", default=[], metavar="NAME=ADDR",
-                      help="an /etc/hosts entry in the task (e.g. a virtual service name)")
-    task.add_argument("--xds-socket", default=DEFAULT_XDS_SOCKET, metavar="PATH",
-                      help=f"the server's xDS unix socket (serve --xds-socket; default {DEFAULT_XDS_SOCKET})")
+    task.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME=ADDR",
+        help="an /etc/hosts entry in the task (e.g. a virtual service name)",
+    )
+    task.add_argument(
+        "--xds-socket",
+        default=settings.DEFAULT_XDS_SOCKET,
+        metavar="PATH",
+        help=f"the server's xDS unix socket (serve --xds-socket; default {settings.DEFAULT_XDS_SOCKET})",
+    )
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
@@ -163,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .apply.command import register as register_apply
     from .export.command import register as register_export
     from .offline import register as register_translate
+
     register_apply(commands)
     register_export(commands)
     register_translate(commands)

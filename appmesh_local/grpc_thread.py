@@ -3,6 +3,7 @@
 Both gRPC servers of appmesh-local (ADS on TCP, SDS on a unix socket) live beside the
 blocking WSGI server; this is the one place that knows how to start and stop such a loop.
 """
+
 from __future__ import annotations
 
 import asyncio

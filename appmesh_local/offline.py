@@ -4,6 +4,7 @@ The debugging aid Contour and Envoy Gateway users know: see the IR (App Mesh sem
 resolved, no Envoy vocabulary) or the exact Envoy resources a proxy would receive,
 for a mesh described in YAML/JSON with the same shapes as the App Mesh API.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,24 @@ class TranslateError(Exception):
 def register(commands: Any) -> argparse.ArgumentParser:
     """Add the `translate` subcommand to the CLI's subparsers."""
     parser = commands.add_parser(
-        "translate", help="translate a mesh file offline and print the IR or the Envoy resources (YAML)",
+        "translate",
+        help="translate a mesh file offline and print the IR or the Envoy resources (YAML)",
         description="Read App Mesh resources from a YAML/JSON file (mesh: {meshName, spec}, virtualNodes: "
-                    "[{virtualNodeName, spec}], virtualRouters, routes, virtualServices, virtualGateways, "
-                    "gatewayRoutes) and print what the translator makes of them.")
+        "[{virtualNodeName, spec}], virtualRouters, routes, virtualServices, virtualGateways, "
+        "gatewayRoutes) and print what the translator makes of them.",
+    )
     parser.add_argument("file", type=Path, metavar="FILE", help="mesh file (YAML or JSON)")
     output = parser.add_mutually_exclusive_group()
-    output.add_argument("--ir", dest="output", action="store_const", const="ir",
-                        help="print the intermediate representation (default)")
-    output.add_argument("--envoy", dest="output", action="store_const", const="envoy",
-                        help="print the Envoy resources each proxy receives over xDS")
+    output.add_argument(
+        "--ir", dest="output", action="store_const", const="ir", help="print the intermediate representation (default)"
+    )
+    output.add_argument(
+        "--envoy",
+        dest="output",
+        action="store_const",
+        const="envoy",
+        help="print the Envoy resources each proxy receives over xDS",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--virtual-node", metavar="NAME", help="only this virtual node's proxy")
     which.add_argument("--virtual-gateway", metavar="NAME", help="only this virtual gateway's proxy")
@@ -56,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def translate_file(path: Path, output: str = "ir", proxy: tuple[str, str] | None = None,
-                   bind_address: str = "0.0.0.0") -> str:
+def translate_file(
+    path: Path, output: str = "ir", proxy: tuple[str, str] | None = None, bind_address: str = "0.0.0.0"
+) -> str:
     """The YAML text `translate` prints: the IR or the Envoy resources, of the mesh or one proxy."""
     from appmesh_local.export.sources import SourceError, snapshot_from_file
 
@@ -88,7 +98,7 @@ def _ir(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> Any:
 
 
 def _envoy(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> Any:
-    from appmesh_local.xds.build import build_mesh_config, dump_mesh_config, dump_proxy_config
+    from appmesh_local.bridge.build import build_mesh_config, dump_mesh_config, dump_proxy_config
 
     config = build_mesh_config(snapshot, bind_address=bind_address)
     if proxy is None:

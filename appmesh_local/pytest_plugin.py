@@ -12,6 +12,7 @@ Fixtures:
 Nothing heavy is imported until a fixture is used: the plugin loads in every pytest run
 of an environment where appmesh-local is installed.
 """
+
 from __future__ import annotations
 
 import itertools

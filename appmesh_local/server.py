@@ -1,4 +1,5 @@
 """Run the API (waitress, a production WSGI server) and the xDS bridge in one process."""
+
 from __future__ import annotations
 
 import logging
@@ -40,21 +41,37 @@ class AppMeshServer:
         self.xds: Any = None
         status = None
         if config.xds_port is not None:
-            from .xds.runtime import XdsRuntime  # the bridge is optional for API-only use
+            from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
+            from .bridge.runtime import XdsRuntime
+            from .neighbours.sources import InProcessAcm, in_process_cloud_map
 
-            self.xds = XdsRuntime(self.store, config.xds_host, config.xds_port, extra_hosts=config.xds_extra_hosts,
-                                   bind_address=config.listener_bind_address, unix_socket=config.xds_socket)
+            build = MemoTranslator(cloud_map=in_process_cloud_map, secrets=InProcessAcm())
+            self.xds = XdsRuntime(
+                self.store,
+                config.xds_host,
+                config.xds_port,
+                extra_hosts=config.xds_extra_hosts,
+                bind_address=config.listener_bind_address,
+                unix_socket=config.xds_socket,
+                build=build,
+            )
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)
-        self.http = create_http_server(self.wsgi, host=config.host, port=config.port, threads=config.threads,
-                                       clear_untrusted_proxy_headers=True, ident="appmesh-local")
+        self.http = create_http_server(
+            self.wsgi,
+            host=config.host,
+            port=config.port,
+            threads=config.threads,
+            clear_untrusted_proxy_headers=True,
+            ident="appmesh-local",
+        )
         self._thread: threading.Thread | None = None
 
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
+        from .bridge.neighbour_events import mark_region_dirty
         from .neighbours import NeighbourApis
-        from .neighbours.wiring import mark_region_dirty
 
         reconciler = getattr(self.xds, "reconciler", None)
         listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None
@@ -69,7 +86,7 @@ class AppMeshServer:
     def endpoint(self) -> str:
         return f"http://{self.config.host}:{self.api_port}"
 
-    def start_background(self) -> "AppMeshServer":
+    def start_background(self) -> AppMeshServer:
         """Serve from daemon threads (used by in-process and embedded use)."""
         if self.xds is not None:
             self.xds.start()
@@ -79,8 +96,10 @@ class AppMeshServer:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until SIGINT/SIGTERM."""
+
         def stop(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
+
         signal.signal(signal.SIGTERM, stop)
         if self.xds is not None:
             self.xds.start()

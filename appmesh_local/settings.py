@@ -1,4 +1,5 @@
 """Defaults every entry point shares: loopback addresses, ports, where state lives."""
+
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 4600
 DEFAULT_XDS_PORT = 4601
+DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed
 
 
 def default_state_dir() -> Path:

@@ -9,6 +9,7 @@
 The API and the xDS server listen on free loopback ports, state lives in memory,
 and leaving the block closes both ports and ends every thread the server started.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,9 +70,14 @@ class InProcessServer:
         from botocore.config import Config
 
         config.setdefault("retries", {"max_attempts": 1})
-        return boto3.client("appmesh", endpoint_url=self.endpoint, region_name=region,
-                            aws_access_key_id=access_key, aws_secret_access_key=TEST_SECRET_KEY,
-                            config=Config(**config))
+        return boto3.client(
+            "appmesh",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=TEST_SECRET_KEY,
+            config=Config(**config),
+        )
 
     def status(self) -> dict[str, Any]:
         """The xDS status document (connected proxies, ACK/NACK, problems) as JSON data."""
@@ -83,15 +89,28 @@ class InProcessServer:
         self.server.stop()
 
 
-def start_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: str = LOOPBACK,
-                    listener_bind_address: str = LOOPBACK, api_port: int = 0, xds_port: int = 0) -> InProcessServer:
+def start_in_thread(
+    *,
+    xds: bool = True,
+    state_dir: Path | None = None,
+    host: str = LOOPBACK,
+    listener_bind_address: str = LOOPBACK,
+    api_port: int = 0,
+    xds_port: int = 0,
+) -> InProcessServer:
     """Start a server on daemon threads; the caller must `stop()` it. Port 0 = a free port.
 
     `listener_bind_address` is where the configured Envoys' listeners bind: loopback by
     default so a test's Envoy never listens on the machine's other interfaces.
     """
-    config = ServerConfig(host=host, port=api_port, xds_host=host, xds_port=xds_port if xds else None,
-                          state_dir=state_dir, listener_bind_address=listener_bind_address)
+    config = ServerConfig(
+        host=host,
+        port=api_port,
+        xds_host=host,
+        xds_port=xds_port if xds else None,
+        state_dir=state_dir,
+        listener_bind_address=listener_bind_address,
+    )
     server = AppMeshServer(config)
     try:
         server.start_background()
@@ -102,14 +121,14 @@ def start_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: st
 
 
 @contextmanager
-def serve_in_thread(*, xds: bool = True, state_dir: Path | None = None, host: str = LOOPBACK,
-                    listener_bind_address: str = LOOPBACK) -> Iterator[InProcessServer]:
+def serve_in_thread(
+    *, xds: bool = True, state_dir: Path | None = None, host: str = LOOPBACK, listener_bind_address: str = LOOPBACK
+) -> Iterator[InProcessServer]:
     """Run appmesh-local (API + xDS) in this process for the duration of the block.
 
     State is in memory unless `state_dir` is given; ports are chosen free on `host`.
     """
-    running = start_in_thread(xds=xds, state_dir=state_dir, host=host,
-                              listener_bind_address=listener_bind_address)
+    running = start_in_thread(xds=xds, state_dir=state_dir, host=host, listener_bind_address=listener_bind_address)
     try:
         yield running
     finally:
@@ -123,15 +142,20 @@ def delete_mesh_tree(client: Any, mesh: str, **owner: str) -> None:
     Gateway routes before the services they target, routes before the nodes they
     target, services before their providers, the mesh last. `owner` may carry `meshOwner`.
     """
+
     def pages(operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
-        return [item for page in client.get_paginator(operation).paginate(meshName=mesh, **owner, **params)
-                for item in page[key]]
+        return [
+            item
+            for page in client.get_paginator(operation).paginate(meshName=mesh, **owner, **params)
+            for item in page[key]
+        ]
 
     for gateway in pages("list_virtual_gateways", "virtualGateways"):
         name = gateway["virtualGatewayName"]
         for route in pages("list_gateway_routes", "gatewayRoutes", virtualGatewayName=name):
-            client.delete_gateway_route(meshName=mesh, virtualGatewayName=name,
-                                        gatewayRouteName=route["gatewayRouteName"], **owner)
+            client.delete_gateway_route(
+                meshName=mesh, virtualGatewayName=name, gatewayRouteName=route["gatewayRouteName"], **owner
+            )
         client.delete_virtual_gateway(meshName=mesh, virtualGatewayName=name, **owner)
     for router in pages("list_virtual_routers", "virtualRouters"):
         name = router["virtualRouterName"]
@@ -182,8 +206,9 @@ class MeshEnvoy:
         snapshot = xds.cache.get(self.proxy)
         if snapshot is None:
             problems = [m for m in self.server.status().get("meshes", []) if m.get("mesh") == self.proxy.mesh]
-            raise ProxyNotConfigured(f"appmesh-local has no configuration for {self.node_id}: "
-                                     f"{problems or 'no such mesh'}")
+            raise ProxyNotConfigured(
+                f"appmesh-local has no configuration for {self.node_id}: {problems or 'no such mesh'}"
+            )
         wanted = _versions_to_ack(snapshot)
         while True:
             self.process._check_running()
@@ -193,20 +218,28 @@ class MeshEnvoy:
             if all(acked.get(short) == version for short, version in wanted.items()):
                 return wanted
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Envoy for {self.node_id} did not apply {wanted} within {timeout}s "
-                                   f"(acked {acked})\n{self.process.log_text()[-3000:]}")
+                raise TimeoutError(
+                    f"Envoy for {self.node_id} did not apply {wanted} within {timeout}s "
+                    f"(acked {acked})\n{self.process.log_text()[-3000:]}"
+                )
             time.sleep(0.02)
 
     def _acked(self) -> tuple[dict[str, str | None], Any]:
         """ACKed versions of this proxy's live stream, and a NACK of the current versions if any."""
         for stream in reversed(self.server.server.xds.status.snapshot()["proxies"]):
             if (stream.get("mesh"), stream.get("kind"), stream.get("name")) != (
-                    self.proxy.mesh, self.proxy.kind, self.proxy.name):
+                self.proxy.mesh,
+                self.proxy.kind,
+                self.proxy.name,
+            ):
                 continue
             types = stream.get("types", {})
             acked = {short: info.get("acked_version") for short, info in types.items()}
-            nacks = [info["last_nack"] for info in types.values()
-                     if info.get("last_nack") and info.get("sent_version") != info.get("acked_version")]
+            nacks = [
+                info["last_nack"]
+                for info in types.values()
+                if info.get("last_nack") and info.get("sent_version") != info.get("acked_version")
+            ]
             return acked, (nacks[0] if nacks else None)
         return {}, None
 
@@ -215,8 +248,11 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
     """Types Envoy will hold: listeners and clusters always, the others when they have resources."""
     from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 
-    return {SHORT_TYPE_NAMES[type_url]: ts.version for type_url, ts in snapshot.types.items()
-            if type_url in WILDCARD_TYPES or ts.resources}
+    return {
+        SHORT_TYPE_NAMES[type_url]: ts.version
+        for type_url, ts in snapshot.types.items()
+        if type_url in WILDCARD_TYPES or ts.resources
+    }
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
@@ -235,9 +271,11 @@ def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 
         address = resource.message.address.socket_address
         while (error := _bind_error(address.address, address.port_value)) is not None:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{proxy.short_id()}: listener {resource.name} needs "
-                                   f"{address.address}:{address.port_value}, which is in use ({error}); "
-                                   f"App Mesh's ports allow one such proxy per machine: stop the other first")
+                raise RuntimeError(
+                    f"{proxy.short_id()}: listener {resource.name} needs "
+                    f"{address.address}:{address.port_value}, which is in use ({error}); "
+                    f"App Mesh's ports allow one such proxy per machine: stop the other first"
+                )
             time.sleep(0.1)
 
 
@@ -257,7 +295,7 @@ def _bind_error(host: str, port: int) -> str | None:
 def envoy_available() -> str | None:
     """None when a real Envoy can be started here, else the reason it cannot."""
     try:
-        from appmesh_local.xds.envoy_process import envoy_binary
+        from appmesh_local.proxy.process import envoy_binary
 
         binary = envoy_binary()
     except (ImportError, FileNotFoundError) as exc:
@@ -267,16 +305,25 @@ def envoy_available() -> str | None:
     return None
 
 
-def start_envoy(server: InProcessServer, mesh: str, *, virtual_node: str | None = None,
-                virtual_gateway: str | None = None, account: str = "123456789012", region: str = "us-east-1",
-                wait: bool = True, timeout: float = 30.0, log_level: str = "warning") -> MeshEnvoy:
+def start_envoy(
+    server: InProcessServer,
+    mesh: str,
+    *,
+    virtual_node: str | None = None,
+    virtual_gateway: str | None = None,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    wait: bool = True,
+    timeout: float = 30.0,
+    log_level: str = "warning",
+) -> MeshEnvoy:
     """Start Envoy for one virtual node or gateway of `mesh`, bootstrapped to `server`'s xDS port.
 
     The admin interface takes a free loopback port. With `wait`, return only once Envoy
     has applied the proxy's current configuration. The caller must `stop()` it.
     """
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
     if (virtual_node is None) == (virtual_gateway is None):
@@ -285,8 +332,9 @@ def start_envoy(server: InProcessServer, mesh: str, *, virtual_node: str | None 
         raise ValueError("this appmesh-local server runs without xDS")
     kind, name = ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", virtual_gateway)
     assert name is not None
-    bootstrap = render_bootstrap(mesh, kind, name, server.xds_host, server.xds_port, admin_port=0,
-                                 account=account, region=region)
+    bootstrap = render_bootstrap(
+        mesh, kind, name, server.xds_host, server.xds_port, admin_port=0, account=account, region=region
+    )
     proxy = ProxyRef(account, region, mesh, kind, name)
     _check_listener_ports(server, proxy)
     process = EnvoyProcess(bootstrap, log_level=log_level)

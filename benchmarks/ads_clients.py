@@ -10,6 +10,7 @@ response, and records (type, version, CLOCK_MONOTONIC time) of each. It stops
 when a line arrives on stdin (or after max_seconds) and prints every record as
 one JSON document on stdout.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,9 @@ async def run_client(target: str, spec: dict[str, Any], log: list[tuple[str, str
     outbox: asyncio.Queue = asyncio.Queue()
     for type_url in (CDS, EDS, LDS, RDS):
         if type_url in (CDS, LDS) or names[type_url]:
-            outbox.put_nowait(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=names[type_url]))
+            outbox.put_nowait(
+                discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=names[type_url])
+            )
 
     async def requests():
         while True:
@@ -59,9 +62,14 @@ async def run_client(target: str, spec: dict[str, Any], log: list[tuple[str, str
                 if response is grpc.aio.EOF:
                     return
                 log.append((SHORT.get(response.type_url, response.type_url), response.version_info, time.monotonic()))
-                outbox.put_nowait(discovery_pb2.DiscoveryRequest(
-                    type_url=response.type_url, version_info=response.version_info,
-                    response_nonce=response.nonce, resource_names=names.get(response.type_url, [])))
+                outbox.put_nowait(
+                    discovery_pb2.DiscoveryRequest(
+                        type_url=response.type_url,
+                        version_info=response.version_info,
+                        response_nonce=response.nonce,
+                        resource_names=names.get(response.type_url, []),
+                    )
+                )
         finally:
             outbox.put_nowait(None)
             call.cancel()
@@ -74,12 +82,16 @@ async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     loop.add_reader(sys.stdin.fileno(), stop.set)
     loop.call_later(float(spec.get("max_seconds", 120)), stop.set)
-    tasks = [asyncio.ensure_future(run_client(spec["target"], client, log, stop))
-             for client, log in zip(spec["clients"], logs)]
+    tasks = [
+        asyncio.ensure_future(run_client(spec["target"], client, log, stop))
+        for client, log in zip(spec["clients"], logs)
+    ]
     results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
-    return {"clients": [{"node_id": c["node_id"], "received": log} for c, log in zip(spec["clients"], logs)],
-            "errors": errors}
+    return {
+        "clients": [{"node_id": c["node_id"], "received": log} for c, log in zip(spec["clients"], logs)],
+        "errors": errors,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

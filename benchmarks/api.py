@@ -9,6 +9,7 @@ the boto3 call, the server's CPU milliseconds per call (psutil, user+system, all
 threads), and its RSS after the step. The null server answers `{}` at once: it
 is boto3's own ceiling on this machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,19 +42,31 @@ class StepResult:
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
-        return {"calls": self.calls, "errors": self.errors, "first_error": self.first_error,
-                "seconds": round(self.seconds, 6), "ops_per_s": self.calls / self.seconds if self.seconds else 0.0,
-                "p50_ms": percentile(ordered, 0.50) * 1e3, "p90_ms": percentile(ordered, 0.90) * 1e3,
-                "p99_ms": percentile(ordered, 0.99) * 1e3, "max_ms": (ordered[-1] if ordered else 0.0) * 1e3,
-                "cpu_ms_per_call": self.cpu_seconds / self.calls * 1e3 if self.calls else 0.0,
-                "rss_after_mb": self.rss_after / MB}
+        return {
+            "calls": self.calls,
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "seconds": round(self.seconds, 6),
+            "ops_per_s": self.calls / self.seconds if self.seconds else 0.0,
+            "p50_ms": percentile(ordered, 0.50) * 1e3,
+            "p90_ms": percentile(ordered, 0.90) * 1e3,
+            "p99_ms": percentile(ordered, 0.99) * 1e3,
+            "max_ms": (ordered[-1] if ordered else 0.0) * 1e3,
+            "cpu_ms_per_call": self.cpu_seconds / self.calls * 1e3 if self.calls else 0.0,
+            "rss_after_mb": self.rss_after / MB,
+        }
 
 
 def client_for(endpoint: str) -> Any:
     """The boto3 client a user would make: no retries, so every call is one request."""
-    return boto3.client("appmesh", endpoint_url=endpoint, region_name=api_workload.REGION,
-                        aws_access_key_id="bench", aws_secret_access_key="bench",
-                        config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        "appmesh",
+        endpoint_url=endpoint,
+        region_name=api_workload.REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 def run_step(step: Step, sizes: Sizes, server: ServerUnderTest, client: Any) -> StepResult:
@@ -102,7 +115,7 @@ def run(sizes: Sizes, names: list[str], baseline: str | None = None) -> dict[str
         for server in servers:
             warm_up(clients[server.name])
         for index, step in enumerate(STEPS):
-            rotation = servers[index % len(servers):] + servers[:index % len(servers)]
+            rotation = servers[index % len(servers) :] + servers[: index % len(servers)]
             for server in rotation:
                 if server.name == "moto" and not step.common:
                     continue
@@ -137,13 +150,27 @@ def summarize(sizes: Sizes, results: dict[str, dict[str, StepResult]]) -> dict[s
         servers[name] = {
             "common": _aggregate(steps, only_common=True),
             "all": _aggregate(steps, only_common=False) if name != "moto" else None,
-            "rss_mb_0_nodes": steps[api_workload.EMPTY_MESHES].rss_after / MB if api_workload.EMPTY_MESHES in steps else None,
-            "rss_mb_n_nodes": steps[api_workload.NODES_CREATED].rss_after / MB if api_workload.NODES_CREATED in steps else None,
+            "rss_mb_0_nodes": steps[api_workload.EMPTY_MESHES].rss_after / MB
+            if api_workload.EMPTY_MESHES in steps
+            else None,
+            "rss_mb_n_nodes": steps[api_workload.NODES_CREATED].rss_after / MB
+            if api_workload.NODES_CREATED in steps
+            else None,
             "steps": {step: r.summary() for step, r in steps.items()},
         }
-    return {"sizes": {"nodes": sizes.nodes, "routers": sizes.routers, "routes": sizes.nodes, "gateways": sizes.gateways,
-                      "meshes": sizes.meshes, "list_rounds": sizes.list_rounds, "page": sizes.page},
-            "servers": servers, "comparison": compare(servers)}
+    return {
+        "sizes": {
+            "nodes": sizes.nodes,
+            "routers": sizes.routers,
+            "routes": sizes.nodes,
+            "gateways": sizes.gateways,
+            "meshes": sizes.meshes,
+            "list_rounds": sizes.list_rounds,
+            "page": sizes.page,
+        },
+        "servers": servers,
+        "comparison": compare(servers),
+    }
 
 
 def compare(servers: dict[str, Any]) -> dict[str, Any]:
@@ -153,8 +180,9 @@ def compare(servers: dict[str, Any]) -> dict[str, Any]:
     if local and null:
         out["ops_vs_null_common"] = local["common"]["ops_per_s"] / null["common"]["ops_per_s"]
         out["ops_vs_null_all"] = local["all"]["ops_per_s"] / null["all"]["ops_per_s"]
-        out["describe_mesh_vs_null"] = (local["steps"]["describe_mesh"]["ops_per_s"]
-                                        / null["steps"]["describe_mesh"]["ops_per_s"])
+        out["describe_mesh_vs_null"] = (
+            local["steps"]["describe_mesh"]["ops_per_s"] / null["steps"]["describe_mesh"]["ops_per_s"]
+        )
     if local and mo:
         out["cpu_moto_over_local"] = mo["common"]["cpu_ms_per_call"] / local["common"]["cpu_ms_per_call"]
         out["ops_local_over_moto"] = local["common"]["ops_per_s"] / mo["common"]["ops_per_s"]
@@ -174,11 +202,35 @@ def render(document: dict[str, Any]) -> str:
             agg = s[scope]
             if agg is None:
                 continue
-            rows.append([name, "common ops" if scope == "common" else "all ops", agg["calls"], agg["errors"],
-                         agg["ops_per_s"], agg["p50_ms"], agg["p99_ms"], agg["cpu_ms_per_call"],
-                         s["rss_mb_0_nodes"], s["rss_mb_n_nodes"]])
-    summary = table(["server", "workload", "calls", "errors", "ops/s", "p50 ms", "p99 ms", "server CPU ms/call",
-                     "RSS MB, 0 VNs", f"RSS MB, {n} VNs"], rows)
+            rows.append(
+                [
+                    name,
+                    "common ops" if scope == "common" else "all ops",
+                    agg["calls"],
+                    agg["errors"],
+                    agg["ops_per_s"],
+                    agg["p50_ms"],
+                    agg["p99_ms"],
+                    agg["cpu_ms_per_call"],
+                    s["rss_mb_0_nodes"],
+                    s["rss_mb_n_nodes"],
+                ]
+            )
+    summary = table(
+        [
+            "server",
+            "workload",
+            "calls",
+            "errors",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/call",
+            "RSS MB, 0 VNs",
+            f"RSS MB, {n} VNs",
+        ],
+        rows,
+    )
     names = list(servers)
     step_rows = []
     for step in STEPS:
@@ -197,10 +249,15 @@ def render(document: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="App Mesh API benchmark: appmesh-local vs moto vs a null server")
     parser.add_argument("--nodes", type=int, default=1000, help="virtual nodes (and routes, and services) to create")
-    parser.add_argument("--servers", default="appmesh-local,moto,null", help="comma-separated subset of " + ",".join(SERVERS))
+    parser.add_argument(
+        "--servers", default="appmesh-local,moto,null", help="comma-separated subset of " + ",".join(SERVERS)
+    )
     parser.add_argument("--list-rounds", type=int, default=10, help="full paginations of the virtual node list")
-    parser.add_argument("--baseline", help="also run the appmesh_local package found in this directory "
-                        "(e.g. `git worktree add /tmp/base <commit>`), to compare two versions in one run")
+    parser.add_argument(
+        "--baseline",
+        help="also run the appmesh_local package found in this directory "
+        "(e.g. `git worktree add /tmp/base <commit>`), to compare two versions in one run",
+    )
     parser.add_argument("--out", type=Path, help="JSON output file (default benchmarks/results/api-<time>.json)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.servers.split(",") if n.strip()]

@@ -11,12 +11,13 @@ round so that drift of a shared machine hits both alike. Reported per server and
 step: server CPU milliseconds per call (psutil, all threads) and ops/s, summed
 over the rounds.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .api import client_for, warm_up
@@ -37,9 +38,11 @@ class Tally:
 
 
 def _spec(i: int, generation: int) -> dict[str, Any]:
-    return {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": f"vn-{i}.g{generation}.ab.local"}},
-            "backends": [{"virtualService": {"virtualServiceName": f"svc-{i + 1}.ab.local"}}]}
+    return {
+        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": f"vn-{i}.g{generation}.ab.local"}},
+        "backends": [{"virtualService": {"virtualServiceName": f"svc-{i + 1}.ab.local"}}],
+    }
 
 
 def _calls(step: str, client: Any, mesh: str, nodes: int) -> Iterator[Callable[[], Any]]:
@@ -56,11 +59,13 @@ def _calls(step: str, client: Any, mesh: str, nodes: int) -> Iterator[Callable[[
         for _ in range(10):
             token: list[str | None] = [None]
             for _page in range(nodes // 100 + 1):
+
                 def page(token: list[str | None] = token) -> Any:
                     kwargs = {"nextToken": token[0]} if token[0] else {}
                     answer = client.list_virtual_nodes(meshName=mesh, limit=100, **kwargs)
                     token[0] = answer.get("nextToken")
                     return answer
+
                 yield page
 
 
@@ -100,8 +105,12 @@ def run(baselines: list[str], nodes: int, rounds: int, with_null: bool) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", action="append", default=[],
-                        help="directory holding another version's appmesh_local package (repeatable)")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        help="directory holding another version's appmesh_local package (repeatable)",
+    )
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-null", action="store_true", help="skip the null server")
@@ -110,14 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     tallies = run(args.baseline, args.nodes, args.rounds, not args.no_null)
     rows = []
     for name, steps in tallies.items():
-        total = Tally(sum(t.calls for t in steps.values()), sum(t.seconds for t in steps.values()),
-                      sum(t.cpu for t in steps.values()))
+        total = Tally(
+            sum(t.calls for t in steps.values()),
+            sum(t.seconds for t in steps.values()),
+            sum(t.cpu for t in steps.values()),
+        )
         for step, tally in [*steps.items(), ("all", total)]:
             cpu_ms, ops = tally.row()
             rows.append([name, step, tally.calls, round(cpu_ms, 3), round(ops, 1)])
     print(table(["server", "step", "calls", "server CPU ms/call", "ops/s"], rows))
-    document = {"nodes": args.nodes, "rounds": args.rounds, "baseline": args.baseline,
-                "servers": {name: {step: vars(t) for step, t in steps.items()} for name, steps in tallies.items()}}
+    document = {
+        "nodes": args.nodes,
+        "rounds": args.rounds,
+        "baseline": args.baseline,
+        "servers": {name: {step: vars(t) for step, t in steps.items()} for name, steps in tallies.items()},
+    }
     write_json("api_ab", document, Path(args.out) if args.out else None)
     return 0
 

@@ -6,6 +6,7 @@ sends its response back in, so a step can follow `nextToken`s. Steps marked
 routers, routes, tags); the others (virtual services, virtual gateways,
 gateway routes) run against appmesh-local and the null server only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,14 +52,20 @@ def _mesh_name(i: int) -> str:
 
 
 def _node_spec(i: int, generation: int = 0) -> dict[str, Any]:
-    return {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": f"vn-{i}.g{generation}.bench.local"}},
-            "backends": [{"virtualService": {"virtualServiceName": f"svc-{(i + 1)}.bench.local"}}]}
+    return {
+        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": f"vn-{i}.g{generation}.bench.local"}},
+        "backends": [{"virtualService": {"virtualServiceName": f"svc-{(i + 1)}.bench.local"}}],
+    }
 
 
 def _route_spec(i: int, prefix: str) -> dict[str, Any]:
-    return {"httpRoute": {"match": {"prefix": prefix},
-                          "action": {"weightedTargets": [{"virtualNode": f"vn-{i}", "weight": 1}]}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": prefix},
+            "action": {"weightedTargets": [{"virtualNode": f"vn-{i}", "weight": 1}]},
+        }
+    }
 
 
 def _router(i: int, sizes: Sizes) -> str:
@@ -69,7 +76,7 @@ def _paginate(operation: Callable[..., Any], **kwargs: Any) -> Calls:
     token = None
     for _ in range(100000):  # bounded: a server that never stops paging cannot hang the run
         page_args = dict(kwargs, nextToken=token) if token else kwargs
-        response = yield lambda: operation(**page_args)
+        response = yield lambda page_args=page_args: operation(**page_args)
         token = response.get("nextToken")
         if not token:
             return
@@ -117,14 +124,18 @@ def update_virtual_nodes(c: Any, s: Sizes) -> Calls:
 
 def create_virtual_routers(c: Any, s: Sizes) -> Calls:
     for i in range(s.routers):
-        yield lambda i=i: c.create_virtual_router(meshName=MESH, virtualRouterName=f"vr-{i}",
-                                                  spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]})
+        yield lambda i=i: c.create_virtual_router(
+            meshName=MESH,
+            virtualRouterName=f"vr-{i}",
+            spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]},
+        )
 
 
 def create_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.nodes):
-        yield lambda i=i: c.create_route(meshName=MESH, virtualRouterName=_router(i, s), routeName=f"route-{i}",
-                                         spec=_route_spec(i, f"/r{i}"))
+        yield lambda i=i: c.create_route(
+            meshName=MESH, virtualRouterName=_router(i, s), routeName=f"route-{i}", spec=_route_spec(i, f"/r{i}")
+        )
 
 
 def describe_routes(c: Any, s: Sizes) -> Calls:
@@ -139,8 +150,9 @@ def list_routes(c: Any, s: Sizes) -> Calls:
 
 def update_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.nodes):
-        yield lambda i=i: c.update_route(meshName=MESH, virtualRouterName=_router(i, s), routeName=f"route-{i}",
-                                         spec=_route_spec(i, f"/v2/r{i}"))
+        yield lambda i=i: c.update_route(
+            meshName=MESH, virtualRouterName=_router(i, s), routeName=f"route-{i}", spec=_route_spec(i, f"/v2/r{i}")
+        )
 
 
 def _node_arn(i: int) -> str:
@@ -159,8 +171,11 @@ def list_tags(c: Any, s: Sizes) -> Calls:
 
 def create_virtual_services(c: Any, s: Sizes) -> Calls:
     for i in range(s.nodes):
-        yield lambda i=i: c.create_virtual_service(meshName=MESH, virtualServiceName=f"svc-{i}.bench.local",
-                                                   spec={"provider": {"virtualNode": {"virtualNodeName": f"vn-{i}"}}})
+        yield lambda i=i: c.create_virtual_service(
+            meshName=MESH,
+            virtualServiceName=f"svc-{i}.bench.local",
+            spec={"provider": {"virtualNode": {"virtualNodeName": f"vn-{i}"}}},
+        )
 
 
 def describe_virtual_services(c: Any, s: Sizes) -> Calls:
@@ -175,41 +190,62 @@ def list_virtual_services(c: Any, s: Sizes) -> Calls:
 def update_virtual_services(c: Any, s: Sizes) -> Calls:
     for i in range(s.nodes):
         yield lambda i=i: c.update_virtual_service(
-            meshName=MESH, virtualServiceName=f"svc-{i}.bench.local",
-            spec={"provider": {"virtualRouter": {"virtualRouterName": _router(i, s)}}})
+            meshName=MESH,
+            virtualServiceName=f"svc-{i}.bench.local",
+            spec={"provider": {"virtualRouter": {"virtualRouterName": _router(i, s)}}},
+        )
 
 
 def create_virtual_gateways(c: Any, s: Sizes) -> Calls:
     for i in range(s.gateways):
-        yield lambda i=i: c.create_virtual_gateway(meshName=MESH, virtualGatewayName=f"gw-{i}",
-                                                   spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]})
+        yield lambda i=i: c.create_virtual_gateway(
+            meshName=MESH,
+            virtualGatewayName=f"gw-{i}",
+            spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]},
+        )
 
 
 def _gateway_route_spec(i: int, prefix: str) -> dict[str, Any]:
-    return {"httpRoute": {"match": {"prefix": prefix},
-                          "action": {"target": {"virtualService": {"virtualServiceName": f"svc-{i}.bench.local"}}}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": prefix},
+            "action": {"target": {"virtualService": {"virtualServiceName": f"svc-{i}.bench.local"}}},
+        }
+    }
 
 
 def create_gateway_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.gateways):
-        yield lambda i=i: c.create_gateway_route(meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}",
-                                                 spec=_gateway_route_spec(i, f"/g{i}"))
+        yield lambda i=i: c.create_gateway_route(
+            meshName=MESH,
+            virtualGatewayName=f"gw-{i}",
+            gatewayRouteName=f"gr-{i}",
+            spec=_gateway_route_spec(i, f"/g{i}"),
+        )
 
 
 def describe_gateway_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.gateways):
-        yield lambda i=i: c.describe_gateway_route(meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}")
+        yield lambda i=i: c.describe_gateway_route(
+            meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}"
+        )
 
 
 def update_gateway_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.gateways):
-        yield lambda i=i: c.update_gateway_route(meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}",
-                                                 spec=_gateway_route_spec(i, f"/v2/g{i}"))
+        yield lambda i=i: c.update_gateway_route(
+            meshName=MESH,
+            virtualGatewayName=f"gw-{i}",
+            gatewayRouteName=f"gr-{i}",
+            spec=_gateway_route_spec(i, f"/v2/g{i}"),
+        )
 
 
 def delete_gateway_routes(c: Any, s: Sizes) -> Calls:
     for i in range(s.gateways):
-        yield lambda i=i: c.delete_gateway_route(meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}")
+        yield lambda i=i: c.delete_gateway_route(
+            meshName=MESH, virtualGatewayName=f"gw-{i}", gatewayRouteName=f"gr-{i}"
+        )
 
 
 def delete_virtual_gateways(c: Any, s: Sizes) -> Calls:

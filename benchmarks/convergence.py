@@ -16,6 +16,7 @@ nodes on every change. Each update flips the route's weights with boto3
   that send to the ACK (Envoy's own apply time, loopback included);
 - probe: a request through each gateway, repeated until it answers with the new colour.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,9 @@ def in_process_server() -> Iterator[Any]:
     from appmesh_local.service import Quotas
 
     quotas = Quotas.parse([f"{k}={v}" for k, v in BENCH_QUOTAS.items()])
-    server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0,
-                                        state_dir=None, quotas=quotas))
+    server = AppMeshServer(
+        ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None, quotas=quotas)
+    )
     server.xds.reconciler.bind_address = "127.0.0.1"
     server.start_background()
     try:
@@ -85,37 +87,75 @@ def in_process_server() -> Iterator[Any]:
 
 
 def _route(blue: int) -> dict[str, Any]:
-    return {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
-        {"virtualNode": "blue", "weight": blue}, {"virtualNode": "green", "weight": 100 - blue}]}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {
+                "weightedTargets": [
+                    {"virtualNode": "blue", "weight": blue},
+                    {"virtualNode": "green", "weight": 100 - blue},
+                ]
+            },
+        }
+    }
 
 
 def build_mesh(client: Any, nodes: int, colour_ports: dict[str, int], gateway_ports: list[int]) -> None:
     client.create_mesh(meshName=MESH)
     for colour, port in colour_ports.items():
-        client.create_virtual_node(meshName=MESH, virtualNodeName=colour, spec={
-            "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}})
-    client.create_virtual_router(meshName=MESH, virtualRouterName="colour",
-                                 spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]})
+        client.create_virtual_node(
+            meshName=MESH,
+            virtualNodeName=colour,
+            spec={
+                "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+            },
+        )
+    client.create_virtual_router(
+        meshName=MESH,
+        virtualRouterName="colour",
+        spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]},
+    )
     client.create_route(meshName=MESH, virtualRouterName="colour", routeName="colour", spec=_route(100))
-    client.create_virtual_service(meshName=MESH, virtualServiceName=SERVICE,
-                                  spec={"provider": {"virtualRouter": {"virtualRouterName": "colour"}}})
+    client.create_virtual_service(
+        meshName=MESH, virtualServiceName=SERVICE, spec={"provider": {"virtualRouter": {"virtualRouterName": "colour"}}}
+    )
     filler = max(0, nodes - len(colour_ports))
     for i in range(filler):
-        client.create_virtual_node(meshName=MESH, virtualNodeName=f"filler-{i}", spec={
-            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": f"filler-{i}.bench.local"}},
-            "backends": [{"virtualService": {"virtualServiceName": f"filler-{(i + k) % filler}.bench.local"}}
-                         for k in (1, 2)]})
+        client.create_virtual_node(
+            meshName=MESH,
+            virtualNodeName=f"filler-{i}",
+            spec={
+                "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": f"filler-{i}.bench.local"}},
+                "backends": [
+                    {"virtualService": {"virtualServiceName": f"filler-{(i + k) % filler}.bench.local"}} for k in (1, 2)
+                ],
+            },
+        )
     for i in range(filler):
-        client.create_virtual_service(meshName=MESH, virtualServiceName=f"filler-{i}.bench.local",
-                                      spec={"provider": {"virtualNode": {"virtualNodeName": f"filler-{i}"}}})
+        client.create_virtual_service(
+            meshName=MESH,
+            virtualServiceName=f"filler-{i}.bench.local",
+            spec={"provider": {"virtualNode": {"virtualNodeName": f"filler-{i}"}}},
+        )
     for j, port in enumerate(gateway_ports):
-        client.create_virtual_gateway(meshName=MESH, virtualGatewayName=f"gw-{j}",
-                                      spec={"listeners": [{"portMapping": {"port": port, "protocol": "http"}}]})
-        client.create_gateway_route(meshName=MESH, virtualGatewayName=f"gw-{j}", gatewayRouteName="colour",
-                                    spec={"httpRoute": {"match": {"prefix": "/colour"}, "action": {
-                                        "target": {"virtualService": {"virtualServiceName": SERVICE}}}}})
+        client.create_virtual_gateway(
+            meshName=MESH,
+            virtualGatewayName=f"gw-{j}",
+            spec={"listeners": [{"portMapping": {"port": port, "protocol": "http"}}]},
+        )
+        client.create_gateway_route(
+            meshName=MESH,
+            virtualGatewayName=f"gw-{j}",
+            gatewayRouteName="colour",
+            spec={
+                "httpRoute": {
+                    "match": {"prefix": "/colour"},
+                    "action": {"target": {"virtualService": {"virtualServiceName": SERVICE}}},
+                }
+            },
+        )
 
 
 def probe(port: int) -> str:
@@ -141,8 +181,8 @@ def _gateway_streams(status: Any) -> dict[str, Any]:
 
 
 def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
     from .api import client_for
@@ -160,8 +200,9 @@ def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> d
             gc.freeze()  # experiment: long-lived objects out of the collector's reach (see docs/performance.md)
         proxies = [ProxyRef(ACCOUNT, REGION, MESH, "virtualGateway", f"gw-{j}") for j in range(envoys)]
         for j in range(envoys):
-            bootstrap = render_bootstrap(MESH, "virtualGateway", f"gw-{j}", "127.0.0.1", xds.port, admin_port=0,
-                                         account=ACCOUNT, region=REGION)
+            bootstrap = render_bootstrap(
+                MESH, "virtualGateway", f"gw-{j}", "127.0.0.1", xds.port, admin_port=0, account=ACCOUNT, region=REGION
+            )
             envoy = EnvoyProcess(bootstrap, log_level="error")
             stack.callback(envoy.stop)
             envoy.start(wait_live=False)
@@ -175,7 +216,7 @@ def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> d
             client.update_route(meshName=MESH, virtualRouterName="colour", routeName="colour", spec=_route(blue))
             t0 = time.time()
 
-            def applied(status: Any) -> bool:
+            def applied(status: Any, before: dict[ProxyRef, Any] = before) -> bool:
                 streams = _gateway_streams(status)
                 for proxy in proxies:
                     snap = xds.cache.get(proxy)
@@ -191,29 +232,64 @@ def one_case(nodes: int, envoys: int, repeat: int, gc_freeze: bool = False) -> d
             acks = [streams[p.name].types["rds"] for p in proxies]
             probes = [wait_probe(port, colour, 10) for port in gateway_ports]
             last_ack = max(a.acked_at for a in acks)
-            runs.append({"ack_ms": (last_ack - t0) * 1e3,
-                         "control_plane_ms": (max(a.last_push for a in acks) - t0) * 1e3,
-                         "envoy_ms": max(a.acked_at - a.last_push for a in acks) * 1e3,
-                         "probe_ms": (max(probes) - t0) * 1e3})
+            runs.append(
+                {
+                    "ack_ms": (last_ack - t0) * 1e3,
+                    "control_plane_ms": (max(a.last_push for a in acks) - t0) * 1e3,
+                    "envoy_ms": max(a.acked_at - a.last_push for a in acks) * 1e3,
+                    "probe_ms": (max(probes) - t0) * 1e3,
+                }
+            )
             time.sleep(0.05)
         proxies_in_mesh = len([p for p in xds.cache.proxies() if p.mesh == MESH])
     if gc_freeze:
         gc.unfreeze()
-    return {"nodes": nodes, "envoys": envoys, "gc_freeze": gc_freeze, "proxies_in_mesh": proxies_in_mesh, "runs": runs,
-            **{f"{stat}_{k}": fn(r[k] for r in runs)
-               for k in ("ack_ms", "control_plane_ms", "envoy_ms", "probe_ms")
-               for stat, fn in (("median", statistics.median), ("max", max))}}
+    return {
+        "nodes": nodes,
+        "envoys": envoys,
+        "gc_freeze": gc_freeze,
+        "proxies_in_mesh": proxies_in_mesh,
+        "runs": runs,
+        **{
+            f"{stat}_{k}": fn(r[k] for r in runs)
+            for k in ("ack_ms", "control_plane_ms", "envoy_ms", "probe_ms")
+            for stat, fn in (("median", statistics.median), ("max", max))
+        },
+    }
 
 
 _RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
 
 def render(document: dict[str, Any]) -> str:
-    rows = [[c["nodes"], c["envoys"], c["median_ack_ms"], c["max_ack_ms"], c["median_control_plane_ms"],
-             c["median_envoy_ms"], c["median_ack_ms"] / c["median_envoy_ms"] if c["median_envoy_ms"] else None,
-             c["median_probe_ms"], c["max_probe_ms"]] for c in document["cases"]]
-    return table(["virtual nodes", "Envoys", "ACK median ms", "ACK worst ms", "control plane median ms",
-                  "Envoy apply median ms", "total / Envoy", "probe median ms", "probe worst ms"], rows)
+    rows = [
+        [
+            c["nodes"],
+            c["envoys"],
+            c["median_ack_ms"],
+            c["max_ack_ms"],
+            c["median_control_plane_ms"],
+            c["median_envoy_ms"],
+            c["median_ack_ms"] / c["median_envoy_ms"] if c["median_envoy_ms"] else None,
+            c["median_probe_ms"],
+            c["max_probe_ms"],
+        ]
+        for c in document["cases"]
+    ]
+    return table(
+        [
+            "virtual nodes",
+            "Envoys",
+            "ACK median ms",
+            "ACK worst ms",
+            "control plane median ms",
+            "Envoy apply median ms",
+            "total / Envoy",
+            "probe median ms",
+            "probe worst ms",
+        ],
+        rows,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,11 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,100,1000", help="virtual nodes in the mesh, comma-separated")
     parser.add_argument("--envoys", default="1,3", help="real Envoys (virtual gateways), comma-separated")
     parser.add_argument("--repeat", type=int, default=20, help="updates per case")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="an extra gc.freeze() once the mesh is built (the reconciler already freezes after builds >= 20 ms)")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="an extra gc.freeze() once the mesh is built (the reconciler already freezes after builds >= 20 ms)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    cases = [one_case(int(n), int(e), args.repeat, args.gc_freeze) for n in args.sizes.split(",") for e in args.envoys.split(",")]
+    cases = [
+        one_case(int(n), int(e), args.repeat, args.gc_freeze)
+        for n in args.sizes.split(",")
+        for e in args.envoys.split(",")
+    ]
     document = {"repeat": args.repeat, "cases": cases}
     print(render(document))
     print(f"\nJSON: {write_json('convergence', document, args.out)}")

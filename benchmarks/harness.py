@@ -1,4 +1,5 @@
 """Servers under test as child processes on loopback, with their CPU time and memory read by psutil."""
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,14 @@ import psutil
 
 # Quotas high enough for any benchmark size (every quota name `serve --quota` accepts).
 BENCH_QUOTAS = {
-    "meshesPerAccount": 1000, "virtualNodesPerMesh": 100000, "virtualRoutersPerMesh": 100000,
-    "virtualServicesPerMesh": 100000, "virtualGatewaysPerMesh": 100000, "routesPerVirtualRouter": 100000,
-    "gatewayRoutesPerVirtualGateway": 100000, "backendsPerVirtualNode": 1000,
+    "meshesPerAccount": 1000,
+    "virtualNodesPerMesh": 100000,
+    "virtualRoutersPerMesh": 100000,
+    "virtualServicesPerMesh": 100000,
+    "virtualGatewaysPerMesh": 100000,
+    "routesPerVirtualRouter": 100000,
+    "gatewayRoutesPerVirtualGateway": 100000,
+    "backendsPerVirtualNode": 1000,
 }
 
 
@@ -43,7 +49,7 @@ class ServerUnderTest:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "ServerUnderTest":
+    def start(self, timeout: float = 60.0) -> ServerUnderTest:
         argv = [arg.replace("{port}", str(self.port)) for arg in self.argv]
         env = dict(os.environ, PYTHONPATH=self.cwd) if self.cwd else None
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.cwd, env=env)
@@ -96,7 +102,9 @@ def appmesh_local(quotas: dict[str, int] | None = None, checkout: str | None = N
 
 def moto() -> ServerUnderTest:
     """moto's standalone server (moto 5), which implements part of App Mesh."""
-    return ServerUnderTest("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/")
+    return ServerUnderTest(
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/"
+    )
 
 
 def null_server() -> ServerUnderTest:

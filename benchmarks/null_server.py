@@ -7,14 +7,19 @@ pagination), so the whole API workload runs against it unchanged.
 
 Run: `python -m benchmarks.null_server --port 4700`.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 
 BODY = b"{}"
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(BODY)).encode() + b"\r\nConnection: keep-alive\r\n\r\n" + BODY)
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\nConnection: keep-alive\r\n\r\n"
+    + BODY
+)
 MAX_HEADER = 64 * 1024
 
 

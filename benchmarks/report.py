@@ -1,4 +1,5 @@
 """What every benchmark prints and writes: the machine, a plain-text table, a JSON file."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": sys.version.split()[0],
-            "platform": platform.platform()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -38,10 +43,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table: readable in a terminal, pasteable into docs."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)) + " |"
-              for row in cells]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)) + " |"
+        for row in cells
+    ]
     return "\n".join(lines)
 
 
@@ -63,6 +72,11 @@ def write_json(name: str, document: dict[str, Any], out: Path | None = None) -> 
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         out = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    full = {"benchmark": name, "machine": machine(), "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **document}
+    full = {
+        "benchmark": name,
+        "machine": machine(),
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **document,
+    }
     out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
     return out

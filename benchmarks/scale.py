@@ -14,6 +14,7 @@ real Envoys (virtual gateways), changes a hot route in the store, and waits for
 every stream's ACK of the new route configuration (read from the server's
 status, which records each ACK as it arrives).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,9 @@ from typing import Any
 
 import psutil
 
+from appmesh_local.bridge.build import MeshConfigBuilder
 from appmesh_local.store import Store
 from appmesh_local.translate import TranslateOptions
-from appmesh_local.xds.build import MeshConfigBuilder
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
@@ -47,7 +48,7 @@ MB = 1024 * 1024
 class Clock:
     """CPU (this process, all threads) and wall time of a block, in milliseconds."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._cpu, self._wall = time.process_time(), time.perf_counter()
         return self
 
@@ -71,17 +72,29 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
     with Clock() as serialize:
         update = cache.apply_mesh_config(config)
     resources = sum(len(by_name) for p in config.proxies.values() for by_name in p.resources.values())
-    size = sum(len(r.packed.value) for p in cache.proxies() for ts in cache.get(p).types.values()
-               for r in ts.resources.values())
-    full = {"resources_in_store": count, "proxies": len(config.proxies), "envoy_resources": resources,
-            "serialized_mb": size / MB, "store_write_ms": write.cpu_ms, "read_cpu_ms": read.cpu_ms,
-            "build_cpu_ms": build.cpu_ms, "serialize_cpu_ms": serialize.cpu_ms,
-            "total_cpu_ms": read.cpu_ms + build.cpu_ms + serialize.cpu_ms,
-            "total_wall_ms": read.wall_ms + build.wall_ms + serialize.wall_ms, "proxies_changed": len(update.changed),
-            "problems": len(config.problems)}
+    size = sum(
+        len(r.packed.value)
+        for p in cache.proxies()
+        for ts in cache.get(p).types.values()
+        for r in ts.resources.values()
+    )
+    full = {
+        "resources_in_store": count,
+        "proxies": len(config.proxies),
+        "envoy_resources": resources,
+        "serialized_mb": size / MB,
+        "store_write_ms": write.cpu_ms,
+        "read_cpu_ms": read.cpu_ms,
+        "build_cpu_ms": build.cpu_ms,
+        "serialize_cpu_ms": serialize.cpu_ms,
+        "total_cpu_ms": read.cpu_ms + build.cpu_ms + serialize.cpu_ms,
+        "total_wall_ms": read.wall_ms + build.wall_ms + serialize.wall_ms,
+        "proxies_changed": len(update.changed),
+        "problems": len(config.problems),
+    }
     if gc_freeze:
         gc.collect()
-        gc.freeze()  # as the reconciler does after a big build (xds/reconciler.py)
+        gc.freeze()  # as the reconciler does after a big build (bridge/reconciler.py)
     changes = {}
     for label, service in (("typical", min(7, shape.services - 1)), ("hot", 0)):
         runs = []
@@ -93,13 +106,24 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
                 config = builder.build(snapshot)
             with Clock() as serialize:
                 update = cache.apply_mesh_config(config)
-            runs.append({"read_cpu_ms": read.cpu_ms, "build_cpu_ms": build.cpu_ms, "serialize_cpu_ms": serialize.cpu_ms,
-                         "total_cpu_ms": read.cpu_ms + build.cpu_ms + serialize.cpu_ms,
-                         "proxies_changed": len(update.changed)})
-        changes[label] = {"runs": runs, **{f"median_{k}": statistics.median(r[k] for r in runs)
-                                           for k in ("read_cpu_ms", "build_cpu_ms", "serialize_cpu_ms", "total_cpu_ms")},
-                          "max_total_cpu_ms": max(r["total_cpu_ms"] for r in runs),
-                          "proxies_changed": runs[0]["proxies_changed"]}
+            runs.append(
+                {
+                    "read_cpu_ms": read.cpu_ms,
+                    "build_cpu_ms": build.cpu_ms,
+                    "serialize_cpu_ms": serialize.cpu_ms,
+                    "total_cpu_ms": read.cpu_ms + build.cpu_ms + serialize.cpu_ms,
+                    "proxies_changed": len(update.changed),
+                }
+            )
+        changes[label] = {
+            "runs": runs,
+            **{
+                f"median_{k}": statistics.median(r[k] for r in runs)
+                for k in ("read_cpu_ms", "build_cpu_ms", "serialize_cpu_ms", "total_cpu_ms")
+            },
+            "max_total_cpu_ms": max(r["total_cpu_ms"] for r in runs),
+            "proxies_changed": runs[0]["proxies_changed"],
+        }
     store.close()
     if gc_freeze:
         gc.unfreeze()
@@ -111,9 +135,13 @@ def _client_specs(cache: SnapshotCache, shape: MeshShape, count: int) -> list[di
     for i in range(count):
         name = node_name(i // 2 % shape.services, "v1" if i % 2 == 0 else "v2")
         snap = cache.get(ProxyRef(ACCOUNT, REGION, shape.mesh, "virtualNode", name))
-        specs.append({"node_id": f"mesh/{shape.mesh}/virtualNode/{name}",
-                      "rds": sorted(snap.types[RDS].resources) if RDS in snap.types else [],
-                      "eds": sorted(snap.types[EDS].resources) if EDS in snap.types else []})
+        specs.append(
+            {
+                "node_id": f"mesh/{shape.mesh}/virtualNode/{name}",
+                "rds": sorted(snap.types[RDS].resources) if RDS in snap.types else [],
+                "eds": sorted(snap.types[EDS].resources) if EDS in snap.types else [],
+            }
+        )
     return specs
 
 
@@ -130,7 +158,7 @@ def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tu
 
 def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
     """Part 2: the real runtime, `clients` ADS clients and `envoys` real Envoys, hot route changes."""
-    from appmesh_local.xds.runtime import XdsRuntime
+    from appmesh_local.bridge.runtime import XdsRuntime
 
     gateway_ports = tuple(free_port() for _ in range(envoys))
     shape = MeshShape(shape.nodes, shape.routes_per_router, shape.backends, shape.mesh, gateway_ports)
@@ -145,19 +173,29 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         if gc_freeze:
             gc.collect()
             gc.freeze()
-        spec = {"target": f"127.0.0.1:{runtime.port}", "max_seconds": 60 + 30 * repeat,
-                "clients": _client_specs(runtime.cache, shape, clients)}
+        spec = {
+            "target": f"127.0.0.1:{runtime.port}",
+            "max_seconds": 60 + 30 * repeat,
+            "clients": _client_specs(runtime.cache, shape, clients),
+        }
         (workdir / "clients.json").write_text(json.dumps(spec))
-        client_proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ads_clients", str(workdir / "clients.json")],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        client_proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.ads_clients", str(workdir / "clients.json")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(client_proc)
         envoy_procs = _start_envoys(runtime, shape, envoys)
         procs += envoy_procs
         streams = clients + envoys
 
         def expected_versions() -> dict[ProxyRef, str]:
-            return {proxy: snap.types[RDS].version for proxy in runtime.cache.proxies()
-                    if (snap := runtime.cache.get(proxy)) is not None and RDS in snap.types}
+            return {
+                proxy: snap.types[RDS].version
+                for proxy in runtime.cache.proxies()
+                if (snap := runtime.cache.get(proxy)) is not None and RDS in snap.types
+            }
 
         connected = runtime.status.wait_for(lambda s: _rds_acked(runtime, expected_versions(), streams)[0], 120)
         if not connected:
@@ -169,20 +207,25 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
             cpu0, t0, m0 = time.process_time(), time.time(), time.monotonic()
             change_route(store, shape, 0, i % shape.routes_per_router, 20 + 60 * (i % 2))
 
-            def all_new(_: Any) -> bool:
+            def all_new(_: Any, before: dict[Any, Any] = before) -> bool:
                 now = expected_versions()
-                return (any(now.get(p) != v for p, v in before.items())
-                        and _rds_acked(runtime, now, streams)[0])
+                return any(now.get(p) != v for p, v in before.items()) and _rds_acked(runtime, now, streams)[0]
 
             ok = runtime.status.wait_for(all_new, 60)
             cpu = (time.process_time() - cpu0) * 1e3
             _, acked = _rds_acked(runtime, expected_versions(), streams)
             envoy_acks = _envoy_ack_times(runtime, expected_versions())
-            runs.append({"all_acked": ok, "streams": len(acked), "cpu_ms": cpu,
-                         "last_ack_ms": (max(acked) - t0) * 1e3 if acked else None,
-                         "median_ack_ms": (statistics.median(acked) - t0) * 1e3 if acked else None,
-                         "envoy_last_ack_ms": (max(envoy_acks) - t0) * 1e3 if envoy_acks else None,
-                         "t0_monotonic": m0})
+            runs.append(
+                {
+                    "all_acked": ok,
+                    "streams": len(acked),
+                    "cpu_ms": cpu,
+                    "last_ack_ms": (max(acked) - t0) * 1e3 if acked else None,
+                    "median_ack_ms": (statistics.median(acked) - t0) * 1e3 if acked else None,
+                    "envoy_last_ack_ms": (max(envoy_acks) - t0) * 1e3 if envoy_acks else None,
+                    "t0_monotonic": m0,
+                }
+            )
             time.sleep(0.2)
         rss = me.memory_info().rss / MB
         client_proc.stdin.write("stop\n")
@@ -191,11 +234,16 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         received = json.loads(out)
         for run in runs:
             run["last_client_receive_ms"] = _last_receive(received, run["t0_monotonic"])
-        return {"clients": clients, "envoys": envoys, "process_rss_mb": rss, "runs": runs,
-                "client_errors": received["errors"][:5],
-                "median_last_ack_ms": statistics.median(r["last_ack_ms"] for r in runs if r["last_ack_ms"] is not None),
-                "max_last_ack_ms": max(r["last_ack_ms"] for r in runs if r["last_ack_ms"] is not None),
-                "median_cpu_ms": statistics.median(r["cpu_ms"] for r in runs)}
+        return {
+            "clients": clients,
+            "envoys": envoys,
+            "process_rss_mb": rss,
+            "runs": runs,
+            "client_errors": received["errors"][:5],
+            "median_last_ack_ms": statistics.median(r["last_ack_ms"] for r in runs if r["last_ack_ms"] is not None),
+            "max_last_ack_ms": max(r["last_ack_ms"] for r in runs if r["last_ack_ms"] is not None),
+            "median_cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
+        }
     finally:
         for proc in procs:
             stop = getattr(proc, "stop", None)
@@ -213,14 +261,22 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
 def _start_envoys(runtime: Any, shape: MeshShape, count: int) -> list[Any]:
     if count == 0:
         return []
-    from appmesh_local.xds.bootstrap import render_bootstrap
-    from appmesh_local.xds.envoy_process import EnvoyProcess
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
 
     started = []
     try:
         for j in range(count):
-            bootstrap = render_bootstrap(shape.mesh, "virtualGateway", f"gw-{j}", "127.0.0.1", runtime.port,
-                                         admin_port=0, account=ACCOUNT, region=REGION)
+            bootstrap = render_bootstrap(
+                shape.mesh,
+                "virtualGateway",
+                f"gw-{j}",
+                "127.0.0.1",
+                runtime.port,
+                admin_port=0,
+                account=ACCOUNT,
+                region=REGION,
+            )
             started.append(EnvoyProcess(bootstrap, log_level="error").start(wait_live=False))
     except BaseException:
         for envoy in started:
@@ -252,21 +308,66 @@ def _last_receive(received: dict[str, Any], t0: float) -> float | None:
 def render(document: dict[str, Any]) -> str:
     t, rows = document["translation"], []
     full = t["full"]
-    rows.append(["full mesh build", full["proxies"], full["read_cpu_ms"], full["build_cpu_ms"], full["serialize_cpu_ms"],
-                 full["total_cpu_ms"]])
+    rows.append(
+        [
+            "full mesh build",
+            full["proxies"],
+            full["read_cpu_ms"],
+            full["build_cpu_ms"],
+            full["serialize_cpu_ms"],
+            full["total_cpu_ms"],
+        ]
+    )
     for label, c in t["route_change"].items():
-        rows.append([f"one route change ({label}), median", c["proxies_changed"], c["median_read_cpu_ms"],
-                     c["median_build_cpu_ms"], c["median_serialize_cpu_ms"], c["median_total_cpu_ms"]])
-    lines = [f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
-             f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)", "",
-             table(["what", "proxies changed", "read ms CPU", "translate+build ms CPU", "serialize ms CPU", "total ms CPU"], rows)]
+        rows.append(
+            [
+                f"one route change ({label}), median",
+                c["proxies_changed"],
+                c["median_read_cpu_ms"],
+                c["median_build_cpu_ms"],
+                c["median_serialize_cpu_ms"],
+                c["median_total_cpu_ms"],
+            ]
+        )
+    lines = [
+        f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
+        f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)",
+        "",
+        table(
+            ["what", "proxies changed", "read ms CPU", "translate+build ms CPU", "serialize ms CPU", "total ms CPU"],
+            rows,
+        ),
+    ]
     f = document.get("fan_out")
     if f:
-        frows = [[i + 1, r["streams"], r["cpu_ms"], r["median_ack_ms"], r["last_ack_ms"], r["envoy_last_ack_ms"],
-                  r.get("last_client_receive_ms")] for i, r in enumerate(f["runs"])]
-        lines += ["", f"fan-out: {f['clients']} ADS clients + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
-                  table(["change", "streams acked", "server CPU ms", "median ACK ms", "last ACK ms", "last Envoy ACK ms",
-                         "last client receive ms"], frows)]
+        frows = [
+            [
+                i + 1,
+                r["streams"],
+                r["cpu_ms"],
+                r["median_ack_ms"],
+                r["last_ack_ms"],
+                r["envoy_last_ack_ms"],
+                r.get("last_client_receive_ms"),
+            ]
+            for i, r in enumerate(f["runs"])
+        ]
+        lines += [
+            "",
+            f"fan-out: {f['clients']} ADS clients + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
+            table(
+                [
+                    "change",
+                    "streams acked",
+                    "server CPU ms",
+                    "median ACK ms",
+                    "last ACK ms",
+                    "last Envoy ACK ms",
+                    "last client receive ms",
+                ],
+                frows,
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -278,13 +379,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="route changes per measurement")
     parser.add_argument("--clients", type=int, default=200, help="lightweight ADS clients (0: skip the fan-out part)")
     parser.add_argument("--envoys", type=int, default=2, help="real Envoys (virtual gateways) beside the clients")
-    parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
-                        help="do not gc.freeze() after the full build (the reconciler freezes after builds >= 20 ms)")
+    parser.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="do not gc.freeze() after the full build (the reconciler freezes after builds >= 20 ms)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
-    document: dict[str, Any] = {"shape": {"nodes": shape.nodes, "routes": shape.routes, "services": shape.services,
-                                          "backends_per_node": shape.backends}}
+    document: dict[str, Any] = {
+        "shape": {
+            "nodes": shape.nodes,
+            "routes": shape.routes,
+            "services": shape.services,
+            "backends_per_node": shape.backends,
+        }
+    }
     document["translation"] = translation(shape, args.repeat, args.gc_freeze)
     if args.clients or args.envoys:
         document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze)

@@ -3,9 +3,10 @@
     python docker/generate.py            # rewrite the committed files
     python docker/generate.py --check    # exit 1 if they are stale (tests do the same)
 
-The bootstraps come from `appmesh_local.xds.bootstrap.render_bootstrap` (the one used by
+The bootstraps come from `appmesh_local.proxy.bootstrap.render_bootstrap` (the one used by
 `appmesh-local envoy`), the init scripts from `appmesh_local.netns.iptables` (App Mesh's rules).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from appmesh_local.netns.iptables import Interception, rules_script
-from appmesh_local.xds.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
 
 HERE = Path(__file__).resolve().parent
 MESH = "demo"
@@ -30,8 +31,16 @@ def render() -> dict[str, str]:
     """Relative path -> file content."""
     files: dict[str, str] = {}
     for stem, (kind, name, app_ports) in PROXIES.items():
-        bootstrap = render_bootstrap(MESH, kind, name, XDS_HOST, XDS_PORT, admin_port=9901,
-                                     admin_address="0.0.0.0", outlier_event_log_path="/dev/stdout")
+        bootstrap = render_bootstrap(
+            MESH,
+            kind,
+            name,
+            XDS_HOST,
+            XDS_PORT,
+            admin_port=9901,
+            admin_address="0.0.0.0",
+            outlier_event_log_path="/dev/stdout",
+        )
         files[f"bootstrap/{stem}.yaml"] = HEADER + bootstrap_yaml(bootstrap)
         if app_ports is not None:
             files[f"proxyinit/{stem}.sh"] = rules_script(Interception(app_ports=app_ports))

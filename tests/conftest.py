@@ -1,4 +1,5 @@
 """Shared fixtures: the real server process and boto3 clients bound to it."""
+
 from __future__ import annotations
 
 import boto3
@@ -17,8 +18,11 @@ def server():
 
 def make_client(endpoint: str, region: str = "us-east-1", access_key: str = "testing", **config):
     return boto3.client(
-        "appmesh", endpoint_url=endpoint, region_name=region,
-        aws_access_key_id=access_key, aws_secret_access_key="testing",
+        "appmesh",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1}, **config),
     )
 

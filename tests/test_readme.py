@@ -3,6 +3,7 @@
 A user copies these lines onto a fresh machine with no AWS configuration; if they drift
 from what CI runs, a green CI says nothing about what the user gets.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ def bash_blocks(markdown: str) -> list[str]:
 def section(markdown: str, heading: str) -> str:
     start = markdown.index(heading)
     end = markdown.find("\n## ", start + len(heading))
-    return markdown[start:end if end > 0 else None]
+    return markdown[start : end if end > 0 else None]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -44,9 +45,11 @@ def clean_environment(home: Path) -> dict[str, str]:
 def run_readme_lines(lines: str, endpoint: str, home: Path) -> subprocess.CompletedProcess:
     # `aws` is the CLI from the test extra; a function keeps the test independent of PATH.
     script = f'aws() {{ "{sys.executable}" -m awscli "$@"; }}\nset -e\n' + lines.replace(
-        "http://127.0.0.1:4600", endpoint)
-    return subprocess.run(["bash", "-c", script], env=clean_environment(home), capture_output=True,
-                          text=True, timeout=120)
+        "http://127.0.0.1:4600", endpoint
+    )
+    return subprocess.run(
+        ["bash", "-c", script], env=clean_environment(home), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_readme_cli_example_runs_on_a_machine_without_aws_configuration(server, tmp_path) -> None:

@@ -1,4 +1,5 @@
 """App Mesh's modelled errors: the code is the model's shape name, the status its httpStatusCode."""
+
 from __future__ import annotations
 
 from functools import cache

@@ -1,4 +1,5 @@
 """Load the botocore App Mesh service model once per process."""
+
 from __future__ import annotations
 
 from functools import cache

@@ -10,6 +10,7 @@ falls back to marshmallow, which produces AWS's message. So marshmallow stays
 the single authority on what is rejected and how; this module only recognises
 input that is certainly valid.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,6 +47,7 @@ def _string(shape: Shape) -> Checker:
         if allowed is not None and value not in allowed:
             raise Unsure
         return value
+
     return check
 
 
@@ -58,6 +60,7 @@ def _integer(shape: Shape) -> Checker:
         if (low is not None and value < low) or (high is not None and value > high):
             raise Unsure
         return value
+
     return check
 
 
@@ -77,13 +80,17 @@ def _list(shape: Shape) -> Checker:
         if (low is not None and len(value) < low) or (high is not None and len(value) > high):
             raise Unsure
         return [item(v) for v in value]  # a None item reaches a checker and is Unsure there
+
     return check
 
 
 def _structure(shape: Shape) -> Checker:
     top_level = shape.name.endswith("Input")
-    members = tuple((name, _lazy(member)) for name, member in shape.members.items()
-                    if member.serialization.get("location") is None or top_level)
+    members = tuple(
+        (name, _lazy(member))
+        for name, member in shape.members.items()
+        if member.serialization.get("location") is None or top_level
+    )
     required = tuple(n for n in shape.required_members if any(n == m for m, _ in members))
     union = bool(shape.metadata.get("union"))
 
@@ -103,6 +110,7 @@ def _structure(shape: Shape) -> Checker:
         if union and len(out) != 1:
             raise Unsure
         return out
+
     return check
 
 

@@ -5,6 +5,7 @@ pattern, enum, union) becomes a marshmallow field option or validator whose
 message is the Coral wording AWS services return ("Member must ..."), so a
 violation reads like AWS's own BadRequestException.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,18 @@ def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     checks = []
     if low is not None:
+
         def at_least(value: Any, low: int = low) -> None:
             if len(value) < low:
                 raise ValidationError(f"Member must have length greater than or equal to {low}")
+
         checks.append(at_least)
     if high is not None:
+
         def at_most(value: Any, high: int = high) -> None:
             if len(value) > high:
                 raise ValidationError(f"Member must have length less than or equal to {high}")
+
         checks.append(at_most)
     return checks
 
@@ -50,14 +55,18 @@ def _range_checks(shape: Shape) -> list[Callable[[Any], None]]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     checks = []
     if low is not None:
+
         def at_least(value: Any, low: int = low) -> None:
             if value < low:
                 raise ValidationError(f"Member must have value greater than or equal to {low}")
+
         checks.append(at_least)
     if high is not None:
+
         def at_most(value: Any, high: int = high) -> None:
             if value > high:
                 raise ValidationError(f"Member must have value less than or equal to {high}")
+
         checks.append(at_most)
     return checks
 
@@ -71,6 +80,7 @@ def _string_checks(shape: Shape) -> list[Callable[[Any], None]]:
         def matches(value: str) -> None:
             if not compiled.fullmatch(value):
                 raise ValidationError(f"Member must satisfy regular expression pattern: {pattern}")
+
         checks.append(matches)
     if shape.enum:
         allowed = frozenset(shape.enum)
@@ -79,6 +89,7 @@ def _string_checks(shape: Shape) -> list[Callable[[Any], None]]:
         def in_enum(value: str) -> None:
             if value not in allowed:
                 raise ValidationError(f"Member must satisfy enum value set: [{listing}]")
+
         checks.append(in_enum)
     return checks
 
@@ -115,7 +126,11 @@ class _StrictList(fields.List):
 
 def _field_for(shape: Shape, required: bool) -> fields.Field:
     """One marshmallow field enforcing everything the model says about `shape`."""
-    messages = {"required": NOT_NULL, "null": NOT_NULL, "invalid": TYPE_MESSAGES.get(shape.type_name, "Member has the wrong type")}
+    messages = {
+        "required": NOT_NULL,
+        "null": NOT_NULL,
+        "invalid": TYPE_MESSAGES.get(shape.type_name, "Member has the wrong type"),
+    }
     common: dict[str, Any] = {"required": required, "error_messages": messages}
     kind = shape.type_name
     if kind == "structure":
@@ -123,7 +138,12 @@ def _field_for(shape: Shape, required: bool) -> fields.Field:
     if kind == "list":
         return _StrictList(_field_for(shape.member, required=True), validate=_length_checks(shape), **common)
     if kind == "map":
-        return fields.Dict(keys=_field_for(shape.key, True), values=_field_for(shape.value, True), validate=_length_checks(shape), **common)
+        return fields.Dict(
+            keys=_field_for(shape.key, True),
+            values=_field_for(shape.value, True),
+            validate=_length_checks(shape),
+            **common,
+        )
     if kind == "string":
         return _StrictString(validate=_string_checks(shape), **common)
     if kind in ("integer", "long"):
@@ -143,6 +163,7 @@ def _union_check(members: tuple[str, ...]) -> Callable[..., None]:
         present = [m for m in members if isinstance(original, dict) and original.get(m) is not None]
         if len(present) != 1:
             raise ValidationError(f"Member must have exactly one of the following fields set: [{listing}]", "_union")
+
     return exactly_one
 
 

@@ -1,4 +1,5 @@
 """Validate operation input and phrase violations as AWS's BadRequestException does."""
+
 from __future__ import annotations
 
 import json

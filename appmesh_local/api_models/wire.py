@@ -3,6 +3,7 @@
 Routes come from each operation's `http.requestUri`; members are read from the
 URI, the query string or the JSON body according to their `location`.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Mapping
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, Rule
 
 from .errors import ApiError, BadRequest, status_for
@@ -69,7 +71,9 @@ def _input_layout(operation_name: str) -> tuple[dict[str, str], dict[str, tuple[
     return uri, query, shape.serialization.get("payload")
 
 
-def parse_request(operation_name: str, uri_params: Mapping[str, str], query: Mapping[str, str], body: bytes) -> dict[str, Any]:
+def parse_request(
+    operation_name: str, uri_params: Mapping[str, str], query: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
     """The params a botocore client passed, recovered from the HTTP request."""
     uri, query_members, payload = _input_layout(operation_name)
     params: dict[str, Any] = {}
@@ -98,7 +102,9 @@ def _query_value(name: str, raw: str, type_name: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise BadRequest(f"1 validation error detected: Value '{raw}' at '{name}' failed to satisfy constraint: Member must be an integer") from None
+            raise BadRequest(
+                f"1 validation error detected: Value '{raw}' at '{name}' failed to satisfy constraint: Member must be an integer"
+            ) from None
     return raw
 
 
@@ -128,4 +134,11 @@ def serialize_error(error: ApiError) -> tuple[int, dict[str, str], bytes]:
     return error.status, {**JSON_HEADERS, "x-amzn-ErrorType": error.code}, body
 
 
-__all__ = ["match_operation", "parse_request", "serialize_response", "serialize_error", "status_for", "UnknownOperation"]
+__all__ = [
+    "match_operation",
+    "parse_request",
+    "serialize_response",
+    "serialize_error",
+    "status_for",
+    "UnknownOperation",
+]

@@ -5,6 +5,7 @@ converting to API calls along botocore's shapes (`shapes`, `kubernetes.convert`)
 applying them through the server's own API (`meshops`, `cfn.drivers`, `cfn.neighbours`,
 `cfn.stack`, `kubernetes.engine`), with the stack records kept by the server (`registry`).
 """
+
 from .errors import ApplyError
 
 __all__ = ["ApplyError"]

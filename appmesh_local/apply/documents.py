@@ -6,6 +6,7 @@ Kubernetes manifests (any number per file, `---`-separated; `kind: List` is unpa
 A file given by name must be one or the other; in a directory, other YAML and JSON
 files (a `cdk.out`'s manifest.json, a kustomization.yaml) are listed and left alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -86,8 +87,11 @@ def _classify(path: Path, text: str, named: bool, inputs: Inputs) -> None:
             inputs.ignored.append(f"{path}: not YAML or JSON")
             return
         raise ApplyError(f"not valid YAML or JSON: {' '.join(str(exc).split())}", file=str(path)) from None
-    if len(documents) == 1 and isinstance(documents[0], Mapping) and (
-            "Resources" in documents[0] or "AWSTemplateFormatVersion" in documents[0]):
+    if (
+        len(documents) == 1
+        and isinstance(documents[0], Mapping)
+        and ("Resources" in documents[0] or "AWSTemplateFormatVersion" in documents[0])
+    ):
         inputs.templates.append(read_template(path, text))
         return
     objects = list(_objects(documents))
@@ -95,8 +99,11 @@ def _classify(path: Path, text: str, named: bool, inputs: Inputs) -> None:
         inputs.manifests.extend(Manifest(body=d, file=str(path), index=i) for i, d in enumerate(objects, start=1))
         return
     if named:
-        raise ApplyError("neither a CloudFormation template (no Resources section) nor Kubernetes manifests "
-                         "(documents with apiVersion and kind)", file=str(path))
+        raise ApplyError(
+            "neither a CloudFormation template (no Resources section) nor Kubernetes manifests "
+            "(documents with apiVersion and kind)",
+            file=str(path),
+        )
     inputs.ignored.append(f"{path}: neither a template nor manifests")
 
 

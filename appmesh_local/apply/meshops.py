@@ -6,6 +6,7 @@ parameters of its Create call (`meshName`, the parent's name, the resource's nam
 defaults applied, `service.defaults`) and the tags equal what Describe and
 ListTagsForResource return, so a re-apply of the same input makes no call that writes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,15 @@ from ..api_models.validation import validate_input
 from ..service import kinds
 from ..service.defaults import with_defaults
 
-KINDS_IN_ORDER = (kinds.MESH, kinds.VIRTUAL_NODE, kinds.VIRTUAL_ROUTER, kinds.ROUTE, kinds.VIRTUAL_SERVICE,
-                  kinds.VIRTUAL_GATEWAY, kinds.GATEWAY_ROUTE)
+KINDS_IN_ORDER = (
+    kinds.MESH,
+    kinds.VIRTUAL_NODE,
+    kinds.VIRTUAL_ROUTER,
+    kinds.ROUTE,
+    kinds.VIRTUAL_SERVICE,
+    kinds.VIRTUAL_GATEWAY,
+    kinds.GATEWAY_ROUTE,
+)
 
 
 class MeshCallError(Exception):
@@ -105,8 +113,9 @@ def describe(client: Any, resource: MeshResource) -> dict[str, Any] | None:
             return None
         raise
     arn = data["metadata"]["arn"]
-    tags = [tag for page in client.get_paginator("list_tags_for_resource").paginate(resourceArn=arn)
-            for tag in page["tags"]]
+    tags = [
+        tag for page in client.get_paginator("list_tags_for_resource").paginate(resourceArn=arn) for tag in page["tags"]
+    ]
     return {**data, "tags": {t["key"]: t.get("value", "") for t in tags}}
 
 
@@ -129,8 +138,9 @@ def update(client: Any, resource: MeshResource, live: Mapping[str, Any]) -> dict
     data = dict(live)
     changes = differs(resource, live)
     if "spec" in changes:
-        data = _call(client, f"Update{resource.kind.title}", **resource.identity,
-                     spec=dict(resource.params.get("spec") or {}))[resource.kind.output_member]
+        data = _call(
+            client, f"Update{resource.kind.title}", **resource.identity, spec=dict(resource.params.get("spec") or {})
+        )[resource.kind.output_member]
     if "tags" in changes:
         arn = live["metadata"]["arn"]
         current, wanted = live.get("tags", {}), resource.tags
@@ -157,9 +167,14 @@ def delete(client: Any, resource: MeshResource) -> bool:
 def attributes(kind: kinds.Kind, data: Mapping[str, Any], resource: MeshResource) -> dict[str, Any]:
     """CloudFormation's return values for an App Mesh resource (Ref = Id = the ARN)."""
     metadata = data.get("metadata", {})
-    found: dict[str, Any] = {"Arn": metadata.get("arn"), "Id": metadata.get("arn"), "Uid": metadata.get("uid"),
-                             "MeshName": resource.mesh, "MeshOwner": metadata.get("meshOwner"),
-                             "ResourceOwner": metadata.get("resourceOwner")}
+    found: dict[str, Any] = {
+        "Arn": metadata.get("arn"),
+        "Id": metadata.get("arn"),
+        "Uid": metadata.get("uid"),
+        "MeshName": resource.mesh,
+        "MeshOwner": metadata.get("meshOwner"),
+        "ResourceOwner": metadata.get("resourceOwner"),
+    }
     found[kind.name_param[:1].upper() + kind.name_param[1:]] = resource.name
     if kind.parent is not None:
         found[kind.parent.name_param[:1].upper() + kind.parent.name_param[1:]] = resource.parent

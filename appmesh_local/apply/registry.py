@@ -1,4 +1,5 @@
 """The client side of `/_appmesh-local/applied`: stacks and applied manifests, kept by the server."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ class Registry:
 
     def _request(self, method: str, path: str = "", document: Any = None) -> Any:
         data = json.dumps(document).encode() if document is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"content-type": "application/json"} if data else {})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"content-type": "application/json"} if data else {}
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read() or b"null")

@@ -1,4 +1,5 @@
 """What an apply did (or, with --dry-run, would do), one line per resource, as it happens."""
+
 from __future__ import annotations
 
 import sys
@@ -47,12 +48,16 @@ class Report:
         return sum(1 for step in self.steps if step.action == action)
 
     def summary(self) -> str:
-        counts = ", ".join(f"{self.count(a)} {'to ' + a if self.dry_run and a not in ('unchanged', 'skip') else a}"
-                           for a in ("create", "update", "replace", "delete", "unchanged", "skip") if self.count(a))
+        counts = ", ".join(
+            f"{self.count(a)} {'to ' + a if self.dry_run and a not in ('unchanged', 'skip') else a}"
+            for a in ("create", "update", "replace", "delete", "unchanged", "skip")
+            if self.count(a)
+        )
         return f"{self.title}: {counts or 'nothing to do'}" + (" (dry run: nothing changed)" if self.dry_run else "")
 
 
 def printer(stream: TextIO = sys.stdout) -> Callable[[str], None]:
     def emit(text: str) -> None:
         print(text, file=stream, flush=True)
+
     return emit

@@ -9,6 +9,7 @@ are matched without case, scalars are coerced to the member's type as CloudForma
 does (`"8080"` → 8080, `"true"` → True), and anything else is an error naming its path.
 The model stays the single source of truth; nothing here lists a member.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -64,8 +65,10 @@ def to_api(value: Any, shape: Shape, path: str = "", override: Override | None =
     if kind == "list":
         if not isinstance(value, list):
             raise ShapeError(path, f"expected a list, got {_describe(value)}")
-        return [to_api(item, shape.member, f"{path}[{index}]", override)  # type: ignore[attr-defined]
-                for index, item in enumerate(value)]
+        return [
+            to_api(item, shape.member, f"{path}[{index}]", override)  # type: ignore[attr-defined]
+            for index, item in enumerate(value)
+        ]
     if kind == "map":
         if not isinstance(value, Mapping):
             raise ShapeError(path, f"expected an object, got {_describe(value)}")

@@ -1,4 +1,5 @@
 """The server `apply` talks to: its endpoint, the account and region to act as, API clients."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ class Target:
     def client(self, service: str) -> Any:
         """A botocore client of `service` (appmesh, servicediscovery, acm, acm-pca) for this server."""
         if service not in self._clients:
-            from ..export.sources import api_client
+            from ..clients import api_client
 
             self._clients[service] = api_client(self.endpoint, self.region, self.account, service)
         return self._clients[service]

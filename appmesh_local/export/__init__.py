@@ -4,6 +4,7 @@
 each runnable with plain `envoy -c FILE` and equal to what the xDS bridge serves for
 that proxy (same translator, same resources, inlined).
 """
+
 from __future__ import annotations
 
 import re
@@ -35,12 +36,12 @@ class ExportResult:
 def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = None, secrets: Any = None) -> MeshConfig:
     """The bridge's own build (mesh → IR → Envoy protos), errors made one line.
 
-    `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (xds.secrets.SecretSource)
+    `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (bridge.secrets.SecretSource)
     are the bridge's two outside inputs; without them Cloud Map clusters are empty and
     ACM-backed TLS has no secrets, as in the offline `translate`.
     """
+    from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
     from appmesh_local.translate import TranslateOptions
-    from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
 
     try:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address), cloud_map, secrets=secrets)
@@ -49,8 +50,12 @@ def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = Non
         raise ExportError(f"translating mesh {snapshot.name!r} failed: {type(exc).__name__}: {exc}") from None
 
 
-def select_proxies(config: MeshConfig, virtual_nodes: Sequence[str] = (), virtual_gateways: Sequence[str] = (),
-                   everything: bool = False) -> list[ProxyConfig]:
+def select_proxies(
+    config: MeshConfig,
+    virtual_nodes: Sequence[str] = (),
+    virtual_gateways: Sequence[str] = (),
+    everything: bool = False,
+) -> list[ProxyConfig]:
     """The proxies asked for, in a stable order; unknown names are an error listing what exists."""
     if everything:
         return [config.proxies[key] for key in sorted(config.proxies)]
@@ -60,8 +65,9 @@ def select_proxies(config: MeshConfig, virtual_nodes: Sequence[str] = (), virtua
             proxy = config.proxies.get((kind, name))
             if proxy is None:
                 have = sorted(n for k, n in config.proxies if k == kind) or ["none"]
-                raise ExportError(f"{_label(kind)} {name!r} not found in mesh {config.mesh!r} "
-                                  f"(it has: {', '.join(have)})")
+                raise ExportError(
+                    f"{_label(kind)} {name!r} not found in mesh {config.mesh!r} (it has: {', '.join(have)})"
+                )
             chosen.append(proxy)
     if not chosen:
         raise ExportError("nothing to export: give --virtual-node, --virtual-gateway or --all")
@@ -74,27 +80,51 @@ def proxy_file_name(proxy: ProxyConfig) -> str:
     return f"{_FILE_PREFIX[proxy.kind]}-{safe}.yaml"
 
 
-def export_mesh(snapshot: MeshSnapshot, out_dir: Path, *, virtual_nodes: Sequence[str] = (),
-                virtual_gateways: Sequence[str] = (), everything: bool = False,
-                bind_address: str = "0.0.0.0", admin_port: int = 9901,
-                admin_address: str = "127.0.0.1", sds_socket_path: str | None = None,
-                cloud_map: Any = None, secrets: Any = None) -> ExportResult:
+def export_mesh(
+    snapshot: MeshSnapshot,
+    out_dir: Path,
+    *,
+    virtual_nodes: Sequence[str] = (),
+    virtual_gateways: Sequence[str] = (),
+    everything: bool = False,
+    bind_address: str = "0.0.0.0",
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    sds_socket_path: str | None = None,
+    cloud_map: Any = None,
+    secrets: Any = None,
+) -> ExportResult:
     """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
-    from appmesh_local.xds.bootstrap import bootstrap_yaml
+    from appmesh_local.proxy.bootstrap import bootstrap_yaml
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
     documents, failures = [], []
     for proxy in proxies:  # one proxy that cannot be made static does not stop the others
         try:
-            documents.append((proxy, static_bootstrap(proxy, snapshot.name, snapshot.account, snapshot.region,
-                                                      admin_port=admin_port, admin_address=admin_address,
-                                                      sds_socket_path=sds_socket_path)))
+            documents.append(
+                (
+                    proxy,
+                    static_bootstrap(
+                        proxy,
+                        snapshot.name,
+                        snapshot.account,
+                        snapshot.region,
+                        admin_port=admin_port,
+                        admin_address=admin_address,
+                        sds_socket_path=sds_socket_path,
+                    ),
+                )
+            )
         except StaticExportError as exc:
             failures.append(f"{exc}; not written")
     problems = list(config.problems)
-    problems += [f"{_label(proxy.kind)} {proxy.name}: uses sds certificates but no --sds-socket was given; "
-                 f"Envoy will wait for those secrets forever" for proxy, document in documents if uses_sds_socket(document)]
+    problems += [
+        f"{_label(proxy.kind)} {proxy.name}: uses sds certificates but no --sds-socket was given; "
+        f"Envoy will wait for those secrets forever"
+        for proxy, document in documents
+        if uses_sds_socket(document)
+    ]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         files = []
@@ -111,5 +141,12 @@ def _label(kind: str) -> str:
     return "virtual node" if kind == VIRTUAL_NODE else "virtual gateway"
 
 
-__all__ = ["ExportError", "ExportResult", "SourceError", "build_config", "export_mesh", "proxy_file_name",
-           "select_proxies"]
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "SourceError",
+    "build_config",
+    "export_mesh",
+    "proxy_file_name",
+    "select_proxies",
+]

@@ -1,4 +1,5 @@
 """`appmesh-local export`: the command line around `export_mesh` (argument parsing, one-line errors)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,36 +16,59 @@ FORMATS = ("envoy", "cloudformation", "kubernetes")
 def register(commands: Any) -> argparse.ArgumentParser:
     """Add the `export` subcommand to the CLI's subparsers."""
     parser = commands.add_parser(
-        "export", help="write static Envoy configuration (no control plane needed) for a mesh's proxies",
+        "export",
+        help="write static Envoy configuration (no control plane needed) for a mesh's proxies",
         description="Write, for each chosen virtual node or gateway, an Envoy bootstrap with every listener, "
-                    "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.")
+        "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.",
+    )
     parser.add_argument("--mesh", required=True, help="mesh name")
-    parser.add_argument("--format", choices=FORMATS, default="envoy",
-                        help="envoy: a static Envoy bootstrap per proxy (default); cloudformation: the mesh as a "
-                             "template; kubernetes: the mesh as App Mesh controller manifests (both for `apply -f`)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="envoy",
+        help="envoy: a static Envoy bootstrap per proxy (default); cloudformation: the mesh as a "
+        "template; kubernetes: the mesh as App Mesh controller manifests (both for `apply -f`)",
+    )
     parser.add_argument("--namespace", help="kubernetes: the namespace of the objects (default: the mesh's name)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)")
-    which.add_argument("--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)")
+    which.add_argument(
+        "--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)"
+    )
+    which.add_argument(
+        "--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)"
+    )
     which.add_argument("--all", action="store_true", help="every virtual node and gateway of the mesh")
-    parser.add_argument("--out", type=Path, metavar="DIR|FILE",
-                        help="envoy: directory for the YAML files (required); cloudformation/kubernetes: the file "
-                             "to write (default: standard output)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR|FILE",
+        help="envoy: directory for the YAML files (required); cloudformation/kubernetes: the file "
+        "to write (default: standard output)",
+    )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--endpoint", help="App Mesh API to read from (default: the endpoint your AWS configuration "
-                                           "names for App Mesh, e.g. $AWS_ENDPOINT_URL_APP_MESH, else "
-                                           "http://127.0.0.1:4600; never real AWS)")
+    source.add_argument(
+        "--endpoint",
+        help="App Mesh API to read from (default: the endpoint your AWS configuration "
+        "names for App Mesh, e.g. $AWS_ENDPOINT_URL_APP_MESH, else "
+        "http://127.0.0.1:4600; never real AWS)",
+    )
     source.add_argument("--state-dir", type=Path, help="read an appmesh-local state directory instead of the API")
     source.add_argument("--file", type=Path, help="read a mesh file (YAML/JSON, as for `translate`) instead")
     parser.add_argument("--account", help=f"account (12 digits) to read as (default {DEFAULT_ACCOUNT})")
     parser.add_argument("--region", default=DEFAULT_REGION, help=f"region (default {DEFAULT_REGION})")
     parser.add_argument("--mesh-owner", help="owner account of a shared mesh (API only)")
-    parser.add_argument("--bind-address", default="0.0.0.0",
-                        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)")
+    parser.add_argument(
+        "--bind-address",
+        default="0.0.0.0",
+        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)",
+    )
     parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
     parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")
-    parser.add_argument("--sds-socket", metavar="PATH",
-                        help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)")
+    parser.add_argument(
+        "--sds-socket",
+        metavar="PATH",
+        help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -55,16 +79,26 @@ def run(args: argparse.Namespace) -> int:
     if args.format != "envoy":
         return _run_definitions(args)
     if args.out is None or not (args.virtual_node or args.virtual_gateway or args.all):
-        print(f"{PROG}: error: --format envoy needs --out DIR and one of --virtual-node, --virtual-gateway, --all",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: --format envoy needs --out DIR and one of --virtual-node, --virtual-gateway, --all",
+            file=sys.stderr,
+        )
         return 2
     try:
         snapshot, cloud_map, secrets = _read(args)
-        result = export_mesh(snapshot, args.out, virtual_nodes=args.virtual_node,
-                             virtual_gateways=args.virtual_gateway, everything=args.all,
-                             bind_address=args.bind_address, admin_port=args.admin_port,
-                             admin_address=args.admin_address, sds_socket_path=args.sds_socket,
-                             cloud_map=cloud_map, secrets=secrets)
+        result = export_mesh(
+            snapshot,
+            args.out,
+            virtual_nodes=args.virtual_node,
+            virtual_gateways=args.virtual_gateway,
+            everything=args.all,
+            bind_address=args.bind_address,
+            admin_port=args.admin_port,
+            admin_address=args.admin_address,
+            sds_socket_path=args.sds_socket,
+            cloud_map=cloud_map,
+            secrets=secrets,
+        )
     except (SourceError, ExportError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
@@ -85,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_definitions(args: argparse.Namespace) -> int:
     """--format cloudformation|kubernetes: the mesh's resources as a template or manifests."""
     from appmesh_local.export.definitions import (
-        cloudformation_template, dump_yaml, dump_yaml_all, kubernetes_manifests,
+        cloudformation_template,
+        dump_yaml,
+        dump_yaml_all,
+        kubernetes_manifests,
     )
 
     try:
@@ -117,7 +154,11 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(mesh snapshot, Cloud Map lookup, ACM source) from the file, state directory or API asked for."""
     from appmesh_local.export.neighbours import ApiAcm, ApiCloudMap, in_process_neighbours
     from appmesh_local.export.sources import (
-        api_client, api_client_factory, snapshot_from_api, snapshot_from_file, snapshot_from_state_dir,
+        api_client,
+        api_client_factory,
+        snapshot_from_api,
+        snapshot_from_file,
+        snapshot_from_state_dir,
     )
 
     if args.file is not None:

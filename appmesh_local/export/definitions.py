@@ -14,6 +14,7 @@ per resource with `awsName` set to the exact App Mesh name (object names are tha
 made DNS-safe); references by `*Ref`, routes inline in their VirtualRouter, each
 GatewayRoute labelled for the VirtualGateway whose `gatewayRouteSelector` picks it.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,10 +28,15 @@ from ..apply.shapes import from_api
 from ..service import kinds
 from ..store.records import MeshSnapshot
 
-CFN_TYPES = {kinds.MESH: "AWS::AppMesh::Mesh", kinds.VIRTUAL_NODE: "AWS::AppMesh::VirtualNode",
-             kinds.VIRTUAL_ROUTER: "AWS::AppMesh::VirtualRouter", kinds.ROUTE: "AWS::AppMesh::Route",
-             kinds.VIRTUAL_SERVICE: "AWS::AppMesh::VirtualService", kinds.VIRTUAL_GATEWAY: "AWS::AppMesh::VirtualGateway",
-             kinds.GATEWAY_ROUTE: "AWS::AppMesh::GatewayRoute"}
+CFN_TYPES = {
+    kinds.MESH: "AWS::AppMesh::Mesh",
+    kinds.VIRTUAL_NODE: "AWS::AppMesh::VirtualNode",
+    kinds.VIRTUAL_ROUTER: "AWS::AppMesh::VirtualRouter",
+    kinds.ROUTE: "AWS::AppMesh::Route",
+    kinds.VIRTUAL_SERVICE: "AWS::AppMesh::VirtualService",
+    kinds.VIRTUAL_GATEWAY: "AWS::AppMesh::VirtualGateway",
+    kinds.GATEWAY_ROUTE: "AWS::AppMesh::GatewayRoute",
+}
 TEMPLATE_VERSION = "2010-09-09"
 
 
@@ -89,8 +95,7 @@ def cloudformation_template(snapshot: MeshSnapshot) -> dict[str, Any]:
     mesh_name = _get_att(mesh_id, "MeshName")
     resources: dict[str, Any] = {}
 
-    def add(kind: kinds.Kind, name: str, spec: Mapping[str, Any], parent: str = "",
-            parent_ref: Any = None) -> None:
+    def add(kind: kinds.Kind, name: str, spec: Mapping[str, Any], parent: str = "", parent_ref: Any = None) -> None:
         properties: dict[str, Any] = {} if kind is kinds.MESH else {"MeshName": mesh_name}
         if kind.parent is not None:
             properties[_pascal(kind.parent.name_param)] = parent_ref
@@ -103,8 +108,11 @@ def cloudformation_template(snapshot: MeshSnapshot) -> dict[str, Any]:
         return _get_att(ids(kinds.VIRTUAL_NODE, name), "VirtualNodeName") if name in snapshot.virtual_nodes else name
 
     def service_ref(name: str) -> Any:
-        return (_get_att(ids(kinds.VIRTUAL_SERVICE, name), "VirtualServiceName")
-                if name in snapshot.virtual_services else name)
+        return (
+            _get_att(ids(kinds.VIRTUAL_SERVICE, name), "VirtualServiceName")
+            if name in snapshot.virtual_services
+            else name
+        )
 
     add(kinds.MESH, snapshot.name, _without_defaults(kinds.MESH, snapshot.spec))
     for name, spec in sorted(snapshot.virtual_nodes.items()):
@@ -113,26 +121,48 @@ def cloudformation_template(snapshot: MeshSnapshot) -> dict[str, Any]:
         add(kinds.VIRTUAL_ROUTER, name, spec)
     for router, routes in sorted(snapshot.routes.items()):
         for name, spec in sorted(routes.items()):
-            add(kinds.ROUTE, name, _with_route_targets(spec, node_ref), router,
-                _get_att(ids(kinds.VIRTUAL_ROUTER, router), "VirtualRouterName"))
+            add(
+                kinds.ROUTE,
+                name,
+                _with_route_targets(spec, node_ref),
+                router,
+                _get_att(ids(kinds.VIRTUAL_ROUTER, router), "VirtualRouterName"),
+            )
     for name, spec in sorted(snapshot.virtual_services.items()):
-        add(kinds.VIRTUAL_SERVICE, name, _with_provider(spec, node_ref, lambda r: _get_att(
-            ids(kinds.VIRTUAL_ROUTER, r), "VirtualRouterName") if r in snapshot.virtual_routers else r))
+        add(
+            kinds.VIRTUAL_SERVICE,
+            name,
+            _with_provider(
+                spec,
+                node_ref,
+                lambda r: (
+                    _get_att(ids(kinds.VIRTUAL_ROUTER, r), "VirtualRouterName") if r in snapshot.virtual_routers else r
+                ),
+            ),
+        )
     for name, spec in sorted(snapshot.virtual_gateways.items()):
         add(kinds.VIRTUAL_GATEWAY, name, spec)
     for gateway, routes in sorted(snapshot.gateway_routes.items()):
         for name, spec in sorted(routes.items()):
-            add(kinds.GATEWAY_ROUTE, name, _with_gateway_target(spec, service_ref), gateway,
-                _get_att(ids(kinds.VIRTUAL_GATEWAY, gateway), "VirtualGatewayName"))
-    return {"AWSTemplateFormatVersion": TEMPLATE_VERSION,
-            "Description": f"App Mesh mesh {snapshot.name}, exported by appmesh-local",
-            "Resources": resources}
+            add(
+                kinds.GATEWAY_ROUTE,
+                name,
+                _with_gateway_target(spec, service_ref),
+                gateway,
+                _get_att(ids(kinds.VIRTUAL_GATEWAY, gateway), "VirtualGatewayName"),
+            )
+    return {
+        "AWSTemplateFormatVersion": TEMPLATE_VERSION,
+        "Description": f"App Mesh mesh {snapshot.name}, exported by appmesh-local",
+        "Resources": resources,
+    }
 
 
 def _without_defaults(kind: kinds.Kind, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Drop what the API fills in by itself (empty listener and backend lists)."""
-    return {k: v for k, v in spec.items() if not (kind is kinds.VIRTUAL_NODE and k in ("backends", "listeners")
-                                                  and v == [])}
+    return {
+        k: v for k, v in spec.items() if not (kind is kinds.VIRTUAL_NODE and k in ("backends", "listeners") and v == [])
+    }
 
 
 ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
@@ -144,8 +174,9 @@ def _with_route_targets(spec: Mapping[str, Any], node: Any) -> dict[str, Any]:
         if route_type in out:
             body = dict(out[route_type])
             action = dict(body.get("action") or {})
-            action["weightedTargets"] = [{**t, "virtualNode": node(t["virtualNode"])}
-                                         for t in action.get("weightedTargets") or []]
+            action["weightedTargets"] = [
+                {**t, "virtualNode": node(t["virtualNode"])} for t in action.get("weightedTargets") or []
+            ]
             body["action"] = action
             out[route_type] = body
     return out
@@ -154,11 +185,15 @@ def _with_route_targets(spec: Mapping[str, Any], node: Any) -> dict[str, Any]:
 def _with_provider(spec: Mapping[str, Any], node: Any, router: Any) -> dict[str, Any]:
     provider = dict(spec.get("provider") or {})
     if "virtualNode" in provider:
-        provider["virtualNode"] = {**provider["virtualNode"],
-                                   "virtualNodeName": node(provider["virtualNode"]["virtualNodeName"])}
+        provider["virtualNode"] = {
+            **provider["virtualNode"],
+            "virtualNodeName": node(provider["virtualNode"]["virtualNodeName"]),
+        }
     if "virtualRouter" in provider:
-        provider["virtualRouter"] = {**provider["virtualRouter"],
-                                     "virtualRouterName": router(provider["virtualRouter"]["virtualRouterName"])}
+        provider["virtualRouter"] = {
+            **provider["virtualRouter"],
+            "virtualRouterName": router(provider["virtualRouter"]["virtualRouterName"]),
+        }
     return {**spec, "provider": provider} if provider else dict(spec)
 
 
@@ -170,8 +205,10 @@ def _with_gateway_target(spec: Mapping[str, Any], service: Any) -> dict[str, Any
             action = dict(body.get("action") or {})
             target = dict(action.get("target") or {})
             if "virtualService" in target:
-                target["virtualService"] = {**target["virtualService"], "virtualServiceName":
-                                            service(target["virtualService"]["virtualServiceName"])}
+                target["virtualService"] = {
+                    **target["virtualService"],
+                    "virtualServiceName": service(target["virtualService"]["virtualServiceName"]),
+                }
             action["target"] = target
             body["action"] = action
             out[route_type] = body
@@ -227,17 +264,28 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
     selector = {"matchLabels": {MESH_LABEL: mesh_k8s}}
     documents: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {MESH_LABEL: mesh_k8s}}},
-        {"apiVersion": API_VERSION, "kind": "Mesh", "metadata": {"name": mesh_k8s},
-         "spec": {"awsName": snapshot.name, "namespaceSelector": selector,
-                  **{("meshServiceDiscovery" if k == "serviceDiscovery" else k): _crd(v)
-                     for k, v in snapshot.spec.items()}}}]
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Mesh",
+            "metadata": {"name": mesh_k8s},
+            "spec": {
+                "awsName": snapshot.name,
+                "namespaceSelector": selector,
+                **{
+                    ("meshServiceDiscovery" if k == "serviceDiscovery" else k): _crd(v)
+                    for k, v in snapshot.spec.items()
+                },
+            },
+        },
+    ]
 
     def obj(kind: str, aws_name: str, spec: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> None:
         metadata: dict[str, Any] = {"name": names(kind, aws_name), "namespace": namespace}
         if labels:
             metadata["labels"] = dict(labels)
-        documents.append({"apiVersion": API_VERSION, "kind": kind, "metadata": metadata,
-                          "spec": {"awsName": aws_name, **_crd(spec)}})
+        documents.append(
+            {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": {"awsName": aws_name, **_crd(spec)}}
+        )
 
     def ref(kind: str, aws_name: str) -> dict[str, str]:
         return {"name": names(kind, aws_name)}
@@ -249,8 +297,10 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
             service = dict(backend.get("virtualService") or {})
             target = service.pop("virtualServiceName", "")
             service["virtualServiceRef" if target in snapshot.virtual_services else "virtualServiceARN"] = (
-                ref("VirtualService", target) if target in snapshot.virtual_services
-                else f"arn:aws:appmesh:{snapshot.region}:{snapshot.account}:mesh/{snapshot.name}/virtualService/{target}")
+                ref("VirtualService", target)
+                if target in snapshot.virtual_services
+                else f"arn:aws:appmesh:{snapshot.region}:{snapshot.account}:mesh/{snapshot.name}/virtualService/{target}"
+            )
             backends.append({**backend, "virtualService": service})
         obj("VirtualNode", name, {**spec, **({"backends": backends} if backends else {})})
     for name, spec in sorted(snapshot.virtual_routers.items()):
@@ -262,12 +312,19 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
                     part = dict(body[route_type])
                     action = dict(part.get("action") or {})
                     action["weightedTargets"] = [
-                        {**{k: v for k, v in t.items() if k != "virtualNode"},
-                         **({"virtualNodeRef": ref("VirtualNode", t["virtualNode"])}
-                            if t["virtualNode"] in snapshot.virtual_nodes else
-                            {"virtualNodeARN": f"arn:aws:appmesh:{snapshot.region}:{snapshot.account}:mesh/"
-                                               f"{snapshot.name}/virtualNode/{t['virtualNode']}"})}
-                        for t in action.get("weightedTargets") or []]
+                        {
+                            **{k: v for k, v in t.items() if k != "virtualNode"},
+                            **(
+                                {"virtualNodeRef": ref("VirtualNode", t["virtualNode"])}
+                                if t["virtualNode"] in snapshot.virtual_nodes
+                                else {
+                                    "virtualNodeARN": f"arn:aws:appmesh:{snapshot.region}:{snapshot.account}:mesh/"
+                                    f"{snapshot.name}/virtualNode/{t['virtualNode']}"
+                                }
+                            ),
+                        }
+                        for t in action.get("weightedTargets") or []
+                    ]
                     part["action"] = action
                     body[route_type] = part
             routes.append({"name": route_name, **body})
@@ -277,12 +334,20 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
         if "virtualNode" in provider:
             provider["virtualNode"] = {"virtualNodeRef": ref("VirtualNode", provider["virtualNode"]["virtualNodeName"])}
         if "virtualRouter" in provider:
-            provider["virtualRouter"] = {"virtualRouterRef": ref("VirtualRouter",
-                                                                 provider["virtualRouter"]["virtualRouterName"])}
+            provider["virtualRouter"] = {
+                "virtualRouterRef": ref("VirtualRouter", provider["virtualRouter"]["virtualRouterName"])
+            }
         obj("VirtualService", name, {**spec, **({"provider": provider} if provider else {})})
     for name, spec in sorted(snapshot.virtual_gateways.items()):
-        obj("VirtualGateway", name, {**spec, "namespaceSelector": selector,
-                                     "gatewayRouteSelector": {"matchLabels": {GATEWAY_LABEL: names("VirtualGateway", name)}}})
+        obj(
+            "VirtualGateway",
+            name,
+            {
+                **spec,
+                "namespaceSelector": selector,
+                "gatewayRouteSelector": {"matchLabels": {GATEWAY_LABEL: names("VirtualGateway", name)}},
+            },
+        )
     for gateway, routes in sorted(snapshot.gateway_routes.items()):
         for name, spec in sorted(routes.items()):
             body = dict(spec)

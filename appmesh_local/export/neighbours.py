@@ -6,6 +6,7 @@ reads the mesh through the API asks the same server through the same APIs, so it
 carry the endpoints and secrets the bridge would push. From a state directory, the saved
 Cloud Map/ACM state is loaded into this process and read in-process, as the server does.
 """
+
 from __future__ import annotations
 
 import secrets as random_secrets
@@ -37,13 +38,18 @@ class ApiCloudMap:
     def __init__(self, clients: ClientFactory) -> None:
         self.clients = clients
 
-    def __call__(self, account: str, region: str, namespace: str, service: str,
-                 attributes: Mapping[str, str]) -> Sequence[DiscoveredInstance]:
+    def __call__(
+        self, account: str, region: str, namespace: str, service: str, attributes: Mapping[str, str]
+    ) -> Sequence[DiscoveredInstance]:
         from botocore.exceptions import ClientError
 
         client = self.clients("servicediscovery", account, region)
-        params: dict[str, Any] = {"NamespaceName": namespace, "ServiceName": service, "HealthStatus": "ALL",
-                                  "MaxResults": 1000}
+        params: dict[str, Any] = {
+            "NamespaceName": namespace,
+            "ServiceName": service,
+            "HealthStatus": "ALL",
+            "MaxResults": 1000,
+        }
         if attributes:
             params["QueryParameters"] = dict(attributes)
         try:
@@ -52,14 +58,20 @@ class ApiCloudMap:
             if exc.response.get("Error", {}).get("Code") in ("NamespaceNotFound", "ServiceNotFound"):
                 return []  # as the bridge: a missing namespace or service has no instances
             raise
-        instances = [DiscoveredInstance(item["InstanceId"], (item.get("Attributes") or {}).get(IPV4) or None,
-                                        (item.get("Attributes") or {}).get(IPV6) or None)
-                     for item in found if item.get("HealthStatus", "UNKNOWN") in DISCOVERABLE_HEALTH]
+        instances = [
+            DiscoveredInstance(
+                item["InstanceId"],
+                (item.get("Attributes") or {}).get(IPV4) or None,
+                (item.get("Attributes") or {}).get(IPV6) or None,
+            )
+            for item in found
+            if item.get("HealthStatus", "UNKNOWN") in DISCOVERABLE_HEALTH
+        ]
         return sorted(instances, key=lambda instance: instance.instance_id)
 
 
 class ApiAcm:
-    """ACM certificates (ExportCertificate) and ACM PCA roots through the API (xds.secrets.SecretSource)."""
+    """ACM certificates (ExportCertificate) and ACM PCA roots through the API (bridge.secrets.SecretSource)."""
 
     def __init__(self, clients: ClientFactory) -> None:
         self.clients = clients
@@ -68,7 +80,7 @@ class ApiAcm:
         from botocore.exceptions import ClientError
         from cryptography.hazmat.primitives import serialization
 
-        from appmesh_local.neighbours.acm import _without_moto_root
+        from appmesh_local.neighbours.acm import without_moto_root
 
         owner, where = parse_arn(arn) or (account, region)
         acm = self.clients("acm", owner, where)
@@ -81,9 +93,10 @@ class ApiAcm:
         except ClientError:
             return None  # unknown, or not exportable: the bridge cannot deliver it either
         key = serialization.load_pem_private_key(exported["PrivateKey"].encode(), password=passphrase)
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                    serialization.NoEncryption()).decode()
-        chain = _without_moto_root(exported.get("CertificateChain", "").encode())
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ).decode()
+        chain = without_moto_root(exported.get("CertificateChain", "").encode())
         return exported["Certificate"].strip() + "\n" + chain, key_pem
 
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None:
@@ -111,8 +124,7 @@ class ApiAcm:
 def in_process_neighbours(state_dir: Path) -> tuple[Any, Any]:
     """(Cloud Map lookup, ACM source) over the state directory's saved Cloud Map/ACM state."""
     from appmesh_local.neighbours.persistence import NeighbourState
-    from appmesh_local.xds.reconciler import in_process_cloud_map
-    from appmesh_local.xds.secrets import InProcessAcm
+    from appmesh_local.neighbours.sources import InProcessAcm, in_process_cloud_map
 
     saved = Path(state_dir) / "neighbours.pickle"
     if saved.is_file():

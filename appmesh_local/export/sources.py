@@ -4,67 +4,26 @@ directory, or a file. Each returns the translator's input, a MeshSnapshot.
 Reading through the API (Describe/List, as any App Mesh client would) works against any
 appmesh-local, local or remote, whatever its version or storage.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
+from appmesh_local.clients import (  # noqa: F401 - re-exported: the export command's names
+    DEFAULT_ACCOUNT,
+    DEFAULT_ENDPOINT,
+    DEFAULT_REGION,
+    api_client,
+    api_client_factory,
+    default_endpoint,
+)
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate.loader import load_mesh_file
-
-DEFAULT_ENDPOINT = "http://127.0.0.1:4600"
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
 
 
 class SourceError(Exception):
     """The mesh cannot be read: the message is one line, for the user."""
-
-
-def default_endpoint(region: str = DEFAULT_REGION) -> str:
-    """The App Mesh endpoint botocore's own configuration names (AWS_ENDPOINT_URL_APP_MESH,
-    AWS_ENDPOINT_URL, the profile's `services` section or `endpoint_url`), else the local
-    default: an export never reads from real AWS unless told to with --endpoint."""
-    import botocore.session
-
-    try:
-        client = botocore.session.get_session().create_client(
-            "appmesh", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused")
-        configured = client.meta.endpoint_url
-    except Exception:  # noqa: BLE001 - an unusable configuration falls back to the local server
-        configured = None
-    if configured and not any(aws in configured for aws in (".amazonaws.com", ".api.aws", ".amazonaws.com.cn")):
-        return configured
-    return DEFAULT_ENDPOINT
-
-
-def api_client(endpoint: str, region: str = DEFAULT_REGION, account: str | None = None,
-               service: str = "appmesh") -> Any:
-    """A botocore client for `endpoint`. `account` becomes the access key id (the server's
-    account); without it the usual credential chain is used, else a dummy key."""
-    import botocore.session
-    from botocore.config import Config
-
-    session = botocore.session.get_session()
-    credentials: dict[str, str] = {}
-    if account is not None or session.get_credentials() is None:
-        credentials = {"aws_access_key_id": account or DEFAULT_ACCOUNT, "aws_secret_access_key": "appmesh-local"}
-    # No host prefix: DiscoverInstances would otherwise go to data-servicediscovery.<endpoint host>.
-    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30, inject_host_prefix=False)
-    return session.create_client(service, endpoint_url=endpoint, region_name=region, config=config, **credentials)
-
-
-def api_client_factory(endpoint: str) -> Callable[[str, str, str], Any]:
-    """(service, account, region) → a cached client for the same server, as that account."""
-    made: dict[tuple[str, str, str], Any] = {}
-
-    def client(service: str, account: str, region: str) -> Any:
-        key = (service, account, region)
-        if key not in made:
-            made[key] = api_client(endpoint, region, account, service)
-        return made[key]
-
-    return client
 
 
 def snapshot_from_api(client: Any, mesh: str, mesh_owner: str | None = None) -> MeshSnapshot:
@@ -80,12 +39,20 @@ def snapshot_from_api(client: Any, mesh: str, mesh_owner: str | None = None) -> 
         error = exc.response.get("Error", {})
         if error.get("Code") == "NotFoundException" and exc.operation_name == "DescribeMesh":
             raise SourceError(f"mesh {mesh!r} not found at {where}") from None
-        raise SourceError(f"{exc.operation_name} at {where} failed: {error.get('Code')}: {error.get('Message')}") from None
+        raise SourceError(
+            f"{exc.operation_name} at {where} failed: {error.get('Code')}: {error.get('Message')}"
+        ) from None
     except BotoCoreError as exc:
         raise SourceError(f"cannot read mesh {mesh!r} from {where}: {exc}") from None
     arn_parts = described["metadata"]["arn"].split(":")
-    return MeshSnapshot(account=described["metadata"].get("meshOwner") or arn_parts[4], region=arn_parts[3],
-                        name=mesh, revision=0, spec=described.get("spec") or {}, **tables)
+    return MeshSnapshot(
+        account=described["metadata"].get("meshOwner") or arn_parts[4],
+        region=arn_parts[3],
+        name=mesh,
+        revision=0,
+        spec=described.get("spec") or {},
+        **tables,
+    )
 
 
 def _describe_all(client: Any, mesh: str, owner: dict[str, str]) -> dict[str, Any]:
@@ -96,26 +63,49 @@ def _describe_all(client: Any, mesh: str, owner: dict[str, str]) -> dict[str, An
     def spec(describe: Callable[..., Any], result_key: str, **params: Any) -> Any:
         return describe(meshName=mesh, **owner, **params)[result_key].get("spec") or {}
 
-    nodes = {n: spec(client.describe_virtual_node, "virtualNode", virtualNodeName=n)
-             for n in names("list_virtual_nodes", "virtualNodes", "virtualNodeName")}
-    routers = {n: spec(client.describe_virtual_router, "virtualRouter", virtualRouterName=n)
-               for n in names("list_virtual_routers", "virtualRouters", "virtualRouterName")}
-    routes = {r: {n: spec(client.describe_route, "route", virtualRouterName=r, routeName=n)
-                  for n in names("list_routes", "routes", "routeName", virtualRouterName=r)} for r in routers}
-    services = {n: spec(client.describe_virtual_service, "virtualService", virtualServiceName=n)
-                for n in names("list_virtual_services", "virtualServices", "virtualServiceName")}
-    gateways = {n: spec(client.describe_virtual_gateway, "virtualGateway", virtualGatewayName=n)
-                for n in names("list_virtual_gateways", "virtualGateways", "virtualGatewayName")}
-    gateway_routes = {g: {n: spec(client.describe_gateway_route, "gatewayRoute", virtualGatewayName=g, gatewayRouteName=n)
-                          for n in names("list_gateway_routes", "gatewayRoutes", "gatewayRouteName", virtualGatewayName=g)}
-                      for g in gateways}
-    return {"virtual_nodes": nodes, "virtual_routers": routers, "routes": {r: v for r, v in routes.items() if v},
-            "virtual_services": services, "virtual_gateways": gateways,
-            "gateway_routes": {g: v for g, v in gateway_routes.items() if v}}
+    nodes = {
+        n: spec(client.describe_virtual_node, "virtualNode", virtualNodeName=n)
+        for n in names("list_virtual_nodes", "virtualNodes", "virtualNodeName")
+    }
+    routers = {
+        n: spec(client.describe_virtual_router, "virtualRouter", virtualRouterName=n)
+        for n in names("list_virtual_routers", "virtualRouters", "virtualRouterName")
+    }
+    routes = {
+        r: {
+            n: spec(client.describe_route, "route", virtualRouterName=r, routeName=n)
+            for n in names("list_routes", "routes", "routeName", virtualRouterName=r)
+        }
+        for r in routers
+    }
+    services = {
+        n: spec(client.describe_virtual_service, "virtualService", virtualServiceName=n)
+        for n in names("list_virtual_services", "virtualServices", "virtualServiceName")
+    }
+    gateways = {
+        n: spec(client.describe_virtual_gateway, "virtualGateway", virtualGatewayName=n)
+        for n in names("list_virtual_gateways", "virtualGateways", "virtualGatewayName")
+    }
+    gateway_routes = {
+        g: {
+            n: spec(client.describe_gateway_route, "gatewayRoute", virtualGatewayName=g, gatewayRouteName=n)
+            for n in names("list_gateway_routes", "gatewayRoutes", "gatewayRouteName", virtualGatewayName=g)
+        }
+        for g in gateways
+    }
+    return {
+        "virtual_nodes": nodes,
+        "virtual_routers": routers,
+        "routes": {r: v for r, v in routes.items() if v},
+        "virtual_services": services,
+        "virtual_gateways": gateways,
+        "gateway_routes": {g: v for g, v in gateway_routes.items() if v},
+    }
 
 
-def snapshot_from_state_dir(state_dir: Path, mesh: str, account: str = DEFAULT_ACCOUNT,
-                            region: str = DEFAULT_REGION) -> MeshSnapshot:
+def snapshot_from_state_dir(
+    state_dir: Path, mesh: str, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> MeshSnapshot:
     """Read the mesh straight from a state directory's SQLite file (the server may be running)."""
     from appmesh_local.store import Store
 

@@ -6,22 +6,29 @@ ClusterLoadAssignment inline (STATIC, or STRICT_DNS when an endpoint is a hostna
 and secrets delivered over ADS become static secrets referenced by name. Anything
 still pointing at ADS afterwards is an error, never a silently broken file.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import json
 from typing import Any, Callable, Iterable, Mapping
 
-from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.message import Message
-
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
 
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy.tls import SDS_CLUSTER
-from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, ProxyConfig
+from appmesh_local.envoy.tls import SDS_CLUSTER
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.xds.proxy_config import (
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    SECRET,
+    ProxyConfig,
+)
 
 _HCM_TYPE = "type.googleapis.com/" + hcm_pb2.HttpConnectionManager.DESCRIPTOR.full_name
 _SDS_SECRET_CONFIG = "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig"
@@ -32,17 +39,33 @@ class StaticExportError(Exception):
     """The proxy's resources cannot be made static (a reference to something the mesh lacks)."""
 
 
-def static_bootstrap(proxy: ProxyConfig, mesh: str, account: str, region: str, *,
-                     admin_port: int = 9901, admin_address: str = "127.0.0.1",
-                     sds_socket_path: str | None = None) -> dict[str, Any]:
+def static_bootstrap(
+    proxy: ProxyConfig,
+    mesh: str,
+    account: str,
+    region: str,
+    *,
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    sds_socket_path: str | None = None,
+) -> dict[str, Any]:
     """The whole bootstrap dict for `envoy -c`: the same node, admin and runtime as the
     xDS bootstrap (render_bootstrap), with static resources instead of ADS.
 
     `sds_socket_path` adds the SDS agent cluster App Mesh's agent declared when
     APPMESH_SDS_SOCKET_PATH was set; `sds` certificates are fetched through it.
     """
-    bootstrap = render_bootstrap(mesh, proxy.kind, proxy.name, "127.0.0.1", 1, admin_port=admin_port,
-                                 admin_address=admin_address, account=account, region=region)
+    bootstrap = render_bootstrap(
+        mesh,
+        proxy.kind,
+        proxy.name,
+        "127.0.0.1",
+        1,
+        admin_port=admin_port,
+        admin_address=admin_address,
+        account=account,
+        region=region,
+    )
     del bootstrap["dynamic_resources"]
     static = {kind: [_to_dict(m) for m in messages] for kind, messages in static_resources(proxy).items() if messages}
     if sds_socket_path:
@@ -64,11 +87,16 @@ def sds_socket_cluster(path: str) -> dict[str, Any]:
         "name": SDS_CLUSTER,
         "type": "STATIC",
         "connect_timeout": "1s",
-        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicit_http_config": {"http2_protocol_options": {}}}},
-        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"pipe": {"path": path}}}}]}]},
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": SDS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": path}}}}]}],
+        },
     }
 
 
@@ -83,13 +111,17 @@ def static_resources(proxy: ProxyConfig) -> dict[str, list[Message]]:
         _rewrite(message, lambda m: _detach_ads_secret(m, secrets))
         missing = _missing_secrets(message)
         if missing:
-            raise StaticExportError(f"{_label(proxy)}: {getattr(message, 'name', '')} needs secret(s) "
-                                    f"{', '.join(sorted(set(missing)))} that the mesh does not provide "
-                                    f"(ACM material comes from a server or a state directory, never a file)")
+            raise StaticExportError(
+                f"{_label(proxy)}: {getattr(message, 'name', '')} needs secret(s) "
+                f"{', '.join(sorted(set(missing)))} that the mesh does not provide "
+                f"(ACM material comes from a server or a state directory, never a file)"
+            )
         left = _ads_references(message)
         if left:
-            raise StaticExportError(f"{_label(proxy)}: {getattr(message, 'name', '')} still needs "
-                                    f"the control plane for {', '.join(sorted(set(left)))}")
+            raise StaticExportError(
+                f"{_label(proxy)}: {getattr(message, 'name', '')} still needs "
+                f"the control plane for {', '.join(sorted(set(left)))}"
+            )
     return {"listeners": listeners, "clusters": clusters, "secrets": [m for _, m in sorted(secrets.items())]}
 
 
@@ -108,7 +140,9 @@ def inline_routes(listener: Message, routes: Mapping[str, Message]) -> Message:
                 continue
             name = hcm.rds.route_config_name
             if name not in routes:
-                raise StaticExportError(f"listener {out.name} uses route configuration {name}, which the mesh does not produce")
+                raise StaticExportError(
+                    f"listener {out.name} uses route configuration {name}, which the mesh does not produce"
+                )
             hcm.route_config.CopyFrom(routes[name])  # sets the oneof: rds is cleared
             network_filter.typed_config.Pack(hcm)
     return out

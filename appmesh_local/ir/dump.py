@@ -1,4 +1,5 @@
 """IR → plain data (dicts, lists, scalars) for golden files and the offline `translate` command."""
+
 from __future__ import annotations
 
 import dataclasses

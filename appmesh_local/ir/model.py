@@ -1,11 +1,12 @@
 """The intermediate representation: what each proxy should do, in plain Envoy-neutral data.
 
 No AWS camelCase and no protobuf: the translator fills these from App Mesh specs, the
-`xds.envoy` builders turn them into protos. Every class is a frozen dataclass whose
+`envoy` builders turn them into protos. Every class is a frozen dataclass whose
 fields are scalars or tuples, so values are hashable and comparable; the memos in
 `translate` and `xds.build` rely on that. Durations are integer milliseconds
 (`None` = not set; `0` = explicitly disabled, as App Mesh's `{value: 0}`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 `NeighbourApis` answers them on the App Mesh endpoint; `discover`, `certificate` and
 `ca_bundle` are what the xDS bridge reads from them.
 """
+
 from .acm import ca_bundle, certificate
 from .cloudmap import Instance, discover
 from .middleware import NeighbourApis

@@ -6,6 +6,7 @@ Envoy as an SDS secret, and trusted ACM PCA roots for `validation.trust.acm`
 Lookups go to the account and region written in the ARN (a PCA shared through RAM lives in
 another account); `account`/`region`, the mesh owner's, are the fallback for a malformed ARN.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -30,7 +31,7 @@ def certificate(account: str, region: str, arn: str) -> tuple[str, str] | None:
         bundle.check()  # moto's expiry / validation bookkeeping
         if bundle.status != "ISSUED" or bundle.type not in USABLE_TYPES:
             return None
-        chain = _without_moto_root(bundle.chain)
+        chain = without_moto_root(bundle.chain)
         leaf = bundle.cert.decode().strip() + "\n"
         return leaf + chain, bundle.key.decode()
 
@@ -51,7 +52,7 @@ def ca_bundle(account: str, region: str, arns: Iterable[str]) -> str | None:
     return "".join(pems) or None
 
 
-def _without_moto_root(chain: bytes) -> str:
+def without_moto_root(chain: bytes) -> str:
     """moto appends a canned "Amazon Root CA" to every chain; Envoy must not serve it."""
     from moto.acm.models import AWS_ROOT_CA
 

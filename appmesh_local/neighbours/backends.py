@@ -5,6 +5,7 @@ and is not written for concurrent requests. waitress serves from several threads
 xDS reconciler reads from its own, so every call into moto goes through `LOCK`. The lock is
 module-level because the state it guards is module-level in moto.
 """
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ in-process against moto's Cloud Map state: only instances carrying every listed 
 only HEALTHY or UNKNOWN ones (DiscoverInstances' default, reference §6), address and port
 from the standard AWS_INSTANCE_* attributes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,22 +61,25 @@ class Instance:
         return self.ipv4 or self.ipv6
 
 
-def discover(account: str, region: str, namespace_name: str, service_name: str,
-             attributes: Mapping[str, str] | None = None) -> list[Instance]:
+def discover(
+    account: str, region: str, namespace_name: str, service_name: str, attributes: Mapping[str, str] | None = None
+) -> list[Instance]:
     """The instances App Mesh would route to, sorted by id; [] if the namespace or service is missing."""
     wanted = dict(attributes or {})
     with backends.LOCK:
         service = _service_named(account, region, namespace_name, service_name)
         if service is None:
             return []
-        found = [_instance(registered) for registered in service.instances
-                 if registered.health_status in DISCOVERABLE_HEALTH
-                 and all(registered.attributes.get(key) == value for key, value in wanted.items())]
+        found = [
+            _instance(registered)
+            for registered in service.instances
+            if registered.health_status in DISCOVERABLE_HEALTH
+            and all(registered.attributes.get(key) == value for key, value in wanted.items())
+        ]
     return sorted(found, key=lambda instance: instance.instance_id)
 
 
-def affected_services(account: str, region: str, operation: str,
-                      params: Mapping[str, Any]) -> list[tuple[str, str]]:
+def affected_services(account: str, region: str, operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(namespace name, service name) pairs whose instances `operation` would change.
 
     Called before the operation runs, while a service or namespace about to be deleted
@@ -89,16 +93,18 @@ def affected_services(account: str, region: str, operation: str,
         namespace = backend.namespaces.get(params.get("Id"))
         if namespace is None:
             return []
-        return sorted((namespace.name, service.name) for service in list(backend.services.values())
-                      if service.namespace_id == namespace.id)
+        return sorted(
+            (namespace.name, service.name)
+            for service in list(backend.services.values())
+            if service.namespace_id == namespace.id
+        )
     field_name = _INSTANCE_CHANGES.get(operation)
     service = backend.services.get(params.get(field_name)) if field_name else None
     namespace = backend.namespaces.get(service.namespace_id) if service is not None else None
     return [(namespace.name, service.name)] if namespace is not None else []
 
 
-def keep_latest_registration(account: str, region: str, params: Mapping[str, Any],
-                             response: Mapping[str, Any]) -> None:
+def keep_latest_registration(account: str, region: str, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:
     """After RegisterInstance: a second registration of an id replaces the first, as in AWS.
 
     moto appends a duplicate instead, which DiscoverInstances would then return twice.
@@ -127,9 +133,14 @@ def _service_named(account: str, region: str, namespace_name: str, service_name:
 
 def _instance(registered: Any) -> Instance:
     attributes = dict(registered.attributes or {})
-    return Instance(instance_id=registered.instance_id, ipv4=attributes.get(IPV4) or None,
-                    ipv6=attributes.get(IPV6) or None, port=_port(attributes.get(PORT)),
-                    attributes=attributes, health=registered.health_status)
+    return Instance(
+        instance_id=registered.instance_id,
+        ipv4=attributes.get(IPV4) or None,
+        ipv6=attributes.get(IPV6) or None,
+        port=_port(attributes.get(PORT)),
+        attributes=attributes,
+        health=registered.health_status,
+    )
 
 
 def _port(value: str | None) -> int | None:

@@ -6,6 +6,7 @@ what moto sees for the duration of the call. Without these, a long-lived local s
 drifts from AWS in ways App Mesh users hit: duplicate names make DiscoverInstances pick
 an arbitrary namespace, and deletes silently orphan instances.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,8 +47,9 @@ def vpc_conflicts_by_name(account: str, region: str, params: Mapping[str, Any]) 
     check for the duration of the call.
     """
     vpc = params.get("Vpc")
-    hidden = [ns for ns in _backend(account, region).namespaces.values()
-              if ns.vpc == vpc and ns.name != params.get("Name")]
+    hidden = [
+        ns for ns in _backend(account, region).namespaces.values() if ns.vpc == vpc and ns.name != params.get("Name")
+    ]
     for namespace in hidden:
         namespace.vpc = None
     try:

@@ -5,12 +5,13 @@ header, so one port serves all four and `aws servicediscovery ... --endpoint-url
 against the same URL as `aws appmesh`. A matching request is handed, in-process, to the
 WSGI app moto's own server mode runs for that service (`create_backend_app`); anything else
 goes to the wrapped app untouched. Account and region come from the SigV4 header exactly as
-for App Mesh (web/identity.py) and reach moto through its documented server-mode inputs: the
+for App Mesh (service/identity.py) and reach moto through its documented server-mode inputs: the
 `x-moto-account-id` header and the service's regional host name, so both sides always agree.
 
 Going through moto's server app rather than its response classes keeps us off moto's
 request internals (moto 5.2.4 changed them and broke a direct `_dispatch` call).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
-from ..web.identity import context_from
+from ..service.identity import context_from
 from . import backends, cloudmap, cloudmap_rules, private_ca
 from .cloudmap_rules import Refusal
 from .persistence import NeighbourState, is_mutating
@@ -74,8 +75,13 @@ class NeighbourApis:
     every successful change (persistence.py); without, it lives in memory only.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], on_change: OnChange | None = None,
-                 state_file: Path | None = None, on_tls_change: OnTlsChange | None = None) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        on_change: OnChange | None = None,
+        state_file: Path | None = None,
+        on_tls_change: OnTlsChange | None = None,
+    ) -> None:
         self.app = app
         self.on_change = on_change
         self.on_tls_change = on_tls_change
@@ -91,8 +97,9 @@ class NeighbourApis:
         request.get_data()  # buffered: moto reads the same bytes again from the request's environ
         status, headers, body = self.handle(api, request)
         payload = body.encode() if isinstance(body, str) else bytes(body or b"")
-        header_list = [(name, str(value)) for name, value in headers.items()
-                       if name.lower() not in {"status", "content-length"}]
+        header_list = [
+            (name, str(value)) for name, value in headers.items() if name.lower() not in {"status", "content-length"}
+        ]
         if not any(name.lower() == "content-type" for name, _ in header_list):
             header_list.append(("Content-Type", JSON_11))
         header_list.append(("Content-Length", str(len(payload))))
@@ -127,8 +134,9 @@ class NeighbourApis:
             self._notify(api, account, region, operation, touched)
         return status, headers, body
 
-    def _notify(self, api: NeighbourApi, account: str, region: str, operation: str,
-                touched: list[tuple[str, str]]) -> None:
+    def _notify(
+        self, api: NeighbourApi, account: str, region: str, operation: str, touched: list[tuple[str, str]]
+    ) -> None:
         calls: list[tuple[Callable[..., None], tuple[str, ...]]] = []
         if self.on_change is not None:
             calls += [(self.on_change, (account, region, namespace, service)) for namespace, service in touched]
@@ -147,7 +155,6 @@ class NeighbourApis:
             log.exception("saving Cloud Map/ACM state to %s failed", self.state.path)  # type: ignore[union-attr]
 
 
-
 @functools.cache
 def _moto_app(service: str) -> Callable[..., Iterable[bytes]]:
     """The WSGI app `moto_server` serves for `service` (built once: it maps moto's URL rules)."""
@@ -160,13 +167,15 @@ def _call_moto(api: NeighbourApi, account: str, region: str, request: Request) -
     """One call through moto's server app, as a moto server would receive it for (account, region)."""
     body = request.get_data()
     environ = dict(request.environ)
-    environ.update({
-        "HTTP_HOST": f"{api.host}.{region}.amazonaws.com",
-        "SERVER_NAME": f"{api.host}.{region}.amazonaws.com",
-        "HTTP_X_MOTO_ACCOUNT_ID": account,
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-    })
+    environ.update(
+        {
+            "HTTP_HOST": f"{api.host}.{region}.amazonaws.com",
+            "SERVER_NAME": f"{api.host}.{region}.amazonaws.com",
+            "HTTP_X_MOTO_ACCOUNT_ID": account,
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)),
+        }
+    )
     environ.pop("werkzeug.request", None)
     answer: dict[str, Any] = {}
 

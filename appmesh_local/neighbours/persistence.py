@@ -11,6 +11,7 @@ be (say, after a moto upgrade), it is moved aside and the services start empty.
 The file is trusted like the rest of the state directory (pickle runs code on load). moto's
 state is process-wide: one state file per process.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,9 +70,10 @@ class NeighbourState:
         """Write every Cloud Map/ACM/ACM PCA backend moto has built. Caller holds `backends.LOCK`."""
         from moto.backends import get_backend
 
-        state = {service: {account: dict(per_account.items())
-                           for account, per_account in get_backend(service).items()}  # type: ignore[attr-defined]
-                 for service in SERVICES}
+        state = {
+            service: {account: dict(per_account.items()) for account, per_account in get_backend(service).items()}  # type: ignore[attr-defined]
+            for service in SERVICES
+        }
         buffer = io.BytesIO()
         _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({"format": FORMAT, "backends": state})
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +94,9 @@ class _Pickler(pickle.Pickler):
 
 
 def _reduce_key(key: Any) -> tuple[Any, tuple[bytes]]:
-    return load_key, (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()),)
+    return load_key, (
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 def _reduce_certificate(certificate: x509.Certificate) -> tuple[Any, tuple[bytes]]:

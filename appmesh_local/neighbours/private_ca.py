@@ -8,6 +8,7 @@ a successful RequestCertificate we re-issue the certificate from that CA: same k
 names, signed by the CA, chain = the CA's certificate and its own chain. If the CA is missing
 or not ACTIVE the certificate becomes FAILED, as ACM reports when it cannot reach the CA.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -66,7 +67,7 @@ def issue_from_ca(account: str, region: str, params: Mapping[str, Any], response
 def _sign(requested: x509.Certificate, public_key: Any, authority: Any) -> x509.Certificate:
     """An end-entity certificate for `requested`'s names, as AWS Private CA's EndEntity template."""
     ca_cert: x509.Certificate = authority.certificate
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     common_name = requested.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     builder = (
         x509.CertificateBuilder()
@@ -77,14 +78,25 @@ def _sign(requested: x509.Certificate, public_key: Any, authority: Any) -> x509.
         .not_valid_before(now - BACKDATE)
         .not_valid_after(min(now + VALIDITY, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
-                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()), critical=False)
     )
     try:
         names = requested.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

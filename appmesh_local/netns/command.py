@@ -6,6 +6,7 @@ to 15001, Envoy runs as uid 1337 and reaches xDS over the server's unix socket
 (`serve --xds-socket`; namespaces share the filesystem), and the app runs as uid
 1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,8 @@ from typing import Mapping, Sequence, TextIO
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.runtime import DEFAULT_XDS_SOCKET
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.settings import DEFAULT_XDS_SOCKET
 
 BRIDGE_NAME = "aml-br0"
 BRIDGE_ADDRESS = "198.51.100.1"
@@ -41,7 +42,7 @@ def missing_requirements() -> str | None:
     if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
         return "`iptables` is not installed (apt-get install iptables)"
     try:
-        from appmesh_local.xds.envoy_process import envoy_binary
+        from appmesh_local.proxy.process import envoy_binary
 
         envoy_binary()
     except FileNotFoundError as error:
@@ -68,11 +69,23 @@ def parse_hosts(entries: Sequence[str]) -> dict[str, str]:
     return hosts
 
 
-def run_task(mesh: str, virtual_node: str, address: str, app_ports: Sequence[int], command: Sequence[str], *,
-             hosts: Mapping[str, str] | None = None, xds_socket: str = DEFAULT_XDS_SOCKET,
-             name: str | None = None, account: str | None = None, region: str | None = None,
-             admin_port: int = ADMIN_PORT, envoy_log_level: str = "info", ready_timeout: float = 60.0,
-             out: TextIO = sys.stdout) -> int:
+def run_task(
+    mesh: str,
+    virtual_node: str,
+    address: str,
+    app_ports: Sequence[int],
+    command: Sequence[str],
+    *,
+    hosts: Mapping[str, str] | None = None,
+    xds_socket: str = DEFAULT_XDS_SOCKET,
+    name: str | None = None,
+    account: str | None = None,
+    region: str | None = None,
+    admin_port: int = ADMIN_PORT,
+    envoy_log_level: str = "info",
+    ready_timeout: float = 60.0,
+    out: TextIO = sys.stdout,
+) -> int:
     """Run the task until the app exits (its status is returned) or SIGINT/SIGTERM (0); always clean up.
 
     Raises TaskCommandError for problems the user must fix (reported as one line by the CLI).
@@ -89,8 +102,11 @@ def run_task(mesh: str, virtual_node: str, address: str, app_ports: Sequence[int
     if blocked:
         raise TaskCommandError(f"Envoy (uid 1337) cannot reach {xds_socket}: {blocked[0]} is not o+x")
     if not os.path.exists(xds_socket):
-        print(f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
-              f"`appmesh-local serve --xds-socket {xds_socket}` (Envoy waits for it)", file=sys.stderr)
+        print(
+            f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
+            f"`appmesh-local serve --xds-socket {xds_socket}` (Envoy waits for it)",
+            file=sys.stderr,
+        )
     try:
         bridge = Bridge(BRIDGE_NAME, BRIDGE_ADDRESS)
         task = Task(name, address, bridge, hosts=hosts, interception=Interception(app_ports=tuple(app_ports)))
@@ -106,22 +122,36 @@ def run_task(mesh: str, virtual_node: str, address: str, app_ports: Sequence[int
             task.up()
         except RuntimeError as error:
             raise TaskCommandError(f"cannot create task {name}: {error}") from None
-        bootstrap = render_bootstrap(mesh, "virtualNode", virtual_node, "127.0.0.1", 0, admin_port=admin_port,
-                                     admin_address=address, account=account, region=region,
-                                     xds_socket_path=xds_socket)
+        bootstrap = render_bootstrap(
+            mesh,
+            "virtualNode",
+            virtual_node,
+            "127.0.0.1",
+            0,
+            admin_port=admin_port,
+            admin_address=address,
+            account=account,
+            region=region,
+            xds_socket_path=xds_socket,
+        )
         envoy = task.envoy(bootstrap, log_level=envoy_log_level)
         try:
             envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
         except (TimeoutError, RuntimeError) as error:
             tail = envoy.log_text()[-2000:].strip()
-            raise TaskCommandError(f"Envoy for {virtual_node} did not become LIVE ({error}); is "
-                                   f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
-                                   f"virtual node {virtual_node} exist in mesh {mesh}?"
-                                   + (f"\n{tail}" if tail else "")) from None
+            raise TaskCommandError(
+                f"Envoy for {virtual_node} did not become LIVE ({error}); is "
+                f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
+                f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
+            ) from None
         app = task.popen(list(command), uid=APP_UID)
-        print(f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
-              f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
-              f"(Ctrl-C to stop)", file=out, flush=True)
+        print(
+            f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
+            f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
+            f"(Ctrl-C to stop)",
+            file=out,
+            flush=True,
+        )
         while True:
             status = app.poll()
             if status is not None:

@@ -4,6 +4,7 @@ Everything lives in 198.51.100.0/24 (TEST-NET-2, never routed), and `down()`
 removes what `up()` made: processes, namespace (its veth goes with it), the
 per-namespace hosts file, and the bridge if this code created it.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from appmesh_local.netns.iptables import Interception, appmesh_rules, iptables_binary
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary_for_any_user
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary_for_any_user
 
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 ENVOY_UID = 1337
@@ -38,7 +39,9 @@ def _check_address(address: str) -> None:
 class Bridge:
     """A Linux bridge holding the host side of every task's veth; its subnet is inside NETWORK."""
 
-    def __init__(self, name: str = "aml-br0", address: str = "198.51.100.1", prefixlen: int = NETWORK.prefixlen) -> None:
+    def __init__(
+        self, name: str = "aml-br0", address: str = "198.51.100.1", prefixlen: int = NETWORK.prefixlen
+    ) -> None:
         _check_address(address)
         if prefixlen < NETWORK.prefixlen:
             raise ValueError(f"a bridge subnet must stay inside {NETWORK}")
@@ -53,7 +56,7 @@ class Bridge:
         return sh("ip", "link", "show", self.name, check=False).returncode == 0
 
     @classmethod
-    def free_slot(cls, start: int = 0) -> "Bridge":
+    def free_slot(cls, start: int = 0) -> Bridge:
         """A bridge on an unused /28 of NETWORK (slots 1-15), so concurrent test runs do not collide."""
         for offset in range(15):
             slot = (start + offset) % 15 + 1
@@ -69,7 +72,7 @@ class Bridge:
             raise ValueError(f"no address {index} in {self.subnet}")
         return str(address)
 
-    def up(self) -> "Bridge":
+    def up(self) -> Bridge:
         if sh("ip", "link", "show", self.name, check=False).returncode != 0:
             sh("ip", "link", "add", "name", self.name, "type", "bridge")
             self.created = True
@@ -83,7 +86,7 @@ class Bridge:
             sh("ip", "link", "del", self.name, check=False)
             self.created = False
 
-    def __enter__(self) -> "Bridge":
+    def __enter__(self) -> Bridge:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -93,8 +96,15 @@ class Bridge:
 class Task:
     """One namespace `aml-<name>` with address `address` on `bridge`."""
 
-    def __init__(self, name: str, address: str, bridge: Bridge, *, hosts: Mapping[str, str] | None = None,
-                 interception: Interception | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        bridge: Bridge,
+        *,
+        hosts: Mapping[str, str] | None = None,
+        interception: Interception | None = None,
+    ) -> None:
         if len(name) > 9 or not name.replace("-", "").isalnum():
             raise ValueError("task names are short (≤ 9 letters/digits): they name the veth too")
         _check_address(address)
@@ -113,7 +123,7 @@ class Task:
     def hosts_dir(self) -> Path:
         return Path("/etc/netns") / self.netns
 
-    def up(self) -> "Task":
+    def up(self) -> Task:
         try:
             sh("ip", "netns", "add", self.netns)
             self._made = True
@@ -156,15 +166,20 @@ class Task:
         self.processes.append(proc)
         return proc
 
-    def run(self, argv: Sequence[str], uid: int | None = APP_UID, timeout: float = 30,
-            **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.exec_args(uid), *argv], capture_output=True, text=True, timeout=timeout,
-                              **kwargs)
+    def run(
+        self, argv: Sequence[str], uid: int | None = APP_UID, timeout: float = 30, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.exec_args(uid), *argv], capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def envoy(self, bootstrap: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
         """Start Envoy in the task as uid 1337 (the uid the egress rule ignores)."""
-        envoy = EnvoyProcess(bootstrap, envoy_path=envoy_binary_for_any_user(),
-                             command_prefix=self.exec_args(ENVOY_UID), owner_uid=ENVOY_UID, **kwargs)
+        envoy = EnvoyProcess(
+            bootstrap,
+            envoy_path=envoy_binary_for_any_user(),
+            command_prefix=self.exec_args(ENVOY_UID),
+            owner_uid=ENVOY_UID,
+            **kwargs,
+        )
         self.envoys.append(envoy)
         return envoy
 
@@ -187,7 +202,7 @@ class Task:
         sh("ip", "link", "del", self.veth_host, check=False)
         shutil.rmtree(self.hosts_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Task":
+    def __enter__(self) -> Task:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,4 +1,5 @@
 """`python -m appmesh_local.sds --socket PATH --secret NAME=CHAIN,KEY --secret NAME=CA`."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ def parse_secret(text: str) -> tuple[str, tuple[str, str] | str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appmesh_local.sds",
-                                     description="Serve PEM files to Envoy over SDS on a unix socket.")
+    parser = argparse.ArgumentParser(
+        prog="python -m appmesh_local.sds", description="Serve PEM files to Envoy over SDS on a unix socket."
+    )
     parser.add_argument("--socket", required=True, help="unix socket path (APPMESH_SDS_SOCKET_PATH)")
-    parser.add_argument("--secret", action="append", type=parse_secret, required=True,
-                        metavar="NAME=CHAIN,KEY|NAME=CA")
+    parser.add_argument("--secret", action="append", type=parse_secret, required=True, metavar="NAME=CHAIN,KEY|NAME=CA")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between checks for changed files")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

@@ -5,6 +5,7 @@ or a CA bundle (`ca_path` → `validation_context`), as the SPIRE agent served A
 Envoys over APPMESH_SDS_SOCKET_PATH. Material travels inline, so Envoy (uid 1337) never
 needs to read the files itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
 PathLike = Union[str, "os.PathLike[str]"]
 # name → (certificate chain, private key) for a certificate, or a CA bundle path for trust.
-SecretFiles = Mapping[str, Union[tuple[PathLike, PathLike], PathLike]]
+SecretFiles = Mapping[str, tuple[PathLike, PathLike] | PathLike]
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,19 @@ class _Loaded:
 
 def _secret(name: str, files: tuple[Path, ...], texts: tuple[str, ...]) -> secret_pb2.Secret:
     if len(files) == 2:
-        return secret_pb2.Secret(name=name, tls_certificate=common_pb2.TlsCertificate(
-            certificate_chain=base_pb2.DataSource(inline_string=texts[0]),
-            private_key=base_pb2.DataSource(inline_string=texts[1])))
-    return secret_pb2.Secret(name=name, validation_context=common_pb2.CertificateValidationContext(
-        trusted_ca=base_pb2.DataSource(inline_string=texts[0])))
+        return secret_pb2.Secret(
+            name=name,
+            tls_certificate=common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(inline_string=texts[0]),
+                private_key=base_pb2.DataSource(inline_string=texts[1]),
+            ),
+        )
+    return secret_pb2.Secret(
+        name=name,
+        validation_context=common_pb2.CertificateValidationContext(
+            trusted_ca=base_pb2.DataSource(inline_string=texts[0])
+        ),
+    )
 
 
 class SecretStore:

@@ -13,6 +13,7 @@ every `poll_s` while a stream is open), nothing more after an ACK or a NACK of i
 
 `serve_sds(path, secrets)` does the same in the foreground until Ctrl-C/SIGTERM.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,9 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
             response.resources.add().Pack(secret)
         return response, version
 
-    async def StreamSecrets(self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
-                            context: grpc.aio.ServicerContext) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+    async def StreamSecrets(
+        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         requests: asyncio.Queue = asyncio.Queue()
 
         async def read() -> None:
@@ -69,14 +71,18 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
             while True:
                 try:
                     request = await asyncio.wait_for(requests.get(), timeout=self.poll_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     request = None  # a tick: look for rotated files
                 if request is _END:
                     return
                 if request is not None:
                     if request.error_detail.code:
-                        log.warning("SDS: Envoy %s rejected version %s: %s", request.node.id or context.peer(),
-                                    request.version_info, request.error_detail.message)
+                        log.warning(
+                            "SDS: Envoy %s rejected version %s: %s",
+                            request.node.id or context.peer(),
+                            request.version_info,
+                            request.error_detail.message,
+                        )
                     names = frozenset(request.resource_names)
                 if names is None:
                     continue
@@ -90,8 +96,9 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         finally:
             reader.cancel()
 
-    async def FetchSecrets(self, request: discovery_pb2.DiscoveryRequest,
-                           context: grpc.aio.ServicerContext) -> discovery_pb2.DiscoveryResponse:
+    async def FetchSecrets(
+        self, request: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
+    ) -> discovery_pb2.DiscoveryResponse:
         response, _ = self._response(frozenset(request.resource_names), 1)
         return response
 
@@ -99,8 +106,9 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
 class SdsServer:
     """The SDS server in a thread of its own (its own event loop), for tests and embedding."""
 
-    def __init__(self, socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0,
-                 mode: int = 0o666) -> None:
+    def __init__(
+        self, socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0, mode: int = 0o666
+    ) -> None:
         """`mode`: the socket file's permissions; Envoy runs as another uid (1337) in App Mesh."""
         self.socket_path = Path(socket_path).absolute()
         self.store = SecretStore(secrets)
@@ -119,7 +127,7 @@ class SdsServer:
         os.chmod(self.socket_path, self.mode)
         return server
 
-    def start(self, timeout: float = 10.0) -> "SdsServer":
+    def start(self, timeout: float = 10.0) -> SdsServer:
         try:
             self._grpc.start(timeout)
         except TimeoutError:
@@ -136,15 +144,16 @@ class SdsServer:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "SdsServer":
+    def __enter__(self) -> SdsServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def serve_sds(socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0,
-              mode: int = 0o666) -> None:
+def serve_sds(
+    socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0, mode: int = 0o666
+) -> None:
     """Serve `secrets` over SDS on the unix socket `socket_path` until SIGINT/SIGTERM.
 
     `secrets`: name → (certificate chain path, private key path) or CA bundle path.

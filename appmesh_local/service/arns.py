@@ -1,4 +1,5 @@
 """The one place that writes and reads App Mesh ARNs."""
+
 from __future__ import annotations
 
 from ..store.records import MESH, ResourceKey

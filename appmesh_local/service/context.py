@@ -1,4 +1,5 @@
 """Who is calling: the account and region every resource is isolated by."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

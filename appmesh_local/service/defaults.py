@@ -1,4 +1,5 @@
 """Spec defaults AWS filled in and returned from Describe (see docs/aws-behaviour.md)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Opaque `nextToken`s: base64 of a small JSON cursor, rejected if tampered with."""
+
 from __future__ import annotations
 
 import base64

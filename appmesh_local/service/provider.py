@@ -3,6 +3,7 @@
 Methods are named after the operation in snake_case (CreateVirtualNode →
 create_virtual_node) and take the validated input params of that operation.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,6 +50,7 @@ class AppMeshService:
         def check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
             router = references.require(store, ctx, kinds.VIRTUAL_ROUTER, mesh, params["virtualRouterName"])
             references.check_route(store, ctx, mesh, router, spec)
+
         return check
 
     @staticmethod
@@ -56,6 +58,7 @@ class AppMeshService:
         def check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
             gateway = references.require(store, ctx, kinds.VIRTUAL_GATEWAY, mesh, params["virtualGatewayName"])
             references.check_gateway_route(store, ctx, mesh, gateway, spec)
+
         return check
 
     @staticmethod
@@ -83,7 +86,9 @@ class AppMeshService:
         return self.resources.update(ctx, "UpdateMesh", kinds.MESH, p, _no_check)
 
     def delete_mesh(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.delete(ctx, kinds.MESH, p, lambda s, c, mesh, name: references.check_mesh_deletable(s, c, name))
+        return self.resources.delete(
+            ctx, kinds.MESH, p, lambda s, c, mesh, name: references.check_mesh_deletable(s, c, name)
+        )
 
     def list_meshes(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.list(ctx, kinds.MESH, p)

@@ -1,4 +1,5 @@
 """Service quotas (AWS's documented defaults, overridable with `serve --quota NAME=VALUE`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -16,7 +17,7 @@ class Quotas:
     backendsPerVirtualNode: int = 50
 
     @classmethod
-    def parse(cls, assignments: list[str]) -> "Quotas":
+    def parse(cls, assignments: list[str]) -> Quotas:
         """Build from `NAME=VALUE` strings; unknown names are an error, not a silent no-op."""
         known = {f.name for f in fields(cls)}
         values: dict[str, int] = {}

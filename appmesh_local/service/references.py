@@ -2,6 +2,7 @@
 
 Messages follow those AWS returned (reference §5.2); see docs/aws-behaviour.md.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
@@ -23,7 +24,9 @@ def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, paren
     return NotFound(f"{kind.title} with name {name} is not present {where} for account {ctx.account}")
 
 
-def require(store: Store, ctx: RequestContext, kind: kinds.Kind, mesh: str, name: str, parent: str = "") -> ResourceRecord:
+def require(
+    store: Store, ctx: RequestContext, kind: kinds.Kind, mesh: str, name: str, parent: str = ""
+) -> ResourceRecord:
     mesh_key = mesh if kind is not kinds.MESH else name
     record = store.get(ResourceKey(ctx.account, ctx.region, kind.kind, mesh_key, parent, name))
     if record is None:
@@ -45,7 +48,9 @@ def _listener_ports(spec: Mapping[str, Any]) -> list[int]:
 def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: str, owner_title: str) -> None:
     port = (route_body.get("match") or {}).get("port")
     if port is None and len(ports) > 1:
-        raise BadRequest(f"All Routes for this {owner_title} must specify a port match because {owner_title} {owner} has multiple listeners")
+        raise BadRequest(
+            f"All Routes for this {owner_title} must specify a port match because {owner_title} {owner} has multiple listeners"
+        )
     if port is not None and port not in ports:
         raise BadRequest(f"The port match {port} does not match any listener port of {owner_title} {owner}")
 
@@ -67,14 +72,18 @@ def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str,
         _check_port_match(body, ports, name, "Virtual Router")
 
 
-def check_gateway_route(store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]) -> None:
+def check_gateway_route(
+    store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
+) -> None:
     route_type, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     spec_rules.check_gateway_route(route_type, body)
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
     target = body["action"]["target"]
     service = require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target["virtualService"]["virtualServiceName"])
     if target.get("port") is None and len(_provider_ports(store, ctx, mesh, service.spec)) > 1:
-        raise BadRequest(f"The target port is required because the provider of VirtualService {service.key.name} has multiple listeners")
+        raise BadRequest(
+            f"The target port is required because the provider of VirtualService {service.key.name} has multiple listeners"
+        )
 
 
 def _provider_ports(store: Store, ctx: RequestContext, mesh: str, service_spec: Mapping[str, Any]) -> list[int]:
@@ -82,7 +91,9 @@ def _provider_ports(store: Store, ctx: RequestContext, mesh: str, service_spec: 
     provider = service_spec.get("provider") or {}
     for kind in (kinds.VIRTUAL_NODE, kinds.VIRTUAL_ROUTER):
         if kind.kind in provider:
-            record = store.get(ResourceKey(ctx.account, ctx.region, kind.kind, mesh, "", provider[kind.kind][kind.name_param]))
+            record = store.get(
+                ResourceKey(ctx.account, ctx.region, kind.kind, mesh, "", provider[kind.kind][kind.name_param])
+            )
             return _listener_ports(record.spec) if record else []
     return []
 
@@ -106,8 +117,10 @@ def _providers(store: Store, ctx: RequestContext, mesh: str, kind: str, name: st
 def check_mesh_deletable(store: Store, ctx: RequestContext, mesh: str) -> None:
     for child in kinds.MESH_CHILDREN:
         if store.count(ctx.account, ctx.region, child.kind, mesh):
-            raise ResourceInUse(f"Mesh {mesh} for account {ctx.account} has active {child.title}s, "
-                                f"please delete {child.title}s before deleting the Mesh")
+            raise ResourceInUse(
+                f"Mesh {mesh} for account {ctx.account} has active {child.title}s, "
+                f"please delete {child.title}s before deleting the Mesh"
+            )
 
 
 def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
@@ -116,19 +129,25 @@ def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
         _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
         if any(t["virtualNode"] == name for t in body["action"]["weightedTargets"]):
-            raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes.")
+            raise ResourceInUse(
+                f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes."
+            )
 
 
 def check_router_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
     if store.count(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
-        raise ResourceInUse(f"VirtualRouter with name {name} cannot be deleted because it has active Routes, please delete Routes first")
+        raise ResourceInUse(
+            f"VirtualRouter with name {name} cannot be deleted because it has active Routes, please delete Routes first"
+        )
     if any(_providers(store, ctx, mesh, "virtualRouter", name)):
         raise ResourceInUse(f"VirtualRouter with name {name} cannot be deleted because it is a VirtualService provider")
 
 
 def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
     if store.count(ctx.account, ctx.region, kinds.GATEWAY_ROUTE.kind, mesh, name):
-        raise ResourceInUse(f"VirtualGateway with name {name} cannot be deleted because it has active GatewayRoutes, please delete GatewayRoutes first")
+        raise ResourceInUse(
+            f"VirtualGateway with name {name} cannot be deleted because it has active GatewayRoutes, please delete GatewayRoutes first"
+        )
 
 
 def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
@@ -138,4 +157,6 @@ def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: 
         if body["action"]["target"]["virtualService"]["virtualServiceName"] == name:
             users.append(route.uid)
     if users:
-        raise ResourceInUse(f"VirtualService {name} is being referenced in the following: GATEWAY_ROUTE: [{', '.join(users)}]")
+        raise ResourceInUse(
+            f"VirtualService {name} is being referenced in the following: GATEWAY_ROUTE: [{', '.join(users)}]"
+        )

@@ -3,6 +3,7 @@
 Every write runs inside one store transaction: checks and the write see the
 same state, and a failed check leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,9 @@ class Resources:
     def mesh(self, ctx: RequestContext, name: str, owner: str | None = None) -> ResourceRecord:
         """The mesh a request names; a mesh owned by another account is invisible (no sharing)."""
         if owner is not None and owner != ctx.account:
-            raise NotFound(f"Mesh with name {name} is not present for account {owner} or is not shared with account {ctx.account}")
+            raise NotFound(
+                f"Mesh with name {name} is not present for account {owner} or is not shared with account {ctx.account}"
+            )
         return references.require(self.store, ctx, kinds.MESH, name, name)
 
     def _parent(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any]) -> str:
@@ -68,23 +71,42 @@ class Resources:
             return None
         fingerprint, response = seen
         if fingerprint != _fingerprint(params):
-            raise Conflict("The request contains a client token that was used for a previous update resource call with different specifications")
+            raise Conflict(
+                "The request contains a client token that was used for a previous update resource call with different specifications"
+            )
         return response
 
     def _check_quota(self, ctx: RequestContext, kind: kinds.Kind, mesh: str, parent: str) -> None:
         if kind is kinds.MESH:
-            limit, count, what = self.quotas.meshesPerAccount, self.store.count(ctx.account, ctx.region, kind.kind), "Meshes per account"
+            limit, count, what = (
+                self.quotas.meshesPerAccount,
+                self.store.count(ctx.account, ctx.region, kind.kind),
+                "Meshes per account",
+            )
         elif kind.parent is not None:
             limit = getattr(self.quotas, f"{kind.kind}sPer{kind.parent.title}")
-            count, what = self.store.count(ctx.account, ctx.region, kind.kind, mesh, parent), f"{kind.title}s per {kind.parent.title}"
+            count, what = (
+                self.store.count(ctx.account, ctx.region, kind.kind, mesh, parent),
+                f"{kind.title}s per {kind.parent.title}",
+            )
         else:
-            limit, count, what = self.quotas.per_mesh(kind.kind), self.store.count(ctx.account, ctx.region, kind.kind, mesh), f"{kind.title}s per Mesh"
+            limit, count, what = (
+                self.quotas.per_mesh(kind.kind),
+                self.store.count(ctx.account, ctx.region, kind.kind, mesh),
+                f"{kind.title}s per Mesh",
+            )
         if count >= limit:
             raise LimitExceeded(f"Exceeded the limit of {limit} {what}")
 
     # -- operations --------------------------------------------------------------------------
-    def _write(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any],
-               make: Callable[[ResourceKey, str], tuple[ResourceRecord, str]]) -> dict[str, Any]:
+    def _write(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        kind: kinds.Kind,
+        params: dict[str, Any],
+        make: Callable[[ResourceKey, str], tuple[ResourceRecord, str]],
+    ) -> dict[str, Any]:
         """The shared shape of Create/Update: replay a token, resolve parents, write, remember the answer."""
         with self.store.write() as tx:
             replay = self._replay(ctx, operation, params)
@@ -95,10 +117,14 @@ class Resources:
             tx.put(record, action)
             response = {kind.output_member: data_view(kind, record)}
             if params.get("clientToken"):
-                tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], _fingerprint(params), response)
+                tx.remember_token(
+                    ctx.account, ctx.region, operation, params["clientToken"], _fingerprint(params), response
+                )
             return response
 
-    def create(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check) -> dict[str, Any]:
+    def create(
+        self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check
+    ) -> dict[str, Any]:
         def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
             if self.store.get(key) is not None:
                 where = "" if kind is kinds.MESH else f" in mesh {key.mesh}"
@@ -107,11 +133,21 @@ class Resources:
             spec = with_defaults(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, None)
             now = self.clock()
-            record = ResourceRecord(key=key, arn=arn_for(key, ctx.account), uid=str(uuid.uuid4()), version=1,
-                                    created_at=now, last_updated_at=now, mesh_owner=ctx.account,
-                                    resource_owner=ctx.account, status="ACTIVE", spec=spec,
-                                    tags=tuple((t["key"], t.get("value", "")) for t in params.get("tags") or []))
+            record = ResourceRecord(
+                key=key,
+                arn=arn_for(key, ctx.account),
+                uid=str(uuid.uuid4()),
+                version=1,
+                created_at=now,
+                last_updated_at=now,
+                mesh_owner=ctx.account,
+                resource_owner=ctx.account,
+                status="ACTIVE",
+                spec=spec,
+                tags=tuple((t["key"], t.get("value", "")) for t in params.get("tags") or []),
+            )
             return record, "create"
+
         return self._write(ctx, operation, kind, params, make)
 
     def describe(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any]) -> dict[str, Any]:
@@ -123,16 +159,26 @@ class Resources:
         record = references.require(self.store, ctx, kind, params["meshName"], params[kind.name_param], parent)
         return {kind.output_member: data_view(kind, record)}
 
-    def update(self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check) -> dict[str, Any]:
+    def update(
+        self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check
+    ) -> dict[str, Any]:
         def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
             current = references.require(self.store, ctx, kind, key.mesh, key.name, parent)
             spec = with_defaults(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, current)
-            return replace(current, version=current.version + 1, last_updated_at=self.clock(), status="ACTIVE", spec=spec), "update"
+            return replace(
+                current, version=current.version + 1, last_updated_at=self.clock(), status="ACTIVE", spec=spec
+            ), "update"
+
         return self._write(ctx, operation, kind, params, make)
 
-    def delete(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any],
-               in_use: Callable[[Store, RequestContext, str, str], None]) -> dict[str, Any]:
+    def delete(
+        self,
+        ctx: RequestContext,
+        kind: kinds.Kind,
+        params: dict[str, Any],
+        in_use: Callable[[Store, RequestContext, str, str], None],
+    ) -> dict[str, Any]:
         with self.store.write() as tx:
             parent = self._parent(ctx, kind, params)
             key = self._key(ctx, kind, params, parent)
@@ -145,7 +191,9 @@ class Resources:
         parent = self._parent(ctx, kind, params) if kind is not kinds.MESH else ""
         limit = params.get("limit") or pagination.DEFAULT_PAGE
         after = pagination.decode(params.get("nextToken"), "after") or ""
-        records = self.store.list(ctx.account, ctx.region, kind.kind, params.get("meshName", ""), parent, after, limit + 1)
+        records = self.store.list(
+            ctx.account, ctx.region, kind.kind, params.get("meshName", ""), parent, after, limit + 1
+        )
         page = records[:limit]
         result: dict[str, Any] = {kind.list_member: [ref_view(kind, r) for r in page]}
         if len(records) > limit:

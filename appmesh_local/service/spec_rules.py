@@ -2,6 +2,7 @@
 
 Each rule quotes its source; references to other resources live in references.py.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
@@ -24,7 +25,9 @@ def check_virtual_node(spec: Spec) -> None:
     """VirtualNodeSpec.serviceDiscovery: 'If you specify a listener, then you must specify service discovery'."""
     listeners = spec.get("listeners") or []
     if listeners and not spec.get("serviceDiscovery"):
-        raise BadRequest("If you specify a listener, then you must specify service discovery information (spec.serviceDiscovery)")
+        raise BadRequest(
+            "If you specify a listener, then you must specify service discovery information (spec.serviceDiscovery)"
+        )
     _unique_ports(listeners, "VirtualNode")
     names = [b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -43,7 +46,9 @@ def check_virtual_gateway(spec: Spec) -> None:
 def _check_prefix(match: Mapping[str, Any], field: str) -> None:
     prefix = match.get("prefix")
     if prefix is not None and not prefix.startswith("/"):
-        raise BadRequest(f"Value '{prefix}' at '{field}.match.prefix' failed to satisfy constraint: the prefix must start with /")
+        raise BadRequest(
+            f"Value '{prefix}' at '{field}.match.prefix' failed to satisfy constraint: the prefix must start with /"
+        )
 
 
 def check_route(route_type: str, body: Mapping[str, Any]) -> None:
@@ -53,10 +58,14 @@ def check_route(route_type: str, body: Mapping[str, Any]) -> None:
     if route_type in ("httpRoute", "http2Route"):
         _check_prefix(match, field)
     if route_type == "grpcRoute" and match.get("methodName") and not match.get("serviceName"):
-        raise BadRequest(f"Value at '{field}.match.methodName' failed to satisfy constraint: a methodName requires a serviceName")
+        raise BadRequest(
+            f"Value at '{field}.match.methodName' failed to satisfy constraint: a methodName requires a serviceName"
+        )
     total = sum(t["weight"] for t in body["action"]["weightedTargets"])
     if total > 100:
-        raise BadRequest(f"The weights of '{field}.action.weightedTargets' add up to {total}; the total must be less than or equal to 100")
+        raise BadRequest(
+            f"The weights of '{field}.action.weightedTargets' add up to {total}; the total must be less than or equal to 100"
+        )
 
 
 def check_gateway_route(route_type: str, body: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
 """TagResource / UntagResource / ListTagsForResource over any resource ARN."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -30,7 +31,9 @@ class Tags:
             merged = dict(record.tags)
             merged.update((t["key"], t.get("value", "")) for t in tags)
             if len(merged) > MAX_TAGS:
-                raise TooManyTags(f"The request exceeds the maximum allowed number of tags; the limit is {MAX_TAGS} user tags per resource")
+                raise TooManyTags(
+                    f"The request exceeds the maximum allowed number of tags; the limit is {MAX_TAGS} user tags per resource"
+                )
             tx.put(replace(record, tags=tuple(merged.items())), "tag")
         return {}
 
@@ -47,7 +50,7 @@ class Tags:
         if not isinstance(start, int) or start < 0:
             start = 0
         size = limit or pagination.DEFAULT_PAGE
-        result: dict[str, Any] = {"tags": [{"key": k, "value": v} for k, v in tags[start:start + size]]}
+        result: dict[str, Any] = {"tags": [{"key": k, "value": v} for k, v in tags[start : start + size]]}
         if start + size < len(tags):
             result["nextToken"] = pagination.encode({"offset": start + size})
         return result

@@ -1,4 +1,5 @@
 """Shape stored records into the model's Data and Ref structures."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -17,9 +18,14 @@ def _members(shape_name: str) -> tuple[str, ...]:
 def _flat(kind: Kind, record: ResourceRecord) -> dict[str, Any]:
     key = record.key
     values: dict[str, Any] = {
-        "arn": record.arn, "createdAt": record.created_at, "lastUpdatedAt": record.last_updated_at,
-        "meshOwner": record.mesh_owner, "resourceOwner": record.resource_owner, "version": record.version,
-        "meshName": key.mesh, kind.name_param: key.name,
+        "arn": record.arn,
+        "createdAt": record.created_at,
+        "lastUpdatedAt": record.last_updated_at,
+        "meshOwner": record.mesh_owner,
+        "resourceOwner": record.resource_owner,
+        "version": record.version,
+        "meshName": key.mesh,
+        kind.name_param: key.name,
     }
     if kind.parent is not None:
         values[kind.parent.name_param] = key.parent
@@ -27,9 +33,15 @@ def _flat(kind: Kind, record: ResourceRecord) -> dict[str, Any]:
 
 
 def metadata(record: ResourceRecord) -> dict[str, Any]:
-    return {"arn": record.arn, "createdAt": record.created_at, "lastUpdatedAt": record.last_updated_at,
-            "meshOwner": record.mesh_owner, "resourceOwner": record.resource_owner, "uid": record.uid,
-            "version": record.version}
+    return {
+        "arn": record.arn,
+        "createdAt": record.created_at,
+        "lastUpdatedAt": record.last_updated_at,
+        "meshOwner": record.mesh_owner,
+        "resourceOwner": record.resource_owner,
+        "uid": record.uid,
+        "version": record.version,
+    }
 
 
 def data_view(kind: Kind, record: ResourceRecord, status: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Durable state: one SQLite database (WAL) holding every resource, tag and client token."""
+
 from .records import ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
 from .sqlite import Store
 

@@ -8,6 +8,7 @@ the database whole on its first read, then updated by the writes the store
 commits, so get, list and count of a loaded group are dictionary and bisect work.
 Records are frozen and their spec dicts are shared, never mutated.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right, insort
@@ -47,7 +48,7 @@ class Group:
     def page(self, after: str, limit: int | None) -> list[ResourceRecord]:
         """Records with a name greater than `after`, in name order (what `ORDER BY name` gives)."""
         start = bisect_right(self.names, after)
-        names = self.names[start:] if limit is None else self.names[start:start + limit]
+        names = self.names[start:] if limit is None else self.names[start : start + limit]
         return [self.records[n] for n in names]
 
 

@@ -6,6 +6,7 @@ A mesh is loaded from the database on its first snapshot, then updated by the
 writes the store commits. Spec dicts are shared, never mutated (the translator's
 memo relies on that).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,8 +15,12 @@ from typing import Any, Mapping
 from .records import GATEWAY_ROUTE, MESH, ROUTE, MeshSnapshot, ResourceKey
 
 MeshKey = tuple[str, str, str]
-_FLAT = {"virtualNode": "virtual_nodes", "virtualRouter": "virtual_routers",
-         "virtualService": "virtual_services", "virtualGateway": "virtual_gateways"}
+_FLAT = {
+    "virtualNode": "virtual_nodes",
+    "virtualRouter": "virtual_routers",
+    "virtualService": "virtual_services",
+    "virtualGateway": "virtual_gateways",
+}
 _NESTED = {ROUTE: "routes", GATEWAY_ROUTE: "gateway_routes"}
 
 
@@ -26,7 +31,8 @@ class MeshMirror:
     spec: Mapping[str, Any] | None = None
     flat: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=lambda: {f: {} for f in _FLAT.values()})
     nested: dict[str, dict[str, dict[str, Mapping[str, Any]]]] = field(
-        default_factory=lambda: {f: {} for f in _NESTED.values()})
+        default_factory=lambda: {f: {} for f in _NESTED.values()}
+    )
 
     def put(self, kind: str, parent: str, name: str, spec: Mapping[str, Any]) -> None:
         if kind == MESH:
@@ -52,10 +58,13 @@ class MeshMirror:
         if self.spec is None:
             return None
         flat = {name: dict(specs) for name, specs in self.flat.items()}
-        nested = {name: {parent: dict(children) for parent, children in by_parent.items()}
-                  for name, by_parent in self.nested.items()}
-        return MeshSnapshot(account=key[0], region=key[1], name=key[2], revision=revision, spec=self.spec,
-                            **flat, **nested)
+        nested = {
+            name: {parent: dict(children) for parent, children in by_parent.items()}
+            for name, by_parent in self.nested.items()
+        }
+        return MeshSnapshot(
+            account=key[0], region=key[1], name=key[2], revision=revision, spec=self.spec, **flat, **nested
+        )
 
 
 class Mirrors:

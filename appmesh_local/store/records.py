@@ -3,6 +3,7 @@
 These are the seams of the one-way flow (API → service → store → change event →
 reconciler → translator): frozen dataclasses, no Flask, no protobuf.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

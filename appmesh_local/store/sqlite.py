@@ -4,6 +4,7 @@ WAL with synchronous=NORMAL: a committed transaction is in the WAL file before
 the API answers, so killing the process (even with SIGKILL) loses no
 acknowledged write; only an OS crash could lose the last commits.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ CREATE TABLE IF NOT EXISTS applied_sets (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 """
-_COLUMNS = ("account, region, kind, mesh, parent, name, arn, uid, version, created_at, last_updated_at, "
-            "mesh_owner, resource_owner, status, spec, tags, revision")
+_COLUMNS = (
+    "account, region, kind, mesh, parent, name, arn, uid, version, created_at, last_updated_at, "
+    "mesh_owner, resource_owner, status, spec, tags, revision"
+)
 
 Subscriber = Callable[[ChangeEvent], None]
 _PARENTED = (ROUTE, GATEWAY_ROUTE)  # kinds whose records sit under a router or gateway
@@ -49,16 +52,26 @@ _PARENTED = (ROUTE, GATEWAY_ROUTE)  # kinds whose records sit under a router or 
 
 def _record(row: tuple) -> ResourceRecord:
     key = ResourceKey(*row[:6])
-    return ResourceRecord(key=key, arn=row[6], uid=row[7], version=row[8], created_at=row[9],
-                          last_updated_at=row[10], mesh_owner=row[11], resource_owner=row[12],
-                          status=row[13], spec=json.loads(row[14]),
-                          tags=tuple(tuple(t) for t in json.loads(row[15])), revision=row[16])
+    return ResourceRecord(
+        key=key,
+        arn=row[6],
+        uid=row[7],
+        version=row[8],
+        created_at=row[9],
+        last_updated_at=row[10],
+        mesh_owner=row[11],
+        resource_owner=row[12],
+        status=row[13],
+        spec=json.loads(row[14]),
+        tags=tuple(tuple(t) for t in json.loads(row[15])),
+        revision=row[16],
+    )
 
 
 class Transaction:
     """The write half of the store, valid inside `Store.write()` only."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.events: list[ChangeEvent] = []
         self.writes: list[tuple[ResourceKey, ResourceRecord | None]] = []  # for the caches, after COMMIT
@@ -69,10 +82,26 @@ class Transaction:
         k = record.key
         self._store._db.execute(
             f"INSERT OR REPLACE INTO resources ({_COLUMNS}) VALUES ({','.join('?' * 17)})",
-            (k.account, k.region, k.kind, k.mesh, k.parent, k.name, record.arn, record.uid, record.version,
-             record.created_at, record.last_updated_at, record.mesh_owner, record.resource_owner,
-             record.status, json.dumps(record.spec, separators=(",", ":")),
-             json.dumps([list(t) for t in record.tags]), self.revision))
+            (
+                k.account,
+                k.region,
+                k.kind,
+                k.mesh,
+                k.parent,
+                k.name,
+                record.arn,
+                record.uid,
+                record.version,
+                record.created_at,
+                record.last_updated_at,
+                record.mesh_owner,
+                record.resource_owner,
+                record.status,
+                json.dumps(record.spec, separators=(",", ":")),
+                json.dumps([list(t) for t in record.tags]),
+                self.revision,
+            ),
+        )
         self._event(k, action)
         self.writes.append((k, record if record.revision == self.revision else replace(record, revision=self.revision)))
         return record
@@ -80,19 +109,24 @@ class Transaction:
     def delete(self, key: ResourceKey) -> None:
         self._store._db.execute(
             "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
-            (key.account, key.region, key.kind, key.mesh, key.parent, key.name))
+            (key.account, key.region, key.kind, key.mesh, key.parent, key.name),
+        )
         self._event(key, "delete")
         self.writes.append((key, None))
 
-    def remember_token(self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict) -> None:
+    def remember_token(
+        self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict
+    ) -> None:
         self._store._db.execute(
             "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?,?)",
-            (account, region, operation, token, fingerprint, json.dumps(response)))
+            (account, region, operation, token, fingerprint, json.dumps(response)),
+        )
         self.tokens.append((account, region, operation, token))
 
     def _event(self, key: ResourceKey, action: str) -> None:
-        self.events.append(ChangeEvent(key.account, key.region, key.mesh, key.kind, key.name,
-                                       key.parent, action, self.revision))
+        self.events.append(
+            ChangeEvent(key.account, key.region, key.mesh, key.kind, key.name, key.parent, action, self.revision)
+        )
 
 
 class Store:
@@ -116,7 +150,7 @@ class Store:
         self.revision: int = self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0]
 
     @classmethod
-    def open_dir(cls, state_dir: Path) -> "Store":
+    def open_dir(cls, state_dir: Path) -> Store:
         state_dir.mkdir(parents=True, exist_ok=True)
         return cls(state_dir / "appmesh-local.sqlite3")
 
@@ -172,12 +206,14 @@ class Store:
         if group is None:
             account, region, kind, mesh, parent = key
             if kind == MESH:
-                rows = self._db.execute(f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?",
-                                        (account, region, kind))
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?", (account, region, kind)
+                )
             else:
                 rows = self._db.execute(
                     f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=?",
-                    key)
+                    key,
+                )
             group = self._cache.load(key, [_record(row) for row in rows])
         return group
 
@@ -190,22 +226,33 @@ class Store:
                 return record if record is None or record.key == key else None
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? AND parent=? AND name=?",
-                (key.account, key.region, key.kind, key.mesh, key.parent, key.name)).fetchone()
+                (key.account, key.region, key.kind, key.mesh, key.parent, key.name),
+            ).fetchone()
         return _record(row) if row else None
 
     def get_by_arn(self, arn: str) -> ResourceRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT account, region, kind, mesh, parent, name FROM resources WHERE arn=?",
-                                   (arn,)).fetchone()
+            row = self._db.execute(
+                "SELECT account, region, kind, mesh, parent, name FROM resources WHERE arn=?", (arn,)
+            ).fetchone()
             return self.get(ResourceKey(*row)) if row else None
 
-    def list(self, account: str, region: str, kind: str, mesh: str = "", parent: str = "",
-             after: str = "", limit: int | None = None) -> list[ResourceRecord]:
+    def list(
+        self,
+        account: str,
+        region: str,
+        kind: str,
+        mesh: str = "",
+        parent: str = "",
+        after: str = "",
+        limit: int | None = None,
+    ) -> list[ResourceRecord]:
         """Resources of one kind under one parent, ordered by name, starting after `after`."""
         if isinstance(after, str) and (limit is None or limit >= 0):
             with self._lock:
-                group = self._group((account, region, MESH, "", "") if kind == MESH else
-                                    (account, region, kind, mesh, parent))
+                group = self._group(
+                    (account, region, MESH, "", "") if kind == MESH else (account, region, kind, mesh, parent)
+                )
                 if group is not None:
                     return group.page(after, limit)
         sql = f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?"
@@ -247,9 +294,17 @@ class Store:
         """Every resource of one kind in a mesh, whatever its parent (for reference checks)."""
         with self._lock:
             if kind != MESH and (self._tx is None or not self._tx.writes):
-                parents = [p for (p,) in self._db.execute(
-                    "SELECT DISTINCT parent FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent",
-                    (account, region, kind, mesh))] if kind in _PARENTED else [""]
+                parents = (
+                    [
+                        p
+                        for (p,) in self._db.execute(
+                            "SELECT DISTINCT parent FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent",
+                            (account, region, kind, mesh),
+                        )
+                    ]
+                    if kind in _PARENTED
+                    else [""]
+                )
                 found: list[ResourceRecord] = []
                 for parent in parents:
                     group = self._group((account, region, kind, mesh, parent))
@@ -257,20 +312,24 @@ class Store:
                 return found
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=? AND mesh=? ORDER BY parent, name",
-                (account, region, kind, mesh)).fetchall()
+                (account, region, kind, mesh),
+            ).fetchall()
         return [_record(row) for row in rows]
 
     def token(self, account: str, region: str, operation: str, token: str) -> tuple[str, dict] | None:
         with self._lock:
             if self._token_keys is None:
-                self._token_keys = {tuple(row) for row in self._db.execute(
-                    "SELECT account, region, operation, token FROM client_tokens")}
+                self._token_keys = {
+                    tuple(row)
+                    for row in self._db.execute("SELECT account, region, operation, token FROM client_tokens")
+                }
             key = (account, region, operation, token)
             if key not in self._token_keys and (self._tx is None or key not in self._tx.tokens):
                 return None
             row = self._db.execute(
                 "SELECT fingerprint, response FROM client_tokens WHERE account=? AND region=? AND operation=? AND token=?",
-                (account, region, operation, token)).fetchone()
+                (account, region, operation, token),
+            ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
     # -- applied sets: what `appmesh-local apply` made from a stack or a set of manifests ------
@@ -278,30 +337,42 @@ class Store:
     # they describe who made a resource, not the mesh, so writing one re-translates nothing.
     def applied_set(self, account: str, region: str, name: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT document FROM applied_sets WHERE account=? AND region=? AND name=?",
-                                   (account, region, name)).fetchone()
+            row = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def applied_sets(self, account: str, region: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT document FROM applied_sets WHERE account=? AND region=? ORDER BY name",
-                                    (account, region)).fetchall()
+            rows = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? ORDER BY name", (account, region)
+            ).fetchall()
         return [json.loads(document) for (document,) in rows]
 
     def put_applied_set(self, account: str, region: str, name: str, document: Mapping[str, Any]) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO applied_sets VALUES (?,?,?,?)",
-                             (account, region, name, json.dumps(document, separators=(",", ":"))))
+            self._db.execute(
+                "INSERT OR REPLACE INTO applied_sets VALUES (?,?,?,?)",
+                (account, region, name, json.dumps(document, separators=(",", ":"))),
+            )
 
     def delete_applied_set(self, account: str, region: str, name: str) -> bool:
         with self._lock:
-            return self._db.execute("DELETE FROM applied_sets WHERE account=? AND region=? AND name=?",
-                                    (account, region, name)).rowcount > 0
+            return (
+                self._db.execute(
+                    "DELETE FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+                ).rowcount
+                > 0
+            )
 
     def mesh_keys(self) -> list[tuple[str, str, str]]:
         with self._lock:
-            return [tuple(r) for r in self._db.execute(
-                "SELECT account, region, name FROM resources WHERE kind=? ORDER BY account, region, name", (MESH,))]
+            return [
+                tuple(r)
+                for r in self._db.execute(
+                    "SELECT account, region, name FROM resources WHERE kind=? ORDER BY account, region, name", (MESH,)
+                )
+            ]
 
     def mesh_snapshot(self, account: str, region: str, mesh: str) -> MeshSnapshot | None:
         """Every resource of a mesh at one revision (parsed once, then kept in step by commits)."""
@@ -310,8 +381,8 @@ class Store:
             mirror = self._mirrors.get(key)
             if mirror is None:
                 rows = self._db.execute(
-                    "SELECT kind, parent, name, spec FROM resources WHERE account=? AND region=? AND mesh=?",
-                    key).fetchall()
+                    "SELECT kind, parent, name, spec FROM resources WHERE account=? AND region=? AND mesh=?", key
+                ).fetchall()
                 if not any(kind == MESH for kind, *_ in rows):
                     return None
                 mirror = self._mirrors.load(key, [(k, p, n, json.loads(spec)) for k, p, n, spec in rows])

@@ -13,6 +13,7 @@ App Mesh routed "to the virtual node on its listener port" (the sidecar intercep
 port), registrations made for App Mesh often carried no port, and a node with several
 listeners shares one registration.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -37,20 +38,27 @@ Discovered = tuple[tuple[str, str | None, str | None], ...]  # (instance id, ipv
 
 def wanted_attributes(discovery: Mapping[str, Any]) -> dict[str, str]:
     """The awsCloudMap `attributes` list as the key/value filter DiscoverInstances takes."""
-    return {str(item["key"]): str(item["value"]) for item in discovery.get("attributes") or ()
-            if item and item.get("key") is not None}
+    return {
+        str(item["key"]): str(item["value"])
+        for item in discovery.get("attributes") or ()
+        if item and item.get("key") is not None
+    }
 
 
-def discover(lookup: CloudMapLookup | None, account: str, region: str,
-             discovery: Mapping[str, Any]) -> Discovered:
+def discover(lookup: CloudMapLookup | None, account: str, region: str, discovery: Mapping[str, Any]) -> Discovered:
     """The instances of the Cloud Map service `discovery` names, as plain hashable data.
 
     A lookup that raises fails the translation, so the reconciler keeps the last good config.
     """
     if lookup is None:
         return ()
-    found = lookup(account, region, str(discovery.get("namespaceName", "")),
-                   str(discovery.get("serviceName", "")), wanted_attributes(discovery))
+    found = lookup(
+        account,
+        region,
+        str(discovery.get("namespaceName", "")),
+        str(discovery.get("serviceName", "")),
+        wanted_attributes(discovery),
+    )
     return tuple((item.instance_id, item.ipv4, item.ipv6) for item in found)
 
 

@@ -4,22 +4,36 @@ Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
 (127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
 15001 then routes like a virtual node's egress, one virtual host per targeted service.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Mapping
 
 from appmesh_local.ir import (
-    HTTP2, GRPC, HTTP_FAMILY, Cluster, Endpoint, FilterChain, HeaderMatch, HttpFilter, HttpRoute, Listener,
-    ProxyIR, RouteConfig, RouteMatch, VirtualHost, WeightedTarget,
+    GRPC,
+    HTTP2,
+    HTTP_FAMILY,
+    Cluster,
+    Endpoint,
+    FilterChain,
+    HeaderMatch,
+    HttpFilter,
+    HttpRoute,
+    Listener,
+    ProxyIR,
+    RouteConfig,
+    RouteMatch,
+    VirtualHost,
+    WeightedTarget,
+    names,
 )
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
-from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.services import ServicePort, ServiceView
+from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, access_logs
-from appmesh_local.xds.envoy import names
 
 GATEWAY_ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"))
 SELF_REDIRECT_CONNECT_TIMEOUT_MS = 250
@@ -38,13 +52,15 @@ def gateway_targets(routes: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
     for spec in routes.values():
         kind = gateway_route_kind(spec)
         if kind:
-            vs = (((kind[1].get("action") or {}).get("target") or {}).get("virtualService") or {})
+            vs = ((kind[1].get("action") or {}).get("target") or {}).get("virtualService") or {}
             if vs.get("virtualServiceName"):
                 out.add(vs["virtualServiceName"])
     return tuple(sorted(out))
 
 
-def _prefix_variants(match: RouteMatch, rewrite: Mapping[str, Any], protocol: str) -> list[tuple[RouteMatch, str | None]]:
+def _prefix_variants(
+    match: RouteMatch, rewrite: Mapping[str, Any], protocol: str
+) -> list[tuple[RouteMatch, str | None]]:
     """Routes (match, prefix_rewrite) for one gateway route's path (reference §3.7 choice):
     default → P/ and P both rewritten to "/"; DISABLED → P kept; `value` → P → value."""
     if protocol == GRPC or match.path_kind != "prefix":
@@ -65,12 +81,20 @@ def _applies(match_port: int | None, port: int, count: int) -> bool:
     return match_port == port if match_port is not None else count == 1
 
 
-def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping[str, Mapping[str, Any]],
-                  services: Mapping[str, ServiceView | None], options: TranslateOptions) -> ProxyIR:
+def gateway_proxy(
+    mesh: str,
+    name: str,
+    spec: Mapping[str, Any],
+    routes: Mapping[str, Mapping[str, Any]],
+    services: Mapping[str, ServiceView | None],
+    options: TranslateOptions,
+) -> ProxyIR:
     """Translate virtual gateway `name` with its gateway routes; `services` = targeted views."""
     problems: list[str] = []
     logs = access_logs(spec)
-    listeners_spec = [lst for lst in spec.get("listeners") or () if (lst.get("portMapping") or {}).get("protocol") in HTTP_FAMILY]
+    listeners_spec = [
+        lst for lst in spec.get("listeners") or () if (lst.get("portMapping") or {}).get("protocol") in HTTP_FAMILY
+    ]
     listeners: list[Listener] = []
     route_configs: list[RouteConfig] = []
     clusters: dict[str, Cluster] = {}
@@ -81,16 +105,22 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
         kind = gateway_route_kind(route_spec)
         match_port = ((kind[1].get("match") or {}).get("port")) if kind else None
         if match_port is None and len(ports) > 1:
-            problems.append(f"gateway route {name}/{route_name}: gateway {name} has several listeners and the route names no port; ignored")
+            problems.append(
+                f"gateway route {name}/{route_name}: gateway {name} has several listeners and the route names no port; ignored"
+            )
         elif match_port is not None and match_port not in ports:
-            problems.append(f"gateway route {name}/{route_name}: port {match_port} matches no listener of gateway {name}; ignored")
+            problems.append(
+                f"gateway route {name}/{route_name}: port {match_port} matches no listener of gateway {name}; ignored"
+            )
     for lst in listeners_spec:
         mapping = lst["portMapping"]
         port, protocol = int(mapping["port"]), mapping["protocol"]
         redirect = Cluster(
             name=names.self_redirect_cluster(mesh, name, protocol, port if len(listeners_spec) > 1 else None),
-            discovery="static", endpoints=(Endpoint("127.0.0.1", names.EGRESS_PORT),),
-            connect_timeout_ms=SELF_REDIRECT_CONNECT_TIMEOUT_MS, http2=protocol in (HTTP2, GRPC),
+            discovery="static",
+            endpoints=(Endpoint("127.0.0.1", names.EGRESS_PORT),),
+            connect_timeout_ms=SELF_REDIRECT_CONNECT_TIMEOUT_MS,
+            http2=protocol in (HTTP2, GRPC),
             circuit_breakers=circuit_breakers(lst.get("connectionPool")),
         )
         clusters[redirect.name] = redirect
@@ -104,14 +134,18 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
             if not _applies(match_spec.get("port"), port, len(listeners_spec)):
                 continue
             if route_protocol != protocol:
-                problems.append(f"gateway route {name}/{route_name}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored")
+                problems.append(
+                    f"gateway route {name}/{route_name}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored"
+                )
                 continue
             action = body.get("action") or {}
             target = action.get("target") or {}
             vs = (target.get("virtualService") or {}).get("virtualServiceName", "")
             view = services.get(vs)
             if view is None or not view.exists:
-                problems.append(f"gateway route {name}/{route_name}: target virtual service {vs} does not exist; ignored")
+                problems.append(
+                    f"gateway route {name}/{route_name}: target virtual service {vs} does not exist; ignored"
+                )
                 continue
             sp, problem = view.port(target.get("port"))
             if problem:
@@ -121,14 +155,28 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
                 continue
             rewrite = action.get("rewrite") or {}
             host_rewrite = ((rewrite.get("hostname") or {}).get("defaultTargetHostname")) != "DISABLED"
-            _add_egress(vs, sp, host_rewrite, egress_vhosts, header_routes, clusters,
-                        f"{name}/{route_name}", problems, spec, f"virtual gateway {name}")
+            _add_egress(
+                vs,
+                sp,
+                host_rewrite,
+                egress_vhosts,
+                header_routes,
+                clusters,
+                f"{name}/{route_name}",
+                problems,
+                spec,
+                f"virtual gateway {name}",
+            )
             match = grpc_match(match_spec, gateway=True) if protocol == GRPC else http_match(match_spec, gateway=True)
-            path_rewrite = ((rewrite.get("path") or {}).get("exact"))
+            path_rewrite = (rewrite.get("path") or {}).get("exact")
             for variant, prefix_rewrite in _prefix_variants(match, rewrite, protocol):
                 route = HttpRoute(
-                    name=route_name, match=variant, clusters=(WeightedTarget(redirect.name, 1),), weighted=False,
-                    timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS, prefix_rewrite=prefix_rewrite,
+                    name=route_name,
+                    match=variant,
+                    clusters=(WeightedTarget(redirect.name, 1),),
+                    weighted=False,
+                    timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS,
+                    prefix_rewrite=prefix_rewrite,
                     path_rewrite=path_rewrite if variant.path_kind != "prefix" else None,
                     host_rewrite=vs if host_rewrite else None,
                     request_headers_to_add=() if host_rewrite else ((names.VIRTUAL_SERVICE_HEADER, vs),),
@@ -138,38 +186,79 @@ def gateway_proxy(mesh: str, name: str, spec: Mapping[str, Any], routes: Mapping
         rds = names.ingress_route_config(protocol, port)
         vhost = VirtualHost(name=names.SELF_REDIRECT_VHOST, domains=("*",), routes=tuple(r for _, r in ordered))
         route_configs.append(RouteConfig(name=rds, virtual_hosts=(vhost,)))
-        chain = FilterChain(name=f"ingress_{protocol}_{port}", http=HttpFilter(
-            stat_prefix="ingress", route_config=rds, access_logs=logs))
+        chain = FilterChain(
+            name=f"ingress_{protocol}_{port}",
+            http=HttpFilter(stat_prefix="ingress", route_config=rds, access_logs=logs),
+        )
         mode, tls = listener_tls(lst.get("tls"), f"virtual gateway {name} listener {port}", problems)
-        listeners.append(Listener(name=names.ingress_listener(port), address=options.bind_address, port=port,
-                                  direction="INBOUND", use_original_dst=False,
-                                  filter_chains=tuple(secure_chains(chain, mode, tls))))
+        listeners.append(
+            Listener(
+                name=names.ingress_listener(port),
+                address=options.bind_address,
+                port=port,
+                direction="INBOUND",
+                use_original_dst=False,
+                filter_chains=tuple(secure_chains(chain, mode, tls)),
+            )
+        )
     egress_rds = names.egress_route_config("http", names.EGRESS_PORT)
     vhosts = [egress_vhosts[k][0] for k in sorted(egress_vhosts)]
     if header_routes:
-        vhosts.append(VirtualHost(name=names.DEFAULT_BACKEND_VHOST, domains=("*",), routes=tuple(header_routes),
-                                  response_headers_to_remove=(names.VIRTUAL_SERVICE_HEADER,)))
+        vhosts.append(
+            VirtualHost(
+                name=names.DEFAULT_BACKEND_VHOST,
+                domains=("*",),
+                routes=tuple(header_routes),
+                response_headers_to_remove=(names.VIRTUAL_SERVICE_HEADER,),
+            )
+        )
     route_configs.append(RouteConfig(name=egress_rds, virtual_hosts=tuple(vhosts)))
-    egress_chain = FilterChain(name=f"egress_http_{names.EGRESS_PORT}", destination_port=names.EGRESS_PORT,
-                               http=HttpFilter(stat_prefix="egress", route_config=egress_rds, access_logs=logs))
-    listeners.append(Listener(name=names.egress_listener(), address=names.GATEWAY_EGRESS_BIND_ADDRESS,
-                              port=names.EGRESS_PORT, direction="OUTBOUND", use_original_dst=False,
-                              filter_chains=(egress_chain,)))
-    return ProxyIR(kind="virtualGateway", name=name, listeners=tuple(listeners), route_configs=tuple(route_configs),
-                   clusters=tuple(clusters[k] for k in sorted(clusters)), problems=tuple(dict.fromkeys(problems)))
+    egress_chain = FilterChain(
+        name=f"egress_http_{names.EGRESS_PORT}",
+        destination_port=names.EGRESS_PORT,
+        http=HttpFilter(stat_prefix="egress", route_config=egress_rds, access_logs=logs),
+    )
+    listeners.append(
+        Listener(
+            name=names.egress_listener(),
+            address=names.GATEWAY_EGRESS_BIND_ADDRESS,
+            port=names.EGRESS_PORT,
+            direction="OUTBOUND",
+            use_original_dst=False,
+            filter_chains=(egress_chain,),
+        )
+    )
+    return ProxyIR(
+        kind="virtualGateway",
+        name=name,
+        listeners=tuple(listeners),
+        route_configs=tuple(route_configs),
+        clusters=tuple(clusters[k] for k in sorted(clusters)),
+        problems=tuple(dict.fromkeys(problems)),
+    )
 
 
-def _add_egress(vs: str, sp: ServicePort | None, host_rewrite: bool,
-                vhosts: dict[str, tuple[VirtualHost, int | None]], header_routes: list[HttpRoute],
-                clusters: dict[str, Cluster], route_name: str, problems: list[str],
-                spec: Mapping[str, Any], client: str) -> None:
+def _add_egress(
+    vs: str,
+    sp: ServicePort | None,
+    host_rewrite: bool,
+    vhosts: dict[str, tuple[VirtualHost, int | None]],
+    header_routes: list[HttpRoute],
+    clusters: dict[str, Cluster],
+    route_name: str,
+    problems: list[str],
+    spec: Mapping[str, Any],
+    client: str,
+) -> None:
     """Give service `vs` its egress virtual host (once) and, without host rewrite, its
     header-matched routes in the `default_backend` virtual host."""
     chosen = sp.port if sp is not None else None
     if vs in vhosts:
         if vhosts[vs][1] != chosen:
-            problems.append(f"gateway route {route_name}: {vs} already routed on provider port {vhosts[vs][1]}; "
-                            f"port {chosen} not used")
+            problems.append(
+                f"gateway route {route_name}: {vs} already routed on provider port {vhosts[vs][1]}; "
+                f"port {chosen} not used"
+            )
         elif not host_rewrite:
             _add_header_routes(vs, sp, header_routes)
         return

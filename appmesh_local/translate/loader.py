@@ -7,6 +7,7 @@ whose items look like the App Mesh Describe* data: `<kind>Name`, the parent name
 shape. Other keys (metadata, status, meshName) are ignored. Optional top-level
 `account`, `region`, `revision`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,9 @@ def _name(item: Mapping[str, Any], field: str, where: str) -> str:
     return value
 
 
-def snapshot_from_document(doc: Any, default_account: str = "123456789012",
-                           default_region: str = "us-east-1") -> MeshSnapshot:
+def snapshot_from_document(
+    doc: Any, default_account: str = "123456789012", default_region: str = "us-east-1"
+) -> MeshSnapshot:
     """Validate the document's shape and build the MeshSnapshot it describes."""
     if not isinstance(doc, Mapping):
         raise ValueError("mesh file: expected a mapping at the top level")
@@ -81,10 +83,16 @@ def snapshot_from_document(doc: Any, default_account: str = "123456789012",
             siblings[name] = dict(item.get("spec") or {})
         tables[key] = table
     return MeshSnapshot(
-        account=str(doc.get("account", default_account)), region=str(doc.get("region", default_region)),
-        name=mesh_name, revision=int(doc.get("revision", 0)), spec=dict(mesh_spec),
-        virtual_nodes=tables["virtualNodes"], virtual_routers=tables["virtualRouters"], routes=tables["routes"],
-        virtual_services=tables["virtualServices"], virtual_gateways=tables["virtualGateways"],
+        account=str(doc.get("account", default_account)),
+        region=str(doc.get("region", default_region)),
+        name=mesh_name,
+        revision=int(doc.get("revision", 0)),
+        spec=dict(mesh_spec),
+        virtual_nodes=tables["virtualNodes"],
+        virtual_routers=tables["virtualRouters"],
+        routes=tables["routes"],
+        virtual_services=tables["virtualServices"],
+        virtual_gateways=tables["virtualGateways"],
         gateway_routes=tables["gatewayRoutes"],
     )
 

@@ -1,12 +1,12 @@
 """Route match specs (routes and gateway routes, HTTP and gRPC) → IR RouteMatch, and route order."""
+
 from __future__ import annotations
 
 import re
 from typing import Any, Mapping
 
-from appmesh_local.translate.values import opt
-
 from appmesh_local.ir import HeaderMatch, QueryMatch, RouteMatch
+from appmesh_local.translate.values import opt
 
 _KINDS = ("exact", "prefix", "suffix", "regex")
 
@@ -19,8 +19,9 @@ def header_match(name: str, match: Mapping[str, Any] | None, invert: bool = Fals
             return HeaderMatch(name=name, kind=kind, value=str(match[kind]), invert=invert)
     if match.get("range"):
         rng = match["range"]
-        return HeaderMatch(name=name, kind="range", range_start=int(rng["start"]),
-                           range_end=int(rng["end"]), invert=invert)
+        return HeaderMatch(
+            name=name, kind="range", range_start=int(rng["start"]), range_end=int(rng["end"]), invert=invert
+        )
     return HeaderMatch(name=name, kind="present", invert=invert)
 
 
@@ -32,7 +33,7 @@ def _headers(items: Any) -> list[HeaderMatch]:
 def _query(items: Any) -> tuple[QueryMatch, ...]:
     out = []
     for q in items or ():
-        exact = ((q.get("match") or {}).get("exact"))
+        exact = (q.get("match") or {}).get("exact")
         out.append(QueryMatch(name=q["name"], exact=exact))
     return tuple(out)
 
@@ -93,6 +94,10 @@ def route_order(priority: int | None, match: RouteMatch, name: str) -> tuple:
     """Sort key: priority ascending (unset last), then exact > longest prefix > regex,
     then more header/query conditions first, then name (reference §4.1 / §6 choice)."""
     return (
-        priority is None, priority or 0, _PATH_RANK.get(match.path_kind, 3),
-        -len(match.path), -(len(match.headers) + len(match.query)), name,
+        priority is None,
+        priority or 0,
+        _PATH_RANK.get(match.path_kind, 3),
+        -len(match.path),
+        -(len(match.headers) + len(match.query)),
+        name,
     )

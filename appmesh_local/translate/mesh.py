@@ -5,6 +5,7 @@ an entry is reused when the inputs compare equal (dict equality, cheap in C) and
 dependency it looked up is still the identical object. Reuse keeps object identity,
 which lets `xds.build` skip rebuilding protobufs for unchanged proxies in O(1).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -59,8 +60,14 @@ class Translator:
         for proxy in proxies:
             problems.update(dict.fromkeys(proxy.problems))
         self._forget(snapshot)
-        return MeshIR(account=snapshot.account, region=snapshot.region, mesh=snapshot.name,
-                      revision=snapshot.revision, proxies=tuple(proxies), problems=tuple(sorted(problems)))
+        return MeshIR(
+            account=snapshot.account,
+            region=snapshot.region,
+            mesh=snapshot.name,
+            revision=snapshot.revision,
+            proxies=tuple(proxies),
+            problems=tuple(sorted(problems)),
+        )
 
     def _forget(self, snapshot: MeshSnapshot) -> None:
         """Drop memo entries of deleted resources so the memo tracks the mesh's size."""
@@ -72,7 +79,9 @@ class Translator:
             del self._vhosts[key]
         for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
             del self._ingress[name]
-        live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {("virtualGateway", n) for n in snapshot.virtual_gateways}
+        live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {
+            ("virtualGateway", n) for n in snapshot.virtual_gateways
+        }
         for key in [k for k in self._proxies if k not in live]:
             del self._proxies[key]
 
@@ -119,8 +128,15 @@ class _Run:
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
         node = (provider.get("virtualNode") or {}).get("virtualNodeName")
         if router:
-            key: tuple = ("router", self.mesh, spec, router, self.s.virtual_routers.get(router),
-                          self.s.routes.get(router) or {}, self.default_retry)
+            key: tuple = (
+                "router",
+                self.mesh,
+                spec,
+                router,
+                self.s.virtual_routers.get(router),
+                self.s.routes.get(router) or {},
+                self.default_retry,
+            )
         else:
             key = ("node", self.mesh, spec, node, self.default_retry)
         cached = self.t._services.get(name)
@@ -142,9 +158,14 @@ class _Run:
         if router:
             router_spec = self.s.virtual_routers.get(router)
             if router_spec is None:
-                return ServiceView(name=name, exists=True,
-                                   problems=(f"virtual service {name}: provider virtual router {router} does not exist",))
-            return router_service(name, router, router_spec, self.s.routes.get(router) or {}, lookup, self.default_retry)
+                return ServiceView(
+                    name=name,
+                    exists=True,
+                    problems=(f"virtual service {name}: provider virtual router {router} does not exist",),
+                )
+            return router_service(
+                name, router, router_spec, self.s.routes.get(router) or {}, lookup, self.default_retry
+            )
         if node:
             return node_service(name, lookup(node), node, self.default_retry)
         return ServiceView(name=name, exists=True)
@@ -153,9 +174,20 @@ class _Run:
         spec = self.s.virtual_nodes[name]
         services = {vs: self.service(vs) for vs in backend_names(spec)}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
-        return self._proxy(("virtualNode", name), key, lambda: node_proxy(
-            self.mesh, self.mesh_spec, name, spec, services, self.t.options, self.t.virtual_host,
-            self.node_ingress(name, spec)))
+        return self._proxy(
+            ("virtualNode", name),
+            key,
+            lambda: node_proxy(
+                self.mesh,
+                self.mesh_spec,
+                name,
+                spec,
+                services,
+                self.t.options,
+                self.t.virtual_host,
+                self.node_ingress(name, spec),
+            ),
+        )
 
     def node_ingress(self, name: str, spec: Mapping[str, Any]) -> NodeIngress:
         """The node's ingress, reused while its own spec (and the mesh's) is unchanged."""
@@ -172,8 +204,11 @@ class _Run:
         routes = self.s.gateway_routes.get(name) or {}
         services = {vs: self.service(vs) for vs in gateway_targets(routes)}
         key = (self.mesh, spec, routes, self.t.options, tuple(services.items()))
-        return self._proxy(("virtualGateway", name), key, lambda: gateway_proxy(
-            self.mesh, name, spec, routes, services, self.t.options))
+        return self._proxy(
+            ("virtualGateway", name),
+            key,
+            lambda: gateway_proxy(self.mesh, name, spec, routes, services, self.t.options),
+        )
 
     def _proxy(self, ident: tuple[str, str], key: tuple, build) -> ProxyIR:
         cached = self.t._proxies.get(ident)
@@ -184,7 +219,8 @@ class _Run:
         return proxy
 
 
-def translate_mesh(snapshot: MeshSnapshot, options: TranslateOptions | None = None,
-                   cloud_map: CloudMapLookup | None = None) -> MeshIR:
+def translate_mesh(
+    snapshot: MeshSnapshot, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None
+) -> MeshIR:
     """Translate one mesh snapshot to IR (a fresh memo each call)."""
     return Translator(options, cloud_map).translate(snapshot)

@@ -4,22 +4,42 @@ Reference §3.2-3.6: one ingress chain per node listener keyed on the original
 destination port; one egress chain per destination port used by reachable backends,
 the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
-    HTTP, HTTP2, HTTP_FAMILY, TCP, CircuitBreakers, Cluster, Endpoint, FilterChain, HttpFilter, HttpRoute,
-    Listener, ProxyIR, RouteConfig, TcpFilter, VirtualHost, WeightedTarget,
+    HTTP,
+    HTTP2,
+    HTTP_FAMILY,
+    TCP,
+    CircuitBreakers,
+    Cluster,
+    Endpoint,
+    FilterChain,
+    HttpFilter,
+    HttpRoute,
+    Listener,
+    ProxyIR,
+    RouteConfig,
+    TcpFilter,
+    VirtualHost,
+    WeightedTarget,
+    names,
 )
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
 from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
 from appmesh_local.translate.values import (
-    DEFAULT_ROUTE_TIMEOUT_MS, access_logs, duration_ms, ip_preference, local_app_address, opt,
+    DEFAULT_ROUTE_TIMEOUT_MS,
+    access_logs,
+    duration_ms,
+    ip_preference,
+    local_app_address,
+    opt,
 )
-from appmesh_local.xds.envoy import names
 
 AWS_API_PORT = 443
 AWS_API_SERVER_NAMES = ("*.amazonaws.com",)
@@ -33,8 +53,10 @@ def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
         return CircuitBreakers(max_connections=int(opt(pool["tcp"], "maxConnections", MAX)))
     if pool.get("http"):
         http = pool["http"]
-        return CircuitBreakers(max_connections=int(opt(http, "maxConnections", MAX)),
-                               max_pending_requests=int(opt(http, "maxPendingRequests", MAX)))
+        return CircuitBreakers(
+            max_connections=int(opt(http, "maxConnections", MAX)),
+            max_pending_requests=int(opt(http, "maxPendingRequests", MAX)),
+        )
     for key in ("http2", "grpc"):
         if pool.get(key):
             return CircuitBreakers(max_requests=int(opt(pool[key], "maxRequests", MAX)))
@@ -65,16 +87,23 @@ class NodeIngress:
     problems: tuple[str, ...]
 
 
-def node_ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-                 options: TranslateOptions) -> NodeIngress:
+def node_ingress(
+    mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any], options: TranslateOptions
+) -> NodeIngress:
     """Translate virtual node `name`'s listeners (a translator memoizes this by the node's spec)."""
     problems: list[str] = []
     listener, route_configs, clusters = _ingress(mesh, mesh_spec, name, spec, options, problems)
     return NodeIngress(listener, tuple(route_configs), tuple(clusters), tuple(problems))
 
 
-def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-             options: TranslateOptions, problems: list[str]) -> tuple[Listener | None, list[RouteConfig], list[Cluster]]:
+def _ingress(
+    mesh: str,
+    mesh_spec: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    options: TranslateOptions,
+    problems: list[str],
+) -> tuple[Listener | None, list[RouteConfig], list[Cluster]]:
     listeners = list(spec.get("listeners") or ())
     if not listeners:
         return None, [], []
@@ -86,8 +115,10 @@ def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[s
         mapping = listener.get("portMapping") or {}
         port, protocol = int(mapping["port"]), mapping["protocol"]
         cluster = Cluster(
-            name=names.ingress_cluster(mesh, name, protocol, port), discovery="static",
-            endpoints=(Endpoint(app_address, port),), http2=protocol in (HTTP2, "grpc"),
+            name=names.ingress_cluster(mesh, name, protocol, port),
+            discovery="static",
+            endpoints=(Endpoint(app_address, port),),
+            http2=protocol in (HTTP2, "grpc"),
             circuit_breakers=circuit_breakers(listener.get("connectionPool")),
         )
         clusters.append(cluster)
@@ -96,23 +127,41 @@ def _ingress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[s
         chain_name = f"ingress_{protocol}_{port}"
         mode, tls = listener_tls(listener.get("tls"), f"virtual node {name} listener {port}", problems)
         if protocol == TCP:
-            tcp = TcpFilter(stat_prefix=stat_prefix, clusters=(WeightedTarget(cluster.name, 1),),
-                            idle_timeout_ms=duration_ms(timeout.get("idle")), access_logs=logs)
+            tcp = TcpFilter(
+                stat_prefix=stat_prefix,
+                clusters=(WeightedTarget(cluster.name, 1),),
+                idle_timeout_ms=duration_ms(timeout.get("idle")),
+                access_logs=logs,
+            )
             chains.extend(secure_chains(FilterChain(name=chain_name, destination_port=port, tcp=tcp), mode, tls))
             continue
         rds = names.ingress_route_config(protocol, port)
-        chain = FilterChain(name=chain_name, destination_port=port,
-                            http=HttpFilter(stat_prefix=stat_prefix, route_config=rds, access_logs=logs))
+        chain = FilterChain(
+            name=chain_name,
+            destination_port=port,
+            http=HttpFilter(stat_prefix=stat_prefix, route_config=rds, access_logs=logs),
+        )
         chains.extend(secure_chains(chain, mode, tls))
         per_request = duration_ms(timeout.get("perRequest"))
         route = HttpRoute(
-            name=chain_name, match=CATCH_ALL, clusters=(WeightedTarget(cluster.name, 1),), weighted=False,
+            name=chain_name,
+            match=CATCH_ALL,
+            clusters=(WeightedTarget(cluster.name, 1),),
+            weighted=False,
             timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS if per_request is None else per_request,
             idle_timeout_ms=duration_ms(timeout.get("idle")),
         )
-        route_configs.append(RouteConfig(name=rds, virtual_hosts=(VirtualHost(name="*", domains=("*",), routes=(route,)),)))
-    listener = Listener(name=names.ingress_listener(), address=options.bind_address, port=names.INGRESS_PORT,
-                        direction="INBOUND", use_original_dst=True, filter_chains=tuple(chains))
+        route_configs.append(
+            RouteConfig(name=rds, virtual_hosts=(VirtualHost(name="*", domains=("*",), routes=(route,)),))
+        )
+    listener = Listener(
+        name=names.ingress_listener(),
+        address=options.bind_address,
+        port=names.INGRESS_PORT,
+        direction="INBOUND",
+        use_original_dst=True,
+        filter_chains=tuple(chains),
+    )
     return listener, route_configs, clusters
 
 
@@ -137,26 +186,37 @@ def _rds_protocol(protocols: set[str]) -> str:
     return HTTP
 
 
-def client_clusters(client: str, spec: Mapping[str, Any], vs: str, sp: ServicePort,
-                    clusters: dict[str, Cluster], problems: list[str]) -> None:
+def client_clusters(
+    client: str, spec: Mapping[str, Any], vs: str, sp: ServicePort, clusters: dict[str, Cluster], problems: list[str]
+) -> None:
     """Add the egress clusters `sp` uses, as this client sees them (its TLS client policy)."""
     policy = client_policy(spec, vs)
     for target in sp.targets:
         if target.cluster is None:
             continue
-        cluster = with_client_policy(target.cluster, target.port, target.server_name, policy,
-                                     f"{client} backend {vs}", problems)
+        cluster = with_client_policy(
+            target.cluster, target.port, target.server_name, policy, f"{client} backend {vs}", problems
+        )
         known = clusters.get(cluster.name)
         if known is not None and known != cluster:
-            problems.append(f"{client}: {cluster.name} is reached through several services with different "
-                            f"client policies; the one for {vs} is not applied")
+            problems.append(
+                f"{client}: {cluster.name} is reached through several services with different "
+                f"client policies; the one for {vs} is not applied"
+            )
             continue
         clusters[cluster.name] = cluster
 
 
-def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-            services: Mapping[str, ServiceView | None], options: TranslateOptions,
-            problems: list[str], virtual_host: VirtualHostFor) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
+def _egress(
+    mesh: str,
+    mesh_spec: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    services: Mapping[str, ServiceView | None],
+    options: TranslateOptions,
+    problems: list[str],
+    virtual_host: VirtualHostFor,
+) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
     http_ports: dict[int, list[tuple[str, ServicePort]]] = {}
     tcp_ports: dict[int, tuple[str, ServicePort]] = {}
     portless: list[str] = []
@@ -173,14 +233,17 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
         for sp in view.ports:
             if sp.protocol in HTTP_FAMILY:
                 if sp.port in tcp_ports:
-                    problems.append(f"virtual node {name}: port {sp.port} is TCP for {tcp_ports[sp.port][0]} "
-                                    f"and {sp.protocol} for {vs}; {vs} dropped on that port")
+                    problems.append(
+                        f"virtual node {name}: port {sp.port} is TCP for {tcp_ports[sp.port][0]} "
+                        f"and {sp.protocol} for {vs}; {vs} dropped on that port"
+                    )
                     continue
                 http_ports.setdefault(sp.port, []).append((vs, sp))
             elif sp.port in http_ports or sp.port in tcp_ports:
                 other = tcp_ports[sp.port][0] if sp.port in tcp_ports else http_ports[sp.port][0][0]
-                problems.append(f"virtual node {name}: only one destination per TCP port {sp.port} "
-                                f"({other} kept, {vs} dropped)")
+                problems.append(
+                    f"virtual node {name}: only one destination per TCP port {sp.port} ({other} kept, {vs} dropped)"
+                )
             elif not sp.tcp:
                 problems.append(f"virtual node {name}: virtual service {vs} has no TCP route on port {sp.port}")
             else:
@@ -192,8 +255,9 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
         if port in tcp_ports:
             vs, sp = tcp_ports[port]
             client_clusters(client, spec, vs, sp, clusters, problems)
-            tcp = TcpFilter(stat_prefix="egress", clusters=sp.tcp, idle_timeout_ms=sp.tcp_idle_timeout_ms,
-                            access_logs=logs)
+            tcp = TcpFilter(
+                stat_prefix="egress", clusters=sp.tcp, idle_timeout_ms=sp.tcp_idle_timeout_ms, access_logs=logs
+            )
             chains.append(FilterChain(name=f"egress_tcp_{port}", destination_port=port, tcp=tcp))
             continue
         entries = http_ports[port]
@@ -204,29 +268,55 @@ def _egress(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[st
         for vs, sp in entries:
             client_clusters(client, spec, vs, sp, clusters, problems)
         route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(sorted(vhosts, key=lambda v: v.name))))
-        chains.append(FilterChain(name=f"egress_{protocol}_{port}", destination_port=port,
-                                  http=HttpFilter(stat_prefix="egress", route_config=rds, access_logs=logs)))
+        chains.append(
+            FilterChain(
+                name=f"egress_{protocol}_{port}",
+                destination_port=port,
+                http=HttpFilter(stat_prefix="egress", route_config=rds, access_logs=logs),
+            )
+        )
     amazonaws = passthrough_cluster(names.amazonaws_cluster(mesh))
     clusters[amazonaws.name] = amazonaws
-    chains.append(FilterChain(name="egress_amazonaws", destination_port=AWS_API_PORT, server_names=AWS_API_SERVER_NAMES,
-                              tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(amazonaws.name, 1),),
-                                            access_logs=logs)))
+    chains.append(
+        FilterChain(
+            name="egress_amazonaws",
+            destination_port=AWS_API_PORT,
+            server_names=AWS_API_SERVER_NAMES,
+            tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(amazonaws.name, 1),), access_logs=logs),
+        )
+    )
     if ((mesh_spec.get("egressFilter") or {}).get("type")) == "ALLOW_ALL":
         # Ports without a modeled chain pass through; HTTP ports with backends do not
         # (the documented ALLOW_ALL caveat, reference §3.5 / §6).
         allow_all = passthrough_cluster(names.allow_all_cluster(mesh))
         clusters[allow_all.name] = allow_all
-        chains.append(FilterChain(name="egress_mesh-allow-all",
-                                  tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(allow_all.name, 1),),
-                                                access_logs=logs)))
-    listener = Listener(name=names.egress_listener(), address=options.bind_address, port=names.EGRESS_PORT,
-                        direction="OUTBOUND", use_original_dst=True, filter_chains=tuple(chains))
+        chains.append(
+            FilterChain(
+                name="egress_mesh-allow-all",
+                tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(allow_all.name, 1),), access_logs=logs),
+            )
+        )
+    listener = Listener(
+        name=names.egress_listener(),
+        address=options.bind_address,
+        port=names.EGRESS_PORT,
+        direction="OUTBOUND",
+        use_original_dst=True,
+        filter_chains=tuple(chains),
+    )
     return listener, route_configs, clusters
 
 
-def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-               services: Mapping[str, ServiceView | None], options: TranslateOptions,
-               virtual_host: VirtualHostFor = egress_virtual_host, ingress: NodeIngress | None = None) -> ProxyIR:
+def node_proxy(
+    mesh: str,
+    mesh_spec: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    services: Mapping[str, ServiceView | None],
+    options: TranslateOptions,
+    virtual_host: VirtualHostFor = egress_virtual_host,
+    ingress: NodeIngress | None = None,
+) -> ProxyIR:
     """Translate virtual node `name`; `services` holds the view of each backend (None = missing).
 
     `virtual_host` lets the translator hand every client the same VirtualHost object for a
@@ -240,11 +330,14 @@ def node_proxy(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping
     if ingress is None:
         ingress = node_ingress(mesh, mesh_spec, name, spec, options)
     problems.extend(ingress.problems)
-    egress, egress_routes, egress_clusters = _egress(mesh, mesh_spec, name, spec, services, options, problems, virtual_host)
+    egress, egress_routes, egress_clusters = _egress(
+        mesh, mesh_spec, name, spec, services, options, problems, virtual_host
+    )
     clusters = {c.name: c for c in ingress.clusters}
     clusters.update(egress_clusters)
     return ProxyIR(
-        kind="virtualNode", name=name,
+        kind="virtualNode",
+        name=name,
         listeners=tuple(x for x in (ingress.listener, egress) if x is not None),
         route_configs=ingress.route_configs + tuple(egress_routes),
         clusters=tuple(clusters[k] for k in sorted(clusters)),

@@ -1,9 +1,10 @@
 """Knobs of a translation that are not part of the mesh."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appmesh_local.xds.envoy import names
+from appmesh_local.ir import names
 
 
 @dataclass(frozen=True)

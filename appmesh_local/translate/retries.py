@@ -1,4 +1,5 @@
 """App Mesh retry policies → IR RetryPolicy (reference §4.3), including the invisible default."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping

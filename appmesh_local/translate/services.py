@@ -4,13 +4,20 @@ Provider virtual router → its routes for each router listener; provider virtua
 one catch-all route per node listener (15 s timeout, default retries); no provider →
 no ports (clients still get an empty virtual host). Reference §3.5, §4.1-4.4, §4.12.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
-    HTTP_FAMILY, TCP, HttpRoute, RetryPolicy, RouteMatch, StatsTag, WeightedTarget,
+    HTTP_FAMILY,
+    TCP,
+    HttpRoute,
+    RetryPolicy,
+    RouteMatch,
+    StatsTag,
+    WeightedTarget,
 )
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.retries import retry_policy
@@ -64,8 +71,9 @@ def route_kind(spec: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | 
     return None
 
 
-def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, where: str,
-             problems: list[str]) -> tuple[list[WeightedTarget], list[TargetListener]]:
+def _targets(
+    action: Mapping[str, Any], router_port: int, nodes: NodeLookup, where: str, problems: list[str]
+) -> tuple[list[WeightedTarget], list[TargetListener]]:
     targets: list[WeightedTarget] = []
     clusters: list[TargetListener] = []
     for target in action.get("weightedTargets") or ():
@@ -75,18 +83,29 @@ def _targets(action: Mapping[str, Any], router_port: int, nodes: NodeLookup, whe
             continue
         listener, problem = node.listener(target.get("port"), router_port)
         if listener is None or listener.cluster is None:
-            problems.append(f"{where}: {problem or f'virtual node {node.name} has no service discovery'}; target dropped")
+            problems.append(
+                f"{where}: {problem or f'virtual node {node.name} has no service discovery'}; target dropped"
+            )
             continue
         targets.append(WeightedTarget(cluster=listener.cluster.name, weight=int(opt(target, "weight", 0))))
         clusters.append(listener)
     return targets, clusters
 
 
-def _http_route(service: str, where: str, name: str, protocol: str, body: Mapping[str, Any], router_port: int,
-                nodes: NodeLookup, default_retry: RetryPolicy | None, problems: list[str]) -> tuple[HttpRoute, list[TargetListener]]:
+def _http_route(
+    service: str,
+    where: str,
+    name: str,
+    protocol: str,
+    body: Mapping[str, Any],
+    router_port: int,
+    nodes: NodeLookup,
+    default_retry: RetryPolicy | None,
+    problems: list[str],
+) -> tuple[HttpRoute, list[TargetListener]]:
     match = grpc_match(body.get("match") or {}) if protocol == "grpc" else http_match(body.get("match") or {})
     targets, clusters = _targets(body.get("action") or {}, router_port, nodes, where, problems)
-    timeout = (body.get("timeout") or {})
+    timeout = body.get("timeout") or {}
     per_request = duration_ms(timeout.get("perRequest"))
     common = dict(name=name, match=match, stats_tags=(StatsTag("TargetVirtualService", service),))
     if not targets or not any(t.weight for t in targets):
@@ -106,9 +125,16 @@ def _applies(match_port: int | None, listener_port: int, listener_count: int) ->
     return match_port == listener_port if match_port is not None else listener_count == 1
 
 
-def _router_port(service: str, router: str, listener: Mapping[str, Any], listener_count: int,
-                 routes: Mapping[str, Mapping[str, Any]], nodes: NodeLookup,
-                 default_retry: RetryPolicy | None, problems: list[str]) -> ServicePort:
+def _router_port(
+    service: str,
+    router: str,
+    listener: Mapping[str, Any],
+    listener_count: int,
+    routes: Mapping[str, Mapping[str, Any]],
+    nodes: NodeLookup,
+    default_retry: RetryPolicy | None,
+    problems: list[str],
+) -> ServicePort:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     ordered: list[tuple[tuple, str, Mapping[str, Any], str]] = []
@@ -121,11 +147,18 @@ def _router_port(service: str, router: str, listener: Mapping[str, Any], listene
         if not _applies(match_port, port, listener_count):
             continue
         if route_protocol != protocol:
-            problems.append(f"route {router}/{name}: {route_protocol} route on a {protocol} router listener ({port}); ignored")
+            problems.append(
+                f"route {router}/{name}: {route_protocol} route on a {protocol} router listener ({port}); ignored"
+            )
             continue
         match = body.get("match") or {}
-        order_match = (grpc_match(match) if route_protocol == "grpc" else
-                       http_match(match) if route_protocol in HTTP_FAMILY else CATCH_ALL)
+        order_match = (
+            grpc_match(match)
+            if route_protocol == "grpc"
+            else http_match(match)
+            if route_protocol in HTTP_FAMILY
+            else CATCH_ALL
+        )
         ordered.append((route_order(spec.get("priority"), order_match, name), name, body, route_protocol))
     ordered.sort(key=lambda item: item[0])
     clusters: dict[str, TargetListener] = {}
@@ -140,21 +173,31 @@ def _router_port(service: str, router: str, listener: Mapping[str, Any], listene
         if targets and not any(t.weight for t in targets):
             problems.append(f"route {router}/{name}: every target has weight 0; TCP route dropped")
             targets = []
-        return ServicePort(port=port, protocol=protocol, tcp=tuple(targets),
-                           tcp_idle_timeout_ms=duration_ms((body.get("timeout") or {}).get("idle")),
-                           targets=tuple(clusters.values()))
+        return ServicePort(
+            port=port,
+            protocol=protocol,
+            tcp=tuple(targets),
+            tcp_idle_timeout_ms=duration_ms((body.get("timeout") or {}).get("idle")),
+            targets=tuple(clusters.values()),
+        )
     built = []
     for _, name, body, route_protocol in ordered:
-        route, found = _http_route(service, f"route {router}/{name}", name, route_protocol, body, port, nodes,
-                                   default_retry, problems)
+        route, found = _http_route(
+            service, f"route {router}/{name}", name, route_protocol, body, port, nodes, default_retry, problems
+        )
         built.append(route)
         clusters.update((t.cluster.name, t) for t in found)
     return ServicePort(port=port, protocol=protocol, routes=tuple(built), targets=tuple(clusters.values()))
 
 
-def router_service(service: str, router: str, router_spec: Mapping[str, Any],
-                   routes: Mapping[str, Mapping[str, Any]], nodes: NodeLookup,
-                   default_retry: RetryPolicy | None) -> ServiceView:
+def router_service(
+    service: str,
+    router: str,
+    router_spec: Mapping[str, Any],
+    routes: Mapping[str, Mapping[str, Any]],
+    nodes: NodeLookup,
+    default_retry: RetryPolicy | None,
+) -> ServiceView:
     """A service provided by virtual router `router`: one ServicePort per router listener."""
     problems: list[str] = []
     listeners = list(router_spec.get("listeners") or ())
@@ -163,20 +206,27 @@ def router_service(service: str, router: str, router_spec: Mapping[str, Any],
         match_port = ((kind[2].get("match") or {}).get("port")) if kind else None
         ports = [int((lst.get("portMapping") or {}).get("port", 0)) for lst in listeners]
         if match_port is None and len(listeners) > 1:
-            problems.append(f"route {router}/{name}: the router has several listeners and the route names no port; ignored")
+            problems.append(
+                f"route {router}/{name}: the router has several listeners and the route names no port; ignored"
+            )
         elif match_port is not None and match_port not in ports:
             problems.append(f"route {router}/{name}: port {match_port} matches no listener of the router; ignored")
-    ports_out = tuple(_router_port(service, router, lst, len(listeners), routes, nodes, default_retry, problems)
-                      for lst in listeners)
+    ports_out = tuple(
+        _router_port(service, router, lst, len(listeners), routes, nodes, default_retry, problems) for lst in listeners
+    )
     return ServiceView(name=service, exists=True, ports=ports_out, problems=_unique(problems))
 
 
-def node_service(service: str, node: NodeTarget | None, node_name: str,
-                 default_retry: RetryPolicy | None) -> ServiceView:
+def node_service(
+    service: str, node: NodeTarget | None, node_name: str, default_retry: RetryPolicy | None
+) -> ServiceView:
     """A service provided directly by a virtual node: a catch-all route per node listener."""
     if node is None:
-        return ServiceView(name=service, exists=True,
-                           problems=(f"virtual service {service}: provider virtual node {node_name} does not exist",))
+        return ServiceView(
+            name=service,
+            exists=True,
+            problems=(f"virtual service {service}: provider virtual node {node_name} does not exist",),
+        )
     ports = []
     problems = list(node.problems)
     for listener in node.listeners:
@@ -186,10 +236,15 @@ def node_service(service: str, node: NodeTarget | None, node_name: str,
         if listener.protocol == TCP:
             ports.append(ServicePort(port=listener.port, protocol=TCP, tcp=target, targets=(listener,)))
             continue
-        route = HttpRoute(name=node_name, match=CATCH_ALL, clusters=target, timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS,
-                          retry=default_retry, stats_tags=(StatsTag("TargetVirtualService", service),))
-        ports.append(ServicePort(port=listener.port, protocol=listener.protocol, routes=(route,),
-                                 targets=(listener,)))
+        route = HttpRoute(
+            name=node_name,
+            match=CATCH_ALL,
+            clusters=target,
+            timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS,
+            retry=default_retry,
+            stats_tags=(StatsTag("TargetVirtualService", service),),
+        )
+        ports.append(ServicePort(port=listener.port, protocol=listener.protocol, routes=(route,), targets=(listener,)))
     return ServiceView(name=service, exists=True, ports=tuple(ports), problems=_unique(problems))
 
 

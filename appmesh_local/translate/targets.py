@@ -3,16 +3,16 @@
 Policies the *server* declares on its listener (outlier detection, health check) are
 realised in the clients' egress clusters (reference §0, §3.6, §4.5, §4.7).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from appmesh_local.ir import HTTP2, GRPC, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag
+from appmesh_local.ir import GRPC, HTTP2, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag, names
 from appmesh_local.translate.cloudmap import Discovered, cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
 from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
-from appmesh_local.xds.envoy import names
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,14 @@ def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
     )
 
 
-def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spec: Mapping[str, Any],
-                    listener: Mapping[str, Any], instances: Discovered) -> Cluster | None:
+def _egress_cluster(
+    mesh: str,
+    mesh_spec: Mapping[str, Any],
+    node: str,
+    node_spec: Mapping[str, Any],
+    listener: Mapping[str, Any],
+    instances: Discovered,
+) -> Cluster | None:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     discovery = node_spec.get("serviceDiscovery") or {}
@@ -93,8 +99,12 @@ def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spe
         dns = discovery["dns"]
         pref = ip_preference(mesh_spec, dns)
         kind = "strict_dns" if dns.get("responseType") == "ENDPOINTS" else "logical_dns"
-        return Cluster(discovery=kind, endpoints=(Endpoint(dns["hostname"], port),),
-                       dns_lookup_family=dns_lookup_family(pref), **common)
+        return Cluster(
+            discovery=kind,
+            endpoints=(Endpoint(dns["hostname"], port),),
+            dns_lookup_family=dns_lookup_family(pref),
+            **common,
+        )
     if discovery.get("awsCloudMap"):
         cloud_map = discovery["awsCloudMap"]
         pref = ip_preference(mesh_spec, cloud_map)
@@ -102,8 +112,9 @@ def _egress_cluster(mesh: str, mesh_spec: Mapping[str, Any], node: str, node_spe
     return None
 
 
-def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any],
-                instances: Discovered = ()) -> NodeTarget:
+def node_target(
+    mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any], instances: Discovered = ()
+) -> NodeTarget:
     """Build the target view of virtual node `name` (pure; memoized by the caller).
 
     `instances`: what Cloud Map returned for the node's `awsCloudMap` (cloudmap.discover).
@@ -115,6 +126,12 @@ def node_target(mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mappin
         cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
-        listeners.append(TargetListener(port=int(mapping["port"]), protocol=mapping["protocol"], cluster=cluster,
-                                        server_name=server_name(spec.get("serviceDiscovery") or {})))
+        listeners.append(
+            TargetListener(
+                port=int(mapping["port"]),
+                protocol=mapping["protocol"],
+                cluster=cluster,
+                server_name=server_name(spec.get("serviceDiscovery") or {}),
+            )
+        )
     return NodeTarget(name=name, listeners=tuple(listeners), problems=tuple(dict.fromkeys(problems)))

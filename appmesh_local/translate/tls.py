@@ -8,21 +8,22 @@ the server's certificate when it is an ACM one, unverified otherwise. ACM materi
 an ARN here: the build step resolves it (appmesh_local.neighbours.acm) into SDS secrets
 delivered over ADS, as App Mesh's control plane did.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Mapping
 
-from appmesh_local.translate.values import opt
-
 from appmesh_local.ir import Cluster, DownstreamTls, FilterChain, TlsCertificate, TlsValidation, UpstreamTls
+from appmesh_local.translate.values import opt
 
 
 def _certificate(spec: Mapping[str, Any] | None) -> TlsCertificate | None:
     spec = spec or {}
     if spec.get("file"):
-        return TlsCertificate(certificate_chain=spec["file"].get("certificateChain"),
-                              private_key=spec["file"].get("privateKey"))
+        return TlsCertificate(
+            certificate_chain=spec["file"].get("certificateChain"), private_key=spec["file"].get("privateKey")
+        )
     if spec.get("sds"):
         return TlsCertificate(sds_secret=spec["sds"].get("secretName"))
     if spec.get("acm"):
@@ -30,8 +31,9 @@ def _certificate(spec: Mapping[str, Any] | None) -> TlsCertificate | None:
     return None
 
 
-def _validation(spec: Mapping[str, Any] | None, where: str, problems: list[str],
-                default_sans: tuple[str, ...] = ()) -> TlsValidation | None:
+def _validation(
+    spec: Mapping[str, Any] | None, where: str, problems: list[str], default_sans: tuple[str, ...] = ()
+) -> TlsValidation | None:
     if not spec:
         return None
     trust = spec.get("trust") or {}
@@ -76,8 +78,10 @@ def secure_chains(chain: FilterChain, mode: str, tls: DownstreamTls | None) -> l
         return [chain]
     if mode == "STRICT":
         return [replace(chain, tls=tls)]
-    return [replace(chain, name=f"{chain.name}_tls", transport_protocol="tls", tls=tls),
-            replace(chain, transport_protocol="raw_buffer")]
+    return [
+        replace(chain, name=f"{chain.name}_tls", transport_protocol="tls", tls=tls),
+        replace(chain, transport_protocol="raw_buffer"),
+    ]
 
 
 def server_default(listener_spec: Mapping[str, Any], name: str) -> UpstreamTls | None:
@@ -89,8 +93,12 @@ def server_default(listener_spec: Mapping[str, Any], name: str) -> UpstreamTls |
     if tls.get("mode") not in ("STRICT", "PERMISSIVE") or certificate is None:
         return None
     if certificate.acm_certificate:
-        return UpstreamTls(sni=name, validation=TlsValidation(acm_issuer_of=certificate.acm_certificate,
-                                                              subject_alt_names=(name,) if name else ()))
+        return UpstreamTls(
+            sni=name,
+            validation=TlsValidation(
+                acm_issuer_of=certificate.acm_certificate, subject_alt_names=(name,) if name else ()
+            ),
+        )
     return UpstreamTls(sni=name)
 
 
@@ -103,8 +111,9 @@ def client_policy(spec: Mapping[str, Any], service: str) -> Mapping[str, Any] | 
     return ((spec.get("backendDefaults") or {}).get("clientPolicy") or {}).get("tls")
 
 
-def with_client_policy(cluster: Cluster, port: int, name: str, policy: Mapping[str, Any] | None,
-                       where: str, problems: list[str]) -> Cluster:
+def with_client_policy(
+    cluster: Cluster, port: int, name: str, policy: Mapping[str, Any] | None, where: str, problems: list[str]
+) -> Cluster:
     """`cluster` as this client uses it: the policy's TLS when enforced for `port`."""
     if not policy or not opt(policy, "enforce", True):
         return cluster

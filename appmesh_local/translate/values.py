@@ -1,4 +1,5 @@
 """Small App Mesh value shapes → IR values: durations, access logs, service-discovery families."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -1,4 +1,5 @@
 """Flask app factory: one generic view turns any App Mesh request into a service call."""
+
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,8 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 
 from ..service import AppMeshService
-from .fastpath import API_METHODS, ApiFastPath
 from .applied import register_applied_sets
+from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))
     def appmesh(path: str) -> Response:
-        status_code, headers, body = handle_api(service, request.method, request.path, request.args,
-                                                request.headers, request.get_data())
+        status_code, headers, body = handle_api(
+            service, request.method, request.path, request.args, request.headers, request.get_data()
+        )
         return Response(body, status=status_code, headers=headers)
 
     app.wsgi_app = ApiFastPath(app.wsgi_app, service, ADMIN_PREFIX)  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ server it was applied to, so a later `apply` of a changed template knows what to
 and delete, `Fn::ImportValue` finds the exports of stacks applied earlier, and any
 machine can re-apply or delete it. The documents are opaque JSON to the server.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,11 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 
 
 def _check(account: str, region: str, name: str | None = None) -> None:
-    if not _ACCOUNT.fullmatch(account) or not _REGION.fullmatch(region) or (name is not None and not _NAME.fullmatch(name)):
+    if (
+        not _ACCOUNT.fullmatch(account)
+        or not _REGION.fullmatch(region)
+        or (name is not None and not _NAME.fullmatch(name))
+    ):
         abort(400)
 
 

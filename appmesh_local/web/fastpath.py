@@ -9,6 +9,7 @@ Requests Flask treats specially go to Flask unchanged: the admin prefix, methods
 the catch-all view does not declare (Flask answers OPTIONS and 405 itself), and
 paths with empty segments (Flask redirects them).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
@@ -52,12 +53,21 @@ class ApiFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = "/" + (environ.get("PATH_INFO") or "").encode("latin1").decode(errors="replace").lstrip("/")
-        if (method not in API_METHODS or path.startswith(self.admin_prefix) or "//" in path
-                or environ.get("SCRIPT_NAME")):
+        if (
+            method not in API_METHODS
+            or path.startswith(self.admin_prefix)
+            or "//" in path
+            or environ.get("SCRIPT_NAME")
+        ):
             return self.app(environ, start_response)
         raw_query = environ.get("QUERY_STRING", "")
-        query = (ImmutableMultiDict(parse_qsl(raw_query.encode("latin1").decode(), keep_blank_values=True,
-                                              errors="werkzeug.url_quote")) if raw_query else _NO_QUERY)
+        query = (
+            ImmutableMultiDict(
+                parse_qsl(raw_query.encode("latin1").decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+            )
+            if raw_query
+            else _NO_QUERY
+        )
         body = get_input_stream(environ).read()
         status, headers, payload = handle_api(self.service, method, path, query, _Headers(environ), body)
         header_list = list(headers.items())

@@ -3,6 +3,7 @@
 It knows nothing of Flask or WSGI, so the Flask view and the WSGI fast path
 (web/fastpath.py) share it and cannot drift apart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,15 +14,16 @@ from ..api_models.errors import ApiError
 from ..api_models.validation import validate_input
 from ..api_models.wire import match_operation, parse_request, serialize_error, serialize_response
 from ..service import AppMeshService
-from .identity import context_from
+from ..service.identity import context_from
 
 log = logging.getLogger(__name__)
 
 Answer = tuple[int, dict[str, str], bytes]
 
 
-def handle_api(service: AppMeshService, method: str, path: str, query: Mapping[str, str],
-               headers: Mapping[str, str], body: bytes) -> Answer:
+def handle_api(
+    service: AppMeshService, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+) -> Answer:
     """Route, parse, validate, dispatch and serialize one call; every failure becomes AWS's error shape."""
     try:
         operation, labels = match_operation(method, path)

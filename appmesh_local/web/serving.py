@@ -6,6 +6,7 @@ with `strace -e sendto`). Every App Mesh response is one bytes body with a
 Content-Length, so the task below joins header and body into one write; any
 other response (chunked, streamed, bodiless) takes waitress's own path.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,13 @@ class OneWriteTask(WSGITask):
             return super().write(data)  # waitress's checks and errors, unchanged
         header = self.build_response_header()
         self.wrote_header = True
-        if (data and self.has_body and not self.chunked_response and self.content_length is not None
-                and self.content_bytes_written + len(data) <= self.content_length):
+        if (
+            data
+            and self.has_body
+            and not self.chunked_response
+            and self.content_length is not None
+            and self.content_bytes_written + len(data) <= self.content_length
+        ):
             self.content_bytes_written += len(data)
             self.channel.write_soon(header + data)
             return None
@@ -45,15 +51,20 @@ class _ChannelServer:
     handle; the channel records the first (`loop_stale`) and this pulls in those cases only.
     """
 
-    def __init__(self, server: Any, channel: "OneWriteChannel") -> None:
+    def __init__(self, server: Any, channel: OneWriteChannel) -> None:
         self._server = server
         self._channel = channel
 
     def pull_trigger(self) -> None:
         channel = self._channel
         with channel.view_lock:
-            needed = (channel.loop_stale or channel.total_outbufs_len or channel.will_close
-                      or channel.close_when_flushed or not channel.connected)
+            needed = (
+                channel.loop_stale
+                or channel.total_outbufs_len
+                or channel.will_close
+                or channel.close_when_flushed
+                or not channel.connected
+            )
             channel.loop_stale = False
         if needed:
             self._server.pull_trigger()

@@ -1,4 +1,5 @@
 """The gRPC `AggregatedDiscoveryService`: SotW and delta streams over one cache and one status table."""
+
 from __future__ import annotations
 
 from typing import AsyncIterator
@@ -20,7 +21,9 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self.status = status
 
     async def StreamAggregatedResources(
-        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext,
+        self,
+        request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         stream = SotwStream(self.cache, self.status, context.peer())
         async for response in stream.serve(request_iterator):
@@ -28,7 +31,8 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         await _end(stream, context)
 
     async def DeltaAggregatedResources(
-        self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+        self,
+        request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DeltaDiscoveryResponse]:
         stream = DeltaStream(self.cache, self.status, context.peer())

@@ -5,6 +5,7 @@ streams on the gRPC loop) take the current immutable snapshot without waiting
 for a build. Watch callbacks run on the writer's thread and must only schedule
 work (streams use `loop.call_soon_threadsafe`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,10 +18,21 @@ from google.protobuf.message import Message
 
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, TYPE_URLS, MeshConfig,
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    TYPE_URLS,
+    MeshConfig,
 )
 from appmesh_local.xds.snapshot import (
-    EncodedMessages, EncodeMemo, Resource, Snapshot, TypeSnapshot, check_consistency, make_resource,
+    EncodedMessages,
+    EncodeMemo,
+    Resource,
+    Snapshot,
+    TypeSnapshot,
+    check_consistency,
+    make_resource,
 )
 
 Watcher = Callable[[], None]
@@ -41,8 +53,8 @@ class SnapshotCache:
     def __init__(self, boot_id: str | None = None) -> None:
         self.boot_id = boot_id or secrets.token_hex(4)
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()          # guards the dicts below (held briefly)
-        self._write_lock = threading.Lock()    # one writer at a time (builds happen outside _lock)
+        self._lock = threading.Lock()  # guards the dicts below (held briefly)
+        self._write_lock = threading.Lock()  # one writer at a time (builds happen outside _lock)
         self._snapshots: dict[ProxyRef, Snapshot] = {}
         self._watchers: dict[ProxyRef, dict[int, Watcher]] = {}
         self._watch_ids = itertools.count(1)
@@ -61,8 +73,9 @@ class SnapshotCache:
             return sorted(self._snapshots)
 
     # ---- writes ------------------------------------------------------------------------------
-    def set_proxy(self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]],
-                  revision: int = 0) -> CacheUpdate:
+    def set_proxy(
+        self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]], revision: int = 0
+    ) -> CacheUpdate:
         """Replace one proxy's resources (type URL → name → message)."""
         with self._write_lock:
             update = CacheUpdate()
@@ -85,8 +98,15 @@ class SnapshotCache:
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
             for (kind, name), proxy_config in config.proxies.items():
                 proxy = ProxyRef(config.account, config.region, config.mesh, kind, name)
-                snap = self._build(proxy, proxy_config.resources, config.revision,
-                                   existing.get(proxy), update.problems, trust_identity=True, memo=memo)
+                snap = self._build(
+                    proxy,
+                    proxy_config.resources,
+                    config.revision,
+                    existing.get(proxy),
+                    update.problems,
+                    trust_identity=True,
+                    memo=memo,
+                )
                 if snap is not None:
                     built[proxy] = snap
             wanted = {ProxyRef(config.account, config.region, config.mesh, k, n) for k, n in config.proxies}
@@ -118,9 +138,16 @@ class SnapshotCache:
             self._notify([proxy])
         return found
 
-    def _build(self, proxy: ProxyRef, resources: Mapping[str, Mapping[str, Message]], revision: int,
-               previous: Snapshot | None, problems: list[str], trust_identity: bool = False,
-               memo: EncodeMemo | None = None) -> Snapshot | None:
+    def _build(
+        self,
+        proxy: ProxyRef,
+        resources: Mapping[str, Mapping[str, Message]],
+        revision: int,
+        previous: Snapshot | None,
+        problems: list[str],
+        trust_identity: bool = False,
+        memo: EncodeMemo | None = None,
+    ) -> Snapshot | None:
         """A new snapshot, or None when nothing changed or the result is inconsistent (kept the old one).
 
         `trust_identity`: the caller never mutates a config it handed over (the translator's
@@ -200,8 +227,9 @@ class SnapshotCache:
             return version in self._nacks.get((node_id, type_url), ())
 
 
-def _references_unchanged(previous: Snapshot | None, by_type: Mapping[str, Mapping[str, Resource]],
-                          digests: Mapping[str, str]) -> bool:
+def _references_unchanged(
+    previous: Snapshot | None, by_type: Mapping[str, Mapping[str, Resource]], digests: Mapping[str, str]
+) -> bool:
     """True when `previous` (consistent, or it would not exist) had the same listeners, clusters
     and endpoints and the same route configuration names: the consistency check would pass again."""
     if previous is None:

@@ -5,6 +5,7 @@ server restart (an Envoy that reconnects with `initial_resource_versions` gets o
 what really differs); `system_version_info` is the type's snapshot version, which
 is what ACKs and NACKs are recorded against.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ class DeltaStream(StreamBase):
         super().__init__(*args, **kwargs)
         self.types: dict[str, DeltaTypeState] = {}
 
-    def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest
-                   ) -> Iterable[discovery_pb2.DeltaDiscoveryResponse]:
+    def on_request(
+        self, request: discovery_pb2.DeltaDiscoveryRequest
+    ) -> Iterable[discovery_pb2.DeltaDiscoveryResponse]:
         type_url = request.type_url
         if type_url not in TYPE_URLS:
             self.status.stream_error(self.record, f"ignored request for unsupported type {type_url!r}")
@@ -66,8 +68,7 @@ class DeltaStream(StreamBase):
                 state.known.pop(name, None)
         if request.response_nonce and request.response_nonce == state.nonce:
             if request.HasField("error_detail"):
-                self.nack(type_url, state.sent_version or "", request.error_detail.message,
-                          request.error_detail.code)
+                self.nack(type_url, state.sent_version or "", request.error_detail.message, request.error_detail.code)
             elif state.sent_version is not None:
                 self.status.acked(self.record, type_url, state.sent_version)
                 state.fresh = False
@@ -99,8 +100,12 @@ class DeltaStream(StreamBase):
             return []
         nonce = self.next_nonce()
         response = discovery_pb2.DeltaDiscoveryResponse(
-            system_version_info=version, type_url=type_url, nonce=nonce, control_plane=CONTROL_PLANE,
-            removed_resources=removed)
+            system_version_info=version,
+            type_url=type_url,
+            nonce=nonce,
+            control_plane=CONTROL_PLANE,
+            removed_resources=removed,
+        )
         for res in updated:
             response.resources.add(name=res.name, version=res.digest).resource.CopyFrom(res.packed)
             state.known[res.name] = res.digest

@@ -8,6 +8,7 @@ The short form carries no account or region: they come from the bootstrap's
 `node.metadata` (`appmesh_local.account`, `appmesh_local.region`), else the
 emulator's defaults. This module is the one place that knows these formats.
 """
+
 from __future__ import annotations
 
 import re

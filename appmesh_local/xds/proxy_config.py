@@ -3,6 +3,7 @@
 The translator produces a `MeshConfig` for one mesh at one store revision; the
 snapshot cache turns each `ProxyConfig` into versioned per-node snapshots.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -5,6 +5,7 @@ push to any number of streams never re-encodes a message, and comparing two
 snapshots is comparing digests. Versions are per type, `<boot-id>-<n>`: the
 boot prefix means a restarted server never reuses a version an Envoy ACKed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,12 @@ from google.protobuf.message import Message
 
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, TYPE_URLS,
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    SECRET,
+    TYPE_URLS,
 )
 
 # The order Envoy expects updates in (xDS protocol, "eventual consistency considerations"):
@@ -26,11 +32,13 @@ PUSH_ORDER = (CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, S
 # Types Envoy subscribes to as a whole (wildcard); the others by resource name.
 WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
 SHORT_TYPE_NAMES = {
-    LISTENER: "lds", ROUTE_CONFIGURATION: "rds", CLUSTER: "cds",
-    CLUSTER_LOAD_ASSIGNMENT: "eds", SECRET: "sds",
+    LISTENER: "lds",
+    ROUTE_CONFIGURATION: "rds",
+    CLUSTER: "cds",
+    CLUSTER_LOAD_ASSIGNMENT: "eds",
+    SECRET: "sds",
 }
-_HCM = ("type.googleapis.com/envoy.extensions.filters.network."
-        "http_connection_manager.v3.HttpConnectionManager")
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +109,13 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:24]
 
 
-def make_resource(type_url: str, name: str, message: Message | EncodedMessage, previous: Resource | None = None,
-                  memo: EncodeMemo | None = None) -> Resource:
+def make_resource(
+    type_url: str,
+    name: str,
+    message: Message | EncodedMessage,
+    previous: Resource | None = None,
+    memo: EncodeMemo | None = None,
+) -> Resource:
     """Serialize `message` once; reuse `previous` when the bytes are the same (or it is the same object).
 
     `memo` (alive for one cache write, while every message in it is referenced) lets a
@@ -219,5 +232,4 @@ def _eds_clusters(clusters: Iterable[Resource]) -> Iterable[tuple[str, str]]:
 
 def empty_types(version: str) -> dict[str, TypeSnapshot]:
     """A snapshot body with every type present and empty (a proxy with nothing configured yet)."""
-    return {t: TypeSnapshot(version=version, resources={}, digest=TypeSnapshot.content_digest({}))
-            for t in TYPE_URLS}
+    return {t: TypeSnapshot(version=version, resources={}, digest=TypeSnapshot.content_digest({})) for t in TYPE_URLS}

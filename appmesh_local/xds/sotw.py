@@ -6,6 +6,7 @@ Protocol points (xDS REST/gRPC protocol doc, "ACK/NACK and resource type instanc
   and nothing more is sent for the type until its snapshot version changes (no NACK loop);
 - LDS/CDS are answered with every resource; EDS/RDS/SDS with the names the request lists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ CONTROL_PLANE = base_pb2.ControlPlane(identifier="appmesh-local")
 class SotwTypeState:
     names: frozenset[str] = frozenset()
     requested: bool = False
-    must_answer: bool = False        # an initial request not answered yet
-    fresh: bool = True               # Envoy holds no config of this type from this server run
+    must_answer: bool = False  # an initial request not answered yet
+    fresh: bool = True  # Envoy holds no config of this type from this server run
     nonce: str = ""
     sent_version: str | None = None
     sent_key: tuple[str, frozenset[str]] | None = None
@@ -49,8 +50,7 @@ class SotwStream(StreamBase):
             if request.response_nonce != state.nonce:
                 return []  # stale: a newer response is on its way to Envoy
             if request.HasField("error_detail"):
-                self.nack(type_url, state.sent_version or "", request.error_detail.message,
-                          request.error_detail.code)
+                self.nack(type_url, state.sent_version or "", request.error_detail.message, request.error_detail.code)
             else:
                 self.status.acked(self.record, type_url, request.version_info)
                 state.fresh = False
@@ -91,7 +91,8 @@ class SotwStream(StreamBase):
             resources = [type_snap.resources[n].packed for n in sorted(names) if n in type_snap.resources]
         nonce = self.next_nonce()
         response = discovery_pb2.DiscoveryResponse(
-            version_info=version, type_url=type_url, nonce=nonce, control_plane=CONTROL_PLANE)
+            version_info=version, type_url=type_url, nonce=nonce, control_plane=CONTROL_PLANE
+        )
         response.resources.extend(resources)
         state.nonce, state.sent_version, state.sent_key, state.must_answer = nonce, version, key, False
         self.status.sent(self.record, type_url, version)

@@ -3,6 +3,7 @@
 Streams (on the gRPC loop) and the reconciler (on its thread) write here;
 `snapshot()` returns plain JSON-able data for the HTTP endpoint and the CLI.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -111,13 +112,13 @@ class Status:
 
     def stream_error(self, record: StreamStatus, message: str) -> None:
         with self._lock:
-            record.errors = (record.errors + [message])[-self.MAX_ERRORS:]
+            record.errors = (record.errors + [message])[-self.MAX_ERRORS :]
 
     def streams(self) -> list[StreamStatus]:
         with self._lock:
             return list(self._streams.values())
 
-    def wait_for(self, predicate: Callable[["Status"], bool], timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[Status], bool], timeout: float) -> bool:
         """Block until `predicate(self)` holds (re-checked after each ACK/NACK, stream or problem change)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -133,14 +134,21 @@ class Status:
                     self._changed.wait(remaining)
 
     # ---- translation -------------------------------------------------------------------------
-    def record_translation(self, mesh_key: tuple[str, str, str], revision: int | None,
-                           problems: list[str], error: str | None, duration_ms: float | None = None,
-                           proxies: int | None = None) -> None:
+    def record_translation(
+        self,
+        mesh_key: tuple[str, str, str],
+        revision: int | None,
+        problems: list[str],
+        error: str | None,
+        duration_ms: float | None = None,
+        proxies: int | None = None,
+    ) -> None:
         """The outcome of the last translation of a mesh (an error means the last good one is kept)."""
         with self._lock:
             entry = self._translation.setdefault(mesh_key, {})
-            entry.update(revision=revision, problems=list(problems), error=error, at=time.time(),
-                         duration_ms=duration_ms)
+            entry.update(
+                revision=revision, problems=list(problems), error=error, at=time.time(), duration_ms=duration_ms
+            )
             if proxies is not None:
                 entry["proxies"] = proxies
             if error is None:
@@ -159,8 +167,9 @@ class Status:
             for record in sorted(self._streams.values(), key=lambda r: r.stream_id):
                 entry = _stream_dict(record)
                 (proxies if record.known else unknown).append(entry)
-            meshes = [{"account": k[0], "region": k[1], "mesh": k[2], **v}
-                      for k, v in sorted(self._translation.items())]
+            meshes = [
+                {"account": k[0], "region": k[1], "mesh": k[2], **v} for k, v in sorted(self._translation.items())
+            ]
         return {"proxies": proxies, "unknown_nodes": unknown, "meshes": meshes}
 
 
@@ -176,9 +185,16 @@ def _stream_dict(record: StreamStatus) -> dict[str, Any]:
         "stream": record.kind,
         "peer": record.peer,
         "connected_since": record.connected_since,
-        "types": {name: {
-            "sent_version": ts.sent_version, "sent_count": ts.sent_count, "last_push": ts.last_push,
-            "acked_version": ts.acked_version, "acked_at": ts.acked_at, "last_nack": ts.nack,
-        } for name, ts in sorted(record.types.items())},
+        "types": {
+            name: {
+                "sent_version": ts.sent_version,
+                "sent_count": ts.sent_count,
+                "last_push": ts.last_push,
+                "acked_version": ts.acked_version,
+                "acked_at": ts.acked_at,
+                "last_nack": ts.nack,
+            }
+            for name, ts in sorted(record.types.items())
+        },
         "errors": list(record.errors),
     }

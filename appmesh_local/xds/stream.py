@@ -5,6 +5,7 @@ and "your snapshot changed" wake-ups (scheduled from the writer's thread with
 `call_soon_threadsafe`) go through one queue, so all protocol state is touched
 by one coroutine only and no lock is held across a send.
 """
+
 from __future__ import annotations
 
 import asyncio

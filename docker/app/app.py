@@ -1,4 +1,5 @@
 """The demo app: answers with its name; `/backend` calls $BACKEND by name, unaware of Envoy (iptables sends it there)."""
+
 import json
 import os
 import urllib.request

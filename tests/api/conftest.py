@@ -2,6 +2,7 @@
 
 A fresh account isolates each test's meshes (and its meshes-per-account quota) without cleanup.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,7 @@ class Tenant:
     endpoint: str
 
     def client(self, validate: bool = True):
-        return make_client(self.endpoint, region=self.region, access_key=self.account,
-                           parameter_validation=validate)
+        return make_client(self.endpoint, region=self.region, access_key=self.account, parameter_validation=validate)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Small builders and assertions shared by the black-box API tests."""
+
 from __future__ import annotations
 
 import contextlib
@@ -54,8 +55,14 @@ def error_of(call, *args, **kwargs) -> dict:
 
 # ---------------------------------------------------------------- specs
 
-def node_spec(port: int | None = 8080, protocol: str = "http", hostname: str = "app.local",
-              backends: list[str] = (), ports: list[int] | None = None) -> dict:
+
+def node_spec(
+    port: int | None = 8080,
+    protocol: str = "http",
+    hostname: str = "app.local",
+    backends: list[str] = (),
+    ports: list[int] | None = None,
+) -> dict:
     """A virtual node with DNS discovery, listeners on `ports` (or `port`), optional backends."""
     spec: dict = {}
     listen = ports if ports is not None else ([port] if port else [])
@@ -71,17 +78,23 @@ def router_spec(*ports: int, protocol: str = "http") -> dict:
     return {"listeners": [{"portMapping": {"port": p, "protocol": protocol}} for p in ports or (8080,)]}
 
 
-def http_route_spec(*targets: str, prefix: str = "/", port: int | None = None,
-                    weights: list[int] | None = None, priority: int | None = None) -> dict:
+def http_route_spec(
+    *targets: str,
+    prefix: str = "/",
+    port: int | None = None,
+    weights: list[int] | None = None,
+    priority: int | None = None,
+) -> dict:
     weights = weights or [1] * len(targets)
     match: dict = {"prefix": prefix}
     if port is not None:
         match["port"] = port
-    spec: dict = {"httpRoute": {
-        "match": match,
-        "action": {"weightedTargets": [{"virtualNode": t, "weight": w}
-                                       for t, w in zip(targets, weights)]},
-    }}
+    spec: dict = {
+        "httpRoute": {
+            "match": match,
+            "action": {"weightedTargets": [{"virtualNode": t, "weight": w} for t, w in zip(targets, weights)]},
+        }
+    }
     if priority is not None:
         spec["priority"] = priority
     return spec
@@ -103,11 +116,11 @@ def gateway_route_spec(service: str, prefix: str = "/", port: int | None = None)
     match: dict = {"prefix": prefix}
     if port is not None:
         match["port"] = port
-    return {"httpRoute": {"match": match,
-                          "action": {"target": {"virtualService": {"virtualServiceName": service}}}}}
+    return {"httpRoute": {"match": match, "action": {"target": {"virtualService": {"virtualServiceName": service}}}}}
 
 
 # ---------------------------------------------------------------- metadata
+
 
 def arn(region: str, account: str, mesh: str, *path: str) -> str:
     suffix = "".join(f"/{part}" for part in path)
@@ -123,7 +136,7 @@ def assert_fresh_metadata(metadata: dict, expected_arn: str, account: str) -> No
     assert metadata["resourceOwner"] == account
     assert isinstance(metadata["createdAt"], dt.datetime)
     assert isinstance(metadata["lastUpdatedAt"], dt.datetime)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert abs(now - metadata["createdAt"]) < dt.timedelta(minutes=5)
     assert metadata["lastUpdatedAt"] >= metadata["createdAt"]
 
@@ -150,19 +163,23 @@ def assert_ref(ref: dict, data: dict) -> None:
 
 # ---------------------------------------------------------------- raw HTTP
 
-def send_signed(endpoint: str, account: str, region: str, method: str, path: str,
-                body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+
+def send_signed(
+    endpoint: str, account: str, region: str, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
     """A SigV4-signed request with an arbitrary body, for inputs no SDK serializer can produce.
 
     Returns (status, headers with lower-case names, body).
     """
-    request = botocore.awsrequest.AWSRequest(method=method, url=f"{endpoint}{path}", data=body,
-                                             headers={"Content-Type": "application/json"})
+    request = botocore.awsrequest.AWSRequest(
+        method=method, url=f"{endpoint}{path}", data=body, headers={"Content-Type": "application/json"}
+    )
     credentials = botocore.credentials.Credentials(account, "testing")
     botocore.auth.SigV4Auth(credentials, "appmesh", region).add_auth(request)
     prepared = request.prepare()
-    http_request = urllib.request.Request(prepared.url, data=prepared.body, method=method,
-                                          headers=dict(prepared.headers))
+    http_request = urllib.request.Request(
+        prepared.url, data=prepared.body, method=method, headers=dict(prepared.headers)
+    )
     try:
         with urllib.request.urlopen(http_request, timeout=10) as response:
             return response.status, _lower(response.headers), response.read()

@@ -3,6 +3,7 @@
 Walking the shapes (instead of writing examples by hand) means every member of every input and
 output shape is exercised, and a model upgrade automatically widens the test.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 MAX_DEPTH = 25
-BASE_TIME = dt.datetime(2024, 5, 6, 7, 8, 9, 250000, tzinfo=dt.timezone.utc)
+BASE_TIME = dt.datetime(2024, 5, 6, 7, 8, 9, 250000, tzinfo=dt.UTC)
 
 
 @functools.cache
@@ -52,8 +53,7 @@ def _number(shape: Shape, variant: int) -> int:
     return min(high, low + variant)
 
 
-def example_value(shape: Shape, name: str, variant: int, *, minimal: bool = False,
-                  depth: int = 0) -> Any:
+def example_value(shape: Shape, name: str, variant: int, *, minimal: bool = False, depth: int = 0) -> Any:
     """A valid value for `shape`.
 
     variant selects enum values, union members (member variant % n), booleans and list sizes,
@@ -67,12 +67,10 @@ def example_value(shape: Shape, name: str, variant: int, *, minimal: bool = Fals
         members = list(shape.members.items())
         if shape.is_tagged_union:
             member_name, member_shape = members[variant % len(members)]
-            return {member_name: example_value(member_shape, member_name, variant,
-                                               minimal=minimal, depth=depth + 1)}
+            return {member_name: example_value(member_shape, member_name, variant, minimal=minimal, depth=depth + 1)}
         required = set(shape.required_members)
         return {
-            member_name: example_value(member_shape, member_name, variant,
-                                       minimal=minimal, depth=depth + 1)
+            member_name: example_value(member_shape, member_name, variant, minimal=minimal, depth=depth + 1)
             for member_name, member_shape in members
             if not minimal or member_name in required
         }
@@ -80,11 +78,12 @@ def example_value(shape: Shape, name: str, variant: int, *, minimal: bool = Fals
         low = shape.metadata.get("min", 1) or 1
         high = shape.metadata.get("max", 3)
         size = min(high, low + (variant % 2))
-        return [example_value(shape.member, name, variant + index, minimal=minimal, depth=depth + 1)
-                for index in range(size)]
+        return [
+            example_value(shape.member, name, variant + index, minimal=minimal, depth=depth + 1)
+            for index in range(size)
+        ]
     if kind == "map":
-        return {f"k{variant}": example_value(shape.value, name, variant, minimal=minimal,
-                                              depth=depth + 1)}
+        return {f"k{variant}": example_value(shape.value, name, variant, minimal=minimal, depth=depth + 1)}
     if kind == "string":
         return _string(shape, name, variant)
     if kind in ("integer", "long"):
@@ -112,14 +111,12 @@ def output_example(operation: str, variant: int, *, minimal: bool = False) -> di
 
 def union_width() -> int:
     """How many variants are needed so every union member is chosen at least once."""
-    widths = [len(shape.members) for shape in _all_shapes() if shape.type_name == "structure"
-              and shape.is_tagged_union]
+    widths = [len(shape.members) for shape in _all_shapes() if shape.type_name == "structure" and shape.is_tagged_union]
     return max(widths, default=1)
 
 
 def enum_width() -> int:
-    return max((len(shape.enum) for shape in _all_shapes() if shape.type_name == "string"
-                and shape.enum), default=1)
+    return max((len(shape.enum) for shape in _all_shapes() if shape.type_name == "string" and shape.enum), default=1)
 
 
 @functools.cache

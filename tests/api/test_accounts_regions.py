@@ -1,4 +1,5 @@
 """Accounts and regions: taken from the SigV4 credentials, resources isolated per (account, region)."""
+
 from __future__ import annotations
 
 from tests.api.helpers import api_error, arn, fresh_account, node_spec, unique

@@ -1,4 +1,5 @@
 """Concurrent clients: writes are atomic (no lost updates, no double creates, never a 500)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,12 @@ def test_parallel_updates_each_get_their_own_version(api, tenant, mesh):
 
     def update(index: int) -> list[int]:
         client = clients[index]
-        return [client.update_virtual_node(meshName=mesh, virtualNodeName="n",
-                                           spec=node_spec(port=1000 + index * 10 + step)
-                                           )["virtualNode"]["metadata"]["version"]
-                for step in range(5)]
+        return [
+            client.update_virtual_node(
+                meshName=mesh, virtualNodeName="n", spec=node_spec(port=1000 + index * 10 + step)
+            )["virtualNode"]["metadata"]["version"]
+            for step in range(5)
+        ]
 
     with ThreadPoolExecutor(THREADS) as pool:
         versions = [v for batch in pool.map(update, range(THREADS)) for v in batch]
@@ -55,6 +58,8 @@ def test_parallel_creates_in_one_mesh_all_land(api, tenant, mesh):
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(create, range(THREADS)))
-    names = [ref["virtualNodeName"] for ref in api.get_paginator("list_virtual_nodes").paginate(
-        meshName=mesh).build_full_result()["virtualNodes"]]
+    names = [
+        ref["virtualNodeName"]
+        for ref in api.get_paginator("list_virtual_nodes").paginate(meshName=mesh).build_full_result()["virtualNodes"]
+    ]
     assert sorted(names) == sorted(f"n{i}-{s}" for i in range(THREADS) for s in range(5))

@@ -1,12 +1,20 @@
 """Virtual gateways and gateway routes: CRUD, references and deletion rules."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from tests.api.helpers import (api_error, arn, assert_fresh_metadata, assert_ref, assert_updated,
-                               gateway_route_spec, gateway_spec)
+from tests.api.helpers import (
+    api_error,
+    arn,
+    assert_fresh_metadata,
+    assert_ref,
+    assert_updated,
+    gateway_route_spec,
+    gateway_spec,
+)
 
 
 @pytest.fixture
@@ -19,22 +27,36 @@ def gateway_mesh(api, mesh) -> str:
 
 
 def test_virtual_gateway_crud(api, tenant, mesh):
-    spec = {"listeners": [{"portMapping": {"port": 8443, "protocol": "http2"},
-                           "connectionPool": {"http2": {"maxRequests": 10}},
-                           "healthCheck": {"healthyThreshold": 2, "unhealthyThreshold": 2, "intervalMillis": 6000,
-                                           "timeoutMillis": 2000, "protocol": "http2", "path": "/health"}}],
-            "logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": {"text": "%START_TIME%"}}}}}
+    spec = {
+        "listeners": [
+            {
+                "portMapping": {"port": 8443, "protocol": "http2"},
+                "connectionPool": {"http2": {"maxRequests": 10}},
+                "healthCheck": {
+                    "healthyThreshold": 2,
+                    "unhealthyThreshold": 2,
+                    "intervalMillis": 6000,
+                    "timeoutMillis": 2000,
+                    "protocol": "http2",
+                    "path": "/health",
+                },
+            }
+        ],
+        "logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": {"text": "%START_TIME%"}}}},
+    }
     gateway = api.create_virtual_gateway(meshName=mesh, virtualGatewayName="vg", spec=spec)["virtualGateway"]
     assert gateway["virtualGatewayName"] == "vg" and gateway["meshName"] == mesh
     assert gateway["status"] == {"status": "ACTIVE"}
     for key in spec:
         assert gateway["spec"][key] == spec[key], key
-    assert_fresh_metadata(gateway["metadata"], arn(tenant.region, tenant.account, mesh, "virtualGateway", "vg"),
-                          tenant.account)
+    assert_fresh_metadata(
+        gateway["metadata"], arn(tenant.region, tenant.account, mesh, "virtualGateway", "vg"), tenant.account
+    )
     assert api.describe_virtual_gateway(meshName=mesh, virtualGatewayName="vg")["virtualGateway"] == gateway
     time.sleep(0.02)
-    updated = api.update_virtual_gateway(meshName=mesh, virtualGatewayName="vg",
-                                         spec=gateway_spec(9000))["virtualGateway"]
+    updated = api.update_virtual_gateway(meshName=mesh, virtualGatewayName="vg", spec=gateway_spec(9000))[
+        "virtualGateway"
+    ]
     assert_updated(gateway["metadata"], updated["metadata"])
     assert updated["spec"]["listeners"] == gateway_spec(9000)["listeners"]
     refs = api.list_virtual_gateways(meshName=mesh)["virtualGateways"]
@@ -50,20 +72,26 @@ def test_gateway_route_crud(api, tenant, gateway_mesh):
     mesh = gateway_mesh
     spec = gateway_route_spec("a.local", prefix="/a/")
     spec["priority"] = 5
-    route = api.create_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                                     spec=spec)["gatewayRoute"]
+    route = api.create_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=spec)[
+        "gatewayRoute"
+    ]
     assert (route["gatewayRouteName"], route["virtualGatewayName"], route["meshName"]) == ("gr", "gw", mesh)
     assert route["status"] == {"status": "ACTIVE"}
     assert route["spec"] == spec
-    assert_fresh_metadata(route["metadata"],
-                          arn(tenant.region, tenant.account, mesh, "virtualGateway", "gw", "gatewayRoute", "gr"),
-                          tenant.account)
-    assert api.describe_gateway_route(meshName=mesh, virtualGatewayName="gw",
-                                      gatewayRouteName="gr")["gatewayRoute"] == route
+    assert_fresh_metadata(
+        route["metadata"],
+        arn(tenant.region, tenant.account, mesh, "virtualGateway", "gw", "gatewayRoute", "gr"),
+        tenant.account,
+    )
+    assert (
+        api.describe_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr")["gatewayRoute"]
+        == route
+    )
     time.sleep(0.02)
     new_spec = gateway_route_spec("b.local", prefix="/b/")
-    updated = api.update_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                                       spec=new_spec)["gatewayRoute"]
+    updated = api.update_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=new_spec)[
+        "gatewayRoute"
+    ]
     assert_updated(route["metadata"], updated["metadata"])
     assert updated["spec"] == new_spec
     refs = api.list_gateway_routes(meshName=mesh, virtualGatewayName="gw")["gatewayRoutes"]
@@ -79,41 +107,60 @@ def test_gateway_route_crud(api, tenant, gateway_mesh):
 def test_grpc_gateway_route_round_trips(api, mesh):
     api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g", spec=gateway_spec(50051, protocol="grpc"))
     api.create_virtual_service(meshName=mesh, virtualServiceName="grpc.local", spec={})
-    spec = {"grpcRoute": {"match": {"serviceName": "pkg.Svc", "metadata": [{"name": "tenant", "match": {"exact": "t1"}}]},
-                          "action": {"target": {"virtualService": {"virtualServiceName": "grpc.local"}},
-                                     "rewrite": {"hostname": {"defaultTargetHostname": "DISABLED"}}}}}
-    route = api.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr",
-                                     spec=spec)["gatewayRoute"]
+    spec = {
+        "grpcRoute": {
+            "match": {"serviceName": "pkg.Svc", "metadata": [{"name": "tenant", "match": {"exact": "t1"}}]},
+            "action": {
+                "target": {"virtualService": {"virtualServiceName": "grpc.local"}},
+                "rewrite": {"hostname": {"defaultTargetHostname": "DISABLED"}},
+            },
+        }
+    }
+    route = api.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr", spec=spec)[
+        "gatewayRoute"
+    ]
     assert route["spec"] == spec
 
 
 def test_gateway_route_target_service_must_exist(api, gateway_mesh):
     with api_error("NotFoundException", 404, "ghost.local"):
-        api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                                 spec=gateway_route_spec("ghost.local"))
+        api.create_gateway_route(
+            meshName=gateway_mesh,
+            virtualGatewayName="gw",
+            gatewayRouteName="gr",
+            spec=gateway_route_spec("ghost.local"),
+        )
     with api_error("NotFoundException", 404):
         api.describe_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr")
-    api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                             spec=gateway_route_spec("a.local"))
+    api.create_gateway_route(
+        meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=gateway_route_spec("a.local")
+    )
     with api_error("NotFoundException", 404, "ghost.local"):
-        api.update_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                                 spec=gateway_route_spec("ghost.local"))
-    current = api.describe_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw",
-                                         gatewayRouteName="gr")["gatewayRoute"]
+        api.update_gateway_route(
+            meshName=gateway_mesh,
+            virtualGatewayName="gw",
+            gatewayRouteName="gr",
+            spec=gateway_route_spec("ghost.local"),
+        )
+    current = api.describe_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr")[
+        "gatewayRoute"
+    ]
     assert current["metadata"]["version"] == 1
 
 
 def test_gateway_route_parent_gateway_must_exist(api, gateway_mesh):
     with api_error("NotFoundException", 404):
-        api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="nogw", gatewayRouteName="gr",
-                                 spec=gateway_route_spec("a.local"))
+        api.create_gateway_route(
+            meshName=gateway_mesh, virtualGatewayName="nogw", gatewayRouteName="gr", spec=gateway_route_spec("a.local")
+        )
     with api_error("NotFoundException", 404):
         api.list_gateway_routes(meshName=gateway_mesh, virtualGatewayName="nogw")
 
 
 def test_delete_gateway_blocked_while_it_has_routes(api, gateway_mesh):
-    api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                             spec=gateway_route_spec("a.local"))
+    api.create_gateway_route(
+        meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=gateway_route_spec("a.local")
+    )
     with api_error("ResourceInUseException", 409):
         api.delete_virtual_gateway(meshName=gateway_mesh, virtualGatewayName="gw")
     api.describe_virtual_gateway(meshName=gateway_mesh, virtualGatewayName="gw")
@@ -124,11 +171,13 @@ def test_delete_gateway_blocked_while_it_has_routes(api, gateway_mesh):
 def test_duplicates_conflict(api, gateway_mesh):
     with api_error("ConflictException", 409):
         api.create_virtual_gateway(meshName=gateway_mesh, virtualGatewayName="gw", spec=gateway_spec(8089))
-    api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                             spec=gateway_route_spec("a.local"))
+    api.create_gateway_route(
+        meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=gateway_route_spec("a.local")
+    )
     with api_error("ConflictException", 409):
-        api.create_gateway_route(meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr",
-                                 spec=gateway_route_spec("b.local"))
+        api.create_gateway_route(
+            meshName=gateway_mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=gateway_route_spec("b.local")
+        )
 
 
 def test_missing_gateway(api, mesh):

@@ -1,11 +1,20 @@
 """clientToken idempotency: same token + same request replays; same token + different request conflicts."""
+
 from __future__ import annotations
 
 import time
 import uuid
 
-from tests.api.helpers import (api_error, fresh_account, gateway_route_spec, gateway_spec, http_route_spec, node_spec,
-                               router_spec, unique)
+from tests.api.helpers import (
+    api_error,
+    fresh_account,
+    gateway_route_spec,
+    gateway_spec,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    unique,
+)
 from tests.conftest import make_client
 
 
@@ -58,8 +67,11 @@ def test_child_creates_replay(api, mesh):
         (api.create_route, dict(virtualRouterName="r", routeName="rt", spec=http_route_spec("n")), "route"),
         (api.create_virtual_service, dict(virtualServiceName="s.local", spec={}), "virtualService"),
         (api.create_virtual_gateway, dict(virtualGatewayName="g", spec=gateway_spec(8088)), "virtualGateway"),
-        (api.create_gateway_route, dict(virtualGatewayName="g", gatewayRouteName="gr",
-                                        spec=gateway_route_spec("s.local")), "gatewayRoute"),
+        (
+            api.create_gateway_route,
+            dict(virtualGatewayName="g", gatewayRouteName="gr", spec=gateway_route_spec("s.local")),
+            "gatewayRoute",
+        ),
     ]
     for call, kwargs, key in calls:
         token = str(uuid.uuid4())

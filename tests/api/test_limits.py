@@ -3,19 +3,35 @@
 Most checks run against a dedicated server started with tiny quotas (`serve --quota NAME=2`); the
 documented defaults (15 meshes per account, 50 backends, 50 routes) are checked on the shared server.
 """
+
 from __future__ import annotations
 
 import pytest
 
 from tests.api.conftest import Tenant
-from tests.api.helpers import (api_error, fresh_account, gateway_route_spec, gateway_spec, http_route_spec,
-                               node_spec, router_spec, unique)
+from tests.api.helpers import (
+    api_error,
+    fresh_account,
+    gateway_route_spec,
+    gateway_spec,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    unique,
+)
 from tests.support.server import ServerProcess
 
 QUOTA = 2
-QUOTA_NAMES = ["meshesPerAccount", "virtualNodesPerMesh", "virtualRoutersPerMesh", "virtualServicesPerMesh",
-               "virtualGatewaysPerMesh", "routesPerVirtualRouter", "gatewayRoutesPerVirtualGateway",
-               "backendsPerVirtualNode"]
+QUOTA_NAMES = [
+    "meshesPerAccount",
+    "virtualNodesPerMesh",
+    "virtualRoutersPerMesh",
+    "virtualServicesPerMesh",
+    "virtualGatewaysPerMesh",
+    "routesPerVirtualRouter",
+    "gatewayRoutesPerVirtualGateway",
+    "backendsPerVirtualNode",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +65,13 @@ def test_meshes_per_account(small, small_server):
 
 PER_MESH = {
     "virtualNode": lambda c, m, i: c.create_virtual_node(meshName=m, virtualNodeName=f"n{i}", spec={}),
-    "virtualRouter": lambda c, m, i: c.create_virtual_router(meshName=m, virtualRouterName=f"r{i}",
-                                                             spec=router_spec(8080)),
+    "virtualRouter": lambda c, m, i: c.create_virtual_router(
+        meshName=m, virtualRouterName=f"r{i}", spec=router_spec(8080)
+    ),
     "virtualService": lambda c, m, i: c.create_virtual_service(meshName=m, virtualServiceName=f"s{i}.local", spec={}),
-    "virtualGateway": lambda c, m, i: c.create_virtual_gateway(meshName=m, virtualGatewayName=f"g{i}",
-                                                               spec=gateway_spec(8088)),
+    "virtualGateway": lambda c, m, i: c.create_virtual_gateway(
+        meshName=m, virtualGatewayName=f"g{i}", spec=gateway_spec(8088)
+    ),
 }
 LIST_OF = {
     "virtualNode": lambda c, m: c.list_virtual_nodes(meshName=m)["virtualNodes"],
@@ -84,8 +102,9 @@ def test_routes_per_router(small):
     for router in ("r", "r2"):
         small.create_virtual_router(meshName=mesh, virtualRouterName=router, spec=router_spec(8080))
     for i in range(QUOTA):
-        small.create_route(meshName=mesh, virtualRouterName="r", routeName=f"rt{i}",
-                           spec=http_route_spec("n", prefix=f"/{i}"))
+        small.create_route(
+            meshName=mesh, virtualRouterName="r", routeName=f"rt{i}", spec=http_route_spec("n", prefix=f"/{i}")
+        )
     with api_error("LimitExceededException", 400):
         small.create_route(meshName=mesh, virtualRouterName="r", routeName="extra", spec=http_route_spec("n"))
     assert len(small.list_routes(meshName=mesh, virtualRouterName="r")["routes"]) == QUOTA
@@ -98,11 +117,19 @@ def test_gateway_routes_per_gateway(small):
     small.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={})
     small.create_virtual_gateway(meshName=mesh, virtualGatewayName="g", spec=gateway_spec(8088))
     for i in range(QUOTA):
-        small.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName=f"gr{i}",
-                                   spec=gateway_route_spec("s.local", prefix=f"/{i}/"))
+        small.create_gateway_route(
+            meshName=mesh,
+            virtualGatewayName="g",
+            gatewayRouteName=f"gr{i}",
+            spec=gateway_route_spec("s.local", prefix=f"/{i}/"),
+        )
     with api_error("LimitExceededException", 400):
-        small.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="extra",
-                                   spec=gateway_route_spec("s.local", prefix="/x/"))
+        small.create_gateway_route(
+            meshName=mesh,
+            virtualGatewayName="g",
+            gatewayRouteName="extra",
+            spec=gateway_route_spec("s.local", prefix="/x/"),
+        )
     assert len(small.list_gateway_routes(meshName=mesh, virtualGatewayName="g")["gatewayRoutes"]) == QUOTA
 
 
@@ -122,6 +149,7 @@ def test_backends_per_virtual_node_on_create_and_update(small):
 
 
 # ---------------------------------------------------------------- documented defaults, shared server
+
 
 def test_default_meshes_per_account_is_15(api):
     for _ in range(15):
@@ -143,7 +171,8 @@ def test_default_routes_per_router_is_50(api, mesh):
     api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec())
     api.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=router_spec(8080))
     for i in range(50):
-        api.create_route(meshName=mesh, virtualRouterName="r", routeName=f"rt{i}",
-                         spec=http_route_spec("n", prefix=f"/{i}"))
+        api.create_route(
+            meshName=mesh, virtualRouterName="r", routeName=f"rt{i}", spec=http_route_spec("n", prefix=f"/{i}")
+        )
     with api_error("LimitExceededException", 400):
         api.create_route(meshName=mesh, virtualRouterName="r", routeName="rt50", spec=http_route_spec("n"))

@@ -1,10 +1,19 @@
 """Meshes: create/describe/update/list/delete, metadata, defaults and errors."""
+
 from __future__ import annotations
 
 import time
 
-from tests.api.helpers import (DEFAULT_ACCOUNT, api_error, arn, assert_fresh_metadata, assert_ref,
-                               assert_updated, node_spec, unique)
+from tests.api.helpers import (
+    DEFAULT_ACCOUNT,
+    api_error,
+    arn,
+    assert_fresh_metadata,
+    assert_ref,
+    assert_updated,
+    node_spec,
+    unique,
+)
 from tests.conftest import make_client
 
 
@@ -116,10 +125,12 @@ def test_delete_mesh_in_use_by_virtual_node(api, mesh):
 def test_delete_mesh_in_use_by_each_child_kind(api):
     creators = {
         "router": lambda m: api.create_virtual_router(
-            meshName=m, virtualRouterName="vr", spec={"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}),
+            meshName=m, virtualRouterName="vr", spec={"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
+        ),
         "service": lambda m: api.create_virtual_service(meshName=m, virtualServiceName="s.local", spec={}),
         "gateway": lambda m: api.create_virtual_gateway(
-            meshName=m, virtualGatewayName="vg", spec={"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}),
+            meshName=m, virtualGatewayName="vg", spec={"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
+        ),
     }
     for kind, create in creators.items():
         name = unique(f"mesh-{kind}")

@@ -1,10 +1,19 @@
 """Pagination on every List operation: limit, opaque nextToken, no duplicates or misses, paginators."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.api.conftest import Tenant
-from tests.api.helpers import fresh_account, gateway_route_spec, gateway_spec, http_route_spec, node_spec, router_spec, unique
+from tests.api.helpers import (
+    fresh_account,
+    gateway_route_spec,
+    gateway_spec,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    unique,
+)
 
 COUNT = 7  # items per collection: enough for several pages at small limits
 
@@ -31,10 +40,18 @@ def populated(server) -> dict:
             api.create_virtual_service(meshName=mesh, virtualServiceName=f"vs{i}.local", spec={})
             api.create_virtual_router(meshName=mesh, virtualRouterName=f"vr{i}", spec=router_spec(8080))
             api.create_virtual_gateway(meshName=mesh, virtualGatewayName=f"vg{i}", spec=gateway_spec(8088))
-        api.create_route(meshName=mesh, virtualRouterName="router", routeName=f"rt{i}",
-                         spec=http_route_spec("target", prefix=f"/p{i}"))
-        api.create_gateway_route(meshName=mesh, virtualGatewayName="gateway", gatewayRouteName=f"gr{i}",
-                                 spec=gateway_route_spec("target.local", prefix=f"/p{i}/"))
+        api.create_route(
+            meshName=mesh,
+            virtualRouterName="router",
+            routeName=f"rt{i}",
+            spec=http_route_spec("target", prefix=f"/p{i}"),
+        )
+        api.create_gateway_route(
+            meshName=mesh,
+            virtualGatewayName="gateway",
+            gatewayRouteName=f"gr{i}",
+            spec=gateway_route_spec("target.local", prefix=f"/p{i}/"),
+        )
     return {"mesh": mesh, "tenant": tenant}
 
 
@@ -46,8 +63,11 @@ LISTS = {
     "list_virtual_routers": ("virtualRouters", "virtualRouterName", lambda mesh: {"meshName": mesh}),
     "list_virtual_gateways": ("virtualGateways", "virtualGatewayName", lambda mesh: {"meshName": mesh}),
     "list_routes": ("routes", "routeName", lambda mesh: {"meshName": mesh, "virtualRouterName": "router"}),
-    "list_gateway_routes": ("gatewayRoutes", "gatewayRouteName",
-                            lambda mesh: {"meshName": mesh, "virtualGatewayName": "gateway"}),
+    "list_gateway_routes": (
+        "gatewayRoutes",
+        "gatewayRouteName",
+        lambda mesh: {"meshName": mesh, "virtualGatewayName": "gateway"},
+    ),
 }
 
 

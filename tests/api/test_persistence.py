@@ -1,29 +1,42 @@
 """Durability: whatever the API acknowledged survives SIGKILL and a clean restart, unchanged."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.api.conftest import Tenant
-from tests.api.helpers import (api_error, arn, fresh_account, gateway_route_spec, gateway_spec,
-                               http_route_spec, node_spec, router_spec, unique)
+from tests.api.helpers import (
+    api_error,
+    arn,
+    fresh_account,
+    gateway_route_spec,
+    gateway_spec,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    unique,
+)
 from tests.support.server import ServerProcess
 
 
 def build_world(api, mesh: str) -> None:
     """One resource of every kind, one update, one delete, some tags."""
-    api.create_mesh(meshName=mesh, spec={"egressFilter": {"type": "ALLOW_ALL"}},
-                    tags=[{"key": "team", "value": "core"}])
+    api.create_mesh(
+        meshName=mesh, spec={"egressFilter": {"type": "ALLOW_ALL"}}, tags=[{"key": "team", "value": "core"}]
+    )
     api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(backends=["s.local"]))
     api.update_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(port=9090, backends=["s.local"]))
     api.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=router_spec(9090))
     api.create_route(meshName=mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("n"))
-    api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={"provider": {
-        "virtualRouter": {"virtualRouterName": "r"}}})
+    api.create_virtual_service(
+        meshName=mesh, virtualServiceName="s.local", spec={"provider": {"virtualRouter": {"virtualRouterName": "r"}}}
+    )
     api.create_virtual_service(meshName=mesh, virtualServiceName="gone.local", spec={})
     api.delete_virtual_service(meshName=mesh, virtualServiceName="gone.local")
     api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g", spec=gateway_spec(8088))
-    api.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr",
-                             spec=gateway_route_spec("s.local"))
+    api.create_gateway_route(
+        meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr", spec=gateway_route_spec("s.local")
+    )
 
 
 def snapshot(api, tenant: Tenant, mesh: str) -> dict:
@@ -35,9 +48,12 @@ def snapshot(api, tenant: Tenant, mesh: str) -> dict:
         "route": api.describe_route(meshName=mesh, virtualRouterName="r", routeName="rt")["route"],
         "service": api.describe_virtual_service(meshName=mesh, virtualServiceName="s.local")["virtualService"],
         "gateway": api.describe_virtual_gateway(meshName=mesh, virtualGatewayName="g")["virtualGateway"],
-        "gatewayRoute": api.describe_gateway_route(meshName=mesh, virtualGatewayName="g",
-                                                   gatewayRouteName="gr")["gatewayRoute"],
-        "services": sorted(s["virtualServiceName"] for s in api.list_virtual_services(meshName=mesh)["virtualServices"]),
+        "gatewayRoute": api.describe_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr")[
+            "gatewayRoute"
+        ],
+        "services": sorted(
+            s["virtualServiceName"] for s in api.list_virtual_services(meshName=mesh)["virtualServices"]
+        ),
         "tags": api.list_tags_for_resource(resourceArn=arn(tenant.region, tenant.account, mesh))["tags"],
         "meshes": api.list_meshes()["meshes"],
     }

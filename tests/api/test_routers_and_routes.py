@@ -1,12 +1,23 @@
 """Virtual routers and routes: CRUD, parent/target references, port rules and deletion rules."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from tests.api.helpers import (api_error, arn, assert_fresh_metadata, assert_ref, assert_updated,
-                               http_route_spec, node_spec, router_spec, service_spec, unique)
+from tests.api.helpers import (
+    api_error,
+    arn,
+    assert_fresh_metadata,
+    assert_ref,
+    assert_updated,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    service_spec,
+    unique,
+)
 
 
 @pytest.fixture
@@ -19,17 +30,18 @@ def routed_mesh(api, mesh) -> str:
 
 
 def test_virtual_router_crud(api, tenant, mesh):
-    router = api.create_virtual_router(meshName=mesh, virtualRouterName="vr",
-                                       spec=router_spec(8080))["virtualRouter"]
+    router = api.create_virtual_router(meshName=mesh, virtualRouterName="vr", spec=router_spec(8080))["virtualRouter"]
     assert router["virtualRouterName"] == "vr" and router["meshName"] == mesh
     assert router["status"] == {"status": "ACTIVE"}
     assert router["spec"] == router_spec(8080)
-    assert_fresh_metadata(router["metadata"], arn(tenant.region, tenant.account, mesh, "virtualRouter", "vr"),
-                          tenant.account)
+    assert_fresh_metadata(
+        router["metadata"], arn(tenant.region, tenant.account, mesh, "virtualRouter", "vr"), tenant.account
+    )
     assert api.describe_virtual_router(meshName=mesh, virtualRouterName="vr")["virtualRouter"] == router
     time.sleep(0.02)
-    updated = api.update_virtual_router(meshName=mesh, virtualRouterName="vr",
-                                        spec=router_spec(9090, protocol="http2"))["virtualRouter"]
+    updated = api.update_virtual_router(
+        meshName=mesh, virtualRouterName="vr", spec=router_spec(9090, protocol="http2")
+    )["virtualRouter"]
     assert_updated(router["metadata"], updated["metadata"])
     assert updated["spec"] == router_spec(9090, protocol="http2")
     refs = api.list_virtual_routers(meshName=mesh)["virtualRouters"]
@@ -48,9 +60,9 @@ def test_route_crud(api, tenant, routed_mesh):
     assert (route["routeName"], route["virtualRouterName"], route["meshName"]) == ("rt", "r", mesh)
     assert route["status"] == {"status": "ACTIVE"}
     assert route["spec"] == spec
-    assert_fresh_metadata(route["metadata"],
-                          arn(tenant.region, tenant.account, mesh, "virtualRouter", "r", "route", "rt"),
-                          tenant.account)
+    assert_fresh_metadata(
+        route["metadata"], arn(tenant.region, tenant.account, mesh, "virtualRouter", "r", "route", "rt"), tenant.account
+    )
     assert api.describe_route(meshName=mesh, virtualRouterName="r", routeName="rt")["route"] == route
     time.sleep(0.02)
     new_spec = http_route_spec("b", prefix="/")
@@ -72,13 +84,27 @@ def test_tcp_grpc_and_http2_routes(api, mesh):
     api.create_virtual_node(meshName=mesh, virtualNodeName="g", spec=node_spec(port=7001, protocol="grpc"))
     api.create_virtual_router(meshName=mesh, virtualRouterName="tcp", spec=router_spec(7000, protocol="tcp"))
     api.create_virtual_router(meshName=mesh, virtualRouterName="grpc", spec=router_spec(7001, protocol="grpc"))
-    tcp = {"tcpRoute": {"action": {"weightedTargets": [{"virtualNode": "t", "weight": 1}]},
-                        "timeout": {"idle": {"unit": "s", "value": 600}}}}
-    grpc = {"grpcRoute": {"match": {"serviceName": "pkg.Svc", "methodName": "Get",
-                                    "metadata": [{"name": "x-id", "invert": False, "match": {"range": {"start": 1, "end": 9}}}]},
-                          "action": {"weightedTargets": [{"virtualNode": "g", "weight": 1}]},
-                          "retryPolicy": {"maxRetries": 2, "perRetryTimeout": {"unit": "ms", "value": 500},
-                                          "grpcRetryEvents": ["unavailable"]}}}
+    tcp = {
+        "tcpRoute": {
+            "action": {"weightedTargets": [{"virtualNode": "t", "weight": 1}]},
+            "timeout": {"idle": {"unit": "s", "value": 600}},
+        }
+    }
+    grpc = {
+        "grpcRoute": {
+            "match": {
+                "serviceName": "pkg.Svc",
+                "methodName": "Get",
+                "metadata": [{"name": "x-id", "invert": False, "match": {"range": {"start": 1, "end": 9}}}],
+            },
+            "action": {"weightedTargets": [{"virtualNode": "g", "weight": 1}]},
+            "retryPolicy": {
+                "maxRetries": 2,
+                "perRetryTimeout": {"unit": "ms", "value": 500},
+                "grpcRetryEvents": ["unavailable"],
+            },
+        }
+    }
     got_tcp = api.create_route(meshName=mesh, virtualRouterName="tcp", routeName="t", spec=tcp)["route"]
     got_grpc = api.create_route(meshName=mesh, virtualRouterName="grpc", routeName="g", spec=grpc)["route"]
     assert got_tcp["spec"] == tcp
@@ -87,8 +113,7 @@ def test_tcp_grpc_and_http2_routes(api, mesh):
 
 def test_route_parent_router_must_exist(api, routed_mesh):
     with api_error("NotFoundException", 404):
-        api.create_route(meshName=routed_mesh, virtualRouterName="nope", routeName="rt",
-                         spec=http_route_spec("a"))
+        api.create_route(meshName=routed_mesh, virtualRouterName="nope", routeName="rt", spec=http_route_spec("a"))
     with api_error("NotFoundException", 404):
         api.list_routes(meshName=routed_mesh, virtualRouterName="nope")
     with api_error("NotFoundException", 404):
@@ -97,14 +122,14 @@ def test_route_parent_router_must_exist(api, routed_mesh):
 
 def test_route_target_node_must_exist(api, routed_mesh):
     with api_error("NotFoundException", 404, "ghost"):
-        api.create_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt",
-                         spec=http_route_spec("a", "ghost"))
+        api.create_route(
+            meshName=routed_mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("a", "ghost")
+        )
     with api_error("NotFoundException", 404):
         api.describe_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt")
     api.create_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("a"))
     with api_error("NotFoundException", 404, "ghost"):
-        api.update_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt",
-                         spec=http_route_spec("ghost"))
+        api.update_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("ghost"))
     route = api.describe_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt")["route"]
     assert route["metadata"]["version"] == 1
 
@@ -130,8 +155,9 @@ def test_route_on_multi_listener_router_needs_port_match(api, mesh):
         api.create_route(meshName=mesh, virtualRouterName="r2", routeName="noport", spec=http_route_spec("a"))
     with api_error("NotFoundException", 404):
         api.describe_route(meshName=mesh, virtualRouterName="r2", routeName="noport")
-    ok = api.create_route(meshName=mesh, virtualRouterName="r2", routeName="p",
-                          spec=http_route_spec("a", port=9090))["route"]
+    ok = api.create_route(meshName=mesh, virtualRouterName="r2", routeName="p", spec=http_route_spec("a", port=9090))[
+        "route"
+    ]
     assert ok["spec"]["httpRoute"]["match"]["port"] == 9090
 
 
@@ -139,8 +165,7 @@ def test_route_port_match_must_be_a_router_listener(api, mesh):
     api.create_virtual_node(meshName=mesh, virtualNodeName="a", spec=node_spec(ports=[8080, 9090]))
     api.create_virtual_router(meshName=mesh, virtualRouterName="r2", spec=router_spec(8080, 9090))
     with api_error("BadRequestException", 400):
-        api.create_route(meshName=mesh, virtualRouterName="r2", routeName="bad",
-                         spec=http_route_spec("a", port=7777))
+        api.create_route(meshName=mesh, virtualRouterName="r2", routeName="bad", spec=http_route_spec("a", port=7777))
     with api_error("NotFoundException", 404):
         api.describe_route(meshName=mesh, virtualRouterName="r2", routeName="bad")
 

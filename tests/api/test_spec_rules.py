@@ -3,6 +3,7 @@
 Sources: the member documentation in the botocore model itself (quoted in each test) and the App
 Mesh user guide (gateway routes).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -38,8 +39,9 @@ def test_listener_requires_service_discovery(api, mesh):
 
 def test_http_route_prefix_must_start_with_slash(api, routed):
     """HttpRouteMatch.prefix: 'This parameter must always start with /'."""
-    spec = {"httpRoute": {"match": {"prefix": "api"},
-                          "action": {"weightedTargets": [{"virtualNode": "a", "weight": 1}]}}}
+    spec = {
+        "httpRoute": {"match": {"prefix": "api"}, "action": {"weightedTargets": [{"virtualNode": "a", "weight": 1}]}}
+    }
     with api_error("BadRequestException", 400):
         api.create_route(meshName=routed, virtualRouterName="r", routeName="rt", spec=spec)
     assert_no_route(api, routed, "rt")
@@ -48,10 +50,15 @@ def test_http_route_prefix_must_start_with_slash(api, routed):
 def test_gateway_route_prefix_must_start_with_slash(api, mesh):
     """HttpGatewayRouteMatch.prefix: 'This parameter must always start with /'."""
     api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={})
-    api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g",
-                               spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]})
-    spec = {"httpRoute": {"match": {"prefix": "api/"},
-                          "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}}}}
+    api.create_virtual_gateway(
+        meshName=mesh, virtualGatewayName="g", spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]}
+    )
+    spec = {
+        "httpRoute": {
+            "match": {"prefix": "api/"},
+            "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}},
+        }
+    }
     with api_error("BadRequestException", 400):
         api.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr", spec=spec)
     with api_error("NotFoundException", 404):
@@ -62,8 +69,12 @@ def test_grpc_method_name_requires_service_name(api, mesh):
     """GrpcRouteMatch.methodName: 'If you specify a name, you must also specify a serviceName.'"""
     api.create_virtual_node(meshName=mesh, virtualNodeName="g", spec=node_spec(port=50051, protocol="grpc"))
     api.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=router_spec(50051, protocol="grpc"))
-    spec = {"grpcRoute": {"match": {"methodName": "Get"},
-                          "action": {"weightedTargets": [{"virtualNode": "g", "weight": 1}]}}}
+    spec = {
+        "grpcRoute": {
+            "match": {"methodName": "Get"},
+            "action": {"weightedTargets": [{"virtualNode": "g", "weight": 1}]},
+        }
+    }
     with api_error("BadRequestException", 400):
         api.create_route(meshName=mesh, virtualRouterName="r", routeName="rt", spec=spec)
     assert_no_route(api, mesh, "rt")
@@ -73,10 +84,12 @@ def test_gateway_route_target_port_required_for_multi_listener_provider(api, mes
     """User guide, gateway routes: 'Virtual service provider port is required when the provider
     (router or node) of the selected virtual service has multiple listeners.'"""
     api.create_virtual_node(meshName=mesh, virtualNodeName="two", spec=node_spec(ports=[8080, 9090]))
-    api.create_virtual_service(meshName=mesh, virtualServiceName="s.local",
-                               spec={"provider": {"virtualNode": {"virtualNodeName": "two"}}})
-    api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g",
-                               spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]})
+    api.create_virtual_service(
+        meshName=mesh, virtualServiceName="s.local", spec={"provider": {"virtualNode": {"virtualNodeName": "two"}}}
+    )
+    api.create_virtual_gateway(
+        meshName=mesh, virtualGatewayName="g", spec={"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]}
+    )
     target = {"virtualService": {"virtualServiceName": "s.local"}}
     spec = {"httpRoute": {"match": {"prefix": "/"}, "action": {"target": target}}}
     with api_error("BadRequestException", 400):
@@ -92,10 +105,22 @@ def test_gateway_route_port_match_required_on_multi_listener_gateway(api, mesh):
     """Same rule as routes on a multi-listener router, for gateways (observed AWS message:
     'All Routes for this Virtual ... must specify a port match')."""
     api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={})
-    api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g2", spec={"listeners": [
-        {"portMapping": {"port": 8088, "protocol": "http"}}, {"portMapping": {"port": 9099, "protocol": "http"}}]})
-    spec = {"httpRoute": {"match": {"prefix": "/"},
-                          "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}}}}
+    api.create_virtual_gateway(
+        meshName=mesh,
+        virtualGatewayName="g2",
+        spec={
+            "listeners": [
+                {"portMapping": {"port": 8088, "protocol": "http"}},
+                {"portMapping": {"port": 9099, "protocol": "http"}},
+            ]
+        },
+    )
+    spec = {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}},
+        }
+    }
     with api_error("BadRequestException", 400):
         api.create_gateway_route(meshName=mesh, virtualGatewayName="g2", gatewayRouteName="gr", spec=spec)
     spec["httpRoute"]["match"]["port"] = 9099

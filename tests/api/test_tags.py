@@ -1,4 +1,5 @@
 """Tags: at create time, TagResource/UntagResource, ListTagsForResource with pagination, limits."""
+
 from __future__ import annotations
 
 import pytest
@@ -58,16 +59,26 @@ def test_tagging_does_not_change_resource_version(api, tenant, mesh):
 
 def test_every_resource_kind_is_taggable(api, tenant, mesh):
     api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(), tags=tags({"k": "node"}))
-    api.create_virtual_router(meshName=mesh, virtualRouterName="r",
-                              spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]},
-                              tags=tags({"k": "router"}))
-    api.create_route(meshName=mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("n"),
-                     tags=tags({"k": "route"}))
+    api.create_virtual_router(
+        meshName=mesh,
+        virtualRouterName="r",
+        spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]},
+        tags=tags({"k": "router"}),
+    )
+    api.create_route(
+        meshName=mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("n"), tags=tags({"k": "route"})
+    )
     api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={}, tags=tags({"k": "service"}))
-    api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g", spec=gateway_spec(8088),
-                               tags=tags({"k": "gateway"}))
-    api.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="gr",
-                             spec=gateway_route_spec("s.local"), tags=tags({"k": "gatewayRoute"}))
+    api.create_virtual_gateway(
+        meshName=mesh, virtualGatewayName="g", spec=gateway_spec(8088), tags=tags({"k": "gateway"})
+    )
+    api.create_gateway_route(
+        meshName=mesh,
+        virtualGatewayName="g",
+        gatewayRouteName="gr",
+        spec=gateway_route_spec("s.local"),
+        tags=tags({"k": "gatewayRoute"}),
+    )
     base = (tenant.region, tenant.account, mesh)
     expected = {
         arn(*base, "virtualNode", "n"): "node",
@@ -95,8 +106,11 @@ def test_list_tags_paginator(api, tenant):
     name = unique("mesh")
     wanted = {f"key{i}": "v" for i in range(9)}
     api.create_mesh(meshName=name, tags=tags(wanted))
-    pages = list(api.get_paginator("list_tags_for_resource").paginate(
-        resourceArn=arn(tenant.region, tenant.account, name), PaginationConfig={"PageSize": 4}))
+    pages = list(
+        api.get_paginator("list_tags_for_resource").paginate(
+            resourceArn=arn(tenant.region, tenant.account, name), PaginationConfig={"PageSize": 4}
+        )
+    )
     assert [len(p["tags"]) for p in pages] == [4, 4, 1]
     assert {t["key"] for p in pages for t in p["tags"]} == set(wanted)
 
@@ -115,9 +129,10 @@ def test_too_many_tags_applies_none(api, tenant, mesh):
         api.tag_resource(resourceArn=mesh_arn, tags=tags({f"new{i}": "v" for i in range(6)}))
     assert len(all_tags(api, mesh_arn)) == 45
     # Replacing existing keys does not add tags: allowed right at the limit.
-    api.tag_resource(resourceArn=mesh_arn, tags=tags({f"k{i}": "w" for i in range(40)} | {"n1": "1", "n2": "2",
-                                                                                             "n3": "3", "n4": "4",
-                                                                                             "n5": "5"}))
+    api.tag_resource(
+        resourceArn=mesh_arn,
+        tags=tags({f"k{i}": "w" for i in range(40)} | {"n1": "1", "n2": "2", "n3": "3", "n4": "4", "n5": "5"}),
+    )
     assert len(all_tags(api, mesh_arn)) == 50
 
 

@@ -3,6 +3,7 @@
 All calls go through a client with botocore's parameter validation OFF, so the server sees the bad
 input exactly as a careless SDK or hand-written HTTP client would send it.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,22 +36,31 @@ def dns_spec(*listeners: dict) -> dict:
 
 # ---------------------------------------------------------------- message format
 
+
 def test_coral_message_for_integer_max(raw_api, mesh):
-    message = bad_node(raw_api, mesh, dns_spec(listener(port=70000)),
-                       "portMapping.port", "70000", "Member must have value less than or equal to 65535")
+    message = bad_node(
+        raw_api,
+        mesh,
+        dns_spec(listener(port=70000)),
+        "portMapping.port",
+        "70000",
+        "Member must have value less than or equal to 65535",
+    )
     assert message.startswith("1 validation error detected: Value '70000' at '"), message
     assert "'spec.listeners." in message
 
 
 def test_two_violations_are_both_reported(raw_api, mesh):
-    message = bad_node(raw_api, mesh, dns_spec(listener(port=0, protocol="smtp")), "portMapping.port",
-                       "portMapping.protocol")
+    message = bad_node(
+        raw_api, mesh, dns_spec(listener(port=0, protocol="smtp")), "portMapping.port", "portMapping.protocol"
+    )
     assert message.startswith("2 validation errors detected: "), message
     assert "Member must have value greater than or equal to 1" in message
     assert ENUM in message
 
 
 # ---------------------------------------------------------------- required
+
 
 def test_required_top_level_member_missing(raw_api, mesh):
     with api_error("BadRequestException", 400, "spec", NOT_NULL):
@@ -75,6 +85,7 @@ def test_required_tags_member_missing_on_tag_resource(raw_api, tenant, mesh):
 
 
 # ---------------------------------------------------------------- string lengths
+
 
 def test_name_too_long(raw_api):
     name = "m" * 256
@@ -102,19 +113,40 @@ def test_nested_string_too_long(raw_api, mesh):
 
 # ---------------------------------------------------------------- numbers
 
+
 def test_integer_below_minimum(raw_api, mesh):
-    bad_node(raw_api, mesh, dns_spec(listener(port=0)), "portMapping.port",
-             "Member must have value greater than or equal to 1")
+    bad_node(
+        raw_api,
+        mesh,
+        dns_spec(listener(port=0)),
+        "portMapping.port",
+        "Member must have value greater than or equal to 1",
+    )
 
 
 def test_long_out_of_range(raw_api, mesh):
-    health = {"healthyThreshold": 2, "unhealthyThreshold": 2, "intervalMillis": 1000,
-              "timeoutMillis": 2000, "protocol": "http"}
-    bad_node(raw_api, mesh, dns_spec(listener(healthCheck=health)), "healthCheck.intervalMillis",
-             "Member must have value greater than or equal to 5000")
+    health = {
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 2,
+        "intervalMillis": 1000,
+        "timeoutMillis": 2000,
+        "protocol": "http",
+    }
+    bad_node(
+        raw_api,
+        mesh,
+        dns_spec(listener(healthCheck=health)),
+        "healthCheck.intervalMillis",
+        "Member must have value greater than or equal to 5000",
+    )
     health["intervalMillis"] = 300001
-    bad_node(raw_api, mesh, dns_spec(listener(healthCheck=health)), "healthCheck.intervalMillis",
-             "Member must have value less than or equal to 300000")
+    bad_node(
+        raw_api,
+        mesh,
+        dns_spec(listener(healthCheck=health)),
+        "healthCheck.intervalMillis",
+        "Member must have value less than or equal to 300000",
+    )
 
 
 def test_update_with_invalid_value_leaves_resource_unchanged(raw_api, mesh):
@@ -125,6 +157,7 @@ def test_update_with_invalid_value_leaves_resource_unchanged(raw_api, mesh):
 
 
 # ---------------------------------------------------------------- lists
+
 
 def _route(raw_api, mesh, targets: list[dict], *parts: str):
     raw_api.create_virtual_node(meshName=mesh, virtualNodeName="t", spec=node_spec())
@@ -145,10 +178,18 @@ def test_list_too_long(raw_api, mesh):
 
 # ---------------------------------------------------------------- pattern, enum, union, types
 
+
 def test_pattern_violation(raw_api, mesh):
-    spec = {"listeners": [listener()],
-            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "svc",
-                                                 "attributes": [{"key": "bad key", "value": "v"}]}}}
+    spec = {
+        "listeners": [listener()],
+        "serviceDiscovery": {
+            "awsCloudMap": {
+                "namespaceName": "ns",
+                "serviceName": "svc",
+                "attributes": [{"key": "bad key", "value": "v"}],
+            }
+        },
+    }
     bad_node(raw_api, mesh, spec, "attributes", "key", PATTERN)
 
 
@@ -165,9 +206,13 @@ def test_enum_violation_on_update_mesh_keeps_version(raw_api, mesh):
 
 
 def test_union_with_two_members(raw_api, mesh):
-    spec = {"listeners": [listener()],
-            "serviceDiscovery": {"dns": {"hostname": "a.local"},
-                                 "awsCloudMap": {"namespaceName": "ns", "serviceName": "svc"}}}
+    spec = {
+        "listeners": [listener()],
+        "serviceDiscovery": {
+            "dns": {"hostname": "a.local"},
+            "awsCloudMap": {"namespaceName": "ns", "serviceName": "svc"},
+        },
+    }
     bad_node(raw_api, mesh, spec, "serviceDiscovery")
 
 
@@ -190,10 +235,12 @@ def test_string_where_integer_expected(raw_api, mesh):
 
 
 def test_object_where_list_expected(tenant, mesh, raw_api):
-    body = json.dumps({"virtualNodeName": "bad",
-                       "spec": {"listeners": {"portMapping": {"port": 8080, "protocol": "http"}}}})
-    status, headers, payload = send_signed(tenant.endpoint, tenant.account, tenant.region, "PUT",
-                                           f"/v20190125/meshes/{mesh}/virtualNodes", body.encode())
+    body = json.dumps(
+        {"virtualNodeName": "bad", "spec": {"listeners": {"portMapping": {"port": 8080, "protocol": "http"}}}}
+    )
+    status, headers, payload = send_signed(
+        tenant.endpoint, tenant.account, tenant.region, "PUT", f"/v20190125/meshes/{mesh}/virtualNodes", body.encode()
+    )
     assert status == 400, payload
     assert headers.get("x-amzn-errortype", "").split(":")[0] == "BadRequestException"
     assert "listeners" in json.loads(payload)["message"]
@@ -203,14 +250,16 @@ def test_object_where_list_expected(tenant, mesh, raw_api):
 
 def test_malformed_json_body(tenant, mesh):
     """A body that is not JSON at all is a 400 too, never a 500."""
-    status, headers, payload = send_signed(tenant.endpoint, tenant.account, tenant.region, "PUT",
-                                           f"/v20190125/meshes/{mesh}/virtualNodes", b"{not json")
+    status, headers, payload = send_signed(
+        tenant.endpoint, tenant.account, tenant.region, "PUT", f"/v20190125/meshes/{mesh}/virtualNodes", b"{not json"
+    )
     assert status == 400, payload
     assert headers.get("x-amzn-errortype", "").split(":")[0] in ("BadRequestException", "SerializationException")
     assert json.loads(payload)["message"]
 
 
 # ---------------------------------------------------------------- list parameters
+
 
 @pytest.mark.parametrize("limit", [0, 101, -1])
 def test_list_limit_out_of_range(raw_api, mesh, limit):

@@ -1,10 +1,21 @@
 """Virtual nodes: CRUD, defaults, references and deletion rules."""
+
 from __future__ import annotations
 
 import time
 
-from tests.api.helpers import (api_error, arn, assert_fresh_metadata, assert_ref, assert_updated,
-                               http_route_spec, node_spec, router_spec, service_spec, unique)
+from tests.api.helpers import (
+    api_error,
+    arn,
+    assert_fresh_metadata,
+    assert_ref,
+    assert_updated,
+    http_route_spec,
+    node_spec,
+    router_spec,
+    service_spec,
+    unique,
+)
 
 
 def test_create_virtual_node_metadata_and_spec(api, tenant, mesh):
@@ -16,8 +27,9 @@ def test_create_virtual_node_metadata_and_spec(api, tenant, mesh):
     assert node["spec"]["listeners"] == spec["listeners"]
     assert node["spec"]["backends"] == spec["backends"]
     assert node["spec"]["serviceDiscovery"] == spec["serviceDiscovery"]
-    assert_fresh_metadata(node["metadata"], arn(tenant.region, tenant.account, mesh, "virtualNode", "web"),
-                          tenant.account)
+    assert_fresh_metadata(
+        node["metadata"], arn(tenant.region, tenant.account, mesh, "virtualNode", "web"), tenant.account
+    )
     assert api.describe_virtual_node(meshName=mesh, virtualNodeName="web")["virtualNode"] == node
 
 
@@ -32,23 +44,48 @@ def test_empty_spec_gets_empty_backends_and_listeners(api, mesh):
 def test_full_listener_spec_round_trips(api, mesh):
     listener = {
         "portMapping": {"port": 8443, "protocol": "http2"},
-        "healthCheck": {"healthyThreshold": 2, "unhealthyThreshold": 3, "intervalMillis": 5000,
-                        "timeoutMillis": 2000, "protocol": "http2", "path": "/ping"},
-        "outlierDetection": {"maxServerErrors": 5, "maxEjectionPercent": 50,
-                             "interval": {"unit": "s", "value": 10},
-                             "baseEjectionDuration": {"unit": "ms", "value": 30000}},
+        "healthCheck": {
+            "healthyThreshold": 2,
+            "unhealthyThreshold": 3,
+            "intervalMillis": 5000,
+            "timeoutMillis": 2000,
+            "protocol": "http2",
+            "path": "/ping",
+        },
+        "outlierDetection": {
+            "maxServerErrors": 5,
+            "maxEjectionPercent": 50,
+            "interval": {"unit": "s", "value": 10},
+            "baseEjectionDuration": {"unit": "ms", "value": 30000},
+        },
         "timeout": {"http2": {"perRequest": {"unit": "s", "value": 3}}},
         "connectionPool": {"http2": {"maxRequests": 100}},
-        "tls": {"mode": "PERMISSIVE", "certificate": {"file": {"certificateChain": "/c.pem",
-                                                               "privateKey": "/k.pem"}}},
+        "tls": {"mode": "PERMISSIVE", "certificate": {"file": {"certificateChain": "/c.pem", "privateKey": "/k.pem"}}},
     }
-    spec = {"listeners": [listener],
-            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "svc",
-                                                 "attributes": [{"key": "stage", "value": "prod"}]}},
-            "logging": {"accessLog": {"file": {"path": "/dev/stdout",
-                                               "format": {"json": [{"key": "code", "value": "%RESPONSE_CODE%"}]}}}},
-            "backendDefaults": {"clientPolicy": {"tls": {"enforce": True, "ports": [443],
-                                                         "validation": {"trust": {"file": {"certificateChain": "/ca.pem"}}}}}}}
+    spec = {
+        "listeners": [listener],
+        "serviceDiscovery": {
+            "awsCloudMap": {
+                "namespaceName": "ns",
+                "serviceName": "svc",
+                "attributes": [{"key": "stage", "value": "prod"}],
+            }
+        },
+        "logging": {
+            "accessLog": {
+                "file": {"path": "/dev/stdout", "format": {"json": [{"key": "code", "value": "%RESPONSE_CODE%"}]}}
+            }
+        },
+        "backendDefaults": {
+            "clientPolicy": {
+                "tls": {
+                    "enforce": True,
+                    "ports": [443],
+                    "validation": {"trust": {"file": {"certificateChain": "/ca.pem"}}},
+                }
+            }
+        },
+    }
     node = api.create_virtual_node(meshName=mesh, virtualNodeName="full", spec=spec)["virtualNode"]
     for key in spec:
         assert node["spec"][key] == spec[key], key
@@ -57,8 +94,9 @@ def test_full_listener_spec_round_trips(api, mesh):
 def test_update_virtual_node(api, mesh):
     before = api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec())["virtualNode"]
     time.sleep(0.02)
-    after = api.update_virtual_node(meshName=mesh, virtualNodeName="n",
-                                    spec=node_spec(port=9090, backends=["x.local"]))["virtualNode"]
+    after = api.update_virtual_node(
+        meshName=mesh, virtualNodeName="n", spec=node_spec(port=9090, backends=["x.local"])
+    )["virtualNode"]
     assert_updated(before["metadata"], after["metadata"])
     assert after["spec"]["listeners"][0]["portMapping"]["port"] == 9090
     assert after["spec"]["backends"] == [{"virtualService": {"virtualServiceName": "x.local"}}]
@@ -98,8 +136,9 @@ def test_same_name_in_two_meshes_is_two_resources(api, mesh):
 
 
 def test_list_virtual_nodes(api, mesh):
-    created = {n: api.create_virtual_node(meshName=mesh, virtualNodeName=n, spec={})["virtualNode"]
-               for n in ("a", "b", "c")}
+    created = {
+        n: api.create_virtual_node(meshName=mesh, virtualNodeName=n, spec={})["virtualNode"] for n in ("a", "b", "c")
+    }
     refs = {r["virtualNodeName"]: r for r in api.list_virtual_nodes(meshName=mesh)["virtualNodes"]}
     assert set(refs) == set(created)
     for name, data in created.items():
@@ -137,8 +176,7 @@ def test_delete_virtual_node_blocked_while_route_target(api, mesh):
 
 
 def test_backends_do_not_need_to_exist_and_do_not_block_deletes(api, mesh):
-    api.create_virtual_node(meshName=mesh, virtualNodeName="client",
-                            spec=node_spec(backends=["later.local"]))
+    api.create_virtual_node(meshName=mesh, virtualNodeName="client", spec=node_spec(backends=["later.local"]))
     api.create_virtual_service(meshName=mesh, virtualServiceName="later.local", spec={})
     deleted = api.delete_virtual_service(meshName=mesh, virtualServiceName="later.local")
     assert deleted["virtualService"]["status"]["status"] == "DELETED"

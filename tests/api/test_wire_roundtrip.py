@@ -4,6 +4,7 @@ Requests: botocore's rest-json serializer writes the HTTP request for model-gene
 router + parser must recover exactly those params. Responses: our serializer writes a model-generated
 result; botocore's parser must read back exactly that result.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,7 @@ def wire():
 
 def http_request_for(operation: str, params: dict) -> tuple[str, str, dict[str, str], bytes]:
     """(method, path, query, body) exactly as a boto3 client would send them."""
-    request = create_serializer("rest-json").serialize_to_request(
-        params, examples.operation_model(operation))
+    request = create_serializer("rest-json").serialize_to_request(params, examples.operation_model(operation))
     prepare_request_dict(request, endpoint_url="http://127.0.0.1:4600")
     url = urlsplit(request["url"])
     query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -42,8 +42,8 @@ def http_request_for(operation: str, params: dict) -> tuple[str, str, dict[str, 
 
 def parse_with_botocore(operation: str, status: int, headers: dict[str, str], body: bytes) -> dict:
     parsed = create_parser("rest-json").parse(
-        {"status_code": status, "headers": headers, "body": body},
-        examples.operation_model(operation).output_shape)
+        {"status_code": status, "headers": headers, "body": body}, examples.operation_model(operation).output_shape
+    )
     parsed.pop("ResponseMetadata", None)
     return parsed
 
@@ -115,8 +115,7 @@ def test_response_roundtrip_epoch_timestamps_and_minimal(wire, operation):
 
 def test_request_with_percent_encoded_names(wire):
     """Names travel percent-encoded in the path; the parser must hand back the real name."""
-    params = {"meshName": "mesh one+two", "virtualServiceName": "svc.ns.svc.cluster.local",
-              "meshOwner": "111111111111"}
+    params = {"meshName": "mesh one+two", "virtualServiceName": "svc.ns.svc.cluster.local", "meshOwner": "111111111111"}
     check_request_roundtrip(wire, "DescribeVirtualService", params)
 
 
@@ -124,7 +123,9 @@ def test_routes_use_singular_parent_segment(wire):
     """Routes and gateway routes hang off `virtualRouter/` and `virtualGateway/` (singular)."""
     assert wire.match_operation("GET", "/v20190125/meshes/m/virtualRouter/r/routes")[0] == "ListRoutes"
     assert wire.match_operation("GET", "/v20190125/meshes/m/virtualRouters/r")[0] == "DescribeVirtualRouter"
-    assert wire.match_operation(
-        "DELETE", "/v20190125/meshes/m/virtualGateway/g/gatewayRoutes/gr")[0] == "DeleteGatewayRoute"
+    assert (
+        wire.match_operation("DELETE", "/v20190125/meshes/m/virtualGateway/g/gatewayRoutes/gr")[0]
+        == "DeleteGatewayRoute"
+    )
     name, uri = wire.match_operation("PUT", "/v20190125/meshes/m/virtualRouter/r/routes/rt")
     assert (name, uri) == ("UpdateRoute", {"meshName": "m", "virtualRouterName": "r", "routeName": "rt"})

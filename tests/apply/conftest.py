@@ -11,6 +11,7 @@ count what they receive; Cloud Map instances are registered the way ECS register
 tasks (RegisterInstance with the task family attribute), DNS names resolve through the
 gateway task's hosts file. Everything lives in one /28 of 198.51.100.0/24 and goes away.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,7 @@ from appmesh_local.cli import main as cli_main
 from appmesh_local.netns.task import Bridge, Task, sh
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, MeshEnvoy
-from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
 from tests.support.tasks import require_task_capabilities
 from tests.support.waiting import wait_until
@@ -43,8 +44,11 @@ MATERIAL = Path(__file__).parent / "material"
 BACKEND_SLOTS = range(3, 11)  # bridge.host(3..10) are backend addresses
 ADMIN_PORT = 9901
 # DNS names the manifests' VirtualNodes use, resolved in the gateway task (as cluster DNS would).
-K8S_HOSTS = ("color-white.howto-k8s.svc.cluster.local", "color-blue.howto-k8s.svc.cluster.local",
-             "color-red.howto-k8s.svc.cluster.local")
+K8S_HOSTS = (
+    "color-white.howto-k8s.svc.cluster.local",
+    "color-blue.howto-k8s.svc.cluster.local",
+    "color-red.howto-k8s.svc.cluster.local",
+)
 
 
 @dataclass
@@ -115,9 +119,14 @@ class GatewayLab:
         return result
 
     def aws(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id=ACCOUNT,
-                            aws_secret_access_key="testing",
-                            config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCOUNT,
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+        )
 
     def backend(self, colour: str, slot: int, port: int) -> Backend:
         made = Backend(colour, self.bridge.host(BACKEND_SLOTS[slot]), port)
@@ -128,11 +137,16 @@ class GatewayLab:
         """What ECS did for a task of a service with a Cloud Map registry."""
         sd = self.aws("servicediscovery")
         namespace_id = next(ns["Id"] for ns in sd.list_namespaces()["Namespaces"] if ns["Name"] == namespace)
-        service_id = next(s["Id"] for s in sd.list_services(
-            Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id]}])["Services"] if s["Name"] == service)
-        sd.register_instance(ServiceId=service_id, InstanceId=f"{backend.colour}-{backend.address}",
-                             Attributes={"AWS_INSTANCE_IPV4": backend.address, "AWS_INSTANCE_PORT": str(backend.port),
-                                         **attributes})
+        service_id = next(
+            s["Id"]
+            for s in sd.list_services(Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id]}])["Services"]
+            if s["Name"] == service
+        )
+        sd.register_instance(
+            ServiceId=service_id,
+            InstanceId=f"{backend.colour}-{backend.address}",
+            Attributes={"AWS_INSTANCE_IPV4": backend.address, "AWS_INSTANCE_PORT": str(backend.port), **attributes},
+        )
 
     def deregister_all(self, namespace: str) -> None:
         """ECS stopping the tasks: instances leave Cloud Map (so the stack's services can go)."""
@@ -146,9 +160,18 @@ class GatewayLab:
 
     def gateway(self, mesh: str, name: str) -> MeshEnvoy:
         """The gateway's Envoy in the task, started and in sync with the server."""
-        bootstrap = render_bootstrap(mesh, "virtualGateway", name, self.bridge.address, self.server.xds_port,
-                                     admin_port=ADMIN_PORT, admin_address=self.task.address, account=ACCOUNT,
-                                     region=REGION, reconnect_base_ms=200)
+        bootstrap = render_bootstrap(
+            mesh,
+            "virtualGateway",
+            name,
+            self.bridge.address,
+            self.server.xds_port,
+            admin_port=ADMIN_PORT,
+            admin_address=self.task.address,
+            account=ACCOUNT,
+            region=REGION,
+            reconnect_base_ms=200,
+        )
         process = self.task.envoy(bootstrap, log_level="warning")
         process.start(wait_live=False, timeout=30)
         envoy = MeshEnvoy(self.server, process, ProxyRef(ACCOUNT, REGION, mesh, "virtualGateway", name))
@@ -170,8 +193,15 @@ class GatewayLab:
             seen[colour] = seen.get(colour, 0) + 1
         return seen
 
-    def wait_colours(self, port: int, path: str, expected: set[str], headers: dict[str, str] | None = None,
-                     count: int = 30, timeout: float = 20) -> dict[str, int]:
+    def wait_colours(
+        self,
+        port: int,
+        path: str,
+        expected: set[str],
+        headers: dict[str, str] | None = None,
+        count: int = 30,
+        timeout: float = 20,
+    ) -> dict[str, int]:
         """Until `count` requests are answered by exactly the colours `expected` (bounded)."""
         last: dict[str, dict[str, int]] = {}
 
@@ -209,8 +239,7 @@ def gateway_lab() -> Iterator[GatewayLab]:
             address = bridge.host(slot)
             sh("ip", "addr", "add", f"{address}/{bridge.prefixlen}", "dev", bridge.name)
             stack.callback(sh, "ip", "addr", "del", f"{address}/{bridge.prefixlen}", "dev", bridge.name, check=False)
-        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0,
-                                            state_dir=None))
+        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None))
         server.xds.extra_hosts = (bridge.address,)  # the task's Envoy reaches xDS on the bridge
         server.xds.reconciler.bind_address = "0.0.0.0"  # the Envoy is alone in its namespace
         server.start_background()

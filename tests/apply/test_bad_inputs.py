@@ -1,5 +1,6 @@
 """Bad templates and manifests: one line naming the file, the resource and the field; nothing
 half-applied by what can be checked first; a failure part-way keeps what was applied and re-runs."""
+
 from __future__ import annotations
 
 import textwrap
@@ -37,24 +38,43 @@ def meshes(server: InProcessServer) -> list[str]:
 
 def with_mesh(mesh: str, resources: str) -> str:
     """A template: a mesh named `mesh` (lines 2-5), then `resources` (from line 6)."""
-    return (f"Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties:\n      MeshName: {mesh}\n"
-            + textwrap.indent(textwrap.dedent(resources), "  "))
+    return (
+        f"Resources:\n  Mesh:\n    Type: AWS::AppMesh::Mesh\n    Properties:\n      MeshName: {mesh}\n"
+        + textwrap.indent(textwrap.dedent(resources), "  ")
+    )
 
 
 def test_unknown_intrinsic_function(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "t.yaml", with_mesh("bad-fn", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "t.yaml",
+            with_mesh(
+                "bad-fn",
+                """\
           Node:
             Type: AWS::AppMesh::VirtualNode
             Properties:
               MeshName: !GetAtt Mesh.MeshName
               VirtualNodeName: !Upper node
               Spec: {}
-        """)))
+        """,
+            ),
+        )
+    )
     assert "t.yaml: Node (line 6): Properties.VirtualNodeName: unknown intrinsic function 'Fn::Upper'" in line
 
 
 def test_ref_to_a_missing_logical_id_changes_nothing(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "t.yaml", with_mesh("bad-ref", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "t.yaml",
+            with_mesh(
+                "bad-ref",
+                """\
           Node:
             Type: AWS::AppMesh::VirtualNode
             Properties:
@@ -63,14 +83,26 @@ def test_ref_to_a_missing_logical_id_changes_nothing(server: InProcessServer, tm
                 Backends:
                   - VirtualService:
                       VirtualServiceName: !GetAtt Srvice.VirtualServiceName
-        """)))
-    assert "Node (line 6): Properties.Spec.Backends[0].VirtualService.VirtualServiceName: Ref/GetAtt/Sub to " \
-           "'Srvice', which is neither a parameter nor a resource" in line
+        """,
+            ),
+        )
+    )
+    assert (
+        "Node (line 6): Properties.Spec.Backends[0].VirtualService.VirtualServiceName: Ref/GetAtt/Sub to "
+        "'Srvice', which is neither a parameter nor a resource" in line
+    )
     assert "bad-ref" not in meshes(server)  # refused before anything was applied
 
 
 def test_dependson_cycle(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "t.yaml", with_mesh("bad-cycle", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "t.yaml",
+            with_mesh(
+                "bad-cycle",
+                """\
           Router:
             Type: AWS::AppMesh::VirtualRouter
             DependsOn: Route
@@ -84,13 +116,23 @@ def test_dependson_cycle(server: InProcessServer, tmp_path: Path) -> None:
               MeshName: !GetAtt Mesh.MeshName
               VirtualRouterName: !GetAtt Router.VirtualRouterName
               Spec: {}
-        """)))
+        """,
+            ),
+        )
+    )
     assert "Circular dependency between resources: [Route, Router]" in line
     assert "bad-cycle" not in meshes(server)
 
 
 def test_invalid_spec_gets_the_apis_message(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "t.yaml", with_mesh("bad-spec", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "t.yaml",
+            with_mesh(
+                "bad-spec",
+                """\
           Node:
             Type: AWS::AppMesh::VirtualNode
             Properties:
@@ -100,13 +142,25 @@ def test_invalid_spec_gets_the_apis_message(server: InProcessServer, tmp_path: P
                 Listeners:
                   - PortMapping: {Port: 70000, Protocol: http}
                 ServiceDiscovery: {DNS: {Hostname: node.local}}
-        """)))
-    assert "t.yaml: Node (line 6): Properties: BadRequestException: 1 validation error detected: Value '70000' " \
-           "at 'spec.listeners.1.member.portMapping.port' failed to satisfy constraint" in line
+        """,
+            ),
+        )
+    )
+    assert (
+        "t.yaml: Node (line 6): Properties: BadRequestException: 1 validation error detected: Value '70000' "
+        "at 'spec.listeners.1.member.portMapping.port' failed to satisfy constraint" in line
+    )
 
 
 def test_a_property_the_api_does_not_have(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "t.yaml", with_mesh("bad-property", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "t.yaml",
+            with_mesh(
+                "bad-property",
+                """\
           Node:
             Type: AWS::AppMesh::VirtualNode
             Properties:
@@ -115,13 +169,20 @@ def test_a_property_the_api_does_not_have(server: InProcessServer, tmp_path: Pat
                 Listeners:
                   - PortMapping: {Port: 8080, Protocol: http}
                     HealthChek: {}
-        """)))
-    assert "Node (line 6): Properties.Spec.Listeners[0].HealthChek: unknown property (the API's Listener has: " \
-           "connectionPool, healthCheck," in line
+        """,
+            ),
+        )
+    )
+    assert (
+        "Node (line 6): Properties.Spec.Listeners[0].HealthChek: unknown property (the API's Listener has: "
+        "connectionPool, healthCheck," in line
+    )
 
 
 def test_a_failure_part_way_keeps_what_was_applied_and_reruns(server: InProcessServer, tmp_path: Path) -> None:
-    broken = with_mesh("half", """\
+    broken = with_mesh(
+        "half",
+        """\
           Node:
             Type: AWS::AppMesh::VirtualNode
             Properties:
@@ -130,11 +191,14 @@ def test_a_failure_part_way_keeps_what_was_applied_and_reruns(server: InProcessS
               Spec:
                 Listeners:
                   - PortMapping: {Port: 8080, Protocol: http}
-        """)
+        """,
+    )
     result = apply(server, tmp_path, "half.yaml", broken)
     line = error_line(result)
-    assert "Node (line 6): BadRequestException: If you specify a listener, then you must specify service " \
-           "discovery information (spec.serviceDiscovery)" in line
+    assert (
+        "Node (line 6): BadRequestException: If you specify a listener, then you must specify service "
+        "discovery information (spec.serviceDiscovery)" in line
+    )
     assert "create     Mesh" in result.out and "the steps above were applied and are kept" in result.err
     assert "half" in meshes(server)
     fixed = broken.replace("Protocol: http}", "Protocol: http}\n        ServiceDiscovery: {DNS: {Hostname: n.local}}")
@@ -146,7 +210,12 @@ def test_a_failure_part_way_keeps_what_was_applied_and_reruns(server: InProcessS
 
 
 def test_manifest_reference_to_a_missing_object(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "m.yaml", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "m.yaml",
+            """\
         apiVersion: appmesh.k8s.aws/v1beta2
         kind: Mesh
         metadata: {name: refs}
@@ -159,13 +228,22 @@ def test_manifest_reference_to_a_missing_object(server: InProcessServer, tmp_pat
           provider:
             virtualNode:
               virtualNodeRef: {name: ghost}
-        """))
-    assert "m.yaml (document 2): VirtualService/shop/svc: spec.provider.virtualNode.virtualNodeRef: " \
-           "VirtualNode/shop/ghost not found (neither in these manifests nor applied before)" in line
+        """,
+        )
+    )
+    assert (
+        "m.yaml (document 2): VirtualService/shop/svc: spec.provider.virtualNode.virtualNodeRef: "
+        "VirtualNode/shop/ghost not found (neither in these manifests nor applied before)" in line
+    )
 
 
 def test_manifest_without_a_matching_mesh(server: InProcessServer, tmp_path: Path) -> None:
-    line = error_line(apply(server, tmp_path, "m.yaml", """\
+    line = error_line(
+        apply(
+            server,
+            tmp_path,
+            "m.yaml",
+            """\
         apiVersion: v1
         kind: Namespace
         metadata: {name: lonely, labels: {team: a}}
@@ -179,7 +257,9 @@ def test_manifest_without_a_matching_mesh(server: InProcessServer, tmp_path: Pat
         kind: VirtualNode
         metadata: {name: n, namespace: lonely}
         spec: {}
-        """))
+        """,
+        )
+    )
     assert "VirtualNode/lonely/n: failed to find matching mesh for namespace: lonely, expecting 1 but found 0" in line
 
 
@@ -197,11 +277,15 @@ def test_parameters_and_imports(server: InProcessServer, tmp_path: Path) -> None
                   Type: !ImportValue egress-policy
         """
     assert "parameter Env has no value and no Default: give --parameter Env=VALUE" in error_line(
-        apply(server, tmp_path, "p.yaml", template))
+        apply(server, tmp_path, "p.yaml", template)
+    )
     assert "parameter Env: 'test' is not one of the AllowedValues ['dev', 'prod']" in error_line(
-        apply(server, tmp_path, "p.yaml", template, "--parameter", "Env=test"))
-    assert "Mesh (line 4): Properties.Spec.EgressFilter.Type: Fn::ImportValue: no stack applied here exports " \
-           "'egress-policy'" in error_line(apply(server, tmp_path, "p.yaml", template, "--parameter", "Env=dev"))
+        apply(server, tmp_path, "p.yaml", template, "--parameter", "Env=test")
+    )
+    assert (
+        "Mesh (line 4): Properties.Spec.EgressFilter.Type: Fn::ImportValue: no stack applied here exports "
+        "'egress-policy'" in error_line(apply(server, tmp_path, "p.yaml", template, "--parameter", "Env=dev"))
+    )
     done = apply(server, tmp_path, "p.yaml", template, "--parameter", "Env=dev", "--import", "egress-policy=ALLOW_ALL")
     assert done.code == 0, done.err
     described = server.client(access_key="123456789012").describe_mesh(meshName="dev-mesh")["mesh"]
@@ -211,5 +295,7 @@ def test_parameters_and_imports(server: InProcessServer, tmp_path: Path) -> None
 
 def test_neither_template_nor_manifest(server: InProcessServer, tmp_path: Path) -> None:
     line = error_line(apply(server, tmp_path, "x.yaml", "just: a mapping\n"))
-    assert line.endswith("x.yaml: neither a CloudFormation template (no Resources section) nor Kubernetes "
-                         "manifests (documents with apiVersion and kind)")
+    assert line.endswith(
+        "x.yaml: neither a CloudFormation template (no Resources section) nor Kubernetes "
+        "manifests (documents with apiVersion and kind)"
+    )

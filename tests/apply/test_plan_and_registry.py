@@ -1,4 +1,5 @@
 """--dry-run changes nothing; stacks survive a server restart; the registry endpoint refuses bad paths."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def _applied(endpoint: str) -> list:
 
 def test_dry_run_prints_the_plan_and_changes_nothing() -> None:
     with serve_in_thread(xds=False) as server:
-        network = run_cli("apply", "-f", str(COLORAPP / "colorapp-network.yaml"), "--dry-run", "--endpoint",
-                          server.endpoint)
+        network = run_cli(
+            "apply", "-f", str(COLORAPP / "colorapp-network.yaml"), "--dry-run", "--endpoint", server.endpoint
+        )
         assert network.code == 0, network.err
         assert "create?    ServiceDiscoveryNamespace" in network.out
         assert "stack colorapp-network: 1 to create, 2 skip (dry run: nothing changed)" in network.out
@@ -42,8 +44,16 @@ def test_a_stack_survives_a_restart_of_the_server(tmp_path: Path) -> None:
         again = run_cli("apply", *FILES, "--endpoint", server.endpoint)
         assert again.code == 0, again.err
         assert "stack colorapp-mesh: 10 unchanged, 3 skip" in again.out
-        plan = run_cli("apply", "-f", str(COLORAPP / "colorapp-mesh-v2.yaml"), "--stack-name", "colorapp-mesh",
-                       "--dry-run", "--endpoint", server.endpoint)
+        plan = run_cli(
+            "apply",
+            "-f",
+            str(COLORAPP / "colorapp-mesh-v2.yaml"),
+            "--stack-name",
+            "colorapp-mesh",
+            "--dry-run",
+            "--endpoint",
+            server.endpoint,
+        )
         assert "stack colorapp-mesh: 1 to update, 1 to delete, 8 unchanged, 3 skip" in plan.out
         names = sorted(document["name"] for document in _applied(server.endpoint))
         assert names == ["colorapp-mesh", "colorapp-network"]

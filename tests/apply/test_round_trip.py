@@ -1,4 +1,5 @@
 """export --format cloudformation|kubernetes → apply to an empty server → export again: the same text."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,8 +42,18 @@ def _describe_all(server) -> dict:  # type: ignore[no-untyped-def]
 
     client = server.client(access_key="123456789012")
     snapshot = snapshot_from_api(client, client.list_meshes()["meshes"][0]["meshName"])
-    return {k: getattr(snapshot, k) for k in ("spec", "virtual_nodes", "virtual_routers", "routes",
-                                               "virtual_services", "virtual_gateways", "gateway_routes")}
+    return {
+        k: getattr(snapshot, k)
+        for k in (
+            "spec",
+            "virtual_nodes",
+            "virtual_routers",
+            "routes",
+            "virtual_services",
+            "virtual_gateways",
+            "gateway_routes",
+        )
+    }
 
 
 @pytest.mark.parametrize("fmt", ["cloudformation", "kubernetes"])

@@ -1,4 +1,5 @@
 """The conversion rules and intrinsic functions, without a server."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,13 +61,31 @@ def test_every_template_property_is_an_api_member(type_name: str) -> None:
 
 def test_to_api_matches_names_and_coerces_like_cloudformation() -> None:
     shape = create_input_shape(APPMESH_TYPES["AWS::AppMesh::VirtualNode"])
-    params = to_api({"MeshName": "m", "Spec": {
-        "Listeners": [{"PortMapping": {"Port": "8080", "Protocol": "http"},
-                       "TLS": {"Mode": "STRICT", "Certificate": {"ACM": {"CertificateArn": "arn:x"}}}}],
-        "ServiceDiscovery": {"AWSCloudMap": {"NamespaceName": "n", "ServiceName": "s"}},
-        "BackendDefaults": {"ClientPolicy": {"TLS": {"Enforce": "true", "Ports": [443.0],
-                                                     "Validation": {"Trust": {"File": {"CertificateChain": "c"}}}}}},
-    }}, shape, "Properties")
+    params = to_api(
+        {
+            "MeshName": "m",
+            "Spec": {
+                "Listeners": [
+                    {
+                        "PortMapping": {"Port": "8080", "Protocol": "http"},
+                        "TLS": {"Mode": "STRICT", "Certificate": {"ACM": {"CertificateArn": "arn:x"}}},
+                    }
+                ],
+                "ServiceDiscovery": {"AWSCloudMap": {"NamespaceName": "n", "ServiceName": "s"}},
+                "BackendDefaults": {
+                    "ClientPolicy": {
+                        "TLS": {
+                            "Enforce": "true",
+                            "Ports": [443.0],
+                            "Validation": {"Trust": {"File": {"CertificateChain": "c"}}},
+                        }
+                    }
+                },
+            },
+        },
+        shape,
+        "Properties",
+    )
     assert params["spec"]["listeners"][0]["portMapping"] == {"port": 8080, "protocol": "http"}
     assert params["spec"]["listeners"][0]["tls"]["certificate"] == {"acm": {"certificateArn": "arn:x"}}
     assert params["spec"]["serviceDiscovery"] == {"awsCloudMap": {"namespaceName": "n", "serviceName": "s"}}
@@ -79,28 +98,36 @@ def test_to_api_matches_names_and_coerces_like_cloudformation() -> None:
 
 def scope(**refs: Any) -> Scope:
     conditions = {"Yes": True, "No": False}
-    return Scope(ref=lambda name: refs[name], get_att=lambda name, attribute: f"{name}/{attribute}",
-                 condition=conditions.__getitem__, import_value=lambda name: f"imported:{name}",
-                 mappings={"Regions": {"us-east-1": {"Port": 80}}}, region="us-east-1")
+    return Scope(
+        ref=lambda name: refs[name],
+        get_att=lambda name, attribute: f"{name}/{attribute}",
+        condition=conditions.__getitem__,
+        import_value=lambda name: f"imported:{name}",
+        mappings={"Regions": {"us-east-1": {"Port": 80}}},
+        region="us-east-1",
+    )
 
 
-@pytest.mark.parametrize("value, expected", [
-    ({"Fn::Sub": "${Env}-${Mesh.Arn}-${!Literal}"}, "dev-Mesh/Arn-${Literal}"),
-    ({"Fn::Sub": ["${A}.${Env}", {"A": {"Ref": "Env"}}]}, "dev.dev"),
-    ({"Fn::Join": ["-", ["a", {"Ref": "Env"}, 3]]}, "a-dev-3"),
-    ({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}, "y"),
-    ({"Fn::If": ["Yes", "a", "b"]}, "a"),
-    ({"Fn::If": ["No", "a", {"Ref": "AWS::NoValue"}]}, NO_VALUE),
-    ({"Fn::Equals": [{"Ref": "Env"}, "dev"]}, True),
-    ({"Fn::Not": [{"Fn::Equals": ["a", "b"]}]}, True),
-    ({"Fn::And": [{"Condition": "Yes"}, {"Condition": "No"}]}, False),
-    ({"Fn::Or": [{"Condition": "Yes"}, {"Condition": "No"}]}, True),
-    ({"Fn::ImportValue": {"Fn::Sub": "${Env}:vpc"}}, "imported:dev:vpc"),
-    ({"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Port"]}, 80),
-    ({"Fn::GetAtt": "Node.VirtualNodeName"}, "Node/VirtualNodeName"),
-    ({"Fn::Base64": "hi"}, "aGk="),
-    ({"a": {"Fn::If": ["No", 1, {"Ref": "AWS::NoValue"}]}, "b": [1, {"Ref": "AWS::NoValue"}]}, {"b": [1]}),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"Fn::Sub": "${Env}-${Mesh.Arn}-${!Literal}"}, "dev-Mesh/Arn-${Literal}"),
+        ({"Fn::Sub": ["${A}.${Env}", {"A": {"Ref": "Env"}}]}, "dev.dev"),
+        ({"Fn::Join": ["-", ["a", {"Ref": "Env"}, 3]]}, "a-dev-3"),
+        ({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}, "y"),
+        ({"Fn::If": ["Yes", "a", "b"]}, "a"),
+        ({"Fn::If": ["No", "a", {"Ref": "AWS::NoValue"}]}, NO_VALUE),
+        ({"Fn::Equals": [{"Ref": "Env"}, "dev"]}, True),
+        ({"Fn::Not": [{"Fn::Equals": ["a", "b"]}]}, True),
+        ({"Fn::And": [{"Condition": "Yes"}, {"Condition": "No"}]}, False),
+        ({"Fn::Or": [{"Condition": "Yes"}, {"Condition": "No"}]}, True),
+        ({"Fn::ImportValue": {"Fn::Sub": "${Env}:vpc"}}, "imported:dev:vpc"),
+        ({"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Port"]}, 80),
+        ({"Fn::GetAtt": "Node.VirtualNodeName"}, "Node/VirtualNodeName"),
+        ({"Fn::Base64": "hi"}, "aGk="),
+        ({"a": {"Fn::If": ["No", 1, {"Ref": "AWS::NoValue"}]}, "b": [1, {"Ref": "AWS::NoValue"}]}, {"b": [1]}),
+    ],
+)
 def test_intrinsic_functions(value: Any, expected: Any) -> None:
     assert evaluate(value, scope(Env="dev", **{"AWS::Region": "us-east-1", "AWS::NoValue": NO_VALUE})) == expected
 
@@ -121,13 +148,21 @@ def _template(resources: dict[str, Any]) -> Template:
 
 
 def test_order_follows_references_and_dependson() -> None:
-    template = _template({
-        "Route": {"Type": "AWS::AppMesh::Route", "Properties": {"VirtualRouterName": {"Fn::GetAtt": ["Router", "X"]}}},
-        "Router": {"Type": "AWS::AppMesh::VirtualRouter", "DependsOn": "Mesh",
-                   "Properties": {"MeshName": {"Fn::Sub": "${Other}"}}},
-        "Mesh": {"Type": "AWS::AppMesh::Mesh"},
-        "Other": {"Type": "AWS::ECS::Cluster"},
-    })
+    template = _template(
+        {
+            "Route": {
+                "Type": "AWS::AppMesh::Route",
+                "Properties": {"VirtualRouterName": {"Fn::GetAtt": ["Router", "X"]}},
+            },
+            "Router": {
+                "Type": "AWS::AppMesh::VirtualRouter",
+                "DependsOn": "Mesh",
+                "Properties": {"MeshName": {"Fn::Sub": "${Other}"}},
+            },
+            "Mesh": {"Type": "AWS::AppMesh::Mesh"},
+            "Other": {"Type": "AWS::ECS::Cluster"},
+        }
+    )
     order = template.order()
     assert order.index("Mesh") < order.index("Router") < order.index("Route")
     assert order.index("Other") < order.index("Router")
@@ -135,5 +170,9 @@ def test_order_follows_references_and_dependson() -> None:
 
 def test_cycle_through_sub_is_found() -> None:
     with pytest.raises(ApplyError, match=r"Circular dependency between resources: \[A, B\]"):
-        _template({"A": {"Type": "AWS::AppMesh::Mesh", "Properties": {"MeshName": {"Fn::Sub": "${B.Arn}"}}},
-                   "B": {"Type": "AWS::AppMesh::Mesh", "Properties": {"MeshName": {"Ref": "A"}}}})
+        _template(
+            {
+                "A": {"Type": "AWS::AppMesh::Mesh", "Properties": {"MeshName": {"Fn::Sub": "${B.Arn}"}}},
+                "B": {"Type": "AWS::AppMesh::Mesh", "Properties": {"MeshName": {"Ref": "A"}}},
+            }
+        )

@@ -3,6 +3,7 @@
 Each test applies files from tests/apply/material with the real CLI, starts the gateway's
 Envoy in a network namespace, and counts which backend answers each request.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,11 +15,15 @@ COLORAPP = MATERIAL / "colorapp"
 
 
 def test_colour_app_templates_then_an_update_that_traffic_follows(lab: GatewayLab) -> None:
-    applied = lab.apply("apply", "-f", str(COLORAPP / "colorapp-network.yaml"), "-f", str(COLORAPP / "colorapp-mesh.yaml"))
+    applied = lab.apply(
+        "apply", "-f", str(COLORAPP / "colorapp-network.yaml"), "-f", str(COLORAPP / "colorapp-mesh.yaml")
+    )
     assert "stack colorapp-mesh: 10 create, 3 skip" in applied.out
     blue, red = lab.backend("blue", 3, 9080), lab.backend("red", 4, 9080)
     for backend in (blue, red):  # what ECS did when the tasks started
-        lab.register("colorapp.local", "colorteller", backend, ECS_TASK_DEFINITION_FAMILY=f"colorteller-{backend.colour}")
+        lab.register(
+            "colorapp.local", "colorteller", backend, ECS_TASK_DEFINITION_FAMILY=f"colorteller-{backend.colour}"
+        )
     lab.gateway("colorapp", "colorgateway")
 
     seen = lab.wait_colours(8088, "/color/x", {"blue", "red"}, count=40)  # weights 1:1

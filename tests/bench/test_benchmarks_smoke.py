@@ -1,5 +1,6 @@
 """Each benchmark runs end to end at a tiny size and writes its JSON. Never a speed threshold:
 benchmarks measure, tests check that the measuring still works."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_benchmark(module: str, *args: str, out: Path) -> dict:
-    completed = subprocess.run([sys.executable, "-m", module, *args, "--out", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=200)
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *args, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=200
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "|" in completed.stdout  # the table
     document = json.loads(out.read_text())
@@ -63,8 +65,22 @@ def test_null_server_answers_every_call_with_an_empty_document(tmp_path):
 def test_scale_benchmark_translates_changes_and_fans_out(tmp_path):
     pytest.importorskip("psutil")
     envoys = "0" if _envoy_missing() else "1"
-    doc = run_benchmark("benchmarks.scale", "--nodes", "8", "--routes-per-router", "2", "--backends", "2",
-                        "--clients", "3", "--envoys", envoys, "--repeat", "2", out=tmp_path / "scale.json")
+    doc = run_benchmark(
+        "benchmarks.scale",
+        "--nodes",
+        "8",
+        "--routes-per-router",
+        "2",
+        "--backends",
+        "2",
+        "--clients",
+        "3",
+        "--envoys",
+        envoys,
+        "--repeat",
+        "2",
+        out=tmp_path / "scale.json",
+    )
     full = doc["translation"]["full"]
     assert full["proxies"] == 8 and full["problems"] == 0
     assert doc["translation"]["route_change"]["hot"]["proxies_changed"] == 8
@@ -79,8 +95,9 @@ def test_convergence_benchmark_with_a_real_envoy(tmp_path):
     missing = _envoy_missing()
     if missing:
         pytest.skip(missing)
-    doc = run_benchmark("benchmarks.convergence", "--sizes", "4", "--envoys", "1", "--repeat", "2",
-                        out=tmp_path / "convergence.json")
+    doc = run_benchmark(
+        "benchmarks.convergence", "--sizes", "4", "--envoys", "1", "--repeat", "2", out=tmp_path / "convergence.json"
+    )
     (case,) = doc["cases"]
     assert case["nodes"] == 4 and case["envoys"] == 1 and len(case["runs"]) == 2
     assert all(run["ack_ms"] > 0 and run["probe_ms"] > 0 for run in case["runs"])

@@ -9,6 +9,7 @@
 `put_baseline` creates or updates every resource to this shape, so a test can change
 the mesh and the next one starts from the same place.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator
@@ -19,8 +20,9 @@ BACKENDS = ("color.local", "greeter.local", "echo.local")
 OVERRIDE_HEADER = "color-override"
 
 
-def node_spec(name: str, port: int, protocol: str, backends: tuple[str, ...] = (),
-              logging: dict[str, Any] | None = None) -> dict[str, Any]:
+def node_spec(
+    name: str, port: int, protocol: str, backends: tuple[str, ...] = (), logging: dict[str, Any] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "listeners": [{"portMapping": {"port": port, "protocol": protocol}}],
         "serviceDiscovery": {"dns": {"hostname": f"{name}.local"}},
@@ -32,14 +34,25 @@ def node_spec(name: str, port: int, protocol: str, backends: tuple[str, ...] = (
 
 
 def split_route(blue: int, red: int) -> dict[str, Any]:
-    return {"priority": 100, "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
-        {"virtualNode": "blue", "weight": blue}, {"virtualNode": "red", "weight": red}]}}}
+    return {
+        "priority": 100,
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {
+                "weightedTargets": [{"virtualNode": "blue", "weight": blue}, {"virtualNode": "red", "weight": red}]
+            },
+        },
+    }
 
 
 def override_route() -> dict[str, Any]:
-    return {"priority": 0, "httpRoute": {
-        "match": {"prefix": "/", "headers": [{"name": OVERRIDE_HEADER, "match": {"exact": "red"}}]},
-        "action": {"weightedTargets": [{"virtualNode": "red", "weight": 100}]}}}
+    return {
+        "priority": 0,
+        "httpRoute": {
+            "match": {"prefix": "/", "headers": [{"name": OVERRIDE_HEADER, "match": {"exact": "red"}}]},
+            "action": {"weightedTargets": [{"virtualNode": "red", "weight": 100}]},
+        },
+    }
 
 
 def baseline() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -51,27 +64,60 @@ def baseline() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     yield "virtual_node", {**mesh, "virtualNodeName": "greeter"}, node_spec("greeter", GRPC_PORT, "grpc")
     yield "virtual_node", {**mesh, "virtualNodeName": "echo"}, node_spec("echo", TCP_PORT, "tcp")
     yield "virtual_node", {**mesh, "virtualNodeName": "front"}, node_spec("front", HTTP_PORT, "http", BACKENDS)
-    for router, port, protocol in (("color", HTTP_PORT, "http"), ("greeter", GRPC_PORT, "grpc"),
-                                   ("echo", TCP_PORT, "tcp")):
-        yield "virtual_router", {**mesh, "virtualRouterName": router}, {
-            "listeners": [{"portMapping": {"port": port, "protocol": protocol}}]}
+    for router, port, protocol in (
+        ("color", HTTP_PORT, "http"),
+        ("greeter", GRPC_PORT, "grpc"),
+        ("echo", TCP_PORT, "tcp"),
+    ):
+        yield (
+            "virtual_router",
+            {**mesh, "virtualRouterName": router},
+            {"listeners": [{"portMapping": {"port": port, "protocol": protocol}}]},
+        )
     color = {**mesh, "virtualRouterName": "color"}
     yield "route", {**color, "routeName": "split"}, split_route(80, 20)
     yield "route", {**color, "routeName": "override"}, override_route()
-    yield "route", {**mesh, "virtualRouterName": "greeter", "routeName": "hello"}, {"grpcRoute": {
-        "match": {"serviceName": "demo.Greeter"},
-        "action": {"weightedTargets": [{"virtualNode": "greeter", "weight": 100}]}}}
-    yield "route", {**mesh, "virtualRouterName": "echo", "routeName": "echo"}, {"tcpRoute": {
-        "action": {"weightedTargets": [{"virtualNode": "echo", "weight": 100}]}}}
+    yield (
+        "route",
+        {**mesh, "virtualRouterName": "greeter", "routeName": "hello"},
+        {
+            "grpcRoute": {
+                "match": {"serviceName": "demo.Greeter"},
+                "action": {"weightedTargets": [{"virtualNode": "greeter", "weight": 100}]},
+            }
+        },
+    )
+    yield (
+        "route",
+        {**mesh, "virtualRouterName": "echo", "routeName": "echo"},
+        {"tcpRoute": {"action": {"weightedTargets": [{"virtualNode": "echo", "weight": 100}]}}},
+    )
     for service, router in (("color.local", "color"), ("greeter.local", "greeter"), ("echo.local", "echo")):
-        yield "virtual_service", {**mesh, "virtualServiceName": service}, {
-            "provider": {"virtualRouter": {"virtualRouterName": router}}}
-    yield "virtual_service", {**mesh, "virtualServiceName": "front.local"}, {
-        "provider": {"virtualNode": {"virtualNodeName": "front"}}}
-    yield "virtual_gateway", {**mesh, "virtualGatewayName": "gw"}, {
-        "listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]}
-    yield "gateway_route", {**mesh, "virtualGatewayName": "gw", "gatewayRouteName": "front"}, {"httpRoute": {
-        "match": {"prefix": "/"}, "action": {"target": {"virtualService": {"virtualServiceName": "front.local"}}}}}
+        yield (
+            "virtual_service",
+            {**mesh, "virtualServiceName": service},
+            {"provider": {"virtualRouter": {"virtualRouterName": router}}},
+        )
+    yield (
+        "virtual_service",
+        {**mesh, "virtualServiceName": "front.local"},
+        {"provider": {"virtualNode": {"virtualNodeName": "front"}}},
+    )
+    yield (
+        "virtual_gateway",
+        {**mesh, "virtualGatewayName": "gw"},
+        {"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]},
+    )
+    yield (
+        "gateway_route",
+        {**mesh, "virtualGatewayName": "gw", "gatewayRouteName": "front"},
+        {
+            "httpRoute": {
+                "match": {"prefix": "/"},
+                "action": {"target": {"virtualService": {"virtualServiceName": "front.local"}}},
+            }
+        },
+    )
 
 
 def put(client: Any, kind: str, names: dict[str, Any], spec: dict[str, Any]) -> None:

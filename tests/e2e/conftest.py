@@ -5,6 +5,7 @@ of it down even when set-up fails half way; `baseline` (per test) puts the mesh 
 to the walk-through's shape and waits until every Envoy has ACKed it. docs/e2e.md
 explains the model.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,10 @@ import requests
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess, world_executable
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess, world_executable
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 from tests.e2e import colorapp
@@ -40,13 +41,13 @@ ADMIN_PORT = 9901
 RECONNECT_BASE_MS = 200  # Envoy's ADS retry back-off: 0.2 s, at most 2 s (App Mesh's agent: 10 s)
 # task → (interception app ports or None for no Envoy/iptables, proxy kind or None)
 TASKS: dict[str, tuple[tuple[int, ...] | None, str | None]] = {
-    "gw": (None, "virtualGateway"),       # a gateway: Envoy without iptables
+    "gw": (None, "virtualGateway"),  # a gateway: Envoy without iptables
     "front": ((HTTP_PORT,), "virtualNode"),
     "blue": ((HTTP_PORT,), "virtualNode"),
     "red": ((HTTP_PORT,), "virtualNode"),
     "greeter": ((GRPC_PORT,), "virtualNode"),
     "echo": ((TCP_PORT,), "virtualNode"),
-    "ext": (None, None),                  # not in the mesh: no Envoy
+    "ext": (None, None),  # not in the mesh: no Envoy
 }
 PROXIES = {"gw": "gw", "front": "front", "blue": "blue", "red": "red", "greeter": "greeter", "echo": "echo"}
 
@@ -61,8 +62,12 @@ def app_runtime(workdir: Path) -> tuple[str, dict[str, str]]:
 
     python = sys.executable
     if not world_executable(Path(python)):
-        python = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}",
-                              path="/usr/local/bin:/usr/bin:/bin") or ""
+        python = (
+            shutil.which(
+                f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/local/bin:/usr/bin:/bin"
+            )
+            or ""
+        )
         if not python:
             pytest.fail(f"no python{sys.version_info.major}.{sys.version_info.minor} a non-root uid can run")
     site = workdir / "site"
@@ -75,8 +80,12 @@ def app_runtime(workdir: Path) -> tuple[str, dict[str, str]]:
     for path in [workdir, *site.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o644)
     workdir.chmod(0o755)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1",
-           "LANG": "C.UTF-8"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(site),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
     return python, env
 
 
@@ -101,9 +110,14 @@ class ColorApp:
         The tasks' Envoys reach the xDS port at the bridge address; the ports are kept
         so a restarted server comes back where the Envoys look for it.
         """
-        config = ServerConfig(host="127.0.0.1", port=self.api_port, xds_host="127.0.0.1",
-                              xds_port=self.xds_port, state_dir=self.state_dir,
-                              xds_extra_hosts=(self.bridge.address,))
+        config = ServerConfig(
+            host="127.0.0.1",
+            port=self.api_port,
+            xds_host="127.0.0.1",
+            xds_port=self.xds_port,
+            state_dir=self.state_dir,
+            xds_extra_hosts=(self.bridge.address,),
+        )
         server = AppMeshServer(config)
         try:
             server.start_background()
@@ -134,8 +148,14 @@ class ColorApp:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("appmesh", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+        return boto3.client(
+            "appmesh",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     # ---- tasks -----------------------------------------------------------------------------
     def address(self, task: str) -> str:
@@ -157,17 +177,27 @@ class ColorApp:
 
     def start_app(self, task: str, script: str, *args: str, port: int) -> None:
         with open(self.state_dir.parent / f"{task}-{script}.log", "wb") as log:
-            self.tasks[task].popen([self.python, str(APPS / script), *args], env=self.env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+            self.tasks[task].popen(
+                [self.python, str(APPS / script), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         waited = self.tasks[task].run([self.python, str(APPS / "wait_port.py"), str(port)], uid=None, env=self.env)
         if waited.returncode != 0:
             raise RuntimeError(f"{script} {args} did not listen on {port} in task {task}")
 
     def start_envoy(self, task: str) -> EnvoyProcess:
         proxy = self.proxy(task)
-        bootstrap = render_bootstrap(MESH, proxy.kind, proxy.name, self.bridge.address, self.xds_port,
-                                     admin_port=ADMIN_PORT, admin_address=self.address(task),
-                                     account=ACCOUNT, region=REGION, reconnect_base_ms=RECONNECT_BASE_MS)
+        bootstrap = render_bootstrap(
+            MESH,
+            proxy.kind,
+            proxy.name,
+            self.bridge.address,
+            self.xds_port,
+            admin_port=ADMIN_PORT,
+            admin_address=self.address(task),
+            account=ACCOUNT,
+            region=REGION,
+            reconnect_base_ms=RECONNECT_BASE_MS,
+        )
         envoy = self.tasks[task].envoy(bootstrap, log_level="warning")
         envoy.start(wait_live=False, timeout=30)
         self.envoys[task] = envoy
@@ -178,8 +208,9 @@ class ColorApp:
         """Per type, the version of the server's current snapshot this proxy must ACK."""
         snapshot = self.xds.cache.get(self.proxy(task))
         assert snapshot is not None, f"the server has no configuration for {task}"
-        return {SHORT_TYPE_NAMES[t]: ts.version for t, ts in snapshot.types.items()
-                if t in WILDCARD_TYPES or ts.resources}
+        return {
+            SHORT_TYPE_NAMES[t]: ts.version for t, ts in snapshot.types.items() if t in WILDCARD_TYPES or ts.resources
+        }
 
     def acked_versions(self, task: str) -> dict[str, str | None]:
         """Per type, what the live ADS stream of `task`'s proxy has ACKed (from the server's status)."""
@@ -198,16 +229,19 @@ class ColorApp:
 
         if not self.xds.status.wait_for(done, timeout):
             detail = {t: {"wanted": self.wanted_versions(t), "acked": self.acked_versions(t)} for t in tasks}
-            raise AssertionError(f"Envoys did not converge within {timeout}s: {detail}\n"
-                                 f"{json.dumps(self.xds.status_snapshot(), indent=1)[:4000]}")
+            raise AssertionError(
+                f"Envoys did not converge within {timeout}s: {detail}\n"
+                f"{json.dumps(self.xds.status_snapshot(), indent=1)[:4000]}"
+            )
 
     # ---- traffic ---------------------------------------------------------------------------
     @property
     def gateway_url(self) -> str:
         return f"http://{self.address('gw')}:{GATEWAY_PORT}"
 
-    def through_gateway(self, session: requests.Session, path: str = "/",
-                        headers: dict[str, str] | None = None) -> requests.Response:
+    def through_gateway(
+        self, session: requests.Session, path: str = "/", headers: dict[str, str] | None = None
+    ) -> requests.Response:
         """One request from the test (outside every task) to the gateway's task address."""
         return session.get(self.gateway_url + path, headers=headers or {}, timeout=10)
 
@@ -253,7 +287,7 @@ def colorapp_tasks(e2e_requirements: None) -> Iterator[ColorApp]:
         # Per-task hosts files: every task resolves every name, as a VPC's DNS would.
         hosts = {f"{name}.local": address for name, address in addresses.items()}
         hosts["color.local"] = addresses["blue"]  # a virtual service name only has to resolve
-        for name, (ports, kind) in TASKS.items():
+        for name, (ports, _kind) in TASKS.items():
             interception = Interception(app_ports=ports) if ports is not None else None
             task = Task(f"{name[:6]}{slot}", addresses[name], bridge, hosts=hosts, interception=interception)
             app.tasks[name] = task.up()
@@ -264,8 +298,9 @@ def colorapp_tasks(e2e_requirements: None) -> Iterator[ColorApp]:
 
         app.start_app("blue", "http_app.py", "colour", "blue", str(HTTP_PORT), port=HTTP_PORT)
         app.start_app("red", "http_app.py", "colour", "red", str(HTTP_PORT), port=HTTP_PORT)
-        app.start_app("front", "http_app.py", "front", str(HTTP_PORT), f"http://color.local:{HTTP_PORT}",
-                      port=HTTP_PORT)
+        app.start_app(
+            "front", "http_app.py", "front", str(HTTP_PORT), f"http://color.local:{HTTP_PORT}", port=HTTP_PORT
+        )
         app.start_app("greeter", "grpc_app.py", "server", "greeter", str(GRPC_PORT), port=GRPC_PORT)
         app.start_app("echo", "tcp_echo.py", "server", "echo", str(TCP_PORT), port=TCP_PORT)
         app.start_app("ext", "http_app.py", "colour", "outside-the-mesh", str(EXT_PORT), port=EXT_PORT)

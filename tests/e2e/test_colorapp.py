@@ -8,6 +8,7 @@
 Every assertion is about what real processes saw on the wire, or what the server's
 ADS stream recorded; nothing here reads Envoy's stats to decide that a change applied.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,12 @@ from typing import Any
 import pytest
 import requests
 
-from appmesh_local.xds.envoy_process import dump_versions
+from appmesh_local.proxy.process import dump_versions
 from tests.e2e import colorapp
 from tests.e2e.colorapp import GRPC_PORT, HTTP_PORT, MESH, TCP_PORT, node_spec, split_route
 from tests.e2e.conftest import EXT_PORT, RECONNECT_BASE_MS, ColorApp, artifacts_dir
-from tests.support.waiting import wait_until
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(90)]
 SPLIT_REQUESTS = 200
@@ -49,8 +50,11 @@ def front_rds(app: ColorApp) -> dict[str, Any] | None:
 
 
 def route_configs(dump: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {entry["route_config"]["name"]: entry["route_config"]
-            for section in dump["configs"] for entry in section.get("dynamic_route_configs", [])}
+    return {
+        entry["route_config"]["name"]: entry["route_config"]
+        for section in dump["configs"]
+        for entry in section.get("dynamic_route_configs", [])
+    }
 
 
 def egress_ports(dump: dict[str, Any]) -> set[int]:
@@ -59,14 +63,18 @@ def egress_ports(dump: dict[str, Any]) -> set[int]:
         for entry in section.get("dynamic_listeners", []):
             if entry["name"] == "lds_egress_0.0.0.0_15001":
                 chains = entry["active_state"]["listener"].get("filter_chains", [])
-                return {c["filter_chain_match"]["destination_port"] for c in chains
-                        if "destination_port" in c.get("filter_chain_match", {})}
+                return {
+                    c["filter_chain_match"]["destination_port"]
+                    for c in chains
+                    if "destination_port" in c.get("filter_chain_match", {})
+                }
     return set()
 
 
 def clusters(dump: dict[str, Any]) -> set[str]:
-    return {entry["cluster"]["name"] for section in dump["configs"]
-            for entry in section.get("dynamic_active_clusters", [])}
+    return {
+        entry["cluster"]["name"] for section in dump["configs"] for entry in section.get("dynamic_active_clusters", [])
+    }
 
 
 # ---- 1. the walk-through ------------------------------------------------------------------------
@@ -116,8 +124,15 @@ def test_gateway_route_changes_reach_the_gateway(colorapp_baseline: ColorApp) ->
     app = colorapp_baseline
     client = app.client()
     names = {"meshName": MESH, "virtualGatewayName": "gw", "gatewayRouteName": "direct"}
-    client.create_gateway_route(**names, spec={"httpRoute": {"match": {"prefix": "/direct"}, "action": {
-        "target": {"virtualService": {"virtualServiceName": "color.local"}}}}})
+    client.create_gateway_route(
+        **names,
+        spec={
+            "httpRoute": {
+                "match": {"prefix": "/direct"},
+                "action": {"target": {"virtualService": {"virtualServiceName": "color.local"}}},
+            }
+        },
+    )
     try:
         app.converge()
         with requests.Session() as session:
@@ -134,8 +149,7 @@ def test_gateway_route_changes_reach_the_gateway(colorapp_baseline: ColorApp) ->
 
 
 # ---- 2. a route update, timed -------------------------------------------------------------------
-def test_update_route_reaches_envoy_in_milliseconds(colorapp_baseline: ColorApp,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_update_route_reaches_envoy_in_milliseconds(colorapp_baseline: ColorApp, capsys: pytest.CaptureFixture) -> None:
     app = colorapp_baseline
     client = app.client()
     runs = []
@@ -147,27 +161,38 @@ def test_update_route_reaches_envoy_in_milliseconds(colorapp_baseline: ColorApp,
         client.update_route(meshName=MESH, virtualRouterName="color", routeName="split", spec=split_route(blue, red))
         returned = time.time()
         # Poll the server's own record of the ADS stream until Envoy ACKs a new RDS version.
-        rds = wait_until(lambda: (entry := front_rds(app)) and entry["acked_version"] not in (None, before)
-                         and entry, 10, f"update {i}: front never ACKed a new route configuration", 0.001)
+        rds = wait_until(
+            lambda before=before: (entry := front_rds(app)) and entry["acked_version"] not in (None, before) and entry,
+            10,
+            f"update {i}: front never ACKed a new route configuration",
+            0.001,
+        )
         assert app.xds.reconciler.flush(5)
         assert rds["acked_version"] == app.wanted_versions("front")["rds"]  # the version of this write
         assert rds["last_nack"] is None or rds["last_nack"]["version"] != rds["acked_version"]
         if i == 0:  # once: Envoy itself says it runs that version
             held = dump_versions(app.envoys["front"].config_dump())
             assert rds["acked_version"] in held["rds"], held
-        runs.append({"weights": [blue, red], "version": rds["acked_version"],
-                     "call_ms": (returned - called) * 1e3,
-                     "ack_ms": (rds["acked_at"] - returned) * 1e3,            # API answered → Envoy ACKed
-                     "ack_from_call_ms": (rds["acked_at"] - called) * 1e3,
-                     "push_ms": (rds["last_push"] - returned) * 1e3,          # API answered → we sent RDS
-                     "envoy_ms": (rds["acked_at"] - rds["last_push"]) * 1e3})  # sent → ACK (Envoy applies)
+        runs.append(
+            {
+                "weights": [blue, red],
+                "version": rds["acked_version"],
+                "call_ms": (returned - called) * 1e3,
+                "ack_ms": (rds["acked_at"] - returned) * 1e3,  # API answered → Envoy ACKed
+                "ack_from_call_ms": (rds["acked_at"] - called) * 1e3,
+                "push_ms": (rds["last_push"] - returned) * 1e3,  # API answered → we sent RDS
+                "envoy_ms": (rds["acked_at"] - rds["last_push"]) * 1e3,
+            }
+        )  # sent → ACK (Envoy applies)
         seen = app.colours(REQUESTS_AFTER_UPDATE)
         assert seen == {expected: REQUESTS_AFTER_UPDATE}, (i, seen)
     acks = [r["ack_ms"] for r in runs]
     summary = {
         "what": "UpdateRoute (boto3) returned → the front Envoy's ACK of the new RDS version on our ADS stream",
-        "updates": len(runs), "requests_checked_after_each": REQUESTS_AFTER_UPDATE,
-        "median_ack_ms": statistics.median(acks), "worst_ack_ms": max(acks),
+        "updates": len(runs),
+        "requests_checked_after_each": REQUESTS_AFTER_UPDATE,
+        "median_ack_ms": statistics.median(acks),
+        "worst_ack_ms": max(acks),
         "median_push_ms": statistics.median(r["push_ms"] for r in runs),
         "median_envoy_ms": statistics.median(r["envoy_ms"] for r in runs),
         "median_call_ms": statistics.median(r["call_ms"] for r in runs),
@@ -176,9 +201,11 @@ def test_update_route_reaches_envoy_in_milliseconds(colorapp_baseline: ColorApp,
     path = artifacts_dir() / "update_route_latency.json"
     path.write_text(json.dumps(summary, indent=2))
     with capsys.disabled():
-        print(f"\nUpdateRoute → Envoy ACK over {len(runs)} updates: median {summary['median_ack_ms']:.1f} ms, "
-              f"worst {summary['worst_ack_ms']:.1f} ms (server push median {summary['median_push_ms']:.1f} ms, "
-              f"Envoy apply median {summary['median_envoy_ms']:.1f} ms) → {path}")
+        print(
+            f"\nUpdateRoute → Envoy ACK over {len(runs)} updates: median {summary['median_ack_ms']:.1f} ms, "
+            f"worst {summary['worst_ack_ms']:.1f} ms (server push median {summary['median_push_ms']:.1f} ms, "
+            f"Envoy apply median {summary['median_envoy_ms']:.1f} ms) → {path}"
+        )
     assert max(acks) < SANITY_BOUND_S * 1e3, summary
 
 
@@ -190,8 +217,10 @@ def test_deleted_routes_and_backends_leave_envoy(colorapp_baseline: ColorApp) ->
         client.delete_route(meshName=MESH, virtualRouterName="color", routeName=route)
     app.converge()
     # The service's virtual host stays, with no routes: Envoy answers 404 (NR), as App Mesh did.
-    vhost = {v["name"]: v for v in route_configs(app.envoys["front"].config_dump())[f"rds_egress_http_{HTTP_PORT}"]
-             ["virtual_hosts"]}["color.local"]
+    vhost = {
+        v["name"]: v
+        for v in route_configs(app.envoys["front"].config_dump())[f"rds_egress_http_{HTTP_PORT}"]["virtual_hosts"]
+    }["color.local"]
     assert not vhost.get("routes")
     assert app.colours(5) == {"HTTP 404": 5}
 
@@ -200,8 +229,11 @@ def test_deleted_routes_and_backends_leave_envoy(colorapp_baseline: ColorApp) ->
     assert set(app.colours(10)) <= {"blue", "red"}
 
     # Without color.local among front's backends, port 8080 has no egress chain: the connection is closed.
-    client.update_virtual_node(meshName=MESH, virtualNodeName="front", spec=node_spec(
-        "front", HTTP_PORT, "http", tuple(b for b in colorapp.BACKENDS if b != "color.local")))
+    client.update_virtual_node(
+        meshName=MESH,
+        virtualNodeName="front",
+        spec=node_spec("front", HTTP_PORT, "http", tuple(b for b in colorapp.BACKENDS if b != "color.local")),
+    )
     app.converge()
     dump = app.envoys["front"].config_dump()
     assert HTTP_PORT not in egress_ports(dump)  # (its RDS lingers while the old chain drains: Envoy's way)
@@ -213,8 +245,9 @@ def test_deleted_routes_and_backends_leave_envoy(colorapp_baseline: ColorApp) ->
             assert response.status_code == 502 and "error" in response.json(), response.text
 
 
-def test_drop_all_blocks_unmodeled_host_until_allow_all(colorapp_baseline: ColorApp,
-                                                        capsys: pytest.CaptureFixture) -> None:
+def test_drop_all_blocks_unmodeled_host_until_allow_all(
+    colorapp_baseline: ColorApp, capsys: pytest.CaptureFixture
+) -> None:
     app = colorapp_baseline
     outside = f"http://{app.address('ext')}:{EXT_PORT}/"
     path = "/fetch?url=" + urllib.parse.quote(outside, safe="")
@@ -228,14 +261,19 @@ def test_drop_all_blocks_unmodeled_host_until_allow_all(colorapp_baseline: Color
         assert allowed.json() == {"status": 200, "body": "outside-the-mesh"}
     assert stat(app, "front", f"cluster.cds_egress_{MESH}_mesh-allow-all.upstream_cx_total") >= 1
     assert set(app.colours(10)) <= {"blue", "red"}  # modeled services unaffected
-    summary = {"what": "UpdateMesh (egress filter flip) returned → the last affected Envoy's ACK",
-               "proxies_affected": sorted({p for run in fanout for p in run["proxies"]}),
-               "median_ms": statistics.median(r["last_ack_ms"] for r in fanout),
-               "worst_ms": max(r["last_ack_ms"] for r in fanout), "runs": fanout}
+    summary = {
+        "what": "UpdateMesh (egress filter flip) returned → the last affected Envoy's ACK",
+        "proxies_affected": sorted({p for run in fanout for p in run["proxies"]}),
+        "median_ms": statistics.median(r["last_ack_ms"] for r in fanout),
+        "worst_ms": max(r["last_ack_ms"] for r in fanout),
+        "runs": fanout,
+    }
     (artifacts_dir() / "update_mesh_fanout_latency.json").write_text(json.dumps(summary, indent=2))
     with capsys.disabled():
-        print(f"\nUpdateMesh → all {len(summary['proxies_affected'])} affected Envoys ACKed: median "
-              f"{summary['median_ms']:.1f} ms, worst {summary['worst_ms']:.1f} ms over {len(fanout)} flips")
+        print(
+            f"\nUpdateMesh → all {len(summary['proxies_affected'])} affected Envoys ACKed: median "
+            f"{summary['median_ms']:.1f} ms, worst {summary['worst_ms']:.1f} ms over {len(fanout)} flips"
+        )
     assert summary["worst_ms"] < SANITY_BOUND_S * 1e3, summary
 
 
@@ -267,9 +305,16 @@ def test_nack_is_shown_and_not_resent(colorapp_baseline: ColorApp, capsys: pytes
     app = colorapp_baseline
     client = app.client()
     good_lds = app.acked_versions("blue")["lds"]
-    client.update_virtual_node(meshName=MESH, virtualNodeName="blue", spec=node_spec(
-        "blue", HTTP_PORT, "http", logging={"accessLog": {"file": {
-            "path": "/dev/stdout", "format": {"text": "%INVALID_OPERATOR%\n"}}}}))
+    client.update_virtual_node(
+        meshName=MESH,
+        virtualNodeName="blue",
+        spec=node_spec(
+            "blue",
+            HTTP_PORT,
+            "http",
+            logging={"accessLog": {"file": {"path": "/dev/stdout", "format": {"text": "%INVALID_OPERATOR%\n"}}}},
+        ),
+    )
     assert app.xds.reconciler.flush(5)
     bad_lds = app.wanted_versions("blue")["lds"]
     assert bad_lds != good_lds
@@ -287,15 +332,23 @@ def test_nack_is_shown_and_not_resent(colorapp_baseline: ColorApp, capsys: pytes
     assert stream_entry(app.xds.status_snapshot(), "blue")["types"]["lds"]["sent_count"] == sent  # no resend loop
     assert "blue" in app.colours(30)  # and blue still serves with them
 
-    cli = subprocess.run([sys.executable, "-m", "appmesh_local", "status", "--endpoint", app.server.endpoint],
-                         capture_output=True, text=True, timeout=30)
+    cli = subprocess.run(
+        [sys.executable, "-m", "appmesh_local", "status", "--endpoint", app.server.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert cli.returncode == 0, cli.stderr
     [line] = [row for row in cli.stdout.splitlines() if "virtualNode/blue" in row]
     assert f"lds@{bad_lds}" in line and "INVALID_OPERATOR" in line, cli.stdout
     with capsys.disabled():
         print(f"\nEnvoy's NACK: {nack['message']}\n`appmesh-local status`: {line.strip()}")
-    as_json = subprocess.run([sys.executable, "-m", "appmesh_local", "status", "--endpoint", app.server.endpoint,
-                              "--json"], capture_output=True, text=True, timeout=30)
+    as_json = subprocess.run(
+        [sys.executable, "-m", "appmesh_local", "status", "--endpoint", app.server.endpoint, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert stream_entry(json.loads(as_json.stdout), "blue")["types"]["lds"]["last_nack"]["message"] == nack["message"]
 
     colorapp.put_baseline(client)  # a fixed spec is a new version: Envoy ACKs it
@@ -308,15 +361,18 @@ def all_acked(status: dict[str, Any], count: int) -> bool:
     proxies = [p for p in status["proxies"] if p["mesh"] == MESH]
     return len(proxies) == count and all(
         t["sent_version"] is not None and t["acked_version"] == t["sent_version"]
-        for p in proxies for t in p["types"].values())
+        for p in proxies
+        for t in p["types"].values()
+    )
 
 
 def http_status(endpoint: str) -> dict[str, Any]:
     return requests.get(f"{endpoint}/_appmesh-local/status", timeout=5).json()
 
 
-def test_envoys_outlive_the_server_and_converge_after_restart(colorapp_baseline: ColorApp,
-                                                             capsys: pytest.CaptureFixture) -> None:
+def test_envoys_outlive_the_server_and_converge_after_restart(
+    colorapp_baseline: ColorApp, capsys: pytest.CaptureFixture
+) -> None:
     app = colorapp_baseline
     proxies = len(app.envoys)
     api_port, xds_port = app.api_port, app.xds_port
@@ -327,19 +383,29 @@ def test_envoys_outlive_the_server_and_converge_after_restart(colorapp_baseline:
     assert set(app.colours(20)) <= {"blue", "red"}
 
     # Up again as a real `appmesh-local serve` process, same ports, same state directory.
-    process = ServerProcess(state_dir=app.state_dir, port=api_port, xds_port=xds_port,
-                            extra_args=["--xds-host", app.bridge.address])
+    process = ServerProcess(
+        state_dir=app.state_dir, port=api_port, xds_port=xds_port, extra_args=["--xds-host", app.bridge.address]
+    )
     try:
         process.start()
         started = time.monotonic()
-        wait_until(lambda: all_acked(http_status(process.endpoint), proxies), 20,
-                   "Envoys did not reconnect to the restarted server")
+        wait_until(
+            lambda: all_acked(http_status(process.endpoint), proxies),
+            20,
+            "Envoys did not reconnect to the restarted server",
+        )
         resynced_process = time.monotonic() - started
         before = stream_entry(http_status(process.endpoint), "front")["types"]["rds"]["acked_version"]
         client = app.server_client(process.endpoint)
         client.update_route(meshName=MESH, virtualRouterName="color", routeName="split", spec=split_route(0, 100))
-        wait_until(lambda: stream_entry(http_status(process.endpoint), "front")["types"]["rds"]["acked_version"]
-                   not in (None, before), 10, "a change after the restart did not reach front")
+        wait_until(
+            lambda: (
+                stream_entry(http_status(process.endpoint), "front")["types"]["rds"]["acked_version"]
+                not in (None, before)
+            ),
+            10,
+            "a change after the restart did not reach front",
+        )
         assert app.colours(20) == {"red": 20}
 
         # Killed (SIGKILL, no shutdown at all): still serving the last configuration.
@@ -356,9 +422,11 @@ def test_envoys_outlive_the_server_and_converge_after_restart(colorapp_baseline:
     app.converge(20)
     resynced_in_process = time.monotonic() - started
     with capsys.disabled():
-        print(f"\n{proxies} Envoys reconnected and ACKed everything: {resynced_process:.2f} s after "
-              f"`appmesh-local serve` was healthy, {resynced_in_process:.2f} s after an in-process restart "
-              f"(Envoy's ADS retry back-off starts at {RECONNECT_BASE_MS} ms)")
+        print(
+            f"\n{proxies} Envoys reconnected and ACKed everything: {resynced_process:.2f} s after "
+            f"`appmesh-local serve` was healthy, {resynced_in_process:.2f} s after an in-process restart "
+            f"(Envoy's ADS retry back-off starts at {RECONNECT_BASE_MS} ms)"
+        )
     app.client().update_route(meshName=MESH, virtualRouterName="color", routeName="split", spec=split_route(100, 0))
     app.converge()
     assert app.colours(20) == {"blue": 20}

@@ -1,4 +1,5 @@
 """Shared by the export tests: run the CLI, and build a small mesh with a gateway in front of two apps."""
+
 from __future__ import annotations
 
 import socket
@@ -6,22 +7,23 @@ import subprocess
 import sys
 from typing import Any
 
-from google.protobuf import json_format
-
-from appmesh_local.xds.node_id import ProxyRef
-from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from google.protobuf import json_format
+
+from appmesh_local.xds.node_id import ProxyRef
+from appmesh_local.xds.proxy_config import CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`python -m appmesh_local ARGS` as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "appmesh_local", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "appmesh_local", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def free_port() -> int:
@@ -34,45 +36,100 @@ def build_gateway_mesh(client: Any, mesh: str, v1_port: int, v2_port: int, gatew
     """gw (gateway_port) → app.local (router: header x-version=2 → app-v2, else app-v1), plus
     a `/keep` route that keeps its prefix and a `/direct` route to a node-provided service."""
     for name, port in (("app-v1", v1_port), ("app-v2", v2_port)):
-        client.create_virtual_node(meshName=mesh, virtualNodeName=name, spec={
-            "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}})
-    client.create_virtual_router(meshName=mesh, virtualRouterName="app-router", spec={
-        "listeners": [{"portMapping": {"port": v1_port, "protocol": "http"}}]})
-    client.create_route(meshName=mesh, virtualRouterName="app-router", routeName="v2", spec={
-        "priority": 1, "httpRoute": {
-            "match": {"prefix": "/", "headers": [{"name": "x-version", "match": {"exact": "2"}}]},
-            "action": {"weightedTargets": [{"virtualNode": "app-v2", "weight": 1}]}}})
-    client.create_route(meshName=mesh, virtualRouterName="app-router", routeName="default", spec={
-        "priority": 2, "httpRoute": {
-            "match": {"prefix": "/"},
-            "action": {"weightedTargets": [{"virtualNode": "app-v1", "weight": 1}]}}})
-    client.create_virtual_service(meshName=mesh, virtualServiceName="app.local",
-                                  spec={"provider": {"virtualRouter": {"virtualRouterName": "app-router"}}})
-    client.create_virtual_service(meshName=mesh, virtualServiceName="v2.local",
-                                  spec={"provider": {"virtualNode": {"virtualNodeName": "app-v2"}}})
-    client.create_virtual_node(meshName=mesh, virtualNodeName="cloud-map", spec={
-        "listeners": [{"portMapping": {"port": 9000, "protocol": "http"}}],
-        "serviceDiscovery": {"awsCloudMap": {"namespaceName": "local", "serviceName": "cm"}}})
-    client.create_virtual_service(meshName=mesh, virtualServiceName="cm.local",
-                                  spec={"provider": {"virtualNode": {"virtualNodeName": "cloud-map"}}})
-    client.create_virtual_node(meshName=mesh, virtualNodeName="client", spec={
-        "backends": [{"virtualService": {"virtualServiceName": "app.local"}},
-                     {"virtualService": {"virtualServiceName": "cm.local"}}]})
-    client.create_virtual_gateway(meshName=mesh, virtualGatewayName="gw", spec={
-        "listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]})
+        client.create_virtual_node(
+            meshName=mesh,
+            virtualNodeName=name,
+            spec={
+                "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+            },
+        )
+    client.create_virtual_router(
+        meshName=mesh,
+        virtualRouterName="app-router",
+        spec={"listeners": [{"portMapping": {"port": v1_port, "protocol": "http"}}]},
+    )
+    client.create_route(
+        meshName=mesh,
+        virtualRouterName="app-router",
+        routeName="v2",
+        spec={
+            "priority": 1,
+            "httpRoute": {
+                "match": {"prefix": "/", "headers": [{"name": "x-version", "match": {"exact": "2"}}]},
+                "action": {"weightedTargets": [{"virtualNode": "app-v2", "weight": 1}]},
+            },
+        },
+    )
+    client.create_route(
+        meshName=mesh,
+        virtualRouterName="app-router",
+        routeName="default",
+        spec={
+            "priority": 2,
+            "httpRoute": {
+                "match": {"prefix": "/"},
+                "action": {"weightedTargets": [{"virtualNode": "app-v1", "weight": 1}]},
+            },
+        },
+    )
+    client.create_virtual_service(
+        meshName=mesh,
+        virtualServiceName="app.local",
+        spec={"provider": {"virtualRouter": {"virtualRouterName": "app-router"}}},
+    )
+    client.create_virtual_service(
+        meshName=mesh, virtualServiceName="v2.local", spec={"provider": {"virtualNode": {"virtualNodeName": "app-v2"}}}
+    )
+    client.create_virtual_node(
+        meshName=mesh,
+        virtualNodeName="cloud-map",
+        spec={
+            "listeners": [{"portMapping": {"port": 9000, "protocol": "http"}}],
+            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "local", "serviceName": "cm"}},
+        },
+    )
+    client.create_virtual_service(
+        meshName=mesh,
+        virtualServiceName="cm.local",
+        spec={"provider": {"virtualNode": {"virtualNodeName": "cloud-map"}}},
+    )
+    client.create_virtual_node(
+        meshName=mesh,
+        virtualNodeName="client",
+        spec={
+            "backends": [
+                {"virtualService": {"virtualServiceName": "app.local"}},
+                {"virtualService": {"virtualServiceName": "cm.local"}},
+            ]
+        },
+    )
+    client.create_virtual_gateway(
+        meshName=mesh,
+        virtualGatewayName="gw",
+        spec={"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
+    )
     routes = {
-        "app": {"match": {"prefix": "/app"},
-                "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}}},
-        "keep": {"match": {"prefix": "/keep"},
-                 "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}},
-                            "rewrite": {"prefix": {"defaultPrefix": "DISABLED"}}}},
-        "direct": {"match": {"prefix": "/direct"},
-                   "action": {"target": {"virtualService": {"virtualServiceName": "v2.local"}}}},
+        "app": {
+            "match": {"prefix": "/app"},
+            "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}},
+        },
+        "keep": {
+            "match": {"prefix": "/keep"},
+            "action": {
+                "target": {"virtualService": {"virtualServiceName": "app.local"}},
+                "rewrite": {"prefix": {"defaultPrefix": "DISABLED"}},
+            },
+        },
+        "direct": {
+            "match": {"prefix": "/direct"},
+            "action": {"target": {"virtualService": {"virtualServiceName": "v2.local"}}},
+        },
     }
     for name, route in routes.items():
-        client.create_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName=name,
-                                    spec={"httpRoute": route})
+        client.create_gateway_route(
+            meshName=mesh, virtualGatewayName="gw", gatewayRouteName=name, spec={"httpRoute": route}
+        )
 
 
 # (path, extra headers): what a user would send through the gateway
@@ -144,8 +201,11 @@ def _static_secret_refs(message: Any) -> Any:
     from appmesh_local.export.static import _rewrite
 
     def detach(m: Any) -> bool:
-        if m.DESCRIPTOR.full_name == "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig" \
-                and m.HasField("sds_config") and m.sds_config.HasField("ads"):
+        if (
+            m.DESCRIPTOR.full_name == "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig"
+            and m.HasField("sds_config")
+            and m.sds_config.HasField("ads")
+        ):
             m.ClearField("sds_config")
             return True
         return False

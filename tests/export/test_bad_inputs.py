@@ -1,4 +1,5 @@
 """Bad inputs to `export` and `translate`: one line on stderr, a non-zero exit, never a traceback."""
+
 from __future__ import annotations
 
 import socket
@@ -47,18 +48,37 @@ def files(tmp_path):
 
 
 def test_export_unknown_mesh(appmesh_server, tmp_path):
-    result = run_cli("export", "--endpoint", appmesh_server.endpoint, "--mesh", "no-such-mesh", "--all",
-                     "--out", str(tmp_path))
+    result = run_cli(
+        "export", "--endpoint", appmesh_server.endpoint, "--mesh", "no-such-mesh", "--all", "--out", str(tmp_path)
+    )
     assert_one_line_error(result, "export", "mesh 'no-such-mesh' not found at", appmesh_server.endpoint)
 
 
 def test_export_unknown_virtual_node_lists_what_exists(appmesh_server, appmesh_mesh, appmesh_client, tmp_path):
     appmesh_client.create_virtual_node(meshName=appmesh_mesh, virtualNodeName="real", spec={})
-    result = run_cli("export", "--endpoint", appmesh_server.endpoint, "--mesh", appmesh_mesh,
-                     "--virtual-node", "ghost", "--out", str(tmp_path))
+    result = run_cli(
+        "export",
+        "--endpoint",
+        appmesh_server.endpoint,
+        "--mesh",
+        appmesh_mesh,
+        "--virtual-node",
+        "ghost",
+        "--out",
+        str(tmp_path),
+    )
     assert_one_line_error(result, "export", "virtual node 'ghost' not found", "(it has: real)")
-    result = run_cli("export", "--endpoint", appmesh_server.endpoint, "--mesh", appmesh_mesh,
-                     "--virtual-gateway", "ghost", "--out", str(tmp_path))
+    result = run_cli(
+        "export",
+        "--endpoint",
+        appmesh_server.endpoint,
+        "--mesh",
+        appmesh_mesh,
+        "--virtual-gateway",
+        "ghost",
+        "--out",
+        str(tmp_path),
+    )
     assert_one_line_error(result, "export", "virtual gateway 'ghost' not found", "(it has: none)")
 
 
@@ -73,25 +93,34 @@ def test_export_malformed_endpoint(tmp_path):
     assert_one_line_error(result, "export", "not a url")
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("missing.yaml", "cannot read"),
-    ("broken.yaml", "not valid YAML"),
-    ("list.yaml", "expected a mapping at the top level"),
-    ("shape.yaml", "virtualNodes: expected a list"),
-    ("empty.yaml", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("missing.yaml", "cannot read"),
+        ("broken.yaml", "not valid YAML"),
+        ("list.yaml", "expected a mapping at the top level"),
+        ("shape.yaml", "virtualNodes: expected a list"),
+        ("empty.yaml", "expected a mapping"),
+    ],
+)
 def test_export_bad_files(files, tmp_path, name, fragment):
-    result = run_cli("export", "--file", str(tmp_path / name), "--mesh", "shop", "--all", "--out", str(tmp_path / "out"))
+    result = run_cli(
+        "export", "--file", str(tmp_path / name), "--mesh", "shop", "--all", "--out", str(tmp_path / "out")
+    )
     assert_one_line_error(result, "export", name, fragment)
 
 
 def test_export_file_of_another_mesh(files, tmp_path):
-    result = run_cli("export", "--file", str(files["good.yaml"]), "--mesh", "other", "--all", "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "export", "--file", str(files["good.yaml"]), "--mesh", "other", "--all", "--out", str(tmp_path / "o")
+    )
     assert_one_line_error(result, "export", "describes mesh 'shop', not 'other'")
 
 
 def test_export_state_dir_problems(tmp_path):
-    result = run_cli("export", "--state-dir", str(tmp_path / "nothing"), "--mesh", "shop", "--all", "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "export", "--state-dir", str(tmp_path / "nothing"), "--mesh", "shop", "--all", "--out", str(tmp_path / "o")
+    )
     assert_one_line_error(result, "export", "no appmesh-local state in")
     assert not (tmp_path / "nothing").exists()  # reading never creates state
     garbage = tmp_path / "garbage"
@@ -108,12 +137,15 @@ def test_export_unwritable_output(files, tmp_path):
     assert_one_line_error(result, "export", "cannot write to")
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("missing.yaml", "cannot read"),
-    ("broken.yaml", "not valid YAML"),
-    ("list.yaml", "expected a mapping at the top level"),
-    ("shape.yaml", "virtualNodes: expected a list"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("missing.yaml", "cannot read"),
+        ("broken.yaml", "not valid YAML"),
+        ("list.yaml", "expected a mapping at the top level"),
+        ("shape.yaml", "virtualNodes: expected a list"),
+    ],
+)
 def test_translate_bad_files(files, tmp_path, name, fragment):
     for output in ("--ir", "--envoy"):
         assert_one_line_error(run_cli("translate", str(tmp_path / name), output), "translate", name, fragment)

@@ -1,24 +1,35 @@
 """`appmesh-local export` against a running server: files Envoy accepts, equal to what the
 bridge serves, carrying the same traffic as the xDS-driven gateway."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
 import yaml
-
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
-from appmesh_local.xds.proxy_config import CLUSTER
 from envoy.config.cluster.v3 import cluster_pb2
+
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
+from appmesh_local.xds.proxy_config import CLUSTER
 from tests.export.helpers import (
-    REQUESTS, assert_same_as_bridge, build_gateway_mesh, free_port, run_cli, served, wait_until_free,
+    REQUESTS,
+    assert_same_as_bridge,
+    build_gateway_mesh,
+    free_port,
+    run_cli,
+    served,
+    wait_until_free,
 )
 from tests.plugin.echo import echo_server, get_json, wait_for_json
 
 pytestmark = pytest.mark.timeout(120)
-PROXIES = {"virtual-gateway-gw.yaml": ("virtualGateway", "gw"), "virtual-node-app-v1.yaml": ("virtualNode", "app-v1"),
-           "virtual-node-app-v2.yaml": ("virtualNode", "app-v2"), "virtual-node-client.yaml": ("virtualNode", "client"),
-           "virtual-node-cloud-map.yaml": ("virtualNode", "cloud-map")}
+PROXIES = {
+    "virtual-gateway-gw.yaml": ("virtualGateway", "gw"),
+    "virtual-node-app-v1.yaml": ("virtualNode", "app-v1"),
+    "virtual-node-app-v2.yaml": ("virtualNode", "app-v2"),
+    "virtual-node-client.yaml": ("virtualNode", "client"),
+    "virtual-node-cloud-map.yaml": ("virtualNode", "cloud-map"),
+}
 
 
 @pytest.fixture
@@ -35,8 +46,20 @@ def gateway_mesh(appmesh_mesh, appmesh_client, ports):
 
 
 def export(server, mesh: str, out, *which: str) -> list:
-    result = run_cli("export", "--endpoint", server.endpoint, "--mesh", mesh, *which, "--out", str(out),
-                     "--bind-address", "127.0.0.1", "--admin-port", "0")
+    result = run_cli(
+        "export",
+        "--endpoint",
+        server.endpoint,
+        "--mesh",
+        mesh,
+        *which,
+        "--out",
+        str(out),
+        "--bind-address",
+        "127.0.0.1",
+        "--admin-port",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     return [line for line in result.stdout.splitlines() if line]
 
@@ -45,8 +68,12 @@ def test_all_writes_one_file_per_proxy_and_envoy_accepts_each(appmesh_server, ga
     written = export(appmesh_server, gateway_mesh, tmp_path, "--all")
     assert sorted(p.rsplit("/", 1)[-1] for p in written) == sorted(PROXIES)
     for path in written:
-        check = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", path, "--log-level", "error"],
-                               capture_output=True, text=True, timeout=60)
+        check = subprocess.run(
+            [str(envoy_binary()), "--mode", "validate", "-c", path, "--log-level", "error"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert check.returncode == 0, f"{path}: {check.stdout}{check.stderr}"
         assert "dynamic_resources" not in yaml.safe_load(open(path))
 
@@ -73,7 +100,8 @@ def responses(gateway_port: int) -> list:
 
 
 def test_exported_gateway_carries_the_same_traffic_as_the_xds_driven_one(
-        appmesh_server, appmesh_envoy, gateway_mesh, ports, tmp_path):
+    appmesh_server, appmesh_envoy, gateway_mesh, ports, tmp_path
+):
     envoy = appmesh_envoy(gateway_mesh, virtual_gateway="gw")
     wait_for_json(f"http://127.0.0.1:{ports['gateway']}/app/ready")
     over_xds = responses(ports["gateway"])
@@ -95,4 +123,3 @@ def test_exported_gateway_carries_the_same_traffic_as_the_xds_driven_one(
     assert by_request[("/keep/this", ())][1]["path"] == "/keep/this"
     assert by_request[("/direct/x?q=1", ())][1] == {"server": "v2", "path": "/x?q=1", "host": "v2.local"}
     assert by_request[("/nowhere", ())][0] == 404
-

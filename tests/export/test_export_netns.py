@@ -3,6 +3,7 @@
 client task                                              backend task
   app ──OUTPUT nat──▶ Envoy :15001 (static, exported) ──▶ PREROUTING nat ──▶ Envoy :15000 (static) ──▶ app :9080
 """
+
 from __future__ import annotations
 
 import json
@@ -32,25 +33,50 @@ http.server.HTTPServer(("0.0.0.0", 9080), H).serve_forever()
 
 
 def mesh_file(path: Path) -> Path:
-    path.write_text(yaml.safe_dump({
-        "mesh": {"meshName": "shop", "spec": {}},
-        "virtualNodes": [
-            {"virtualNodeName": "backend", "spec": {
-                "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}],
-                "serviceDiscovery": {"dns": {"hostname": SERVICE}}}},
-            {"virtualNodeName": "client", "spec": {
-                "backends": [{"virtualService": {"virtualServiceName": SERVICE}}]}},
-        ],
-        "virtualServices": [{"virtualServiceName": SERVICE,
-                             "spec": {"provider": {"virtualNode": {"virtualNodeName": "backend"}}}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "mesh": {"meshName": "shop", "spec": {}},
+                "virtualNodes": [
+                    {
+                        "virtualNodeName": "backend",
+                        "spec": {
+                            "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}],
+                            "serviceDiscovery": {"dns": {"hostname": SERVICE}},
+                        },
+                    },
+                    {
+                        "virtualNodeName": "client",
+                        "spec": {"backends": [{"virtualService": {"virtualServiceName": SERVICE}}]},
+                    },
+                ],
+                "virtualServices": [
+                    {
+                        "virtualServiceName": SERVICE,
+                        "spec": {"provider": {"virtualNode": {"virtualNodeName": "backend"}}},
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
 def exported(tmp_path: Path, node: str, admin_address: str) -> dict:
     out = tmp_path / node
-    result = run_cli("export", "--file", str(mesh_file(tmp_path / "mesh.yaml")), "--mesh", "shop",
-                     "--virtual-node", node, "--out", str(out), "--admin-address", admin_address)
+    result = run_cli(
+        "export",
+        "--file",
+        str(mesh_file(tmp_path / "mesh.yaml")),
+        "--mesh",
+        "shop",
+        "--virtual-node",
+        node,
+        "--out",
+        str(out),
+        "--admin-address",
+        admin_address,
+    )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load((out / f"virtual-node-{node}.yaml").read_text())
 
@@ -94,8 +120,12 @@ def test_exported_nodes_carry_traffic_through_interception(tasks, tmp_path):
     ingress = backend_envoy.stats("listener.0.0.0.0_15000.downstream_cx_total")
     assert egress["listener.0.0.0.0_15001.downstream_cx_total"] >= 1
     assert ingress["listener.0.0.0.0_15000.downstream_cx_total"] >= 1
-    assert client_envoy.stats(f"cluster.cds_egress_shop_backend_http_9080.upstream_rq_2xx")[
-        "cluster.cds_egress_shop_backend_http_9080.upstream_rq_2xx"] >= 1
+    assert (
+        client_envoy.stats("cluster.cds_egress_shop_backend_http_9080.upstream_rq_2xx")[
+            "cluster.cds_egress_shop_backend_http_9080.upstream_rq_2xx"
+        ]
+        >= 1
+    )
 
     # A host the client has no backend for gets App Mesh's 404 from the egress route table.
     unknown = client.run([python, "-c", APP_CLIENT, f"http://{backend.address}:9080/"], uid=APP_UID)

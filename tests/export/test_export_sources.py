@@ -1,4 +1,5 @@
 """The three ways export reads a mesh (API, state directory, file) give the same files."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,23 +13,63 @@ pytestmark = pytest.mark.timeout(120)
 
 def mesh_document(client, mesh: str) -> dict:
     """The mesh as a `translate`/`export --file` document, from Describe calls (what a user would save)."""
+
     def items(list_op, key, describe_op, result_key, name_field, **parent):
         out = []
         for ref in getattr(client, list_op)(meshName=mesh, **parent)[key]:
-            described = getattr(client, describe_op)(meshName=mesh, **parent, **{name_field: ref[name_field]})[result_key]
+            described = getattr(client, describe_op)(meshName=mesh, **parent, **{name_field: ref[name_field]})[
+                result_key
+            ]
             out.append({name_field: ref[name_field], **parent, "spec": described["spec"]})
         return out
 
-    doc = {"mesh": {"meshName": mesh, "spec": client.describe_mesh(meshName=mesh)["mesh"]["spec"]},
-           "virtualNodes": items("list_virtual_nodes", "virtualNodes", "describe_virtual_node", "virtualNode", "virtualNodeName"),
-           "virtualRouters": items("list_virtual_routers", "virtualRouters", "describe_virtual_router", "virtualRouter", "virtualRouterName"),
-           "virtualServices": items("list_virtual_services", "virtualServices", "describe_virtual_service", "virtualService", "virtualServiceName"),
-           "virtualGateways": items("list_virtual_gateways", "virtualGateways", "describe_virtual_gateway", "virtualGateway", "virtualGatewayName")}
-    doc["routes"] = [r for router in doc["virtualRouters"] for r in items(
-        "list_routes", "routes", "describe_route", "route", "routeName", virtualRouterName=router["virtualRouterName"])]
-    doc["gatewayRoutes"] = [r for gateway in doc["virtualGateways"] for r in items(
-        "list_gateway_routes", "gatewayRoutes", "describe_gateway_route", "gatewayRoute", "gatewayRouteName",
-        virtualGatewayName=gateway["virtualGatewayName"])]
+    doc = {
+        "mesh": {"meshName": mesh, "spec": client.describe_mesh(meshName=mesh)["mesh"]["spec"]},
+        "virtualNodes": items(
+            "list_virtual_nodes", "virtualNodes", "describe_virtual_node", "virtualNode", "virtualNodeName"
+        ),
+        "virtualRouters": items(
+            "list_virtual_routers", "virtualRouters", "describe_virtual_router", "virtualRouter", "virtualRouterName"
+        ),
+        "virtualServices": items(
+            "list_virtual_services",
+            "virtualServices",
+            "describe_virtual_service",
+            "virtualService",
+            "virtualServiceName",
+        ),
+        "virtualGateways": items(
+            "list_virtual_gateways",
+            "virtualGateways",
+            "describe_virtual_gateway",
+            "virtualGateway",
+            "virtualGatewayName",
+        ),
+    }
+    doc["routes"] = [
+        r
+        for router in doc["virtualRouters"]
+        for r in items(
+            "list_routes",
+            "routes",
+            "describe_route",
+            "route",
+            "routeName",
+            virtualRouterName=router["virtualRouterName"],
+        )
+    ]
+    doc["gatewayRoutes"] = [
+        r
+        for gateway in doc["virtualGateways"]
+        for r in items(
+            "list_gateway_routes",
+            "gatewayRoutes",
+            "describe_gateway_route",
+            "gatewayRoute",
+            "gatewayRouteName",
+            virtualGatewayName=gateway["virtualGatewayName"],
+        )
+    ]
     return doc
 
 
@@ -55,7 +96,7 @@ def test_api_state_dir_and_file_exports_are_identical(tmp_path):
     assert from_api == from_state == from_state_while_running == from_file
     gateway = yaml.safe_load(from_api["virtual-gateway-gw.yaml"])
     assert gateway["admin"]["address"]["socket_address"]["port_value"] == 9901
-    listeners = {l["name"]: l["address"]["socket_address"] for l in gateway["static_resources"]["listeners"]}
+    listeners = {item["name"]: item["address"]["socket_address"] for item in gateway["static_resources"]["listeners"]}
     assert listeners["lds_ingress_0.0.0.0_8088"] == {"address": "0.0.0.0", "port_value": 8088}  # App Mesh's default
 
 
@@ -76,9 +117,14 @@ def cloud_map_client(server):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("servicediscovery", endpoint_url=server.endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+    return boto3.client(
+        "servicediscovery",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+    )
 
 
 def test_state_dir_export_reads_the_saved_cloud_map(tmp_path):
@@ -88,16 +134,29 @@ def test_state_dir_export_reads_the_saved_cloud_map(tmp_path):
         operation = cloud_map.create_http_namespace(Name="saved-state.local")["OperationId"]
         namespace_id = cloud_map.get_operation(OperationId=operation)["Operation"]["Targets"]["NAMESPACE"]
         service_id = cloud_map.create_service(Name="db", NamespaceId=namespace_id)["Service"]["Id"]
-        cloud_map.register_instance(ServiceId=service_id, InstanceId="db-1", Attributes={"AWS_INSTANCE_IPV4": "10.1.2.3"})
+        cloud_map.register_instance(
+            ServiceId=service_id, InstanceId="db-1", Attributes={"AWS_INSTANCE_IPV4": "10.1.2.3"}
+        )
         client = server.client()
         client.create_mesh(meshName="shop")
-        client.create_virtual_node(meshName="shop", virtualNodeName="db", spec={
-            "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
-            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "saved-state.local", "serviceName": "db"}}})
-        client.create_virtual_service(meshName="shop", virtualServiceName="db.local",
-                                      spec={"provider": {"virtualNode": {"virtualNodeName": "db"}}})
-        client.create_virtual_node(meshName="shop", virtualNodeName="app", spec={
-            "backends": [{"virtualService": {"virtualServiceName": "db.local"}}]})
+        client.create_virtual_node(
+            meshName="shop",
+            virtualNodeName="db",
+            spec={
+                "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
+                "serviceDiscovery": {"awsCloudMap": {"namespaceName": "saved-state.local", "serviceName": "db"}},
+            },
+        )
+        client.create_virtual_service(
+            meshName="shop",
+            virtualServiceName="db.local",
+            spec={"provider": {"virtualNode": {"virtualNodeName": "db"}}},
+        )
+        client.create_virtual_node(
+            meshName="shop",
+            virtualNodeName="app",
+            spec={"backends": [{"virtualService": {"virtualServiceName": "db.local"}}]},
+        )
         from_api = exported(tmp_path, "api", "--endpoint", server.endpoint)
     saved = (state / "neighbours.pickle").read_bytes()
     try:
@@ -127,7 +186,9 @@ def test_endpoint_comes_from_the_aws_configuration(tmp_path, monkeypatch, settin
         server.client().create_mesh(meshName="configured")
         server.client().create_virtual_node(meshName="configured", virtualNodeName="n", spec={})
         if setting == "services section":
-            config.write_text(f"[default]\nservices = local\n[services local]\napp_mesh =\n  endpoint_url = {server.endpoint}\n")
+            config.write_text(
+                f"[default]\nservices = local\n[services local]\napp_mesh =\n  endpoint_url = {server.endpoint}\n"
+            )
         elif setting == "AWS_ENDPOINT_URL":
             config.write_text("")
             monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)

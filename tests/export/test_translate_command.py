@@ -1,4 +1,5 @@
 """`appmesh-local translate FILE`: the translator's output, offline, as the reviewed golden files show it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,9 +39,11 @@ def test_one_proxy_only():
 
 def test_json_input_and_bind_address(tmp_path):
     mesh = tmp_path / "mesh.json"
-    mesh.write_text('{"mesh": {"meshName": "m", "spec": {}}, "virtualNodes": [{"virtualNodeName": "app", "spec": '
-                    '{"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}], '
-                    '"serviceDiscovery": {"dns": {"hostname": "app.m.local"}}}}]}')
+    mesh.write_text(
+        '{"mesh": {"meshName": "m", "spec": {}}, "virtualNodes": [{"virtualNodeName": "app", "spec": '
+        '{"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}], '
+        '"serviceDiscovery": {"dns": {"hostname": "app.m.local"}}}}]}'
+    )
     node = translate(str(mesh), "--envoy", "--virtual-node", "app", "--bind-address", "127.0.0.1")
     addresses = {name: listener["address"]["socketAddress"]["address"] for name, listener in node["Listener"].items()}
     assert addresses == {"lds_ingress_0.0.0.0_15000": "127.0.0.1", "lds_egress_0.0.0.0_15001": "127.0.0.1"}

@@ -1,4 +1,5 @@
 """A tiny waitress server running NeighbourApis around a stand-in Flask app, and clients for it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,9 +26,14 @@ class Harness:
 
     def client(self, service: str, account: str, region: str = "us-east-1") -> Any:
         """boto3 client signing with `account` as access key id (so the server's account is it)."""
-        made = boto3.client(service, endpoint_url=self.endpoint, region_name=region,
-                            aws_access_key_id=account, aws_secret_access_key="testing",
-                            config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+        made = boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=account,
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+        )
         self.clients.append(made)
         return made
 

@@ -1,4 +1,5 @@
 """Stand-in for the App Mesh Flask app the middleware wraps."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """ACM PCA → ACM private certificates → the material and trust bundle App Mesh hands to Envoy."""
+
 from __future__ import annotations
 
 import datetime
@@ -21,12 +22,21 @@ ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 def active_root_ca(pca, common_name: str = "Mesh Root") -> str:
     """The documented activation of a root CA: CSR, self-issue with the root template, import."""
     arn = pca.create_certificate_authority(
-        CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
-                                           "Subject": {"CommonName": common_name}},
-        CertificateAuthorityType="ROOT")["CertificateAuthorityArn"]
+        CertificateAuthorityConfiguration={
+            "KeyAlgorithm": "RSA_2048",
+            "SigningAlgorithm": "SHA256WITHRSA",
+            "Subject": {"CommonName": common_name},
+        },
+        CertificateAuthorityType="ROOT",
+    )["CertificateAuthorityArn"]
     csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-    issued = pca.issue_certificate(CertificateAuthorityArn=arn, Csr=csr.encode(), SigningAlgorithm="SHA256WITHRSA",
-                                   TemplateArn=ROOT_TEMPLATE, Validity={"Value": 5, "Type": "YEARS"})
+    issued = pca.issue_certificate(
+        CertificateAuthorityArn=arn,
+        Csr=csr.encode(),
+        SigningAlgorithm="SHA256WITHRSA",
+        TemplateArn=ROOT_TEMPLATE,
+        Validity={"Value": 5, "Type": "YEARS"},
+    )
     pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
     pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
     return arn
@@ -40,8 +50,11 @@ def test_private_certificate_is_signed_by_its_ca_and_trusted_by_the_bundle(harne
     pca = harness.client("acm-pca", account)
     acm = harness.client("acm", account)
     ca_arn = active_root_ca(pca)
-    cert_arn = acm.request_certificate(DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn,
-                                       SubjectAlternativeNames=["backend.apps.local", "*.apps.local"])["CertificateArn"]
+    cert_arn = acm.request_certificate(
+        DomainName="backend.apps.local",
+        CertificateAuthorityArn=ca_arn,
+        SubjectAlternativeNames=["backend.apps.local", "*.apps.local"],
+    )["CertificateArn"]
 
     chain_pem, key_pem = certificate(account, "us-east-1", cert_arn)
     leaf, *rest = pem_certs(chain_pem)
@@ -65,9 +78,13 @@ def test_request_against_an_inactive_ca_fails(harness, account):
     pca = harness.client("acm-pca", account)
     acm = harness.client("acm", account)
     pending = pca.create_certificate_authority(
-        CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
-                                           "Subject": {"CommonName": "Not yet"}},
-        CertificateAuthorityType="ROOT")["CertificateAuthorityArn"]
+        CertificateAuthorityConfiguration={
+            "KeyAlgorithm": "RSA_2048",
+            "SigningAlgorithm": "SHA256WITHRSA",
+            "Subject": {"CommonName": "Not yet"},
+        },
+        CertificateAuthorityType="ROOT",
+    )["CertificateAuthorityArn"]
     cert_arn = acm.request_certificate(DomainName="x.apps.local", CertificateAuthorityArn=pending)["CertificateArn"]
 
     assert acm.describe_certificate(CertificateArn=cert_arn)["Certificate"]["Status"] == "FAILED"
@@ -80,7 +97,9 @@ def test_ca_bundle_joins_active_cas_and_skips_unknown_ones(harness, account):
     first, second = active_root_ca(pca, "Root One"), active_root_ca(pca, "Root Two")
     missing = first.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
 
-    subjects = [c.subject.rfc4514_string() for c in pem_certs(ca_bundle(account, "us-east-1", [first, missing, second]))]
+    subjects = [
+        c.subject.rfc4514_string() for c in pem_certs(ca_bundle(account, "us-east-1", [first, missing, second]))
+    ]
     assert subjects == ["CN=Root One", "CN=Root Two"]
     assert ca_bundle(account, "us-east-1", [missing, "not-an-arn"]) is None
     assert ca_bundle(account, "us-east-1", []) is None
@@ -89,12 +108,20 @@ def test_ca_bundle_joins_active_cas_and_skips_unknown_ones(harness, account):
 def self_signed(common_name: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
@@ -102,10 +129,15 @@ def test_imported_certificate_material_comes_back_without_moto_root(harness, acc
     acm = harness.client("acm", account)
     leaf_pem, key_pem = self_signed("imported.apps.local")
     issuer_pem, _ = self_signed("My Intermediate")
-    arn = acm.import_certificate(Certificate=leaf_pem, PrivateKey=key_pem, CertificateChain=issuer_pem)["CertificateArn"]
+    arn = acm.import_certificate(Certificate=leaf_pem, PrivateKey=key_pem, CertificateChain=issuer_pem)[
+        "CertificateArn"
+    ]
 
     chain_pem, returned_key = certificate(account, "us-east-1", arn)
-    assert [c.subject.rfc4514_string() for c in pem_certs(chain_pem)] == ["CN=imported.apps.local", "CN=My Intermediate"]
+    assert [c.subject.rfc4514_string() for c in pem_certs(chain_pem)] == [
+        "CN=imported.apps.local",
+        "CN=My Intermediate",
+    ]
     assert returned_key == key_pem.decode()
 
 
@@ -115,14 +147,16 @@ def test_public_and_unknown_certificates_have_no_material(harness, account):
 
     assert certificate(account, "us-east-1", public) is None
     assert certificate(account, "us-east-1", public.replace(account, "000000000000")) is None
-    assert certificate(account, "us-east-1", "arn:aws:acm:us-east-1:%s:certificate/nope" % account) is None
+    assert certificate(account, "us-east-1", f"arn:aws:acm:us-east-1:{account}:certificate/nope") is None
 
 
 def test_a_tls_handshake_with_the_material_verifies_against_the_bundle(harness, account, tmp_path):
     """OpenSSL (Python's ssl), not just signature checks: chain, key usage and SAN all accepted."""
     pca, acm = harness.client("acm-pca", account), harness.client("acm", account)
     ca_arn = active_root_ca(pca)
-    cert_arn = acm.request_certificate(DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
+    cert_arn = acm.request_certificate(DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn)[
+        "CertificateArn"
+    ]
     chain_pem, key_pem = certificate(account, "us-east-1", cert_arn)
     (tmp_path / "chain.pem").write_text(chain_pem)
     (tmp_path / "key.pem").write_text(key_pem)

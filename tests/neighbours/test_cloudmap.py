@@ -1,4 +1,5 @@
 """Cloud Map over HTTP (boto3) and what `discover` makes of it; change events."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,22 +31,34 @@ def test_discover_reads_address_port_and_attributes(harness, account):
 
     assert [i.instance_id for i in found] == ["a", "b", "c"]  # sorted: stable translations
     assert len(set(found)) == 3  # hashable, for the translator's memo keys
-    assert found[0] == Instance("a", None, "2001:db8::1", 9090,
-                                {"AWS_INSTANCE_IPV6": "2001:db8::1", "AWS_INSTANCE_PORT": "9090"}, "HEALTHY")
-    assert (found[1].ipv4, found[1].ipv6, found[1].port, found[1].attributes["stage"]) == ("10.0.0.2", None, 8080, "prod")
+    assert found[0] == Instance(
+        "a", None, "2001:db8::1", 9090, {"AWS_INSTANCE_IPV6": "2001:db8::1", "AWS_INSTANCE_PORT": "9090"}, "HEALTHY"
+    )
+    assert (found[1].ipv4, found[1].ipv6, found[1].port, found[1].attributes["stage"]) == (
+        "10.0.0.2",
+        None,
+        8080,
+        "prod",
+    )
     assert (found[2].ipv4, found[2].ipv6, found[2].port) == ("10.0.0.3", "2001:db8::3", None)
 
 
-@pytest.mark.parametrize("preference,expected", [
-    (None, ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
-    ("IPv4_PREFERRED", ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
-    ("IPv6_PREFERRED", ["10.0.0.1", "2001:db8::2", "2001:db8::3"]),
-    ("IPv4_ONLY", ["10.0.0.1", "10.0.0.2", None]),
-    ("IPv6_ONLY", [None, "2001:db8::2", "2001:db8::3"]),
-])
+@pytest.mark.parametrize(
+    "preference,expected",
+    [
+        (None, ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
+        ("IPv4_PREFERRED", ["10.0.0.1", "10.0.0.2", "2001:db8::3"]),
+        ("IPv6_PREFERRED", ["10.0.0.1", "2001:db8::2", "2001:db8::3"]),
+        ("IPv4_ONLY", ["10.0.0.1", "10.0.0.2", None]),
+        ("IPv6_ONLY", [None, "2001:db8::2", "2001:db8::3"]),
+    ],
+)
 def test_address_follows_ip_preference(preference, expected):
-    instances = [Instance("v4", "10.0.0.1", None, None), Instance("dual", "10.0.0.2", "2001:db8::2", None),
-                 Instance("v6", None, "2001:db8::3", None)]
+    instances = [
+        Instance("v4", "10.0.0.1", None, None),
+        Instance("dual", "10.0.0.2", "2001:db8::2", None),
+        Instance("v6", None, "2001:db8::3", None),
+    ]
     assert [i.address(preference) for i in instances] == expected
 
 
@@ -71,8 +84,9 @@ def test_unhealthy_instances_are_not_discovered_until_healthy_again(harness, acc
     sd = harness.client("servicediscovery", account)
     sd.create_http_namespace(Name="apps.local")
     namespace_id = sd.list_namespaces()["Namespaces"][0]["Id"]
-    service_id = sd.create_service(Name="backend", NamespaceId=namespace_id,
-                                   HealthCheckCustomConfig={"FailureThreshold": 1})["Service"]["Id"]
+    service_id = sd.create_service(
+        Name="backend", NamespaceId=namespace_id, HealthCheckCustomConfig={"FailureThreshold": 1}
+    )["Service"]["Id"]
     register(sd, service_id, "one", AWS_INSTANCE_IPV4="10.0.0.1")
     register(sd, service_id, "two", AWS_INSTANCE_IPV4="10.0.0.2")
 
@@ -88,7 +102,9 @@ def test_registering_an_id_again_replaces_it(harness, account):
     register(sd, service_id, "one", AWS_INSTANCE_IPV4="10.0.0.1")
     register(sd, service_id, "one", AWS_INSTANCE_IPV4="10.0.0.9")
 
-    assert [(i.instance_id, i.ipv4) for i in discover(account, "us-east-1", "apps.local", "backend")] == [("one", "10.0.0.9")]
+    assert [(i.instance_id, i.ipv4) for i in discover(account, "us-east-1", "apps.local", "backend")] == [
+        ("one", "10.0.0.9")
+    ]
     assert [i["Id"] for i in sd.list_instances(ServiceId=service_id)["Instances"]] == ["one"]
     wire = sd.discover_instances(NamespaceName="apps.local", ServiceName="backend")["Instances"]
     assert [(i["InstanceId"], i["Attributes"]["AWS_INSTANCE_IPV4"]) for i in wire] == [("one", "10.0.0.9")]

@@ -1,4 +1,5 @@
 """The middleware in-process (werkzeug test client): what it answers, what it passes through."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import uuid
 import pytest
 from werkzeug.test import Client
 
+from appmesh_local.bridge.neighbour_events import mark_region_dirty
 from appmesh_local.neighbours import NeighbourApis, discover
-from appmesh_local.neighbours.wiring import mark_region_dirty
 
 from .inner import INNER_BODY, inner_app
 
@@ -22,8 +23,10 @@ def client() -> Client:
 
 
 def signed(access_key: str, region: str, service: str = "servicediscovery") -> dict[str, str]:
-    return {"Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/20261123/{region}/{service}/aws4_request, "
-                             "SignedHeaders=host;x-amz-date, Signature=0"}
+    return {
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/20261123/{region}/{service}/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=0"
+    }
 
 
 class Answer:
@@ -33,17 +36,25 @@ class Answer:
 
 
 def call(client: Client, target: str, body: dict, headers: dict[str, str]) -> Answer:
-    return Answer(client.post("/", data=json.dumps(body), headers={
-        "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1", **headers}))
+    return Answer(
+        client.post(
+            "/",
+            data=json.dumps(body),
+            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1", **headers},
+        )
+    )
 
 
-@pytest.mark.parametrize("method,path,headers", [
-    ("GET", "/v20190125/meshes", {}),
-    ("PUT", "/v20190125/meshes", {}),
-    ("POST", "/", {}),
-    ("POST", "/", {"X-Amz-Target": "AmazonSQS.ListQueues"}),
-    ("GET", "/", {"X-Amz-Target": f"{CLOUD_MAP}.ListNamespaces"}),  # awsJson is always POST
-])
+@pytest.mark.parametrize(
+    "method,path,headers",
+    [
+        ("GET", "/v20190125/meshes", {}),
+        ("PUT", "/v20190125/meshes", {}),
+        ("POST", "/", {}),
+        ("POST", "/", {"X-Amz-Target": "AmazonSQS.ListQueues"}),
+        ("GET", "/", {"X-Amz-Target": f"{CLOUD_MAP}.ListNamespaces"}),  # awsJson is always POST
+    ],
+)
 def test_everything_else_reaches_the_wrapped_app(client, method, path, headers):
     response = client.open(path, method=method, headers=headers)
     assert response.status_code == 200 and response.get_data(as_text=True) == INNER_BODY
@@ -51,8 +62,12 @@ def test_everything_else_reaches_the_wrapped_app(client, method, path, headers):
 
 def test_account_from_twelve_digit_key_and_region_from_scope(client):
     name = f"ns-{uuid.uuid4().hex[:8]}.local"
-    response = call(client, f"{CLOUD_MAP}.CreateHttpNamespace", {"Name": name},
-                    {**signed("210987654321", "ap-southeast-2"), "x-moto-account-id": "555555555555"})
+    response = call(
+        client,
+        f"{CLOUD_MAP}.CreateHttpNamespace",
+        {"Name": name},
+        {**signed("210987654321", "ap-southeast-2"), "x-moto-account-id": "555555555555"},
+    )
     assert response.status_code == 200 and "OperationId" in response.json
 
     listed = call(client, f"{CLOUD_MAP}.ListNamespaces", {}, signed("210987654321", "ap-southeast-2")).json
@@ -65,11 +80,16 @@ def test_account_from_twelve_digit_key_and_region_from_scope(client):
 def test_other_access_keys_and_unsigned_requests_use_the_default_account(client):
     name = f"ns-{uuid.uuid4().hex[:8]}.local"
     call(client, f"{CLOUD_MAP}.CreateHttpNamespace", {"Name": name}, signed("AKIAIOSFODNN7EXAMPLE", "us-east-1"))
-    namespace_id = next(ns["Id"] for ns in call(client, f"{CLOUD_MAP}.ListNamespaces", {}, {}).json["Namespaces"]
-                        if ns["Name"] == name)
+    namespace_id = next(
+        ns["Id"] for ns in call(client, f"{CLOUD_MAP}.ListNamespaces", {}, {}).json["Namespaces"] if ns["Name"] == name
+    )
     service = call(client, f"{CLOUD_MAP}.CreateService", {"Name": "svc", "NamespaceId": namespace_id}, {}).json
-    call(client, f"{CLOUD_MAP}.RegisterInstance", {"ServiceId": service["Service"]["Id"], "InstanceId": "i",
-                                                  "Attributes": {"AWS_INSTANCE_IPV4": "10.1.1.1"}}, {})
+    call(
+        client,
+        f"{CLOUD_MAP}.RegisterInstance",
+        {"ServiceId": service["Service"]["Id"], "InstanceId": "i", "Attributes": {"AWS_INSTANCE_IPV4": "10.1.1.1"}},
+        {},
+    )
 
     assert [i.ipv4 for i in discover("123456789012", "us-east-1", name, "svc")] == ["10.1.1.1"]
 
@@ -95,8 +115,9 @@ def test_on_change_errors_do_not_fail_the_call():
     headers = signed("313131313131", "us-east-1")
     call(client, f"{CLOUD_MAP}.CreateHttpNamespace", {"Name": "a.local"}, headers)
     namespace_id = call(client, f"{CLOUD_MAP}.ListNamespaces", {}, headers).json["Namespaces"][0]["Id"]
-    service_id = call(client, f"{CLOUD_MAP}.CreateService", {"Name": "s", "NamespaceId": namespace_id},
-                      headers).json["Service"]["Id"]
+    service_id = call(client, f"{CLOUD_MAP}.CreateService", {"Name": "s", "NamespaceId": namespace_id}, headers).json[
+        "Service"
+    ]["Id"]
     response = call(client, f"{CLOUD_MAP}.RegisterInstance", {"ServiceId": service_id, "InstanceId": "i"}, headers)
     assert response.status_code == 200
 
@@ -119,8 +140,11 @@ def test_on_tls_change_follows_mutating_acm_and_pca_calls_only():
 def test_region_listener_marks_every_mesh_of_the_region():
     class Store:
         def mesh_keys(self):
-            return [("111111111111", "us-east-1", "a"), ("222222222222", "us-east-1", "shared"),
-                    ("111111111111", "eu-west-1", "b")]
+            return [
+                ("111111111111", "us-east-1", "a"),
+                ("222222222222", "us-east-1", "shared"),
+                ("111111111111", "eu-west-1", "b"),
+            ]
 
     marked: list[tuple[str, str, str]] = []
 

@@ -1,4 +1,5 @@
 """Cloud Map / ACM / ACM PCA state survives a restart through the state file."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,27 +29,38 @@ def test_state_is_reloaded_after_a_restart(account, tmp_path):
         sd.create_http_namespace(Name="apps.local")
         namespace_id = sd.list_namespaces()["Namespaces"][0]["Id"]
         service_id = sd.create_service(Name="backend", NamespaceId=namespace_id)["Service"]["Id"]
-        sd.register_instance(ServiceId=service_id, InstanceId="i-1",
-                             Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"})
+        sd.register_instance(
+            ServiceId=service_id,
+            InstanceId="i-1",
+            Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"},
+        )
         ca_arn = active_root_ca(first.client("acm-pca", account))
         cert_arn = first.client("acm", account).request_certificate(
-            DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
-    before = (discover(account, "us-east-1", "apps.local", "backend"),
-              certificate(account, "us-east-1", cert_arn), ca_bundle(account, "us-east-1", [ca_arn]))
+            DomainName="backend.apps.local", CertificateAuthorityArn=ca_arn
+        )["CertificateArn"]
+    before = (
+        discover(account, "us-east-1", "apps.local", "backend"),
+        certificate(account, "us-east-1", cert_arn),
+        ca_bundle(account, "us-east-1", [ca_arn]),
+    )
 
     forget(account)
     assert discover(account, "us-east-1", "apps.local", "backend") == []
     assert certificate(account, "us-east-1", cert_arn) is None
 
     with serve(NeighbourApis(inner_app(), state_file=state_file), []) as second:
-        after = (discover(account, "us-east-1", "apps.local", "backend"),
-                 certificate(account, "us-east-1", cert_arn), ca_bundle(account, "us-east-1", [ca_arn]))
+        after = (
+            discover(account, "us-east-1", "apps.local", "backend"),
+            certificate(account, "us-east-1", cert_arn),
+            ca_bundle(account, "us-east-1", [ca_arn]),
+        )
         assert after == before
         sd = second.client("servicediscovery", account)
         sd.register_instance(ServiceId=service_id, InstanceId="i-2", Attributes={"AWS_INSTANCE_IPV4": "10.0.0.2"})
         # the CA kept its key: what it issues now still chains to the root clients already trust
         new_arn = second.client("acm", account).request_certificate(
-            DomainName="other.apps.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
+            DomainName="other.apps.local", CertificateAuthorityArn=ca_arn
+        )["CertificateArn"]
         leaf = x509.load_pem_x509_certificates(certificate(account, "us-east-1", new_arn)[0].encode())[0]
         leaf.verify_directly_issued_by(x509.load_pem_x509_certificates(before[2].encode())[0])
 

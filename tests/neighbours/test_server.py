@@ -1,4 +1,5 @@
 """The real `appmesh-local serve` process: App Mesh, Cloud Map and ACM on one endpoint."""
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,28 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def client(server, service: str, account: str = "444455556666"):
-    return boto3.client(service, endpoint_url=server.endpoint, region_name="eu-central-1",
-                        aws_access_key_id=account, aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+    return boto3.client(
+        service,
+        endpoint_url=server.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id=account,
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+    )
 
 
 @pytest.fixture
 def wired(server):
     """Skip (saying why) until appmesh_local/server.py serves through NeighbourApis."""
-    request = urllib.request.Request(f"{server.endpoint}/", data=b"{}", method="POST", headers={
-        "X-Amz-Target": "Route53AutoNaming_v20170314.ListNamespaces",
-        "Content-Type": "application/x-amz-json-1.1"})
+    request = urllib.request.Request(
+        f"{server.endpoint}/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Amz-Target": "Route53AutoNaming_v20170314.ListNamespaces",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             answered = "Namespaces" in json.loads(response.read() or b"{}")
@@ -38,13 +50,20 @@ def test_cloud_map_and_app_mesh_share_endpoint_and_identity(wired):
     sd.create_http_namespace(Name="shared.local")
     namespace = next(ns for ns in sd.list_namespaces()["Namespaces"] if ns["Name"] == "shared.local")
     service_id = sd.create_service(Name="backend", NamespaceId=namespace["Id"])["Service"]["Id"]
-    sd.register_instance(ServiceId=service_id, InstanceId="i-1",
-                         Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "8080"})
+    sd.register_instance(
+        ServiceId=service_id,
+        InstanceId="i-1",
+        Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "8080"},
+    )
 
     mesh = appmesh.create_mesh(meshName="neighbours")["mesh"]
-    node = appmesh.create_virtual_node(meshName="neighbours", virtualNodeName="backend", spec={
-        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-        "serviceDiscovery": {"awsCloudMap": {"namespaceName": "shared.local", "serviceName": "backend"}}},
+    node = appmesh.create_virtual_node(
+        meshName="neighbours",
+        virtualNodeName="backend",
+        spec={
+            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+            "serviceDiscovery": {"awsCloudMap": {"namespaceName": "shared.local", "serviceName": "backend"}},
+        },
     )["virtualNode"]
 
     account_of = lambda arn: arn.split(":")[4]  # noqa: E731

@@ -3,6 +3,7 @@
 client task (198.51.100.x/28)                        backend task (same /28)
   app (uid 1001) ──OUTPUT nat──▶ Envoy :15001 (uid 1337) ──▶ PREROUTING nat ──▶ Envoy :15000 ──▶ app :9080
 """
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,13 @@ import time
 
 import pytest
 
+from appmesh_local.bridge.runtime import XdsRuntime
 from appmesh_local.netns.iptables import Interception, iptables_binary
 from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task
-from appmesh_local.xds.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
-from appmesh_local.xds.runtime import XdsRuntime
-from tests.xds.conftest import proxy
 from tests.support.tasks import APP_CLIENT, WAIT_PORT, app_python
+from tests.xds.conftest import proxy
 from tests.xds.resources import cluster_route_config, intercepting_listener, static_cluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("netns_requirements")]
@@ -37,8 +38,11 @@ http.server.HTTPServer(("0.0.0.0", 9080), H).serve_forever()
 def backend_resources() -> dict:
     cluster = "cds_ingress_m_backend_http_9080"
     return {
-        LISTENER: {"lds_ingress_0.0.0.0_15000": intercepting_listener(
-            "lds_ingress_0.0.0.0_15000", 15000, {9080: "rds_ingress_http_9080"})},
+        LISTENER: {
+            "lds_ingress_0.0.0.0_15000": intercepting_listener(
+                "lds_ingress_0.0.0.0_15000", 15000, {9080: "rds_ingress_http_9080"}
+            )
+        },
         ROUTE_CONFIGURATION: {"rds_ingress_http_9080": cluster_route_config("rds_ingress_http_9080", cluster)},
         CLUSTER: {cluster: static_cluster(cluster, "127.0.0.1", 9080)},
     }
@@ -47,10 +51,16 @@ def backend_resources() -> dict:
 def client_resources(backend_ip: str) -> dict:
     cluster = "cds_egress_m_backend_http_9080"
     return {
-        LISTENER: {"lds_egress_0.0.0.0_15001": intercepting_listener(
-            "lds_egress_0.0.0.0_15001", 15001, {9080: "rds_egress_http_9080"})},
-        ROUTE_CONFIGURATION: {"rds_egress_http_9080": cluster_route_config(
-            "rds_egress_http_9080", cluster, domains=(SERVICE, f"{SERVICE}:9080"))},
+        LISTENER: {
+            "lds_egress_0.0.0.0_15001": intercepting_listener(
+                "lds_egress_0.0.0.0_15001", 15001, {9080: "rds_egress_http_9080"}
+            )
+        },
+        ROUTE_CONFIGURATION: {
+            "rds_egress_http_9080": cluster_route_config(
+                "rds_egress_http_9080", cluster, domains=(SERVICE, f"{SERVICE}:9080")
+            )
+        },
         CLUSTER: {cluster: static_cluster(cluster, backend_ip, 9080)},
     }
 
@@ -77,8 +87,9 @@ def mesh():
 
 
 def start_envoy(task: Task, runtime: XdsRuntime, bridge: Bridge, name: str):
-    bootstrap = render_bootstrap("m", "virtualNode", name, bridge.address, runtime.port,
-                                 admin_port=9901, admin_address=task.address)
+    bootstrap = render_bootstrap(
+        "m", "virtualNode", name, bridge.address, runtime.port, admin_port=9901, admin_address=task.address
+    )
     return task.envoy(bootstrap, log_level="warning").start(timeout=20)
 
 
@@ -119,7 +130,9 @@ def test_app_traffic_is_redirected_through_both_envoys(mesh):
     direct = client.run([python, "-c", APP_CLIENT, f"http://{backend.address}:9080/direct"], uid=ENVOY_UID)
     assert direct.returncode == 0, direct.stderr
     assert json.loads(direct.stdout)["body"]["peer"] == "127.0.0.1"  # still intercepted on the way in
-    after = client_envoy.stats("listener.0.0.0.0_15001.downstream_cx_total")["listener.0.0.0.0_15001.downstream_cx_total"]
+    after = client_envoy.stats("listener.0.0.0.0_15001.downstream_cx_total")[
+        "listener.0.0.0.0_15001.downstream_cx_total"
+    ]
     assert after == before
 
     # A port with no filter chain on the egress listener is closed, as App Mesh's DROP_ALL does.

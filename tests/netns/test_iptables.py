@@ -1,4 +1,5 @@
 """App Mesh's interception rules as data: same order and arguments as the EC2 guide's script."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,17 @@ from appmesh_local.netns.iptables import Interception, appmesh_rules, rules_scri
 
 
 def test_rules_follow_the_app_mesh_script():
-    rules = [" ".join(r) for r in appmesh_rules(Interception(
-        app_ports=(9080, 9081), ignore_gid=1337, egress_ignored_ports=(2049,), egress_ignored_ips=("169.254.169.254", "fd00::1")))]
+    rules = [
+        " ".join(r)
+        for r in appmesh_rules(
+            Interception(
+                app_ports=(9080, 9081),
+                ignore_gid=1337,
+                egress_ignored_ports=(2049,),
+                egress_ignored_ips=("169.254.169.254", "fd00::1"),
+            )
+        )
+    ]
     assert rules == [
         "-t nat -N APPMESH_INGRESS",
         "-t nat -N APPMESH_EGRESS",
@@ -56,5 +66,13 @@ def test_tasks_stay_in_the_documentation_range():
     with pytest.raises(ValueError):
         small.host(14)
     task = Task("web", "198.51.100.5", Bridge())
-    assert task.exec_args(1337) == ["ip", "netns", "exec", "aml-web", "setpriv", "--reuid=1337", "--regid=1337",
-                                    "--clear-groups"]
+    assert task.exec_args(1337) == [
+        "ip",
+        "netns",
+        "exec",
+        "aml-web",
+        "setpriv",
+        "--reuid=1337",
+        "--regid=1337",
+        "--clear-groups",
+    ]

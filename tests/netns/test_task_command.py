@@ -3,6 +3,7 @@
 host ──198.51.100.1 (aml-br0)──▶ task 198.51.100.10: PREROUTING nat ──▶ Envoy :15000 (uid 1337) ──▶ app :8080 (uid 1001)
                                   Envoy ──unix socket──▶ in-process server's xDS
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,11 @@ from typing import Iterator
 import pytest
 
 from appmesh_local.cli import main
-from appmesh_local.netns.command import BRIDGE_NAME, parse_hosts, TaskCommandError
+from appmesh_local.netns.command import BRIDGE_NAME, TaskCommandError, parse_hosts
+from appmesh_local.proxy.bootstrap import XDS_CLUSTER, render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, delete_mesh_tree
-from appmesh_local.xds.bootstrap import XDS_CLUSTER, render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess, envoy_binary
 from tests.support.tasks import app_python, require_task_capabilities
 
 pytestmark = pytest.mark.timeout(120)
@@ -51,8 +52,15 @@ def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer,
     directory = Path(tempfile.mkdtemp(prefix="aml-xds-", dir="/tmp"))
     directory.chmod(0o755)  # uid 1337 (Envoy in a task) must traverse it
     socket_path = directory / "sock" / "xds.sock"  # the runtime creates the missing directory itself
-    config = ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None,
-                          listener_bind_address=listener_bind_address, xds_socket=str(socket_path))
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        xds_host="127.0.0.1",
+        xds_port=0,
+        state_dir=None,
+        listener_bind_address=listener_bind_address,
+        xds_socket=str(socket_path),
+    )
     server = AppMeshServer(config)
     try:
         server.start_background()
@@ -73,17 +81,21 @@ def test_bootstrap_with_xds_socket_uses_a_pipe_and_validates(tmp_path):
     assert xds_endpoint(bootstrap) == {"pipe": {"path": "/tmp/x/xds.sock"}}
     assert [c["type"] for c in bootstrap["static_resources"]["clusters"]] == ["STATIC"]
     assert xds_endpoint(render_bootstrap("m", "virtualNode", "a", "127.0.0.1", 4601)) == {
-        "socket_address": {"address": "127.0.0.1", "port_value": 4601}}
+        "socket_address": {"address": "127.0.0.1", "port_value": 4601}
+    }
     path = tmp_path / "b.json"
     path.write_text(json.dumps(bootstrap))
-    result = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(envoy_binary()), "--mode", "validate", "-c", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_bootstrap_command_line_takes_xds_socket(capsys):
-    assert main(["bootstrap", "--mesh", "m", "--virtual-node", "a", "--format", "json",
-                 "--xds-socket", "/run/x.sock"]) == 0
+    assert (
+        main(["bootstrap", "--mesh", "m", "--virtual-node", "a", "--format", "json", "--xds-socket", "/run/x.sock"])
+        == 0
+    )
     assert xds_endpoint(json.loads(capsys.readouterr().out)) == {"pipe": {"path": "/run/x.sock"}}
 
 
@@ -95,11 +107,15 @@ def test_gateway_envoy_gets_its_config_over_the_unix_socket():
         assert server.status()["server"]["unix_socket"] == str(socket_path)
         appmesh = server.client()
         appmesh.create_mesh(meshName="sock")
-        appmesh.create_virtual_gateway(meshName="sock", virtualGatewayName="gw", spec={
-            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]})
+        appmesh.create_virtual_gateway(
+            meshName="sock",
+            virtualGatewayName="gw",
+            spec={"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]},
+        )
         # xds_port 1 (nothing listens there): only the socket can have delivered the config.
-        bootstrap = render_bootstrap("sock", "virtualGateway", "gw", "127.0.0.1", 1, admin_port=0,
-                                     xds_socket_path=str(socket_path))
+        bootstrap = render_bootstrap(
+            "sock", "virtualGateway", "gw", "127.0.0.1", 1, admin_port=0, xds_socket_path=str(socket_path)
+        )
         with EnvoyProcess(bootstrap, log_level="warning") as envoy:
             envoy.wait_live(timeout=30)
             dump = json.dumps(envoy.wait_for_config(lambda d: "lds_ingress_0.0.0.0_8080" in json.dumps(d), timeout=15))
@@ -110,8 +126,9 @@ def test_gateway_envoy_gets_its_config_over_the_unix_socket():
 
 def test_task_refuses_without_root(monkeypatch, capsys):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    code = main(["task", "--mesh", "m", "--virtual-node", "a", "--address", TASK_ADDRESS, "--app-port", "8080",
-                 "--", "true"])
+    code = main(
+        ["task", "--mesh", "m", "--virtual-node", "a", "--address", TASK_ADDRESS, "--app-port", "8080", "--", "true"]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "needs root" in err
@@ -151,14 +168,45 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
     with socket_server("0.0.0.0") as (server, socket_path):  # 0.0.0.0 inside the task's own namespace
         appmesh = server.client()
         appmesh.create_mesh(meshName="taskcmd")
-        appmesh.create_virtual_node(meshName="taskcmd", virtualNodeName="color", spec={
-            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": "color.local"}}})
+        appmesh.create_virtual_node(
+            meshName="taskcmd",
+            virtualNodeName="color",
+            spec={
+                "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "color.local"}},
+            },
+        )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "appmesh_local", "task", "--mesh", "taskcmd", "--virtual-node", "color",
-             "--address", TASK_ADDRESS, "--app-port", "8080", "--xds-socket", str(socket_path), "--name", name,
-             "--envoy-log-level", "warning", "--", app_python(), "-c", APP_SERVER, "8080"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "appmesh_local",
+                "task",
+                "--mesh",
+                "taskcmd",
+                "--virtual-node",
+                "color",
+                "--address",
+                TASK_ADDRESS,
+                "--app-port",
+                "8080",
+                "--xds-socket",
+                str(socket_path),
+                "--name",
+                name,
+                "--envoy-log-level",
+                "warning",
+                "--",
+                app_python(),
+                "-c",
+                APP_SERVER,
+                "8080",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
         try:

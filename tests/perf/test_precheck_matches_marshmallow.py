@@ -6,6 +6,7 @@ a second union member) at every depth. For each, validate_input (pre-check first
 return exactly what marshmallow alone returns (same dict, same key order) or raise the
 same BadRequest message.
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """The HTTP server wakes its select loop only when needed; no request may wait for the loop's 1 s timeout."""
+
 from __future__ import annotations
 
 import socket
@@ -37,7 +38,9 @@ def read_response(sock: socket.socket, buffer: bytearray) -> bytes:
         assert chunk, "connection closed before a response"
         buffer += chunk
     head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     while len(rest) < length:
         chunk = sock.recv(65536)
         assert chunk, "connection closed inside a body"
@@ -67,8 +70,11 @@ def test_pipelined_requests_are_answered_in_order(port):
         for round_ in range(10):
             started = time.monotonic()
             sock.sendall(request("/slow") + request(f"/a{round_}") + request(f"/b{round_}"))
-            assert [read_response(sock, buffer) for _ in range(3)] == [b"/slow", f"/a{round_}".encode(),
-                                                                    f"/b{round_}".encode()]
+            assert [read_response(sock, buffer) for _ in range(3)] == [
+                b"/slow",
+                f"/a{round_}".encode(),
+                f"/b{round_}".encode(),
+            ]
             assert time.monotonic() - started < 0.5
 
 

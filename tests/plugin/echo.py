@@ -1,4 +1,5 @@
 """A loopback HTTP server that answers with what it received (for traffic tests through Envoy)."""
+
 from __future__ import annotations
 
 import json
@@ -6,15 +7,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
-from contextlib import contextmanager
 
 
 class _Echo(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.dumps({"server": self.server.label, "path": self.path,
-                           "host": self.headers.get("Host")}).encode()
+        body = json.dumps({"server": self.server.label, "path": self.path, "host": self.headers.get("Host")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -40,8 +40,9 @@ def echo_server(label: str = "echo") -> Iterator[int]:
         thread.join(5)
 
 
-def get_json(url: str, host: str | None = None, timeout: float = 2.0,
-             headers: dict[str, str] | None = None) -> tuple[int, dict | str]:
+def get_json(
+    url: str, host: str | None = None, timeout: float = 2.0, headers: dict[str, str] | None = None
+) -> tuple[int, dict | str]:
     """GET `url` (optionally with a Host header and others): (status, JSON body or text)."""
     request = urllib.request.Request(url, headers={**({"Host": host} if host else {}), **(headers or {})})
     try:

@@ -1,4 +1,5 @@
 """The plugin in a user's own project: a fresh `pytest` process in a directory with no conftest."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(120)
 
-USER_TESTS = '''
+USER_TESTS = """
 seen = []
 
 def test_fill_the_mesh(appmesh_mesh, appmesh_client):
@@ -39,14 +40,21 @@ def test_the_mesh_and_its_contents_are_gone(appmesh_client):
 
 def test_envoy(appmesh_envoy, appmesh_mesh):
     appmesh_envoy(appmesh_mesh, virtual_node="app")
-'''
+"""
 
 
-def run_user_pytest(tmp_path: Path, source: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_user_pytest(
+    tmp_path: Path, source: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     (tmp_path / "test_user.py").write_text(textwrap.dedent(source))
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", *args, "test_user.py"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=100,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", *args, "test_user.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_entry_point_registers_the_plugin(tmp_path):
@@ -63,8 +71,9 @@ def test_user_suite_gets_a_fresh_mesh_and_it_is_cleaned_up(tmp_path):
 
 
 def test_envoy_fixture_skips_with_a_reason_when_there_is_no_envoy(tmp_path):
-    result = run_user_pytest(tmp_path, USER_TESTS, "-k", "test_envoy",
-                             env={"APPMESH_LOCAL_ENVOY": str(tmp_path / "no-envoy-here")})
+    result = run_user_pytest(
+        tmp_path, USER_TESTS, "-k", "test_envoy", env={"APPMESH_LOCAL_ENVOY": str(tmp_path / "no-envoy-here")}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 skipped" in result.stdout
     assert "appmesh_envoy needs a real Envoy" in result.stdout and "no-envoy-here" in result.stdout

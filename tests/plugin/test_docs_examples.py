@@ -1,4 +1,5 @@
 """The CI guide's examples run as written: the example test module and the workflow's shell steps."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def test_pytest_job_runs_the_example_module(tmp_path):
     integration.mkdir(parents=True)
     shutil.copy(EXAMPLES / "test_appmesh_example.py", integration)
     [step] = runnable_steps(job("pytest")["steps"])
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=200)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True, timeout=200
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
@@ -60,9 +62,15 @@ def test_cli_job_steps_run_as_written(tmp_path, step_groups):
     output = []
     for step in runnable_steps(spec["steps"]):
         # As GitHub runs a `run:` step: its own bash, -e and pipefail; background processes outlive it.
-        shell = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, start_new_session=True)
+        shell = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         step_groups.append(shell.pid)
         out, _ = shell.communicate(timeout=120)
         output.append(out)

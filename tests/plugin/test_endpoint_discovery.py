@@ -6,6 +6,7 @@ the profile's `endpoint_url`. Any credentials are accepted; a 12-digit access ke
 the account. Config and credentials files are temporary (AWS_CONFIG_FILE,
 AWS_SHARED_CREDENTIALS_FILE); the real ones are never read.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def aws_home(tmp_path, monkeypatch):
             monkeypatch.delenv(name)
     config, credentials = tmp_path / "config", tmp_path / "credentials"
     config.write_text("")
-    credentials.write_text(f"[default]\naws_access_key_id = {ACCOUNT}\naws_secret_access_key = anything\n"
-                           f"[other]\naws_access_key_id = {ACCOUNT}\naws_secret_access_key = anything\n")
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {ACCOUNT}\naws_secret_access_key = anything\n"
+        f"[other]\naws_access_key_id = {ACCOUNT}\naws_secret_access_key = anything\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -42,8 +45,9 @@ def profile_endpoint(config: Path, endpoint: str) -> None:
 
 
 def services_section(config: Path, endpoint: str) -> None:
-    config.write_text(f"[default]\nservices = local-appmesh\n\n"
-                      f"[services local-appmesh]\napp_mesh =\n  endpoint_url = {endpoint}\n")
+    config.write_text(
+        f"[default]\nservices = local-appmesh\n\n[services local-appmesh]\napp_mesh =\n  endpoint_url = {endpoint}\n"
+    )
 
 
 CASES = {
@@ -84,16 +88,25 @@ def test_service_specific_variable_wins_over_the_global_one(appmesh_server, aws_
 
 
 def aws_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "awscli", *args, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
 
 
 def test_aws_cli_endpoint_url_option(appmesh_server, aws_home):
     result = aws_cli("appmesh", "create-mesh", "--mesh-name", "cli-option", "--endpoint-url", appmesh_server.endpoint)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mesh"]["metadata"]["arn"] == expected_arn("cli-option")
-    assert aws_cli("appmesh", "delete-mesh", "--mesh-name", "cli-option",
-                   "--endpoint-url", appmesh_server.endpoint).returncode == 0
+    assert (
+        aws_cli(
+            "appmesh", "delete-mesh", "--mesh-name", "cli-option", "--endpoint-url", appmesh_server.endpoint
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

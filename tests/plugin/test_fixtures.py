@@ -1,4 +1,5 @@
 """The pytest plugin as a user meets it: only its fixtures (active through the pytest11 entry point)."""
+
 from __future__ import annotations
 
 import socket
@@ -51,9 +52,14 @@ def test_mesh_fixture_tolerates_a_test_that_deletes_its_mesh(appmesh_mesh, appme
 
 
 def test_envoy_fixture_applies_the_nodes_config_and_follows_changes(appmesh_mesh, appmesh_client, appmesh_envoy):
-    appmesh_client.create_virtual_node(meshName=appmesh_mesh, virtualNodeName="app", spec={
-        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-        "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}})
+    appmesh_client.create_virtual_node(
+        meshName=appmesh_mesh,
+        virtualNodeName="app",
+        spec={
+            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+        },
+    )
     envoy = appmesh_envoy(appmesh_mesh, virtual_node="app")
     dump = envoy.config_dump()
     listeners = _listeners(dump)
@@ -61,15 +67,28 @@ def test_envoy_fixture_applies_the_nodes_config_and_follows_changes(appmesh_mesh
     assert listeners["lds_egress_0.0.0.0_15001"] == "127.0.0.1"
     assert f"cds_ingress_{appmesh_mesh}_app_http_8080" in _clusters(dump)
 
-    appmesh_client.create_virtual_node(meshName=appmesh_mesh, virtualNodeName="db", spec={
-        "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
-        "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}})
-    appmesh_client.create_virtual_service(meshName=appmesh_mesh, virtualServiceName="db.local",
-                                          spec={"provider": {"virtualNode": {"virtualNodeName": "db"}}})
-    appmesh_client.update_virtual_node(meshName=appmesh_mesh, virtualNodeName="app", spec={
-        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-        "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
-        "backends": [{"virtualService": {"virtualServiceName": "db.local"}}]})
+    appmesh_client.create_virtual_node(
+        meshName=appmesh_mesh,
+        virtualNodeName="db",
+        spec={
+            "listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}],
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+        },
+    )
+    appmesh_client.create_virtual_service(
+        meshName=appmesh_mesh,
+        virtualServiceName="db.local",
+        spec={"provider": {"virtualNode": {"virtualNodeName": "db"}}},
+    )
+    appmesh_client.update_virtual_node(
+        meshName=appmesh_mesh,
+        virtualNodeName="app",
+        spec={
+            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+            "backends": [{"virtualService": {"virtualServiceName": "db.local"}}],
+        },
+    )
     envoy.wait_synced()
     assert f"cds_egress_{appmesh_mesh}_db_tcp_5432" in _clusters(envoy.config_dump())
 
@@ -77,17 +96,35 @@ def test_envoy_fixture_applies_the_nodes_config_and_follows_changes(appmesh_mesh
 def test_envoy_fixture_gateway_carries_traffic(appmesh_mesh, appmesh_client, appmesh_envoy):
     gateway_port = free_port()
     with echo_server("app") as app_port:
-        appmesh_client.create_virtual_node(meshName=appmesh_mesh, virtualNodeName="app", spec={
-            "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}})
-        appmesh_client.create_virtual_service(meshName=appmesh_mesh, virtualServiceName="app.local",
-                                              spec={"provider": {"virtualNode": {"virtualNodeName": "app"}}})
-        appmesh_client.create_virtual_gateway(meshName=appmesh_mesh, virtualGatewayName="gw", spec={
-            "listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]})
-        appmesh_client.create_gateway_route(meshName=appmesh_mesh, virtualGatewayName="gw", gatewayRouteName="to-app",
-                                            spec={"httpRoute": {
-                                                "match": {"prefix": "/app"},
-                                                "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}}}})
+        appmesh_client.create_virtual_node(
+            meshName=appmesh_mesh,
+            virtualNodeName="app",
+            spec={
+                "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+            },
+        )
+        appmesh_client.create_virtual_service(
+            meshName=appmesh_mesh,
+            virtualServiceName="app.local",
+            spec={"provider": {"virtualNode": {"virtualNodeName": "app"}}},
+        )
+        appmesh_client.create_virtual_gateway(
+            meshName=appmesh_mesh,
+            virtualGatewayName="gw",
+            spec={"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
+        )
+        appmesh_client.create_gateway_route(
+            meshName=appmesh_mesh,
+            virtualGatewayName="gw",
+            gatewayRouteName="to-app",
+            spec={
+                "httpRoute": {
+                    "match": {"prefix": "/app"},
+                    "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}},
+                }
+            },
+        )
         appmesh_envoy(appmesh_mesh, virtual_gateway="gw")
         body = wait_for_json(f"http://127.0.0.1:{gateway_port}/app/hello")
         assert body == {"server": "app", "path": "/hello", "host": "app.local"}
@@ -112,15 +149,19 @@ def _listeners(dump: dict) -> dict[str, str]:
 
 
 def _clusters(dump: dict) -> set[str]:
-    return {item["cluster"]["name"] for section in dump["configs"]
-            for item in section.get("dynamic_active_clusters", [])}
+    return {
+        item["cluster"]["name"] for section in dump["configs"] for item in section.get("dynamic_active_clusters", [])
+    }
 
 
 def test_envoy_fixture_refuses_a_second_proxy_on_app_meshs_fixed_ports(appmesh_mesh, appmesh_client, appmesh_envoy):
     # Envoy binds with SO_REUSEPORT: a second gateway would silently share 127.0.0.1:15001 with the first.
     for name in ("first", "second"):
-        appmesh_client.create_virtual_gateway(meshName=appmesh_mesh, virtualGatewayName=name, spec={
-            "listeners": [{"portMapping": {"port": free_port(), "protocol": "http"}}]})
+        appmesh_client.create_virtual_gateway(
+            meshName=appmesh_mesh,
+            virtualGatewayName=name,
+            spec={"listeners": [{"portMapping": {"port": free_port(), "protocol": "http"}}]},
+        )
     appmesh_envoy(appmesh_mesh, virtual_gateway="first")
     with pytest.raises(RuntimeError, match="127.0.0.1:15001, which is in use"):
         appmesh_envoy(appmesh_mesh, virtual_gateway="second")

@@ -1,4 +1,5 @@
 """serve_in_thread(): the in-process server starts on free loopback ports and stopping frees everything."""
+
 from __future__ import annotations
 
 import socket

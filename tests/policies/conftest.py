@@ -15,6 +15,7 @@
   the gRPC task does the same with a gRPC app (apps/grpc_app.py), for HTTP/2 connection pools.
 Everything lives in one /28 of 198.51.100.0/24 (TEST-NET-2) and is removed at the end.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -40,12 +41,12 @@ from botocore.config import Config
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, MeshEnvoy, delete_mesh_tree
-from appmesh_local.xds.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
-from tests.support.waiting import wait_until
 from tests.support.tasks import app_python, require_task_capabilities
+from tests.support.waiting import wait_until
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP_PORT = 8080  # every target node's listener port: EDS endpoints use it
@@ -82,8 +83,13 @@ class Backend:
                     self._answer(200 if backend.healthy else 503)
                     return
                 with backend._lock:
-                    backend.attempts.append({"path": self.path, "at": time.monotonic(),
-                                             "headers": {k.lower(): v for k, v in self.headers.items()}})
+                    backend.attempts.append(
+                        {
+                            "path": self.path,
+                            "at": time.monotonic(),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                        }
+                    )
                     number = len(backend.attempts)
                 status, delay = backend.behaviour(number)
                 if delay:
@@ -143,8 +149,13 @@ class PolicyLab:
         if service not in self.clients:
             assert self.server is not None
             self.clients[service] = boto3.client(
-                service, endpoint_url=self.server.endpoint, region_name=REGION, aws_access_key_id=ACCOUNT,
-                aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
+                service,
+                endpoint_url=self.server.endpoint,
+                region_name=REGION,
+                aws_access_key_id=ACCOUNT,
+                aws_secret_access_key="testing",
+                config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+            )
         return self.clients[service]
 
     # ---- Cloud Map -------------------------------------------------------------------------
@@ -155,12 +166,14 @@ class PolicyLab:
         namespace_id = next(ns["Id"] for ns in sd.list_namespaces()["Namespaces"] if ns["Name"] == namespace)
         return sd.create_service(Name=service, NamespaceId=namespace_id, **options)["Service"]["Id"]
 
-    def register(self, service_id: str, backend: Backend | str, instance_id: str | None = None,
-                 **attributes: str) -> str:
+    def register(
+        self, service_id: str, backend: Backend | str, instance_id: str | None = None, **attributes: str
+    ) -> str:
         address = backend.address if isinstance(backend, Backend) else backend
         instance_id = instance_id or (backend.name if isinstance(backend, Backend) else address)
         self.aws("servicediscovery").register_instance(
-            ServiceId=service_id, InstanceId=instance_id, Attributes={"AWS_INSTANCE_IPV4": address, **attributes})
+            ServiceId=service_id, InstanceId=instance_id, Attributes={"AWS_INSTANCE_IPV4": address, **attributes}
+        )
         return instance_id
 
     def deregister(self, service_id: str, instance_id: str) -> None:
@@ -170,9 +183,18 @@ class PolicyLab:
     def start_envoy(self, task: Task, mesh: str, node: str, kind: str = "virtualNode") -> MeshEnvoy:
         """The Envoy of virtual node (or gateway) `node` in `task`, started and in sync with the server."""
         assert self.server is not None
-        bootstrap = render_bootstrap(mesh, kind, node, self.bridge.address, self.server.xds_port,
-                                     admin_port=ADMIN_PORT, admin_address=task.address,
-                                     account=ACCOUNT, region=REGION, reconnect_base_ms=200)
+        bootstrap = render_bootstrap(
+            mesh,
+            kind,
+            node,
+            self.bridge.address,
+            self.server.xds_port,
+            admin_port=ADMIN_PORT,
+            admin_address=task.address,
+            account=ACCOUNT,
+            region=REGION,
+            reconnect_base_ms=200,
+        )
         process = task.envoy(bootstrap, log_level="warning")
         process.start(wait_live=False, timeout=30)
         envoy = MeshEnvoy(self.server, process, ProxyRef(ACCOUNT, REGION, mesh, kind, node))
@@ -189,30 +211,51 @@ class PolicyLab:
         data = json.loads(envoy.admin_get("/clusters?format=json"))
         for status in data.get("cluster_statuses", []):
             if status["name"] == cluster:
-                return {host["address"]["socket_address"]["address"]: host.get("health_status", {})
-                        for host in status.get("host_statuses", [])}
+                return {
+                    host["address"]["socket_address"]["address"]: host.get("health_status", {})
+                    for host in status.get("host_statuses", [])
+                }
         return {}
 
     def wait_hosts(self, envoy: MeshEnvoy, cluster: str, addresses: set[str], timeout: float = 15) -> None:
         """Wait until Envoy's `cluster` holds exactly `addresses` (EDS applied)."""
-        wait_until(lambda: set(self.hosts(envoy, cluster)) == addresses, timeout,
-                   f"{cluster} did not get hosts {sorted(addresses)} (has {sorted(self.hosts(envoy, cluster))})")
+        wait_until(
+            lambda: set(self.hosts(envoy, cluster)) == addresses,
+            timeout,
+            f"{cluster} did not get hosts {sorted(addresses)} (has {sorted(self.hosts(envoy, cluster))})",
+        )
 
     # ---- traffic ---------------------------------------------------------------------------
-    def load(self, host: str, count: int, *, path: str = "/", concurrency: int = 1, timeout: float = 10,
-             headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    def load(
+        self,
+        host: str,
+        count: int,
+        *,
+        path: str = "/",
+        concurrency: int = 1,
+        timeout: float = 10,
+        headers: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         """`count` requests from the client task's app (uid 1001) to `host` (Host header), bounded."""
         assert self.client_task is not None
-        plan = {"url": f"http://{self.service_address}:{APP_PORT}{path}", "host": host, "count": count,
-                "concurrency": concurrency, "timeout": timeout, "headers": headers or {}}
+        plan = {
+            "url": f"http://{self.service_address}:{APP_PORT}{path}",
+            "host": host,
+            "count": count,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "headers": headers or {},
+        }
         budget = timeout * (count / max(1, concurrency) + 1) + 10
-        result = self.client_task.run([self.python, str(APPS / "load.py"), json.dumps(plan)], uid=APP_UID,
-                                      timeout=budget)
+        result = self.client_task.run(
+            [self.python, str(APPS / "load.py"), json.dumps(plan)], uid=APP_UID, timeout=budget
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def to_server_task(self, path: str, count: int = 1, concurrency: int = 1,
-                       timeout: float = 10) -> list[dict[str, Any]]:
+    def to_server_task(
+        self, path: str, count: int = 1, concurrency: int = 1, timeout: float = 10
+    ) -> list[dict[str, Any]]:
         """`count` requests from this process to the server task's app port: its iptables hand
         them to the task Envoy's ingress listener (15000), which calls slow_app.py."""
         assert self.server_task is not None
@@ -271,8 +314,7 @@ def lab() -> Iterator[PolicyLab]:
             sh("ip", "addr", "add", f"{address}/{bridge.prefixlen}", "dev", bridge.name)
             stack.callback(sh, "ip", "addr", "del", f"{address}/{bridge.prefixlen}", "dev", bridge.name, check=False)
 
-        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0,
-                                            state_dir=None))
+        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None))
         server.xds.extra_hosts = (bridge.address,)  # the tasks' Envoys reach xDS on the bridge
         server.xds.reconciler.bind_address = "0.0.0.0"  # each Envoy is alone in its namespace
         server.start_background()
@@ -283,20 +325,29 @@ def lab() -> Iterator[PolicyLab]:
         slot = bridge.name.removeprefix("aml-br")
         lab.client_task = Task(f"pc{slot}", bridge.host(1), bridge, interception=Interception()).up()
         stack.callback(lab.client_task.down)
-        lab.server_task = Task(f"ps{slot}", bridge.host(2), bridge,
-                               interception=Interception(app_ports=(APP_PORT,))).up()
+        lab.server_task = Task(
+            f"ps{slot}", bridge.host(2), bridge, interception=Interception(app_ports=(APP_PORT,))
+        ).up()
         stack.callback(lab.server_task.down)
         log = open(workdir / "slow_app.log", "wb")
         stack.callback(log.close)
-        lab.server_task.popen([lab.python, str(APPS / "slow_app.py"), str(APP_PORT), str(CONTROL_PORT)],
-                              stdout=log, stderr=subprocess.STDOUT)
+        lab.server_task.popen(
+            [lab.python, str(APPS / "slow_app.py"), str(APP_PORT), str(CONTROL_PORT)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: _answers(lambda: lab.server_app_count() >= 0), 10, "slow_app.py did not start")
         # The gRPC server task: apps/grpc_app.py behind the server node's Envoy (HTTP/2 knobs).
-        lab.grpc_task = Task(f"pg{slot}", bridge.host(11), bridge,
-                             interception=Interception(app_ports=(APP_PORT,))).up()
+        lab.grpc_task = Task(
+            f"pg{slot}", bridge.host(11), bridge, interception=Interception(app_ports=(APP_PORT,))
+        ).up()
         stack.callback(lab.grpc_task.down)
-        lab.grpc_task.popen([sys.executable, str(APPS / "grpc_app.py"), "server", str(APP_PORT), str(CONTROL_PORT)],
-                            uid=None, stdout=log, stderr=subprocess.STDOUT)
+        lab.grpc_task.popen(
+            [sys.executable, str(APPS / "grpc_app.py"), "server", str(APP_PORT), str(CONTROL_PORT)],
+            uid=None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         yield lab
     assert not bridge.exists(), "the bridge outlived the policies suite"
 

@@ -4,6 +4,7 @@ and the instance list itself (register / deregister reach a running Envoy, no re
 Reference §4.5 / §4.7: the *server* node's listener declares them, the *clients'* egress
 cluster for that node enforces them. Every count below is taken at the backends.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -27,8 +28,12 @@ def three_backends(sc, bad_behaviour=None, **listener):
 
 
 def test_outlier_detection_ejects_the_failing_endpoint(scenario) -> None:
-    outlier = {"maxServerErrors": 2, "interval": {"unit": "s", "value": 1},
-               "baseEjectionDuration": {"unit": "s", "value": 60}, "maxEjectionPercent": 50}
+    outlier = {
+        "maxServerErrors": 2,
+        "interval": {"unit": "s", "value": 1},
+        "baseEjectionDuration": {"unit": "s", "value": 60},
+        "maxEjectionPercent": 50,
+    }
     _, (good1, good2, bad), vs = three_backends(scenario, lambda attempt: (500, 0.0), outlierDetection=outlier)
     envoy = scenario.envoy()
     scenario.lab.wait_hosts(envoy, scenario.cluster(), {good1.address, good2.address, bad.address})
@@ -54,8 +59,14 @@ def test_without_outlier_detection_the_failing_endpoint_keeps_its_share(scenario
 
 
 def test_health_check_keeps_traffic_off_an_unhealthy_endpoint(scenario) -> None:
-    health = {"protocol": "http", "path": HEALTH_PATH, "intervalMillis": 5000, "timeoutMillis": 2000,
-              "healthyThreshold": 2, "unhealthyThreshold": 2}
+    health = {
+        "protocol": "http",
+        "path": HEALTH_PATH,
+        "intervalMillis": 5000,
+        "timeoutMillis": 2000,
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 2,
+    }
     service = scenario.lab.cloud_map_service(scenario.namespace, "backend")
     good1, good2, sick = scenario.backend(), scenario.backend(), scenario.backend()
     sick.healthy = False  # answers 503 on the health path, 200 on everything else
@@ -66,8 +77,11 @@ def test_health_check_keeps_traffic_off_an_unhealthy_endpoint(scenario) -> None:
     client_node(scenario, vs)
     envoy = scenario.envoy()
     scenario.lab.wait_hosts(envoy, scenario.cluster(), {good1.address, good2.address, sick.address})
-    wait_until(lambda: scenario.lab.hosts(envoy, scenario.cluster())[sick.address].get("failed_active_health_check"),
-               10, "the sick endpoint was never marked unhealthy")
+    wait_until(
+        lambda: scenario.lab.hosts(envoy, scenario.cluster())[sick.address].get("failed_active_health_check"),
+        10,
+        "the sick endpoint was never marked unhealthy",
+    )
 
     assert statuses(scenario.lab.load(vs, 20)) == [200] * 20
     assert sick.count == 0 and good1.count + good2.count == 20 and good1.count > 0 and good2.count > 0
@@ -123,10 +137,20 @@ def test_attributes_filter_instances(scenario) -> None:
     blue, green = scenario.backend(), scenario.backend()
     scenario.lab.register(service, blue, stage="blue")
     scenario.lab.register(service, green, stage="green")
-    scenario.appmesh.create_virtual_node(meshName=scenario.mesh, virtualNodeName="backend", spec={
-        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
-        "serviceDiscovery": {"awsCloudMap": {"namespaceName": scenario.namespace, "serviceName": "backend",
-                                             "attributes": [{"key": "stage", "value": "green"}]}}})
+    scenario.appmesh.create_virtual_node(
+        meshName=scenario.mesh,
+        virtualNodeName="backend",
+        spec={
+            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+            "serviceDiscovery": {
+                "awsCloudMap": {
+                    "namespaceName": scenario.namespace,
+                    "serviceName": "backend",
+                    "attributes": [{"key": "stage", "value": "green"}],
+                }
+            },
+        },
+    )
     vs = routed_service(scenario)
     client_node(scenario, vs)
     envoy = scenario.envoy()
@@ -137,8 +161,9 @@ def test_attributes_filter_instances(scenario) -> None:
 
 def test_cloud_map_custom_health_status_removes_and_restores_an_endpoint(scenario) -> None:
     """Only HEALTHY/UNKNOWN instances are discovered (DiscoverInstances' default, reference §6)."""
-    service = scenario.lab.cloud_map_service(scenario.namespace, "backend",
-                                             HealthCheckCustomConfig={"FailureThreshold": 1})
+    service = scenario.lab.cloud_map_service(
+        scenario.namespace, "backend", HealthCheckCustomConfig={"FailureThreshold": 1}
+    )
     first, second = scenario.backend(), scenario.backend()
     for backend in (first, second):
         scenario.lab.register(service, backend)
@@ -178,8 +203,11 @@ def test_a_cloud_map_change_reaches_only_the_proxies_that_use_it(scenario) -> No
     before = {name: xds.cache.get(ref(name)).versions() for name in ("client", "bystander", "backend")}
 
     scenario.lab.register(service, second)
-    wait_until(lambda: xds.reconciler.flush(1) and xds.cache.get(ref("client")).versions() != before["client"], 10,
-               "the registration never reached the client's snapshot")
+    wait_until(
+        lambda: xds.reconciler.flush(1) and xds.cache.get(ref("client")).versions() != before["client"],
+        10,
+        "the registration never reached the client's snapshot",
+    )
     after = {name: xds.cache.get(ref(name)).versions() for name in ("client", "bystander", "backend")}
     assert after["bystander"] == before["bystander"] and after["backend"] == before["backend"]
     changed = {kind for kind, version in after["client"].items() if version != before["client"][kind]}
@@ -191,10 +219,15 @@ def test_an_ejected_endpoint_returns_after_base_ejection_duration(scenario) -> N
     import time
 
     failing = {"now": True}
-    outlier = {"maxServerErrors": 2, "interval": {"unit": "ms", "value": 1000},
-               "baseEjectionDuration": {"unit": "ms", "value": 1000}, "maxEjectionPercent": 50}
+    outlier = {
+        "maxServerErrors": 2,
+        "interval": {"unit": "ms", "value": 1000},
+        "baseEjectionDuration": {"unit": "ms", "value": 1000},
+        "maxEjectionPercent": 50,
+    }
     _, (good1, good2, flaky), vs = three_backends(
-        scenario, lambda attempt: (500 if failing["now"] else 200, 0.0), outlierDetection=outlier)
+        scenario, lambda attempt: (500 if failing["now"] else 200, 0.0), outlierDetection=outlier
+    )
     envoy = scenario.envoy()
     scenario.lab.wait_hosts(envoy, scenario.cluster(), {good1.address, good2.address, flaky.address})
     scenario.lab.load(vs, 12)
@@ -203,8 +236,11 @@ def test_an_ejected_endpoint_returns_after_base_ejection_duration(scenario) -> N
 
     failing["now"] = False  # the instance recovers; Envoy only learns of it by trying again
     ejected_at = time.monotonic()
-    wait_until(lambda: not scenario.lab.hosts(envoy, scenario.cluster())[flaky.address].get("failed_outlier_check"),
-               5, "the endpoint was never brought back")
+    wait_until(
+        lambda: not scenario.lab.hosts(envoy, scenario.cluster())[flaky.address].get("failed_outlier_check"),
+        5,
+        "the endpoint was never brought back",
+    )
     assert time.monotonic() - ejected_at < 3.5
     assert statuses(scenario.lab.load(vs, 9)) == [200] * 9
     assert flaky.count >= 4  # back in the round robin

@@ -3,6 +3,7 @@
 The gateway's Envoy runs in the client task (no iptables act on it: App Mesh gateways have
 none); requests come from this process to the task's gateway port.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -18,10 +19,22 @@ GATEWAY_PORT = 8088
 
 
 def gateway(sc, vs: str, **listener) -> None:
-    sc.appmesh.create_virtual_gateway(meshName=sc.mesh, virtualGatewayName="gw", spec={
-        "listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}, **listener}]})
-    sc.appmesh.create_gateway_route(meshName=sc.mesh, virtualGatewayName="gw", gatewayRouteName="all", spec={
-        "httpRoute": {"match": {"prefix": "/"}, "action": {"target": {"virtualService": {"virtualServiceName": vs}}}}})
+    sc.appmesh.create_virtual_gateway(
+        meshName=sc.mesh,
+        virtualGatewayName="gw",
+        spec={"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}, **listener}]},
+    )
+    sc.appmesh.create_gateway_route(
+        meshName=sc.mesh,
+        virtualGatewayName="gw",
+        gatewayRouteName="all",
+        spec={
+            "httpRoute": {
+                "match": {"prefix": "/"},
+                "action": {"target": {"virtualService": {"virtualServiceName": vs}}},
+            }
+        },
+    )
 
 
 def concurrent_gets(address: str, count: int) -> list[tuple[int, dict[str, str], float]]:
@@ -34,8 +47,11 @@ def concurrent_gets(address: str, count: int) -> list[tuple[int, dict[str, str],
             connection.request("GET", "/slow", headers={"Connection": "close"})
             response = connection.getresponse()
             response.read()
-            results[index] = (response.status, {k.lower(): v for k, v in response.getheaders()},
-                              time.monotonic() - started)
+            results[index] = (
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                time.monotonic() - started,
+            )
             connection.close()
         except OSError:
             results[index] = (0, {}, time.monotonic() - started)

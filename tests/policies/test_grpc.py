@@ -1,6 +1,7 @@
 """gRPC and HTTP/2 knobs: grpcRetryEvents (client side) and the http2/grpc connection pool
 (`maxRequests`, server side), with a gRPC service that counts its calls (apps/grpc_app.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,21 @@ CALLS = 10
 def grpc_service(sc, retry_policy=None) -> str:
     """gRPC virtual service → router (grpc listener) → route for demo.Policy → node `backend` (grpc)."""
     router, vs = "grpc-router", f"grpc.{sc.namespace}"
-    sc.appmesh.create_virtual_router(meshName=sc.mesh, virtualRouterName=router, spec={
-        "listeners": [{"portMapping": {"port": APP_PORT, "protocol": "grpc"}}]})
-    route = {"match": {"serviceName": grpc_app.SERVICE},
-             "action": {"weightedTargets": [{"virtualNode": "backend", "weight": 1}]}}
+    sc.appmesh.create_virtual_router(
+        meshName=sc.mesh,
+        virtualRouterName=router,
+        spec={"listeners": [{"portMapping": {"port": APP_PORT, "protocol": "grpc"}}]},
+    )
+    route = {
+        "match": {"serviceName": grpc_app.SERVICE},
+        "action": {"weightedTargets": [{"virtualNode": "backend", "weight": 1}]},
+    }
     if retry_policy:
         route["retryPolicy"] = retry_policy
     sc.appmesh.create_route(meshName=sc.mesh, virtualRouterName=router, routeName="policy", spec={"grpcRoute": route})
-    sc.appmesh.create_virtual_service(meshName=sc.mesh, virtualServiceName=vs, spec={
-        "provider": {"virtualRouter": {"virtualRouterName": router}}})
+    sc.appmesh.create_virtual_service(
+        meshName=sc.mesh, virtualServiceName=vs, spec={"provider": {"virtualRouter": {"virtualRouterName": router}}}
+    )
     return vs
 
 
@@ -47,9 +54,20 @@ def grpc_backend(scenario):
 
 def client_calls(sc, vs: str, request: str, count: int = CALLS) -> list[str]:
     """gRPC calls from the client task (root there: iptables redirects every uid but Envoy's)."""
-    result = sc.lab.client_task.run([sys.executable, str(APPS / "grpc_app.py"), "client",
-                                     f"{sc.lab.service_address}:{APP_PORT}", vs, request, str(count), "1"],
-                                    uid=None, timeout=60)
+    result = sc.lab.client_task.run(
+        [
+            sys.executable,
+            str(APPS / "grpc_app.py"),
+            "client",
+            f"{sc.lab.service_address}:{APP_PORT}",
+            vs,
+            request,
+            str(count),
+            "1",
+        ],
+        uid=None,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -72,8 +90,9 @@ def test_default_policy_retries_grpc_unavailable(scenario, grpc_backend) -> None
 @pytest.mark.parametrize("events, hidden", [(["unavailable"], True), (["cancelled"], False)])
 def test_grpc_retry_events(scenario, grpc_backend, events, hidden) -> None:
     policy, address = grpc_backend
-    vs = grpc_service(scenario, {"maxRetries": 2, "perRetryTimeout": {"unit": "s", "value": 2},
-                                 "grpcRetryEvents": events})
+    vs = grpc_service(
+        scenario, {"maxRetries": 2, "perRetryTimeout": {"unit": "s", "value": 2}, "grpcRetryEvents": events}
+    )
     start_client(scenario, vs, address)
     codes = client_calls(scenario, vs, "flaky")
     if hidden:
@@ -114,8 +133,9 @@ def _count(address: str) -> int:
     import grpc
 
     with grpc.insecure_channel(f"{address}:{CONTROL_PORT}") as channel:
-        stub = channel.unary_unary(f"/{grpc_app.SERVICE}/Count", request_serializer=grpc_app.identity,
-                                   response_deserializer=grpc_app.identity)
+        stub = channel.unary_unary(
+            f"/{grpc_app.SERVICE}/Count", request_serializer=grpc_app.identity, response_deserializer=grpc_app.identity
+        )
         return int(stub(b"", timeout=2))
 
 

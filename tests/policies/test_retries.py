@@ -8,6 +8,7 @@ App Mesh semantics reproduced here:
 - `maxRetries` N allows N+1 attempts; `perRetryTimeout` bounds each attempt, and an attempt
   that times out is retried for server-error/gateway-error (they include Envoy's `reset`).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -82,10 +83,18 @@ def test_max_retries_zero_exposes_and_n_hides(scenario) -> None:
     assert statuses(scenario.lab.load(vs, REQUESTS)) == [200, 503] * (REQUESTS // 2)
     assert backend.count == REQUESTS
 
-    scenario.appmesh.update_route(meshName=scenario.mesh, virtualRouterName="backend-router", routeName="all",
-                                  spec={"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
-                                      {"virtualNode": "backend", "weight": 1}]},
-                                      "retryPolicy": retry_policy(1, 1000, "server-error")}})
+    scenario.appmesh.update_route(
+        meshName=scenario.mesh,
+        virtualRouterName="backend-router",
+        routeName="all",
+        spec={
+            "httpRoute": {
+                "match": {"prefix": "/"},
+                "action": {"weightedTargets": [{"virtualNode": "backend", "weight": 1}]},
+                "retryPolicy": retry_policy(1, 1000, "server-error"),
+            }
+        },
+    )
     scenario.envoys[0].wait_synced(15)
     backend.attempts.clear()
     assert statuses(scenario.lab.load(vs, REQUESTS)) == [200] * REQUESTS
@@ -104,8 +113,9 @@ def test_max_retries_and_per_retry_timeout_bound_the_attempts(scenario) -> None:
     backend = scenario.backend(lambda attempt: (200, 3.0))
     scenario.lab.register(scenario.lab.cloud_map_service(scenario.namespace, "backend"), backend)
     target_node(scenario)
-    vs = routed_service(scenario, retryPolicy=retry_policy(2, 300, "gateway-error"),
-                        timeout={"perRequest": {"unit": "s", "value": 10}})
+    vs = routed_service(
+        scenario, retryPolicy=retry_policy(2, 300, "gateway-error"), timeout={"perRequest": {"unit": "s", "value": 10}}
+    )
     start(scenario, vs)
     [result] = scenario.lab.load(vs, 1, timeout=15)
     assert result["status"] == 504
@@ -118,11 +128,14 @@ def test_max_retries_and_per_retry_timeout_bound_the_attempts(scenario) -> None:
     assert all(0.2 <= gap < 1.0 for gap in gaps), gaps  # arrival times, so a little scheduling noise
 
 
-@pytest.mark.parametrize("policy, hidden", [
-    (None, True),  # App Mesh's default includes connect-failure
-    (dict(retry_policy(2, 1000, "client-error"), tcpRetryEvents=["connection-error"]), True),
-    (retry_policy(2, 1000, "client-error"), False),
-])
+@pytest.mark.parametrize(
+    "policy, hidden",
+    [
+        (None, True),  # App Mesh's default includes connect-failure
+        (dict(retry_policy(2, 1000, "client-error"), tcpRetryEvents=["connection-error"]), True),
+        (retry_policy(2, 1000, "client-error"), False),
+    ],
+)
 def test_connection_errors_are_retried_on_another_endpoint(scenario, policy, hidden) -> None:
     """One of two Cloud Map instances refuses connections (nothing listens there)."""
     alive = scenario.backend()

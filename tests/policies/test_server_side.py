@@ -2,6 +2,7 @@
 ingress cluster's circuit breakers, reference §4.6) and access logs (ingress and egress
 HCMs, §4.9). Traffic enters the server task through its iptables, as in App Mesh.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,12 +66,36 @@ def test_without_a_connection_pool_nothing_overflows(scenario) -> None:
 def test_access_logs_in_text_and_json_on_egress_and_ingress(scenario) -> None:
     egress_log = scenario.lab.workdir / f"{scenario.mesh}-egress.log"
     ingress_log = scenario.lab.workdir / f"{scenario.mesh}-ingress.log"
-    server = server_node(scenario, logging={"accessLog": {"file": {"path": str(ingress_log), "format": {"json": [
-        {"key": "code", "value": "%RESPONSE_CODE%"}, {"key": "path", "value": "%REQ(:PATH)%"},
-        {"key": "direction", "value": "ingress"}]}}}})
+    server = server_node(
+        scenario,
+        logging={
+            "accessLog": {
+                "file": {
+                    "path": str(ingress_log),
+                    "format": {
+                        "json": [
+                            {"key": "code", "value": "%RESPONSE_CODE%"},
+                            {"key": "path", "value": "%REQ(:PATH)%"},
+                            {"key": "direction", "value": "ingress"},
+                        ]
+                    },
+                }
+            }
+        },
+    )
     vs = routed_service(scenario, node="server")
-    client_node(scenario, vs, logging={"accessLog": {"file": {"path": str(egress_log), "format": {
-        "text": "EGRESS %REQ(:AUTHORITY)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%"}}}})
+    client_node(
+        scenario,
+        vs,
+        logging={
+            "accessLog": {
+                "file": {
+                    "path": str(egress_log),
+                    "format": {"text": "EGRESS %REQ(:AUTHORITY)% %REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%"},
+                }
+            }
+        },
+    )
     client = scenario.envoy()
     scenario.lab.wait_hosts(client, scenario.cluster("server"), {scenario.lab.server_task.address})
 
@@ -88,7 +113,8 @@ def test_access_logs_in_text_and_json_on_egress_and_ingress(scenario) -> None:
     assert lines(egress_log) == [expected, expected]
     entries = [json.loads(line) for line in lines(ingress_log)]
     assert [(str(e["code"]), e["path"], e["direction"]) for e in entries] == [
-        ("200", "/sleep/0?probe=logs", "ingress")] * 2
+        ("200", "/sleep/0?probe=logs", "ingress")
+    ] * 2
 
 
 def test_access_log_default_format(scenario) -> None:

@@ -6,6 +6,7 @@ both; Envoy tells every upstream its deadline in `x-envoy-expected-rq-timeout-ms
 backends record, so the default is visible without waiting 15 s per request; one real
 request still waits it out once.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -59,15 +60,21 @@ def test_default_route_timeout_is_15_seconds(scenario) -> None:
     """No timeout on the route, and a node-provided service: both get App Mesh's 15 s."""
     backend, vs, envoy = one_slow_backend(scenario, 0.0)
     direct = node_service(scenario)
-    scenario.appmesh.update_virtual_node(meshName=scenario.mesh, virtualNodeName="client", spec={
-        "backends": [{"virtualService": {"virtualServiceName": name}} for name in (vs, direct)]})
+    scenario.appmesh.update_virtual_node(
+        meshName=scenario.mesh,
+        virtualNodeName="client",
+        spec={"backends": [{"virtualService": {"virtualServiceName": name}} for name in (vs, direct)]},
+    )
     envoy.wait_synced(15)
     assert statuses(scenario.lab.load(vs, 1) + scenario.lab.load(direct, 1)) == [200, 200]
     assert [a["headers"]["x-envoy-expected-rq-timeout-ms"] for a in backend.attempts] == ["15000", "15000"]
-    routes = [route for section in envoy.config_dump()["configs"]
-              for config in section.get("dynamic_route_configs", [])
-              for vhost in config["route_config"].get("virtual_hosts", [])
-              for route in vhost.get("routes", [])]
+    routes = [
+        route
+        for section in envoy.config_dump()["configs"]
+        for config in section.get("dynamic_route_configs", [])
+        for vhost in config["route_config"].get("virtual_hosts", [])
+        for route in vhost.get("routes", [])
+    ]
     assert routes and {route["route"]["timeout"] for route in routes} == {"15s"}
 
 
@@ -124,7 +131,9 @@ def test_tcp_listener_idle_timeout_closes_a_silent_connection(scenario) -> None:
             response += chunk
         head, _, body = response.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
         while len(body) < length:
             chunk = sock.recv(4096)
             assert chunk, body

@@ -1,4 +1,5 @@
 """The record cache behind get/list/count must always answer what a fresh read of the database answers."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,13 +14,19 @@ A, R = CTX.account, CTX.region
 
 
 def node(port: int) -> dict:
-    return {"listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": f"n{port}.local"}}}
+    return {
+        "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": f"n{port}.local"}},
+    }
 
 
 def route(target: str, weight: int) -> dict:
-    return {"httpRoute": {"match": {"prefix": "/"},
-                          "action": {"weightedTargets": [{"virtualNode": target, "weight": weight}]}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"weightedTargets": [{"virtualNode": target, "weight": weight}]},
+        }
+    }
 
 
 def reads(store: Store) -> dict:
@@ -63,14 +70,31 @@ def test_cache_follows_every_kind_of_write(tmp_path):
         lambda: api.create_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "a", "spec": node(83)}),  # Conflict
         lambda: api.create_virtual_node(CTX, {"meshName": "other", "virtualNodeName": "a", "spec": node(90)}),
         lambda: api.update_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "a", "spec": node(84)}),
-        lambda: api.create_virtual_router(CTX, {"meshName": "m", "virtualRouterName": "r", "spec": {
-            "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}}),
-        lambda: api.create_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("a", 1)}),
-        lambda: api.create_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "bad", "spec": route("zz", 1)}),
-        lambda: api.create_virtual_service(CTX, {"meshName": "m", "virtualServiceName": "s.local", "spec": {
-            "provider": {"virtualNode": {"virtualNodeName": "b"}}}}),
-        lambda: api.tag_resource(CTX, {"resourceArn": f"arn:aws:appmesh:{R}:{A}:mesh/m/virtualNode/a",
-                                       "tags": [{"key": "k", "value": "v"}]}),
+        lambda: api.create_virtual_router(
+            CTX,
+            {
+                "meshName": "m",
+                "virtualRouterName": "r",
+                "spec": {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]},
+            },
+        ),
+        lambda: api.create_route(
+            CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("a", 1)}
+        ),
+        lambda: api.create_route(
+            CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "bad", "spec": route("zz", 1)}
+        ),
+        lambda: api.create_virtual_service(
+            CTX,
+            {
+                "meshName": "m",
+                "virtualServiceName": "s.local",
+                "spec": {"provider": {"virtualNode": {"virtualNodeName": "b"}}},
+            },
+        ),
+        lambda: api.tag_resource(
+            CTX, {"resourceArn": f"arn:aws:appmesh:{R}:{A}:mesh/m/virtualNode/a", "tags": [{"key": "k", "value": "v"}]}
+        ),
         lambda: api.delete_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "b"}),  # in use: refused
         lambda: api.delete_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x"}),
         lambda: api.delete_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "c"}),

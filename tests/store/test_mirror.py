@@ -1,4 +1,5 @@
 """The in-memory mirror behind mesh_snapshot must always equal a fresh read of the database."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -21,13 +22,19 @@ def fresh_snapshot(path, mesh: str):
 
 
 def node(port: int) -> dict:
-    return {"listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
-            "serviceDiscovery": {"dns": {"hostname": f"n{port}.local"}}}
+    return {
+        "listeners": [{"portMapping": {"port": port, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": f"n{port}.local"}},
+    }
 
 
 def route(target: str, weight: int) -> dict:
-    return {"httpRoute": {"match": {"prefix": "/"},
-                          "action": {"weightedTargets": [{"virtualNode": target, "weight": weight}]}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"weightedTargets": [{"virtualNode": target, "weight": weight}]},
+        }
+    }
 
 
 def test_mirror_follows_every_kind_of_write(tmp_path):
@@ -40,11 +47,23 @@ def test_mirror_follows_every_kind_of_write(tmp_path):
     steps = [
         lambda: api.create_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "a", "spec": node(80)}),
         lambda: api.create_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "b", "spec": node(81)}),
-        lambda: api.create_virtual_router(CTX, {"meshName": "m", "virtualRouterName": "r", "spec": {
-            "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}}),
-        lambda: api.create_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("a", 1)}),
-        lambda: api.update_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("b", 5)}),
-        lambda: api.create_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "bad", "spec": route("zz", 1)}),
+        lambda: api.create_virtual_router(
+            CTX,
+            {
+                "meshName": "m",
+                "virtualRouterName": "r",
+                "spec": {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]},
+            },
+        ),
+        lambda: api.create_route(
+            CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("a", 1)}
+        ),
+        lambda: api.update_route(
+            CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": route("b", 5)}
+        ),
+        lambda: api.create_route(
+            CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "bad", "spec": route("zz", 1)}
+        ),
         lambda: api.update_mesh(CTX, {"meshName": "m", "spec": {"egressFilter": {"type": "ALLOW_ALL"}}}),
         lambda: api.delete_route(CTX, {"meshName": "m", "virtualRouterName": "r", "routeName": "x"}),
         lambda: api.delete_virtual_node(CTX, {"meshName": "m", "virtualNodeName": "a"}),

@@ -1,4 +1,5 @@
 """Start the real `appmesh-local serve` process for black-box tests."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,17 @@ class ServerProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        args = [sys.executable, "-m", "appmesh_local", "serve", "--port", str(self.port),
-                "--xds-port", str(self.xds_port)]
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "appmesh_local",
+            "serve",
+            "--port",
+            str(self.port),
+            "--xds-port",
+            str(self.xds_port),
+        ]
         args += ["--state-dir", str(self.state_dir)] if self.state_dir else ["--ephemeral"]
         args += self.extra_args
         self.proc = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -65,7 +74,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

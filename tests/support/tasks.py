@@ -1,4 +1,5 @@
 """What every test that runs ECS-like tasks (network namespaces, App Mesh iptables, Envoy) needs."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appmesh_local.xds.envoy_process import world_executable
+from appmesh_local.proxy.process import world_executable
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 

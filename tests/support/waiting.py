@@ -1,4 +1,5 @@
 """Bounded polling for tests that wait on real processes (Envoy, the reconciler, apps)."""
+
 from __future__ import annotations
 
 import time

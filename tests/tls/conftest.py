@@ -9,6 +9,7 @@ gw task: virtual gateway Envoy :8443 (ACM certificate) ═══╝ (backendDefa
 The back node has one listener per TLS case (ports below); the front node reaches each through
 its own virtual service and router, so each case has its own client policy and egress cluster.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,15 +28,15 @@ from botocore.config import Config
 
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.sds import SdsServer
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
-from tests.tls.certs import Authority, Pair, authority
 from tests.support.tasks import app_python, require_task_capabilities
+from tests.tls.certs import Authority, Pair, authority
 
 ACCOUNT, REGION, MESH = "123456789012", "us-east-1", "tls"
 BACK_HOST = "back.tls.local"
@@ -86,22 +87,24 @@ def service(port: int) -> str:
 
 @dataclass
 class Pki:
-    ca: Authority           # signs the file certificates
-    rogue: Authority        # a CA nobody trusts
-    sds_ca: Authority       # signs what the SDS server hands out (SPIFFE-like identities)
-    back: Pair              # back.tls.local
-    front: Pair             # front.tls.local, client auth
-    intruder: Pair          # signed by `ca`, but not the name the server accepts
-    rogue_front: Pair       # front.tls.local signed by `rogue`
-    back_sds: Pair          # back.tls.local + spiffe://tls.local/back
-    front_sds: Pair         # spiffe://tls.local/front
+    ca: Authority  # signs the file certificates
+    rogue: Authority  # a CA nobody trusts
+    sds_ca: Authority  # signs what the SDS server hands out (SPIFFE-like identities)
+    back: Pair  # back.tls.local
+    front: Pair  # front.tls.local, client auth
+    intruder: Pair  # signed by `ca`, but not the name the server accepts
+    rogue_front: Pair  # front.tls.local signed by `rogue`
+    back_sds: Pair  # back.tls.local + spiffe://tls.local/back
+    front_sds: Pair  # spiffe://tls.local/front
 
 
 def make_pki(directory: Path) -> Pki:
     directory.mkdir(mode=0o755)
     ca, rogue, sds_ca = (authority(directory, n) for n in ("Mesh Test CA", "Rogue CA", "SDS CA"))
     return Pki(
-        ca=ca, rogue=rogue, sds_ca=sds_ca,
+        ca=ca,
+        rogue=rogue,
+        sds_ca=sds_ca,
         back=ca.issue(directory, "back", dns_names=(BACK_HOST,)),
         front=ca.issue(directory, "front", dns_names=("front.tls.local",)),
         intruder=ca.issue(directory, "intruder", dns_names=("intruder.tls.local",)),
@@ -128,9 +131,14 @@ class TlsMesh:
     # ---- AWS clients on the server's endpoint ------------------------------------------------
     def aws(self, service_name: str) -> Any:
         assert self.server is not None
-        return boto3.client(service_name, endpoint_url=self.server.endpoint, region_name=REGION,
-                            aws_access_key_id=ACCOUNT, aws_secret_access_key="testing",
-                            config=Config(retries={"max_attempts": 1}))
+        return boto3.client(
+            service_name,
+            endpoint_url=self.server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCOUNT,
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     @property
     def xds(self) -> Any:
@@ -149,12 +157,28 @@ class TlsMesh:
             listener(STRICT, {"mode": "STRICT", "certificate": file_cert}),
             listener(PERMISSIVE, {"mode": "PERMISSIVE", "certificate": file_cert}),
             listener(DISABLED, {"mode": "DISABLED", "certificate": file_cert}),
-            listener(MTLS, {"mode": "STRICT", "certificate": file_cert, "validation": {
-                "trust": {"file": {"certificateChain": str(pki.ca.pem_path)}},
-                "subjectAlternativeNames": {"match": {"exact": ["front.tls.local"]}}}}),
-            listener(SDS, {"mode": "STRICT", "certificate": {"sds": {"secretName": "back-cert"}}, "validation": {
-                "trust": {"sds": {"secretName": "sds-ca"}},
-                "subjectAlternativeNames": {"match": {"exact": ["spiffe://tls.local/front"]}}}}),
+            listener(
+                MTLS,
+                {
+                    "mode": "STRICT",
+                    "certificate": file_cert,
+                    "validation": {
+                        "trust": {"file": {"certificateChain": str(pki.ca.pem_path)}},
+                        "subjectAlternativeNames": {"match": {"exact": ["front.tls.local"]}},
+                    },
+                },
+            ),
+            listener(
+                SDS,
+                {
+                    "mode": "STRICT",
+                    "certificate": {"sds": {"secretName": "back-cert"}},
+                    "validation": {
+                        "trust": {"sds": {"secretName": "sds-ca"}},
+                        "subjectAlternativeNames": {"match": {"exact": ["spiffe://tls.local/front"]}},
+                    },
+                },
+            ),
             listener(ACM, {"mode": "STRICT", "certificate": {"acm": {"certificateArn": self.cert_arn}}}),
         ]
 
@@ -162,12 +186,23 @@ class TlsMesh:
         """Front's client policy per back port: none where the server decides."""
         pki = self.pki
         return {
-            STRICT: None, PERMISSIVE: None, DISABLED: None,
-            MTLS: {"tls": {"certificate": {"file": {"certificateChain": str(pki.front.chain),
-                                                    "privateKey": str(pki.front.key)}},
-                           "validation": {"trust": {"file": {"certificateChain": str(pki.ca.pem_path)}}}}},
-            SDS: {"tls": {"certificate": {"sds": {"secretName": "front-cert"}},
-                          "validation": {"trust": {"sds": {"secretName": "sds-ca"}}}}},
+            STRICT: None,
+            PERMISSIVE: None,
+            DISABLED: None,
+            MTLS: {
+                "tls": {
+                    "certificate": {
+                        "file": {"certificateChain": str(pki.front.chain), "privateKey": str(pki.front.key)}
+                    },
+                    "validation": {"trust": {"file": {"certificateChain": str(pki.ca.pem_path)}}},
+                }
+            },
+            SDS: {
+                "tls": {
+                    "certificate": {"sds": {"secretName": "front-cert"}},
+                    "validation": {"trust": {"sds": {"secretName": "sds-ca"}}},
+                }
+            },
             ACM: {"tls": {"validation": {"trust": {"acm": {"certificateAuthorityArns": [self.pca_arn]}}}}},
         }
 
@@ -183,45 +218,95 @@ class TlsMesh:
     def create_mesh(self) -> None:
         appmesh = self.aws("appmesh")
         appmesh.create_mesh(meshName=MESH)
-        appmesh.create_virtual_node(meshName=MESH, virtualNodeName="back", spec={
-            "listeners": self.back_listeners(), "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}})
+        appmesh.create_virtual_node(
+            meshName=MESH,
+            virtualNodeName="back",
+            spec={"listeners": self.back_listeners(), "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}},
+        )
         for port in PORTS:
             router = f"r{port}"
-            appmesh.create_virtual_router(meshName=MESH, virtualRouterName=router, spec={
-                "listeners": [{"portMapping": {"port": port, "protocol": "http"}}]})
-            appmesh.create_route(meshName=MESH, virtualRouterName=router, routeName="all", spec={"httpRoute": {
-                "match": {"prefix": "/"},
-                "action": {"weightedTargets": [{"virtualNode": "back", "weight": 1, "port": port}]}}})
-            appmesh.create_virtual_service(meshName=MESH, virtualServiceName=service(port), spec={
-                "provider": {"virtualRouter": {"virtualRouterName": router}}})
+            appmesh.create_virtual_router(
+                meshName=MESH,
+                virtualRouterName=router,
+                spec={"listeners": [{"portMapping": {"port": port, "protocol": "http"}}]},
+            )
+            appmesh.create_route(
+                meshName=MESH,
+                virtualRouterName=router,
+                routeName="all",
+                spec={
+                    "httpRoute": {
+                        "match": {"prefix": "/"},
+                        "action": {"weightedTargets": [{"virtualNode": "back", "weight": 1, "port": port}]},
+                    }
+                },
+            )
+            appmesh.create_virtual_service(
+                meshName=MESH,
+                virtualServiceName=service(port),
+                spec={"provider": {"virtualRouter": {"virtualRouterName": router}}},
+            )
         appmesh.create_virtual_node(meshName=MESH, virtualNodeName="front", spec={})
         self.put_front(self.baseline_policies())
-        appmesh.create_virtual_gateway(meshName=MESH, virtualGatewayName="gw", spec={
-            "listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}, "tls": {
-                "mode": "STRICT", "certificate": {"acm": {"certificateArn": self.gateway_cert_arn}}}}],
-            "backendDefaults": {"clientPolicy": {"tls": {"ports": [STRICT], "validation": {
-                "trust": {"file": {"certificateChain": str(self.pki.ca.pem_path)}}}}}}})
+        appmesh.create_virtual_gateway(
+            meshName=MESH,
+            virtualGatewayName="gw",
+            spec={
+                "listeners": [
+                    {
+                        "portMapping": {"port": GATEWAY_PORT, "protocol": "http"},
+                        "tls": {"mode": "STRICT", "certificate": {"acm": {"certificateArn": self.gateway_cert_arn}}},
+                    }
+                ],
+                "backendDefaults": {
+                    "clientPolicy": {
+                        "tls": {
+                            "ports": [STRICT],
+                            "validation": {"trust": {"file": {"certificateChain": str(self.pki.ca.pem_path)}}},
+                        }
+                    }
+                },
+            },
+        )
         for name, port in (("strict", STRICT), ("acm", ACM)):
-            appmesh.create_gateway_route(meshName=MESH, virtualGatewayName="gw", gatewayRouteName=name, spec={
-                "httpRoute": {"match": {"prefix": f"/{name}"},
-                              "action": {"target": {"virtualService": {"virtualServiceName": service(port)}}}}})
+            appmesh.create_gateway_route(
+                meshName=MESH,
+                virtualGatewayName="gw",
+                gatewayRouteName=name,
+                spec={
+                    "httpRoute": {
+                        "match": {"prefix": f"/{name}"},
+                        "action": {"target": {"virtualService": {"virtualServiceName": service(port)}}},
+                    }
+                },
+            )
 
     def create_acm_material(self) -> None:
         """An ACTIVE root CA in ACM PCA and a private certificate for back.tls.local issued by it."""
         pca, acm = self.aws("acm-pca"), self.aws("acm")
         arn = pca.create_certificate_authority(
-            CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
-                                               "Subject": {"CommonName": "Mesh ACM PCA"}},
-            CertificateAuthorityType="ROOT")["CertificateAuthorityArn"]
+            CertificateAuthorityConfiguration={
+                "KeyAlgorithm": "RSA_2048",
+                "SigningAlgorithm": "SHA256WITHRSA",
+                "Subject": {"CommonName": "Mesh ACM PCA"},
+            },
+            CertificateAuthorityType="ROOT",
+        )["CertificateAuthorityArn"]
         csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-        issued = pca.issue_certificate(CertificateAuthorityArn=arn, Csr=csr.encode(), SigningAlgorithm="SHA256WITHRSA",
-                                       TemplateArn=ROOT_TEMPLATE, Validity={"Value": 1, "Type": "YEARS"})
+        issued = pca.issue_certificate(
+            CertificateAuthorityArn=arn,
+            Csr=csr.encode(),
+            SigningAlgorithm="SHA256WITHRSA",
+            TemplateArn=ROOT_TEMPLATE,
+            Validity={"Value": 1, "Type": "YEARS"},
+        )
         pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
         pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
         self.pca_arn = arn
         self.cert_arn = acm.request_certificate(DomainName=BACK_HOST, CertificateAuthorityArn=arn)["CertificateArn"]
-        self.gateway_cert_arn = acm.request_certificate(DomainName=GATEWAY_HOST,
-                                                        CertificateAuthorityArn=arn)["CertificateArn"]
+        self.gateway_cert_arn = acm.request_certificate(DomainName=GATEWAY_HOST, CertificateAuthorityArn=arn)[
+            "CertificateArn"
+        ]
 
     # ---- tasks -----------------------------------------------------------------------------
     def proxy(self, name: str) -> ProxyRef:
@@ -229,9 +314,19 @@ class TlsMesh:
 
     def start_envoy(self, name: str) -> EnvoyProcess:
         task = self.tasks[name]
-        bootstrap = render_bootstrap(MESH, KINDS[name], name, self.bridge.address, int(self.xds.port),
-                                     admin_port=9901, admin_address=task.address, account=ACCOUNT, region=REGION,
-                                     reconnect_base_ms=200, sds_socket_path=str(self.sds_socket))
+        bootstrap = render_bootstrap(
+            MESH,
+            KINDS[name],
+            name,
+            self.bridge.address,
+            int(self.xds.port),
+            admin_port=9901,
+            admin_address=task.address,
+            account=ACCOUNT,
+            region=REGION,
+            reconnect_base_ms=200,
+            sds_socket_path=str(self.sds_socket),
+        )
         envoy = task.envoy(bootstrap, log_level="warning")
         envoy.start(wait_live=False, timeout=30)
         self.envoys[name] = envoy
@@ -244,8 +339,11 @@ class TlsMesh:
         def wanted(name: str) -> dict[str, str]:
             snapshot = self.xds.cache.get(self.proxy(name))
             assert snapshot is not None, f"no configuration for {name}"
-            return {SHORT_TYPE_NAMES[t]: ts.version for t, ts in snapshot.types.items()
-                    if t in WILDCARD_TYPES or ts.resources}
+            return {
+                SHORT_TYPE_NAMES[t]: ts.version
+                for t, ts in snapshot.types.items()
+                if t in WILDCARD_TYPES or ts.resources
+            }
 
         def acked(name: str) -> dict[str, str | None]:
             for stream in reversed(self.xds.status.streams()):
@@ -259,14 +357,17 @@ class TlsMesh:
         if not self.xds.status.wait_for(done, timeout):
             detail = {n: {"wanted": wanted(n), "acked": acked(n)} for n in self.envoys}
             logs = {n: e.log_text()[-1500:] for n, e in self.envoys.items()}
-            raise AssertionError(f"Envoys did not converge in {timeout}s: {detail}\n{logs}\n"
-                                 f"{json.dumps(self.xds.status_snapshot(), indent=1)[:3000]}")
+            raise AssertionError(
+                f"Envoys did not converge in {timeout}s: {detail}\n{logs}\n"
+                f"{json.dumps(self.xds.status_snapshot(), indent=1)[:3000]}"
+            )
 
     # ---- traffic ---------------------------------------------------------------------------
     def call(self, port: int, path: str = "/hello") -> dict[str, Any]:
         """The front app (uid 1001) calls s<port>.tls.local; its Envoy intercepts and originates."""
-        result = self.tasks["front"].run([self.python, "-c", APP_CLIENT, f"http://{service(port)}:{port}{path}"],
-                                         uid=APP_UID, timeout=30)
+        result = self.tasks["front"].run(
+            [self.python, "-c", APP_CLIENT, f"http://{service(port)}:{port}{path}"], uid=APP_UID, timeout=30
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -297,17 +398,21 @@ def tls_mesh() -> Iterator[TlsMesh]:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         pki = make_pki(workdir / "certs")
         sds_socket = workdir / "sds.sock"
-        sds = SdsServer(sds_socket, {"back-cert": (pki.back_sds.chain, pki.back_sds.key),
-                                     "front-cert": (pki.front_sds.chain, pki.front_sds.key),
-                                     "sds-ca": pki.sds_ca.pem_path}).start()
+        sds = SdsServer(
+            sds_socket,
+            {
+                "back-cert": (pki.back_sds.chain, pki.back_sds.key),
+                "front-cert": (pki.front_sds.chain, pki.front_sds.key),
+                "sds-ca": pki.sds_ca.pem_path,
+            },
+        ).start()
         stack.callback(sds.stop)
         bridge = Bridge.free_slot(os.getpid() + 7).up()
         stack.callback(bridge.down)
         mesh = TlsMesh(bridge, workdir, pki, app_python(), sds_socket)
         stack.callback(mesh.teardown)
 
-        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0,
-                                            state_dir=None))
+        server = AppMeshServer(ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None))
         server.xds.extra_hosts = (bridge.address,)  # the tasks reach xDS through the bridge
         mesh.server = InProcessServer(server)
         server.start_background()
@@ -315,8 +420,9 @@ def tls_mesh() -> Iterator[TlsMesh]:
         slot = bridge.name.removeprefix("aml-br")
         back_ip, front_ip, gateway_ip = bridge.host(1), bridge.host(2), bridge.host(3)
         hosts = {BACK_HOST: back_ip, GATEWAY_HOST: gateway_ip, **{service(p): back_ip for p in PORTS}}
-        mesh.tasks["back"] = Task(f"tlsb{slot}", back_ip, bridge, hosts=hosts,
-                                  interception=Interception(app_ports=PORTS)).up()
+        mesh.tasks["back"] = Task(
+            f"tlsb{slot}", back_ip, bridge, hosts=hosts, interception=Interception(app_ports=PORTS)
+        ).up()
         mesh.tasks["front"] = Task(f"tlsf{slot}", front_ip, bridge, hosts=hosts, interception=Interception()).up()
         mesh.tasks["gw"] = Task(f"tlsg{slot}", gateway_ip, bridge, hosts=hosts).up()  # gateways: no iptables
 

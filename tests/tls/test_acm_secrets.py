@@ -1,4 +1,5 @@
 """ACM ARNs in the mesh → SDS Secret resources in the proxy's snapshot (what EMS pushed over ADS)."""
+
 from __future__ import annotations
 
 import json
@@ -6,16 +7,19 @@ from dataclasses import replace
 
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
+from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.bridge.secrets import issuing_root
 from appmesh_local.cli import main as cli_main
+from appmesh_local.proxy.bootstrap import SDS_CLUSTER, render_bootstrap
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.bootstrap import SDS_CLUSTER, render_bootstrap
-from appmesh_local.xds.build import MeshConfigBuilder
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, SECRET
-from appmesh_local.xds.secrets import issuing_root
 
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/back"
 PCA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/root"
-LEAF, ROOT = "-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----"
+LEAF, ROOT = (
+    "-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----",
+    "-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----",
+)
 
 
 class FakeAcm:
@@ -37,20 +41,25 @@ class FakeAcm:
 
 
 def document(client_policy: dict | None) -> dict:
-    back_listener = {"portMapping": {"port": 8443, "protocol": "http"},
-                     "tls": {"mode": "STRICT", "certificate": {"acm": {"certificateArn": CERT_ARN}}}}
+    back_listener = {
+        "portMapping": {"port": 8443, "protocol": "http"},
+        "tls": {"mode": "STRICT", "certificate": {"acm": {"certificateArn": CERT_ARN}}},
+    }
     front = {"backends": [{"virtualService": {"virtualServiceName": "back.tls.local"}}]}
     if client_policy is not None:
         front["backendDefaults"] = {"clientPolicy": {"tls": client_policy}}
     return {
         "mesh": {"meshName": "tls", "spec": {}},
         "virtualNodes": [
-            {"virtualNodeName": "back", "spec": {"listeners": [back_listener],
-                                                  "serviceDiscovery": {"dns": {"hostname": "back.tls.local"}}}},
+            {
+                "virtualNodeName": "back",
+                "spec": {"listeners": [back_listener], "serviceDiscovery": {"dns": {"hostname": "back.tls.local"}}},
+            },
             {"virtualNodeName": "front", "spec": front},
         ],
-        "virtualServices": [{"virtualServiceName": "back.tls.local",
-                             "spec": {"provider": {"virtualNode": {"virtualNodeName": "back"}}}}],
+        "virtualServices": [
+            {"virtualServiceName": "back.tls.local", "spec": {"provider": {"virtualNode": {"virtualNodeName": "back"}}}}
+        ],
     }
 
 
@@ -63,7 +72,9 @@ def upstream(config, name="cds_egress_tls_back_http_8443") -> tls_pb2.UpstreamTl
 def test_listener_certificate_and_client_trust_become_ads_secrets():
     acm = FakeAcm()
     builder = MeshConfigBuilder(secrets=acm)
-    snapshot = snapshot_from_document(document({"validation": {"trust": {"acm": {"certificateAuthorityArns": [PCA_ARN]}}}}))
+    snapshot = snapshot_from_document(
+        document({"validation": {"trust": {"acm": {"certificateAuthorityArns": [PCA_ARN]}}}})
+    )
     config = builder.build(snapshot)
     assert config.problems == ()
     back, front = config.proxies[("virtualNode", "back")], config.proxies[("virtualNode", "front")]
@@ -82,7 +93,9 @@ def test_listener_certificate_and_client_trust_become_ads_secrets():
     combined = upstream(front).common_tls_context.combined_validation_context
     assert combined.validation_context_sds_secret_config.name == trust_name
     assert combined.validation_context_sds_secret_config.sds_config.HasField("ads")
-    assert [m.matcher.exact for m in combined.default_validation_context.match_typed_subject_alt_names] == ["back.tls.local"]
+    assert [m.matcher.exact for m in combined.default_validation_context.match_typed_subject_alt_names] == [
+        "back.tls.local"
+    ]
     assert {(a, r) for a, r, _ in acm.asked} == {(snapshot.account, snapshot.region)}
 
 
@@ -100,8 +113,13 @@ def test_without_a_policy_clients_trust_the_root_the_server_certificate_chains_t
 def test_missing_material_is_a_problem_and_no_secret():
     acm = FakeAcm()
     acm.certificates.clear()
-    config = MeshConfigBuilder(secrets=acm).build(snapshot_from_document(document(
-        {"validation": {"trust": {"acm": {"certificateAuthorityArns": [PCA_ARN.replace("root", "gone")]}}}})))
+    config = MeshConfigBuilder(secrets=acm).build(
+        snapshot_from_document(
+            document(
+                {"validation": {"trust": {"acm": {"certificateAuthorityArns": [PCA_ARN.replace("root", "gone")]}}}}
+            )
+        )
+    )
     assert SECRET not in config.proxies[("virtualNode", "back")].resources
     assert SECRET not in config.proxies[("virtualNode", "front")].resources
     text = "\n".join(config.problems)
@@ -122,7 +140,9 @@ def test_unchanged_material_keeps_objects_and_a_renewal_changes_only_the_secret(
     back3 = builder.build(replace(snapshot, revision=snapshot.revision + 2)).proxies[("virtualNode", "back")]
     assert back3 is not back1
     assert back3.resources[SECRET][CERT_ARN].tls_certificate.private_key.inline_string == "RENEWED-KEY"
-    assert back3.resources[LISTENER]["lds_ingress_0.0.0.0_15000"] is back1.resources[LISTENER]["lds_ingress_0.0.0.0_15000"]
+    assert (
+        back3.resources[LISTENER]["lds_ingress_0.0.0.0_15000"] is back1.resources[LISTENER]["lds_ingress_0.0.0.0_15000"]
+    )
 
 
 def test_without_a_source_arns_are_referenced_but_never_resolved():
@@ -139,11 +159,17 @@ def test_bootstrap_sds_cluster_on_request(capsys):
     assert cluster["name"] == SDS_CLUSTER == "static_cluster_sds_unix_socket"
     assert (cluster["type"], cluster["connect_timeout"]) == ("STATIC", "1s")
     assert cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
-        "pipe": {"path": "/run/sds.sock"}}
+        "pipe": {"path": "/run/sds.sock"}
+    }
     options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
     assert "http2_protocol_options" in options["explicit_http_config"]
 
-    assert cli_main(["bootstrap", "--mesh", "m", "--virtual-node", "n", "--format", "json",
-                     "--sds-socket", "/run/x.sock"]) == 0
+    assert (
+        cli_main(["bootstrap", "--mesh", "m", "--virtual-node", "n", "--format", "json", "--sds-socket", "/run/x.sock"])
+        == 0
+    )
     clusters = json.loads(capsys.readouterr().out)["static_resources"]["clusters"]
-    assert clusters[-1]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]["path"] == "/run/x.sock"
+    assert (
+        clusters[-1]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]["path"]
+        == "/run/x.sock"
+    )

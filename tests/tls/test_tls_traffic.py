@@ -4,19 +4,30 @@ Each case is checked by traffic, from the front app through both Envoys, and whe
 server's behaviour that matters, by a client of our own (the test process, outside every
 task) talking to the back task's app port, which App Mesh's iptables send to its Envoy.
 """
+
 from __future__ import annotations
 
 import json
 import socket
-import time
 import ssl
+import time
 from typing import Any
 
 import pytest
 
 from tests.tls.certs import Pair
 from tests.tls.conftest import (
-    ACM, BACK_HOST, DISABLED, GATEWAY_HOST, GATEWAY_PORT, MTLS, PERMISSIVE, PORTS, SDS, STRICT, TlsMesh,
+    ACM,
+    BACK_HOST,
+    DISABLED,
+    GATEWAY_HOST,
+    GATEWAY_PORT,
+    MTLS,
+    PERMISSIVE,
+    PORTS,
+    SDS,
+    STRICT,
+    TlsMesh,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -144,7 +155,9 @@ def test_client_policy_subject_alternative_names(baseline: TlsMesh) -> None:
     assert_reached(baseline.call_until(STRICT, 200), STRICT)
 
     # Trust that did not sign the server's certificate fails the same way.
-    policies[STRICT] = {"tls": {"validation": {"trust": {"file": {"certificateChain": str(baseline.pki.rogue.pem_path)}}}}}
+    policies[STRICT] = {
+        "tls": {"validation": {"trust": {"file": {"certificateChain": str(baseline.pki.rogue.pem_path)}}}}
+    }
     baseline.put_front(policies)
     baseline.converge()
     refused(baseline, STRICT, "ssl.fail_verify_error")
@@ -192,31 +205,46 @@ def test_acm_reimport_reaches_the_envoy_without_a_mesh_change(baseline: TlsMesh,
     pki, acm, appmesh = baseline.pki, baseline.aws("acm"), baseline.aws("appmesh")
     tmp_path.chmod(0o755)
     first, second = (pki.ca.issue(tmp_path, f"acm-{n}", dns_names=(BACK_HOST,)) for n in (1, 2))
-    arn = acm.import_certificate(Certificate=leaf_pem(first), PrivateKey=first.key.read_bytes(),
-                                 CertificateChain=pki.ca.pem_path.read_bytes())["CertificateArn"]
+    arn = acm.import_certificate(
+        Certificate=leaf_pem(first), PrivateKey=first.key.read_bytes(), CertificateChain=pki.ca.pem_path.read_bytes()
+    )["CertificateArn"]
     listeners = baseline.back_listeners()
     listeners[PORTS.index(ACM)]["tls"]["certificate"] = {"acm": {"certificateArn": arn}}
     policies = baseline.baseline_policies()
     policies[ACM] = {"tls": {"validation": {"trust": {"file": {"certificateChain": str(pki.ca.pem_path)}}}}}
     try:
-        appmesh.update_virtual_node(meshName="tls", virtualNodeName="back", spec={
-            "listeners": listeners, "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}})
+        appmesh.update_virtual_node(
+            meshName="tls",
+            virtualNodeName="back",
+            spec={"listeners": listeners, "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}},
+        )
         baseline.put_front(policies)
         baseline.converge()
         ca = str(pki.ca.pem_path)
         assert wait_for(lambda: served_certificate(baseline, ACM, ca) == der(first)), "first import not served"
         assert_reached(baseline.call_until(ACM, 200), ACM)
-        version = appmesh.describe_virtual_node(meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"]["version"]
+        version = appmesh.describe_virtual_node(meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"][
+            "version"
+        ]
 
-        acm.import_certificate(CertificateArn=arn, Certificate=leaf_pem(second), PrivateKey=second.key.read_bytes(),
-                               CertificateChain=pki.ca.pem_path.read_bytes())
+        acm.import_certificate(
+            CertificateArn=arn,
+            Certificate=leaf_pem(second),
+            PrivateKey=second.key.read_bytes(),
+            CertificateChain=pki.ca.pem_path.read_bytes(),
+        )
         assert wait_for(lambda: served_certificate(baseline, ACM, ca) == der(second)), "re-import not served"
         assert_reached(baseline.call(ACM), ACM)
-        assert appmesh.describe_virtual_node(
-            meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"]["version"] == version
+        assert (
+            appmesh.describe_virtual_node(meshName="tls", virtualNodeName="back")["virtualNode"]["metadata"]["version"]
+            == version
+        )
     finally:
-        appmesh.update_virtual_node(meshName="tls", virtualNodeName="back", spec={
-            "listeners": baseline.back_listeners(), "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}})
+        appmesh.update_virtual_node(
+            meshName="tls",
+            virtualNodeName="back",
+            spec={"listeners": baseline.back_listeners(), "serviceDiscovery": {"dns": {"hostname": BACK_HOST}}},
+        )
         baseline.put_front(baseline.baseline_policies())
         baseline.converge()
 
@@ -224,7 +252,7 @@ def test_acm_reimport_reaches_the_envoy_without_a_mesh_change(baseline: TlsMesh,
 def leaf_pem(pair: Pair) -> bytes:
     text = pair.chain.read_text()
     end = "-----END CERTIFICATE-----"
-    return (text[:text.index(end) + len(end)] + "\n").encode()
+    return (text[: text.index(end) + len(end)] + "\n").encode()
 
 
 def der(pair: Pair) -> bytes:

@@ -1,4 +1,5 @@
 """Golden-file support: `pytest --update-golden` (or UPDATE_GOLDEN=1) rewrites expected outputs."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,12 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/translate/golden/*.ir.yaml and *.envoy.yaml from current output")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/translate/golden/*.ir.yaml and *.envoy.yaml from current output",
+    )
 
 
 @pytest.fixture

@@ -1,19 +1,20 @@
 """Shared egress virtual hosts and route configurations assembled from their encodings."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from envoy.config.route.v3 import route_pb2
 
+from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
 from appmesh_local.ir import HttpRoute, RouteConfig, VirtualHost, WeightedTarget
 from appmesh_local.translate import Translator, translate_mesh
 from appmesh_local.translate.loader import load_mesh_file
 from appmesh_local.translate.services import CATCH_ALL
-from appmesh_local.xds.build import MeshConfigBuilder
-from appmesh_local.xds.envoy.route import build_route_configuration, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, make_resource
-from envoy.config.route.v3 import route_pb2
 from tests.translate.conftest import golden_cases
 from tests.translate.meshgen import big_mesh, service_name, with_route_weight
 
@@ -51,10 +52,14 @@ def test_assembled_bytes_equal_deterministic_serialization_big_mesh() -> None:
 def test_assembled_bytes_edge_cases() -> None:
     """An empty name is omitted (proto3 default), an empty virtual host is still a field; long lengths."""
     route = HttpRoute(name="r" * 300, match=CATCH_ALL, clusters=(WeightedTarget("c" * 200, 1),))
-    for spec in (RouteConfig(name="", virtual_hosts=()),
-                 RouteConfig(name="x", virtual_hosts=(VirtualHost(name="", domains=()),)),
-                 RouteConfig(name="é" * 100, virtual_hosts=tuple(
-                     VirtualHost(name=f"v{i}", domains=("*",), routes=(route,) * 60) for i in range(3)))):
+    for spec in (
+        RouteConfig(name="", virtual_hosts=()),
+        RouteConfig(name="x", virtual_hosts=(VirtualHost(name="", domains=()),)),
+        RouteConfig(
+            name="é" * 100,
+            virtual_hosts=tuple(VirtualHost(name=f"v{i}", domains=("*",), routes=(route,) * 60) for i in range(3)),
+        ),
+    ):
         expected = build_route_configuration(spec).SerializeToString(deterministic=True)
         assert encode_route_configuration(spec, encode_virtual_host) == expected
 
@@ -140,7 +145,6 @@ def test_consistency_check_with_memoized_references() -> None:
         assert len(missing) == len(routes) and all("does not exist" in p for p in missing)
 
 
-
 def test_ingress_is_reused_when_only_a_backend_changes() -> None:
     before = big_mesh(20, 3, 3)
     translator = Translator()
@@ -174,10 +178,14 @@ def test_dropped_route_configuration_is_still_caught_with_unchanged_listeners() 
     routes = proxy.resources[ROUTE_CONFIGURATION]
     dropped = sorted(routes)[0]
     kept = EncodedMessages({n: m for n, m in routes.encoded.items() if n != dropped})
-    broken = ProxyConfig(kind=proxy.kind, name=proxy.name,
-                         resources={**proxy.resources, ROUTE_CONFIGURATION: kept})
-    config = MeshConfig(account=first.account, region=first.region, mesh=first.mesh, revision=first.revision + 1,
-                        proxies={**first.proxies, key: broken})
+    broken = ProxyConfig(kind=proxy.kind, name=proxy.name, resources={**proxy.resources, ROUTE_CONFIGURATION: kept})
+    config = MeshConfig(
+        account=first.account,
+        region=first.region,
+        mesh=first.mesh,
+        revision=first.revision + 1,
+        proxies={**first.proxies, key: broken},
+    )
     update = cache.apply_mesh_config(config)
     assert not update.changed
     assert any(dropped in p and "does not exist" in p for p in update.problems), update.problems

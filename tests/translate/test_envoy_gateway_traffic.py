@@ -5,6 +5,7 @@ routes → DNS cluster → app) is all inside one Envoy, so it runs without ipta
 that rewrites, the self_redirect hop and the header-routed `default_backend` work.
 Port 15001 is remapped to a free port so parallel Envoys cannot collide.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from appmesh_local.translate.loader import snapshot_from_document
-from appmesh_local.xds.build import build_mesh_config, dump_proxy_config
 from tests.translate.test_envoy_validate import bootstrap_for
 
 ENVOY = shutil.which("envoy")
@@ -38,8 +39,9 @@ class Echo(BaseHTTPRequestHandler):
     """Answers with what the app received: path, Host and the App Mesh service header."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        body = json.dumps({"path": self.path, "host": self.headers.get("Host"),
-                           "vs": self.headers.get("x-app-mesh-virtual-service")}).encode()
+        body = json.dumps(
+            {"path": self.path, "host": self.headers.get("Host"), "vs": self.headers.get("x-app-mesh-virtual-service")}
+        ).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -51,31 +53,74 @@ class Echo(BaseHTTPRequestHandler):
 
 
 def mesh_document(app_port: int, gateway_port: int) -> dict[str, Any]:
-    node = lambda name: {"virtualNodeName": name, "spec": {
-        "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}],
-        "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}}}
-    route = lambda name, match, vs, rewrite=None: {"gatewayRouteName": name, "virtualGatewayName": "gw", "spec": {
-        "httpRoute": {"match": match, "action": {"target": {"virtualService": {"virtualServiceName": vs}},
-                                                 **({"rewrite": rewrite} if rewrite else {})}}}}
+    def node(name):
+        return {
+            "virtualNodeName": name,
+            "spec": {
+                "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+            },
+        }
+
+    def route(name, match, vs, rewrite=None):
+        return {
+            "gatewayRouteName": name,
+            "virtualGatewayName": "gw",
+            "spec": {
+                "httpRoute": {
+                    "match": match,
+                    "action": {
+                        "target": {"virtualService": {"virtualServiceName": vs}},
+                        **({"rewrite": rewrite} if rewrite else {}),
+                    },
+                }
+            },
+        }
+
     return {
         "mesh": {"meshName": "edge", "spec": {}},
         "virtualNodes": [node("catalog-v1"), node("ops")],
-        "virtualRouters": [{"virtualRouterName": "catalog", "spec": {
-            "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}]}}],
-        "routes": [{"routeName": "all", "virtualRouterName": "catalog", "spec": {"httpRoute": {
-            "match": {"prefix": "/"}, "action": {"weightedTargets": [{"virtualNode": "catalog-v1", "weight": 1}]}}}}],
+        "virtualRouters": [
+            {
+                "virtualRouterName": "catalog",
+                "spec": {"listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}]},
+            }
+        ],
+        "routes": [
+            {
+                "routeName": "all",
+                "virtualRouterName": "catalog",
+                "spec": {
+                    "httpRoute": {
+                        "match": {"prefix": "/"},
+                        "action": {"weightedTargets": [{"virtualNode": "catalog-v1", "weight": 1}]},
+                    }
+                },
+            }
+        ],
         "virtualServices": [
-            {"virtualServiceName": "catalog.edge.local", "spec": {"provider": {"virtualRouter": {"virtualRouterName": "catalog"}}}},
+            {
+                "virtualServiceName": "catalog.edge.local",
+                "spec": {"provider": {"virtualRouter": {"virtualRouterName": "catalog"}}},
+            },
             {"virtualServiceName": "ops.edge.local", "spec": {"provider": {"virtualNode": {"virtualNodeName": "ops"}}}},
         ],
-        "virtualGateways": [{"virtualGatewayName": "gw", "spec": {
-            "listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]}}],
+        "virtualGateways": [
+            {
+                "virtualGatewayName": "gw",
+                "spec": {"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
+            }
+        ],
         "gatewayRoutes": [
             route("catalog", {"prefix": "/catalog"}, "catalog.edge.local"),
             route("ops", {"prefix": "/ops"}, "ops.edge.local", {"hostname": {"defaultTargetHostname": "DISABLED"}}),
             route("status", {"path": {"exact": "/status"}}, "ops.edge.local", {"path": {"exact": "/healthz"}}),
-            route("by-host", {"prefix": "/", "hostname": {"suffix": ".example.com"}}, "catalog.edge.local",
-                  {"prefix": {"defaultPrefix": "DISABLED"}}),
+            route(
+                "by-host",
+                {"prefix": "/", "hostname": {"suffix": ".example.com"}},
+                "catalog.edge.local",
+                {"prefix": {"defaultPrefix": "DISABLED"}},
+            ),
         ],
     }
 
@@ -83,8 +128,10 @@ def mesh_document(app_port: int, gateway_port: int) -> dict[str, Any]:
 def remap_port(value: Any, old: int, new: int) -> Any:
     """Replace port numbers (not names) `old` → `new` in dumped resources."""
     if isinstance(value, dict):
-        return {k: (new if k in ("portValue", "destinationPort") and v == old else remap_port(v, old, new))
-                for k, v in value.items()}
+        return {
+            k: (new if k in ("portValue", "destinationPort") and v == old else remap_port(v, old, new))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [remap_port(v, old, new) for v in value]
     return value
@@ -110,8 +157,9 @@ def test_gateway_routes_rewrite_and_reach_the_app(app_port: int, tmp_path: Path)
     path = tmp_path / "gw.json"
     path.write_text(json.dumps(bootstrap))
     log = (tmp_path / "envoy.log").open("w")
-    envoy = subprocess.Popen([ENVOY, "-c", str(path), "--use-dynamic-base-id", "--log-level", "warn"],
-                             stdout=log, stderr=subprocess.STDOUT)
+    envoy = subprocess.Popen(
+        [ENVOY, "-c", str(path), "--use-dynamic-base-id", "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

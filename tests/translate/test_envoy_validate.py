@@ -5,6 +5,7 @@ route_config so Envoy validates the routes too (and checks every cluster they na
 EDS clusters keep their ADS source, so the bootstrap declares an ADS cluster that
 validate mode never connects to.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from appmesh_local.translate.loader import load_mesh_file
-from appmesh_local.xds.build import build_mesh_config, dump_proxy_config
 from tests.translate.conftest import golden_cases
 
 ENVOY = shutil.which("envoy")
@@ -36,10 +37,15 @@ def _inline_routes(listener: dict[str, Any], routes: dict[str, Any]) -> None:
 
 def _static_cluster(name: str, address: dict[str, Any]) -> dict[str, Any]:
     return {
-        "name": name, "type": "STATIC", "connectTimeout": "1s",
-        "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicitHttpConfig": {"http2ProtocolOptions": {}}}},
+        "name": name,
+        "type": "STATIC",
+        "connectTimeout": "1s",
+        "typedExtensionProtocolOptions": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicitHttpConfig": {"http2ProtocolOptions": {}},
+            }
+        },
         "loadAssignment": {"clusterName": name, "endpoints": [{"lbEndpoints": [{"endpoint": {"address": address}}]}]},
     }
 
@@ -55,10 +61,17 @@ def bootstrap_for(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     sds_cluster = _static_cluster("static_cluster_sds_unix_socket", {"pipe": {"path": "/tmp/appmesh-local-sds.sock"}})
     return {
         "node": {"id": "mesh/validate/virtualNode/validate", "cluster": "validate"},
-        "dynamicResources": {"adsConfig": {"apiType": "GRPC", "transportApiVersion": "V3",
-                                           "grpcServices": [{"envoyGrpc": {"clusterName": "appmesh_local_xds"}}]}},
-        "staticResources": {"listeners": listeners,
-                            "clusters": list(resources.get("Cluster", {}).values()) + [ads_cluster, sds_cluster]},
+        "dynamicResources": {
+            "adsConfig": {
+                "apiType": "GRPC",
+                "transportApiVersion": "V3",
+                "grpcServices": [{"envoyGrpc": {"clusterName": "appmesh_local_xds"}}],
+            }
+        },
+        "staticResources": {
+            "listeners": listeners,
+            "clusters": list(resources.get("Cluster", {}).values()) + [ads_cluster, sds_cluster],
+        },
     }
 
 
@@ -69,26 +82,80 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl not available to make test certificates")
-    run = lambda *args: subprocess.run([openssl, *args], cwd=certs, check=True, capture_output=True, timeout=60)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-        "-keyout", "ca.key", "-out", "ca.pem")
+
+    def run(*args):
+        return subprocess.run([openssl, *args], cwd=certs, check=True, capture_output=True, timeout=60)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    )
     for leaf in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={leaf}", "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr")
-        run("x509", "-req", "-in", f"{leaf}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-out", f"{leaf}.pem")
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={leaf}",
+            "-keyout",
+            f"{leaf}.key",
+            "-out",
+            f"{leaf}.csr",
+        )
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{leaf}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{leaf}.pem",
+        )
     return certs
 
 
-def validate(bootstrap: dict[str, Any], tmp_path: Path, name: str, certs: Path | None = None) -> subprocess.CompletedProcess:
+def validate(
+    bootstrap: dict[str, Any], tmp_path: Path, name: str, certs: Path | None = None
+) -> subprocess.CompletedProcess:
     path = tmp_path / f"{name}.json"
     text = json.dumps(bootstrap)
     if certs is not None:
         text = text.replace('"/certs/', f'"{certs}/')
     path.write_text(text)
     return subprocess.run(
-        [ENVOY, "--mode", "validate", "-c", str(path), "--log-level", "error", "--base-id", "0",
-         "--use-dynamic-base-id"],
-        capture_output=True, text=True, timeout=60,
+        [
+            ENVOY,
+            "--mode",
+            "validate",
+            "-c",
+            str(path),
+            "--log-level",
+            "error",
+            "--base-id",
+            "0",
+            "--use-dynamic-base-id",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

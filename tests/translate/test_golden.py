@@ -1,4 +1,5 @@
 """Golden tests: App Mesh YAML → IR dump (*.ir.yaml) and Envoy resources (*.envoy.yaml)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from appmesh_local.bridge.build import build_mesh_config, dump_mesh_config
 from appmesh_local.ir import dump
 from appmesh_local.translate import translate_mesh
 from appmesh_local.translate.loader import load_mesh_file
-from appmesh_local.xds.build import build_mesh_config, dump_mesh_config
 from tests.translate.conftest import golden_cases, to_yaml
 
 CASES = golden_cases()
@@ -23,7 +24,9 @@ def _check(expected_path: Path, data: object, update: bool) -> None:
             pytest.fail(f"{expected_path.name} did not exist; written, review and commit it")
         return
     expected = yaml.safe_load(expected_path.read_text())
-    assert yaml.safe_load(text) == expected, f"{expected_path.name} differs (run pytest --update-golden and review the diff)"
+    assert yaml.safe_load(text) == expected, (
+        f"{expected_path.name} differs (run pytest --update-golden and review the diff)"
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])

@@ -1,4 +1,5 @@
 """The mesh file loader: App Mesh Describe-shaped YAML → MeshSnapshot, clear errors otherwise."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,18 +38,21 @@ def test_loads_every_kind(tmp_path: Path) -> None:
     assert snap.virtual_services == {}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("- just a list", "top level"),
-    ("virtualNodes: []", "mesh"),
-    ("mesh: {spec: {}}", "meshName"),
-    ("mesh: {meshName: m}\nvirtualNodes: {a: 1}", "virtualNodes: expected a list"),
-    ("mesh: {meshName: m}\nvirtualNodes: [{spec: {}}]", "virtualNodes[0]: missing virtualNodeName"),
-    ("mesh: {meshName: m}\nvirtualNodes: [{virtualNodeName: a, spec: [1]}]", "virtualNodes[0].spec"),
-    ("mesh: {meshName: m}\nroutes: [{routeName: r, spec: {}}]", "missing virtualRouterName"),
-    ("mesh: {meshName: m}\nvirtualServices: [{virtualServiceName: s}, {virtualServiceName: s}]", "duplicate"),
-    ("mesh: {meshName: m}\nvirtualNode: []", "unknown top-level keys"),
-    ("mesh: [unclosed", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("- just a list", "top level"),
+        ("virtualNodes: []", "mesh"),
+        ("mesh: {spec: {}}", "meshName"),
+        ("mesh: {meshName: m}\nvirtualNodes: {a: 1}", "virtualNodes: expected a list"),
+        ("mesh: {meshName: m}\nvirtualNodes: [{spec: {}}]", "virtualNodes[0]: missing virtualNodeName"),
+        ("mesh: {meshName: m}\nvirtualNodes: [{virtualNodeName: a, spec: [1]}]", "virtualNodes[0].spec"),
+        ("mesh: {meshName: m}\nroutes: [{routeName: r, spec: {}}]", "missing virtualRouterName"),
+        ("mesh: {meshName: m}\nvirtualServices: [{virtualServiceName: s}, {virtualServiceName: s}]", "duplicate"),
+        ("mesh: {meshName: m}\nvirtualNode: []", "unknown top-level keys"),
+        ("mesh: [unclosed", "not valid YAML"),
+    ],
+)
 def test_malformed_input_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(ValueError) as info:

@@ -1,8 +1,9 @@
 """Re-translation reuses everything whose inputs did not change (object identity)."""
+
 from __future__ import annotations
 
+from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
 from appmesh_local.translate import Translator
-from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
 from appmesh_local.xds.proxy_config import CLUSTER, LISTENER, ROUTE_CONFIGURATION
 from tests.translate.meshgen import big_mesh, deep_copied, service_name, with_route_weight
 

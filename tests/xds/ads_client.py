@@ -1,4 +1,5 @@
 """A scripted ADS client (plain grpcio) to drive the protocol without Envoy: exact requests, exact counts."""
+
 from __future__ import annotations
 
 import queue
@@ -47,10 +48,19 @@ class AdsClient:
     def send(self, request: Any) -> None:
         self._requests.put(request)
 
-    def request(self, type_url: str, *, node: base_pb2.Node | None = None, names: tuple[str, ...] = (),
-                version: str = "", nonce: str = "", error: str | None = None) -> None:
-        req = discovery_pb2.DiscoveryRequest(type_url=type_url, version_info=version, response_nonce=nonce,
-                                             resource_names=list(names))
+    def request(
+        self,
+        type_url: str,
+        *,
+        node: base_pb2.Node | None = None,
+        names: tuple[str, ...] = (),
+        version: str = "",
+        nonce: str = "",
+        error: str | None = None,
+    ) -> None:
+        req = discovery_pb2.DiscoveryRequest(
+            type_url=type_url, version_info=version, response_nonce=nonce, resource_names=list(names)
+        )
         if node is not None:
             req.node.CopyFrom(node)
         if error is not None:

@@ -1,14 +1,15 @@
 """Fixtures for the bridge: an in-process ADS server fed by the test, and real Envoys."""
+
 from __future__ import annotations
 
 from typing import Iterator
 
 import pytest
 
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.envoy_process import EnvoyProcess
+from appmesh_local.bridge.runtime import XdsRuntime
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.xds.node_id import ProxyRef
-from appmesh_local.xds.runtime import XdsRuntime
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -30,11 +31,21 @@ class EnvoyFactory:
     def __init__(self) -> None:
         self.started: list[EnvoyProcess] = []
 
-    def __call__(self, xds_port: int, name: str, *, mesh: str = "m", kind: str = "virtualNode",
-                 api_type: str = "GRPC", wait_live: bool = True, node_id: str | None = None,
-                 **bootstrap_args) -> EnvoyProcess:
-        bootstrap = render_bootstrap(mesh, kind, name, "127.0.0.1", xds_port, admin_port=0,
-                                     api_type=api_type, node_id=node_id, **bootstrap_args)
+    def __call__(
+        self,
+        xds_port: int,
+        name: str,
+        *,
+        mesh: str = "m",
+        kind: str = "virtualNode",
+        api_type: str = "GRPC",
+        wait_live: bool = True,
+        node_id: str | None = None,
+        **bootstrap_args,
+    ) -> EnvoyProcess:
+        bootstrap = render_bootstrap(
+            mesh, kind, name, "127.0.0.1", xds_port, admin_port=0, api_type=api_type, node_id=node_id, **bootstrap_args
+        )
         envoy = EnvoyProcess(bootstrap, log_level="warning")
         self.started.append(envoy)
         return envoy.start(wait_live=wait_live, timeout=20)

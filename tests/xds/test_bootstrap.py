@@ -1,4 +1,5 @@
 """Bootstraps: valid Envoy v3 (proto parse + `envoy --mode validate`), App Mesh node identity, commands."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,15 @@ import subprocess
 import pytest
 import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
-from google.protobuf import json_format
-
-from appmesh_local.xds.bootstrap import render_bootstrap
-from appmesh_local.xds.commands import bootstrap_command, proxy_kind
-from appmesh_local.xds.envoy_process import envoy_binary
-from appmesh_local.xds.node_id import parse_node_id
 
 # Types referenced by Any fields must be importable for ParseDict.
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
+from google.protobuf import json_format
+
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.commands import bootstrap_command, proxy_kind
+from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.xds.node_id import parse_node_id
 
 
 def parse(bootstrap: dict) -> bootstrap_pb2.Bootstrap:
@@ -39,10 +40,21 @@ def test_virtual_node_bootstrap_is_app_mesh_shaped():
 
 
 def test_gateway_with_account_region_owner_and_dns_host():
-    b = render_bootstrap("shared", "virtualGateway", "gw", "appmesh", 4601, admin_port=9902,
-                         admin_address="0.0.0.0", account="111122223333", region="eu-west-1",
-                         node_cluster="gateways", mesh_owner="210987654321", api_type="DELTA_GRPC",
-                         outlier_event_log_path="/dev/stdout")
+    b = render_bootstrap(
+        "shared",
+        "virtualGateway",
+        "gw",
+        "appmesh",
+        4601,
+        admin_port=9902,
+        admin_address="0.0.0.0",
+        account="111122223333",
+        region="eu-west-1",
+        node_cluster="gateways",
+        mesh_owner="210987654321",
+        api_type="DELTA_GRPC",
+        outlier_event_log_path="/dev/stdout",
+    )
     msg = parse(b)
     assert msg.node.cluster == "gateways"
     assert msg.static_resources.clusters[0].type == msg.static_resources.clusters[0].LOGICAL_DNS
@@ -50,7 +62,12 @@ def test_gateway_with_account_region_owner_and_dns_host():
     assert msg.cluster_manager.outlier_detection.event_log_path == "/dev/stdout"
     ref = parse_node_id(msg.node.id, json_format.MessageToDict(msg.node.metadata))
     assert (ref.account, ref.region, ref.mesh, ref.kind, ref.name) == (
-        "210987654321", "eu-west-1", "shared", "virtualGateway", "gw")
+        "210987654321",
+        "eu-west-1",
+        "shared",
+        "virtualGateway",
+        "gw",
+    )
     meta_only = render_bootstrap("m", "virtualNode", "a", "127.0.0.1", 1, account="111122223333", region="eu-west-1")
     assert parse_node_id(meta_only["node"]["id"], meta_only["node"]["metadata"]).account == "111122223333"
 
@@ -58,8 +75,9 @@ def test_gateway_with_account_region_owner_and_dns_host():
 def test_envoy_accepts_the_bootstrap(tmp_path):
     path = tmp_path / "bootstrap.yaml"
     path.write_text(bootstrap_command("apps", virtual_gateway="gw", xds_host="appmesh", admin_port=9999))
-    result = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(envoy_binary()), "--mode", "validate", "-c", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -68,8 +86,12 @@ def test_bootstrap_command_formats_and_options(tmp_path):
     text = bootstrap_command("m", virtual_node="a", fmt="json", output=out, xds_port=5000)
     assert json.loads(out.read_text()) == json.loads(text)
     assert yaml.safe_load(bootstrap_command("m", virtual_node="a"))["node"]["id"] == "mesh/m/virtualNode/a"
-    assert json.loads(text)["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0][
-        "lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] == 5000
+    assert (
+        json.loads(text)["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0][
+            "endpoint"
+        ]["address"]["socket_address"]["port_value"]
+        == 5000
+    )
     with pytest.raises(ValueError):
         proxy_kind("a", "b")
     with pytest.raises(ValueError):
@@ -77,7 +99,7 @@ def test_bootstrap_command_formats_and_options(tmp_path):
 
 
 def test_envoy_command_runs_envoy_with_the_bootstrap():
-    from appmesh_local.xds.commands import envoy_command
+    from appmesh_local.proxy.commands import envoy_command
 
     # --mode validate makes Envoy check the generated bootstrap and exit: the whole command path, quickly.
     assert envoy_command("m", virtual_node="a", admin_port=0, extra_args=["--mode", "validate"]) == 0

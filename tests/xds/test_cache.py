@@ -1,9 +1,15 @@
 """The snapshot cache: per-type versions, reuse of unchanged bytes, consistency, watches, mesh configs."""
+
 from __future__ import annotations
 
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, MeshConfig, ProxyConfig,
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    MeshConfig,
+    ProxyConfig,
 )
 from tests.xds.conftest import proxy
 from tests.xds.resources import eds_cluster, simple_resources
@@ -84,8 +90,10 @@ def test_mesh_config_updates_changed_proxies_and_removes_vanished_ones():
         cache.watch(proxy(name), lambda n=name: notified.append(n))
 
     def config(revision: int, bodies: dict[str, str]) -> MeshConfig:
-        proxies = {("virtualNode", n): ProxyConfig("virtualNode", n, simple_resources(9000 + i, body))
-                   for i, (n, body) in enumerate(sorted(bodies.items()))}
+        proxies = {
+            ("virtualNode", n): ProxyConfig("virtualNode", n, simple_resources(9000 + i, body))
+            for i, (n, body) in enumerate(sorted(bodies.items()))
+        }
         return MeshConfig("123456789012", "us-east-1", "m", revision, proxies)
 
     update = cache.apply_mesh_config(config(1, {"a": "1", "b": "1"}))

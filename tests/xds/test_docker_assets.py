@@ -2,6 +2,7 @@
 
 No Docker engine on the development/CI machines: the containers themselves are not run here.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,10 @@ def test_generated_files_are_current():
 
 
 def test_bootstraps_are_envoy_v3_and_name_the_proxies():
-    for stem, node_id in (("gateway", "mesh/demo/virtualGateway/gateway"),
-                          ("service-a", "mesh/demo/virtualNode/service-a")):
+    for stem, node_id in (
+        ("gateway", "mesh/demo/virtualGateway/gateway"),
+        ("service-a", "mesh/demo/virtualNode/service-a"),
+    ):
         data = yaml.safe_load((DOCKER / "bootstrap" / f"{stem}.yaml").read_text())
         bootstrap = json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
         assert bootstrap.node.id == node_id
@@ -51,7 +54,9 @@ def test_init_scripts_are_app_mesh_rules():
 def test_compose_file_parses_and_references_existing_files():
     compose = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"appmesh", "gateway", "service-a", "service-a-envoy", "service-a-proxyinit", "service-b-envoy"} <= set(services)
+    assert {"appmesh", "gateway", "service-a", "service-a-envoy", "service-a-proxyinit", "service-b-envoy"} <= set(
+        services
+    )
     assert services["appmesh"]["build"]["dockerfile"] == "docker/Dockerfile"
     for name, service in services.items():
         for volume in service.get("volumes", []):

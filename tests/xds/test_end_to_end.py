@@ -1,4 +1,5 @@
 """The whole bridge with the real store and translator: App Mesh API write → Envoy ACK."""
+
 from __future__ import annotations
 
 import random
@@ -25,8 +26,12 @@ def server():
 
 def virtual_node_spec(timeout_s: int, backends: tuple[str, ...] = ()) -> dict:
     return {
-        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"},
-                       "timeout": {"http": {"perRequest": {"unit": "s", "value": timeout_s}}}}],
+        "listeners": [
+            {
+                "portMapping": {"port": 8080, "protocol": "http"},
+                "timeout": {"http": {"perRequest": {"unit": "s", "value": timeout_s}}},
+            }
+        ],
         "serviceDiscovery": {"dns": {"hostname": "front.local"}},
         "backends": [{"virtualService": {"virtualServiceName": b}} for b in backends],
     }
@@ -78,13 +83,15 @@ def test_api_write_reaches_envoy(server, envoy_factory, capsys):
         started = time.perf_counter()
         appmesh.update_virtual_node(meshName="e2e", virtualNodeName="front", spec=virtual_node_spec(16 + i))
         revision = store.revision
-        assert xds.status.wait_for(lambda s: applied(server, revision), 5)
+        assert xds.status.wait_for(lambda s, revision=revision: applied(server, revision), 5)
         latencies.append((time.perf_counter() - started) * 1000)
     assert ingress_route_timeout(envoy.config_dump()) == "35s"  # the last write is what Envoy runs
     median = statistics.median(latencies)
     with capsys.disabled():
-        print(f"\nAPI UpdateVirtualNode → Envoy ACK (real store + translator): median {median:.1f} ms, "
-              f"max {max(latencies):.1f} ms over {len(latencies)} writes")
+        print(
+            f"\nAPI UpdateVirtualNode → Envoy ACK (real store + translator): median {median:.1f} ms, "
+            f"max {max(latencies):.1f} ms over {len(latencies)} writes"
+        )
     assert median < 40  # target < 15 ms; the margin is for a busy 2-core CI machine
 
     # Deleting the node makes the Envoy an unknown node (it keeps its last config).

@@ -1,4 +1,5 @@
 """Real Envoy 1.40 against our ADS server (SotW and delta): connect, update, NACK, unknown node, restart."""
+
 from __future__ import annotations
 
 import statistics
@@ -8,8 +9,8 @@ import urllib.request
 
 import pytest
 
+from appmesh_local.bridge.runtime import XdsRuntime
 from appmesh_local.xds.proxy_config import LISTENER, ROUTE_CONFIGURATION
-from appmesh_local.xds.runtime import XdsRuntime
 from tests.support.server import free_port
 from tests.xds.conftest import proxy
 from tests.xds.resources import simple_resources
@@ -24,8 +25,10 @@ def get(port: int, timeout: float = 2.0) -> str:
 
 
 def acked(runtime: XdsRuntime, node_id: str, short_type: str, version: str) -> bool:
-    return any(s.node_id == node_id and s.types.get(short_type) is not None
-               and s.types[short_type].acked_version == version for s in runtime.status.streams())
+    return any(
+        s.node_id == node_id and s.types.get(short_type) is not None and s.types[short_type].acked_version == version
+        for s in runtime.status.streams()
+    )
 
 
 def wait_body(port: int, body: str, timeout: float = 10.0) -> None:
@@ -52,7 +55,9 @@ def test_envoy_connects_serves_and_acks(xds, envoy_factory, api_type):
     snap = xds.cache.get(node)
     for short, version in snap.versions().items():
         if short != "sds":  # Envoy never asks for secrets nothing references
-            assert xds.status.wait_for(lambda s: acked(xds, node.short_id(), short, version), 5), short
+            assert xds.status.wait_for(
+                lambda s, short=short, version=version: acked(xds, node.short_id(), short, version), 5
+            ), short
     status = xds.status_snapshot()
     [entry] = status["proxies"]
     assert entry["stream"] == ("delta" if api_type == "DELTA_GRPC" else "sotw")
@@ -74,7 +79,7 @@ def test_change_reaches_envoy_and_is_acked(xds, envoy_factory, api_type, capsys)
         update = xds.cache.set_proxy(node, simple_resources(port, f"v{i}"))
         assert update.changed == [node]
         version = xds.cache.get(node).version(ROUTE_CONFIGURATION)
-        assert xds.status.wait_for(lambda s: acked(xds, node.short_id(), "rds", version), 5)
+        assert xds.status.wait_for(lambda s, version=version: acked(xds, node.short_id(), "rds", version), 5)
         latencies.append((time.perf_counter() - started) * 1000)
         assert get(port) == f"v{i}"
     # Only RDS changed: the other types were pushed once, at connect time.
@@ -82,8 +87,10 @@ def test_change_reaches_envoy_and_is_acked(xds, envoy_factory, api_type, capsys)
     assert stream.types["rds"].sent_count == 21
     assert stream.types["lds"].sent_count == stream.types["cds"].sent_count == 1
     with capsys.disabled():
-        print(f"\n[{api_type}] cache update → Envoy ACK: median {statistics.median(latencies):.1f} ms, "
-              f"max {max(latencies):.1f} ms over {len(latencies)} changes")
+        print(
+            f"\n[{api_type}] cache update → Envoy ACK: median {statistics.median(latencies):.1f} ms, "
+            f"max {max(latencies):.1f} ms over {len(latencies)} changes"
+        )
     assert statistics.median(latencies) < 50
 
 
@@ -135,8 +142,9 @@ def test_unknown_node_gets_config_once_it_exists(xds, envoy_factory, api_type):
 
 
 def test_malformed_node_id_is_unknown_and_harmless(xds, envoy_factory):
-    envoy = envoy_factory(xds.port, "x", node_id="arn:aws:appmesh:us-east-1:123456789012:mesh/m/route/x",
-                          wait_live=False)
+    envoy = envoy_factory(
+        xds.port, "x", node_id="arn:aws:appmesh:us-east-1:123456789012:mesh/m/route/x", wait_live=False
+    )
     assert xds.status.wait_for(lambda s: any(u["node_id"] for u in xds.status_snapshot()["unknown_nodes"]), 10)
     [entry] = xds.status_snapshot()["unknown_nodes"]
     assert "virtualNode or virtualGateway" in entry["reason"]

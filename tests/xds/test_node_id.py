@@ -1,4 +1,5 @@
 """App Mesh node ids: full ARN, short form, mesh@owner, metadata account/region, and refusals."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,14 @@ from appmesh_local.xds.node_id import NodeIdError, ProxyRef, format_node_id, par
 
 def test_short_form_uses_defaults():
     assert parse_node_id("mesh/apps/virtualNode/serviceB") == ProxyRef(
-        "123456789012", "us-east-1", "apps", "virtualNode", "serviceB")
+        "123456789012", "us-east-1", "apps", "virtualNode", "serviceB"
+    )
 
 
 def test_short_form_takes_account_and_region_from_metadata():
-    ref = parse_node_id("mesh/apps/virtualGateway/gw",
-                        {"appmesh_local.account": "111122223333", "appmesh_local.region": "eu-west-1"})
+    ref = parse_node_id(
+        "mesh/apps/virtualGateway/gw", {"appmesh_local.account": "111122223333", "appmesh_local.region": "eu-west-1"}
+    )
     assert (ref.account, ref.region, ref.kind, ref.name) == ("111122223333", "eu-west-1", "virtualGateway", "gw")
 
 
@@ -29,10 +32,19 @@ def test_mesh_owner_sets_the_account():
     assert (arn.account, arn.region) == ("210987654321", "us-west-2")
 
 
-@pytest.mark.parametrize("node_id", [
-    "", "serviceB", "mesh/apps/virtualRouter/r", "mesh/apps/virtualNode", "mesh/apps/virtualNode/a/extra",
-    "mesh//virtualNode/a", "mesh/apps@notanaccount/virtualNode/a", "arn:aws:appmesh:us-east-1:1:mesh/m",
-])
+@pytest.mark.parametrize(
+    "node_id",
+    [
+        "",
+        "serviceB",
+        "mesh/apps/virtualRouter/r",
+        "mesh/apps/virtualNode",
+        "mesh/apps/virtualNode/a/extra",
+        "mesh//virtualNode/a",
+        "mesh/apps@notanaccount/virtualNode/a",
+        "arn:aws:appmesh:us-east-1:1:mesh/m",
+    ],
+)
 def test_refused_ids(node_id):
     with pytest.raises(NodeIdError):
         parse_node_id(node_id)

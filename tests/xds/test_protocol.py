@@ -1,4 +1,5 @@
 """The ADS protocol, driven by a scripted client: ordering, subscriptions, ACK/NACK, stale nonces, garbage."""
+
 from __future__ import annotations
 
 import grpc
@@ -6,7 +7,10 @@ import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION,
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
 )
 from tests.xds.ads_client import AdsClient
 from tests.xds.conftest import proxy
@@ -51,8 +55,9 @@ def test_sotw_answers_wildcards_whole_and_named_types_by_name(xds, client):
     ads.request(ROUTE_CONFIGURATION, names=("rds_two",), version=rds.version_info, nonce=rds.nonce)
     assert ads.recv(0.3) is None
     # The subscription grows at the same version: answered with both names.
-    ads.request(ROUTE_CONFIGURATION, names=("rds_two", "rds_ingress_http_8080"), version=rds.version_info,
-                nonce=rds.nonce)
+    ads.request(
+        ROUTE_CONFIGURATION, names=("rds_two", "rds_ingress_http_8080"), version=rds.version_info, nonce=rds.nonce
+    )
     grown = ads.recv()
     assert grown.version_info == rds.version_info and len(grown.resources) == 2
 
@@ -61,9 +66,12 @@ def test_sotw_pushes_changed_types_in_envoy_order(xds, client):
     xds.cache.set_proxy(proxy("a"), simple_resources(8080, "x"))
     ads = client()
     acks = {}
-    for type_url, names in ((LISTENER, ()), (CLUSTER, ()),
-                            (CLUSTER_LOAD_ASSIGNMENT, ("cds_egress_test_backend_http_9",)),
-                            (ROUTE_CONFIGURATION, ("rds_ingress_http_8080",))):
+    for type_url, names in (
+        (LISTENER, ()),
+        (CLUSTER, ()),
+        (CLUSTER_LOAD_ASSIGNMENT, ("cds_egress_test_backend_http_9",)),
+        (ROUTE_CONFIGURATION, ("rds_ingress_http_8080",)),
+    ):
         ads.request(type_url, node=NODE, names=names)
         response = ads.recv()
         acks[type_url] = (names, response)
@@ -72,7 +80,8 @@ def test_sotw_pushes_changed_types_in_envoy_order(xds, client):
     changed[LISTENER].pop("second")
     changed[ROUTE_CONFIGURATION].pop("rds_two")
     changed[CLUSTER_LOAD_ASSIGNMENT]["cds_egress_test_backend_http_9"] = load_assignment(
-        "cds_egress_test_backend_http_9", "127.0.0.1", 10)
+        "cds_egress_test_backend_http_9", "127.0.0.1", 10
+    )
     xds.cache.set_proxy(proxy("a"), changed)  # CDS, EDS and RDS change; LDS does not
     order = [ads.recv().type_url for _ in range(3)]
     assert order == [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION]
@@ -124,7 +133,9 @@ def test_garbage_bytes_end_only_that_stream(xds, client):
     channel = grpc.insecure_channel(f"127.0.0.1:{xds.port}")
     raw = channel.stream_stream(
         "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
-        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
     with pytest.raises(grpc.RpcError):
         list(raw(iter([b"\xff\xff\xff\xff not a protobuf"]), timeout=5))
     channel.close()

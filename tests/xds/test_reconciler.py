@@ -1,4 +1,5 @@
 """The reconciler with a fake store and a fake translator: debounce, ceiling, failures, deletes, Envoy latency."""
+
 from __future__ import annotations
 
 import statistics
@@ -8,11 +9,11 @@ import urllib.request
 
 import pytest
 
+from appmesh_local.bridge.reconciler import Reconciler
+from appmesh_local.bridge.runtime import XdsRuntime
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import ROUTE_CONFIGURATION, MeshConfig, ProxyConfig
-from appmesh_local.xds.reconciler import Reconciler
-from appmesh_local.xds.runtime import XdsRuntime
 from appmesh_local.xds.status import Status
 from tests.support.server import free_port
 from tests.xds.conftest import ACCOUNT, REGION, proxy
@@ -44,8 +45,14 @@ class FakeStore:
         with self.lock:
             if mesh not in self.meshes:
                 return None
-            return MeshSnapshot(account, region, mesh, self.revision, {},
-                                virtual_nodes={k: dict(v) for k, v in self.meshes[mesh].items()})
+            return MeshSnapshot(
+                account,
+                region,
+                mesh,
+                self.revision,
+                {},
+                virtual_nodes={k: dict(v) for k, v in self.meshes[mesh].items()},
+            )
 
     def put(self, mesh: str, node: str | None = None, spec: dict | None = None, action: str = "update") -> None:
         with self.lock:
@@ -77,9 +84,16 @@ class FakeTranslator:
             if spec.get("explode"):
                 raise ValueError(f"cannot translate {name}")
             proxies[("virtualNode", name)] = ProxyConfig(
-                "virtualNode", name, simple_resources(spec["port"], spec["body"]))
-        return MeshConfig(snapshot.account, snapshot.region, snapshot.name, snapshot.revision, proxies,
-                          problems=tuple(f"{n}: odd" for n, s in snapshot.virtual_nodes.items() if s.get("odd")))
+                "virtualNode", name, simple_resources(spec["port"], spec["body"])
+            )
+        return MeshConfig(
+            snapshot.account,
+            snapshot.region,
+            snapshot.name,
+            snapshot.revision,
+            proxies,
+            problems=tuple(f"{n}: odd" for n, s in snapshot.virtual_nodes.items() if s.get("odd")),
+        )
 
 
 @pytest.fixture
@@ -169,8 +183,7 @@ def test_store_write_to_envoy_ack_latency(envoy_factory, capsys):
                 if snap is None or snap.revision != store.revision:
                     return False
                 version = snap.version(ROUTE_CONFIGURATION)
-                return any(s.types.get("rds") and s.types["rds"].acked_version == version
-                           for s in status.streams())
+                return any(s.types.get("rds") and s.types["rds"].acked_version == version for s in status.streams())
 
             assert runtime.status.wait_for(applied, 5)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -178,8 +191,10 @@ def test_store_write_to_envoy_ack_latency(envoy_factory, capsys):
                 assert response.read().decode() == f"v{i}"
         median = statistics.median(latencies)
         with capsys.disabled():
-            print(f"\nstore write → Envoy ACK (2 ms quiet / 20 ms ceiling): median {median:.1f} ms, "
-                  f"max {max(latencies):.1f} ms")
+            print(
+                f"\nstore write → Envoy ACK (2 ms quiet / 20 ms ceiling): median {median:.1f} ms, "
+                f"max {max(latencies):.1f} ms"
+            )
         assert median < 15
     finally:
         runtime.stop(grace=0)

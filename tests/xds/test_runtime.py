@@ -1,4 +1,5 @@
 """XdsRuntime: a background gRPC loop a sync program can start and stop; bind failures are reported."""
+
 from __future__ import annotations
 
 import socket
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from appmesh_local.xds.runtime import XdsRuntime
+from appmesh_local.bridge.runtime import XdsRuntime
 from tests.xds.ads_client import AdsClient
 from tests.xds.conftest import proxy
 from tests.xds.resources import simple_resources

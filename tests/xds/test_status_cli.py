@@ -1,25 +1,53 @@
 """`render_status` turns the status dict into readable tables (pending versions starred, NACKs shown)."""
+
 from __future__ import annotations
 
 import json
 
-from appmesh_local.xds.status_cli import render_status
+from appmesh_local.proxy.status_text import render_status
 
 NOW = 1_000_000.0
 DATA = {
-    "proxies": [{
-        "node_id": "mesh/m/virtualNode/front", "mesh": "m", "kind": "virtualNode", "name": "front",
-        "stream": "sotw", "connected_since": NOW - 125, "reason": None,
-        "types": {
-            "cds": {"sent_version": "b-1", "acked_version": "b-1", "last_push": NOW - 5, "last_nack": None},
-            "lds": {"sent_version": "b-4", "acked_version": "b-3", "last_push": NOW - 2,
-                    "last_nack": {"version": "b-4", "message": "Not supported field\nin StreamInfo: X", "code": 13}},
-        },
-    }],
-    "unknown_nodes": [{"node_id": "mesh/m/virtualNode/ghost", "stream": "delta", "connected_since": NOW - 3,
-                       "reason": "no such mesh or proxy"}],
-    "meshes": [{"account": "123456789012", "region": "us-east-1", "mesh": "m", "revision": 7, "proxies": 1,
-                "duration_ms": 3.25, "error": "translation failed: ValueError: boom", "problems": ["route r: no target"]}],
+    "proxies": [
+        {
+            "node_id": "mesh/m/virtualNode/front",
+            "mesh": "m",
+            "kind": "virtualNode",
+            "name": "front",
+            "stream": "sotw",
+            "connected_since": NOW - 125,
+            "reason": None,
+            "types": {
+                "cds": {"sent_version": "b-1", "acked_version": "b-1", "last_push": NOW - 5, "last_nack": None},
+                "lds": {
+                    "sent_version": "b-4",
+                    "acked_version": "b-3",
+                    "last_push": NOW - 2,
+                    "last_nack": {"version": "b-4", "message": "Not supported field\nin StreamInfo: X", "code": 13},
+                },
+            },
+        }
+    ],
+    "unknown_nodes": [
+        {
+            "node_id": "mesh/m/virtualNode/ghost",
+            "stream": "delta",
+            "connected_since": NOW - 3,
+            "reason": "no such mesh or proxy",
+        }
+    ],
+    "meshes": [
+        {
+            "account": "123456789012",
+            "region": "us-east-1",
+            "mesh": "m",
+            "revision": 7,
+            "proxies": 1,
+            "duration_ms": 3.25,
+            "error": "translation failed: ValueError: boom",
+            "problems": ["route r: no target"],
+        }
+    ],
 }
 
 

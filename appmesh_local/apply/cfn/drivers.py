@@ -4,6 +4,7 @@
 A driver gets the template's properties with every intrinsic function evaluated and the
 stack's record of the resource from an earlier apply (None the first time).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,9 @@ class Applied:
 class Driver(Protocol):
     type_name: str
 
-    def apply(self, run: Run, logical_id: str, properties: Mapping[str, Any],
-              previous: Mapping[str, Any] | None) -> Applied: ...
+    def apply(
+        self, run: Run, logical_id: str, properties: Mapping[str, Any], previous: Mapping[str, Any] | None
+    ) -> Applied: ...
 
     def delete(self, run: Run, logical_id: str, entry: Mapping[str, Any]) -> str: ...
 
@@ -67,9 +69,12 @@ def generated_name(stack: str, logical_id: str, limit: int = 255) -> str:
 
 # ---- App Mesh ---------------------------------------------------------------------------------
 APPMESH_TYPES: dict[str, kinds.Kind] = {
-    "AWS::AppMesh::Mesh": kinds.MESH, "AWS::AppMesh::VirtualNode": kinds.VIRTUAL_NODE,
-    "AWS::AppMesh::VirtualRouter": kinds.VIRTUAL_ROUTER, "AWS::AppMesh::Route": kinds.ROUTE,
-    "AWS::AppMesh::VirtualService": kinds.VIRTUAL_SERVICE, "AWS::AppMesh::VirtualGateway": kinds.VIRTUAL_GATEWAY,
+    "AWS::AppMesh::Mesh": kinds.MESH,
+    "AWS::AppMesh::VirtualNode": kinds.VIRTUAL_NODE,
+    "AWS::AppMesh::VirtualRouter": kinds.VIRTUAL_ROUTER,
+    "AWS::AppMesh::Route": kinds.ROUTE,
+    "AWS::AppMesh::VirtualService": kinds.VIRTUAL_SERVICE,
+    "AWS::AppMesh::VirtualGateway": kinds.VIRTUAL_GATEWAY,
     "AWS::AppMesh::GatewayRoute": kinds.GATEWAY_ROUTE,
 }
 
@@ -100,19 +105,26 @@ class AppMeshDriver:
             raise ApplyError(f"{exc.code}: {exc.message}", field="Properties") from None
         return resource
 
-    def apply(self, run: Run, logical_id: str, properties: Mapping[str, Any],
-              previous: Mapping[str, Any] | None) -> Applied:
+    def apply(
+        self, run: Run, logical_id: str, properties: Mapping[str, Any], previous: Mapping[str, Any] | None
+    ) -> Applied:
         if run.dry_run and has_unknown(properties):
             action = "create" if previous is None else "update"
             attributes = dict(previous["attributes"]) if previous else {}
-            return Applied(action, f"{self.kind.title} (values known after apply)",
-                           attributes.get("Arn", Unknown(f"{logical_id} Arn")), _known_after(logical_id, attributes))
+            return Applied(
+                action,
+                f"{self.kind.title} (values known after apply)",
+                attributes.get("Arn", Unknown(f"{logical_id} Arn")),
+                _known_after(logical_id, attributes),
+            )
         resource = self.resource(run, logical_id, properties)
         live = meshops.describe(run.target.appmesh, resource)
         if previous is None and live is not None:
-            raise ApplyError(f"{resource.label} already exists and is not part of stack {run.stack} "
-                             "(CloudFormation: AlreadyExists); delete it or import it by re-creating it "
-                             "through this stack")
+            raise ApplyError(
+                f"{resource.label} already exists and is not part of stack {run.stack} "
+                "(CloudFormation: AlreadyExists); delete it or import it by re-creating it "
+                "through this stack"
+            )
         if live is None:
             action, detail = "create", resource.label
             data = live if run.dry_run else meshops.create(run.target.appmesh, resource)
@@ -121,19 +133,30 @@ class AppMeshDriver:
             action = "update" if changes else "unchanged"
             detail = resource.label + (f" ({', '.join(changes)})" if changes else "")
             data = live if run.dry_run or not changes else meshops.update(run.target.appmesh, resource, live)
-        attributes = (meshops.attributes(self.kind, data, resource) if data is not None
-                      else self.predicted(run, resource))
+        attributes = (
+            meshops.attributes(self.kind, data, resource) if data is not None else self.predicted(run, resource)
+        )
         return Applied(action, detail, attributes["Arn"], attributes)
 
     def predicted(self, run: Run, resource: meshops.MeshResource) -> dict[str, Any]:
         """A dry run's return values for a resource not yet created (its Uid is not known)."""
         owner = str(resource.params.get("meshOwner") or run.target.account)
-        key = ResourceKey(run.target.account, run.target.region, self.kind.kind, resource.mesh, resource.parent,
-                          resource.name)
+        key = ResourceKey(
+            run.target.account, run.target.region, self.kind.kind, resource.mesh, resource.parent, resource.name
+        )
         arn = arn_for(key, owner)
-        return meshops.attributes(self.kind, {"metadata": {"arn": arn, "uid": Unknown(f"{resource.label} Uid"),
-                                                           "meshOwner": owner,
-                                                           "resourceOwner": run.target.account}}, resource)
+        return meshops.attributes(
+            self.kind,
+            {
+                "metadata": {
+                    "arn": arn,
+                    "uid": Unknown(f"{resource.label} Uid"),
+                    "meshOwner": owner,
+                    "resourceOwner": run.target.account,
+                }
+            },
+            resource,
+        )
 
     def delete(self, run: Run, logical_id: str, entry: Mapping[str, Any]) -> str:
         resource = self.resource(run, logical_id, entry["properties"])

@@ -6,6 +6,7 @@
 that holds it. A value known only after something is created (a new resource's Uid in a
 `--dry-run`) is an `Unknown`, and anything computed from it is Unknown too.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,12 +15,30 @@ from typing import Any, Callable, Mapping
 
 from .template import SUB_VARIABLE
 
-SUPPORTED = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Select", "Fn::Split", "Fn::If",
-                       "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition", "Fn::ImportValue",
-                       "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs"})
+SUPPORTED = frozenset(
+    {
+        "Ref",
+        "Fn::GetAtt",
+        "Fn::Sub",
+        "Fn::Join",
+        "Fn::Select",
+        "Fn::Split",
+        "Fn::If",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::And",
+        "Fn::Or",
+        "Condition",
+        "Fn::ImportValue",
+        "Fn::FindInMap",
+        "Fn::Base64",
+        "Fn::GetAZs",
+    }
+)
 # Real intrinsics that appmesh-local does not evaluate (none is useful to a mesh template).
-NOT_SUPPORTED = frozenset({"Fn::Cidr", "Fn::Transform", "Fn::Length", "Fn::ToJsonString", "Fn::ForEach",
-                           "Fn::GetStackOutput"})
+NOT_SUPPORTED = frozenset(
+    {"Fn::Cidr", "Fn::Transform", "Fn::Length", "Fn::ToJsonString", "Fn::ForEach", "Fn::GetStackOutput"}
+)
 
 
 class IntrinsicError(ValueError):
@@ -64,14 +83,17 @@ def evaluate(value: Any, scope: Scope, path: str = "") -> Any:
     """`value` with every intrinsic function replaced by its result; NO_VALUE entries dropped."""
     if isinstance(value, Mapping):
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key in SUPPORTED:
                 return _call(str(key), arg, scope, path)
             if isinstance(key, str) and key.startswith("Fn::"):
                 if key in NOT_SUPPORTED:
                     raise IntrinsicError(path, f"{key} is not supported by appmesh-local apply")
-                raise IntrinsicError(path, f"unknown intrinsic function {key!r} "
-                                           f"(CloudFormation has: {', '.join(sorted(SUPPORTED - {'Condition'}))})")
+                raise IntrinsicError(
+                    path,
+                    f"unknown intrinsic function {key!r} "
+                    f"(CloudFormation has: {', '.join(sorted(SUPPORTED - {'Condition'}))})",
+                )
         result = {}
         for key, item in value.items():
             evaluated = evaluate(item, scope, f"{path}.{key}" if path else str(key))

@@ -7,6 +7,7 @@ any other property replaces the resource, as the schema's `createOnlyProperties`
 for the few updatable properties appmesh-local does not update, as documented in
 docs/apply.md.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,13 @@ def _input_shape(service: str, operation: str) -> Any:
     return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
 
 
-def _params(service: str, operation: str, props: Mapping[str, Any], rename: Mapping[str, str] | None = None,
-            drop: tuple[str, ...] = ()) -> dict[str, Any]:
+def _params(
+    service: str,
+    operation: str,
+    props: Mapping[str, Any],
+    rename: Mapping[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Template properties → the operation's input (`rename`: template name → API member)."""
     moved = {(rename or {}).get(k, k): v for k, v in props.items() if k not in drop}
     try:
@@ -81,24 +87,42 @@ class NeighbourDriver:
         return str(props.get("Name") or props.get("DomainName") or physical or "")
 
     # ---- the Driver protocol ---------------------------------------------------------------
-    def apply(self, run: Run, logical_id: str, properties: Mapping[str, Any],
-              previous: Mapping[str, Any] | None) -> Applied:
+    def apply(
+        self, run: Run, logical_id: str, properties: Mapping[str, Any], previous: Mapping[str, Any] | None
+    ) -> Applied:
         if previous is not None and has_unknown(properties):  # dry runs only
-            return Applied("update", f"{self.label(previous['properties'], previous['physical'])} "
-                                     "(values known after apply)", previous["physical"], previous["attributes"])
+            return Applied(
+                "update",
+                f"{self.label(previous['properties'], previous['physical'])} (values known after apply)",
+                previous["physical"],
+                previous["attributes"],
+            )
         if previous is not None and self.exists(run, previous):
-            changed = sorted(k for k in set(properties) | set(previous["properties"])
-                             if properties.get(k) != previous["properties"].get(k))
+            changed = sorted(
+                k
+                for k in set(properties) | set(previous["properties"])
+                if properties.get(k) != previous["properties"].get(k)
+            )
             if not changed:
-                return Applied("unchanged", self.label(properties, previous["physical"]), previous["physical"],
-                               previous["attributes"])
+                return Applied(
+                    "unchanged",
+                    self.label(properties, previous["physical"]),
+                    previous["physical"],
+                    previous["attributes"],
+                )
             if set(changed) <= self.updatable:
                 attributes = dict(previous["attributes"]) if run.dry_run else self.update(run, previous, properties)
-                return Applied("update", f"{self.label(properties, previous['physical'])} ({', '.join(changed)})",
-                               previous["physical"], attributes)
+                return Applied(
+                    "update",
+                    f"{self.label(properties, previous['physical'])} ({', '.join(changed)})",
+                    previous["physical"],
+                    attributes,
+                )
             raise _Replace(changed)
         if run.dry_run:
-            return Applied("create", self.label(properties), Unknown(f"{logical_id} id"), _UnknownAttributes(logical_id))
+            return Applied(
+                "create", self.label(properties), Unknown(f"{logical_id} id"), _UnknownAttributes(logical_id)
+            )
         physical, attributes = self.create(run, properties)
         return Applied("create", self.label(properties, physical), physical, attributes)
 
@@ -142,7 +166,9 @@ def _wait_operation(run: Run, operation_id: str) -> dict[str, Any]:
         if operation["Status"] == "SUCCESS":
             return operation
         if operation["Status"] == "FAIL" or time.monotonic() > deadline:
-            raise ApplyError(f"Cloud Map operation {operation_id}: {operation.get('ErrorMessage', operation['Status'])}")
+            raise ApplyError(
+                f"Cloud Map operation {operation_id}: {operation.get('ErrorMessage', operation['Status'])}"
+            )
         time.sleep(0.1)
 
 
@@ -176,8 +202,9 @@ class CloudMapNamespace(NeighbourDriver):
         if props.get("Description") != old.get("Description") or props.get("Properties") != old.get("Properties"):
             change = {k: v for k, v in (("Description", props.get("Description")),) if v is not None}
             operation = self.operation.replace("Create", "Update")
-            _wait_operation(run, _call(run, self.service, operation, Id=entry["physical"],
-                                       Namespace=change)["OperationId"])
+            _wait_operation(
+                run, _call(run, self.service, operation, Id=entry["physical"], Namespace=change)["OperationId"]
+            )
         return super().update(run, entry, props)
 
     def retag(self, run: Run, entry: Mapping[str, Any], old: dict[str, str], new: dict[str, str]) -> None:
@@ -202,15 +229,24 @@ class CloudMapService(NeighbourDriver):
     updatable = frozenset({"Tags", "Description", "DnsConfig", "HealthCheckConfig", "ServiceAttributes"})
 
     def create(self, run: Run, props: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        created = _call(run, self.service, "CreateService",
-                        **_params(self.service, "CreateService", props, drop=("ServiceAttributes",)))["Service"]
+        created = _call(
+            run,
+            self.service,
+            "CreateService",
+            **_params(self.service, "CreateService", props, drop=("ServiceAttributes",)),
+        )["Service"]
         if props.get("ServiceAttributes"):
             self._attributes(run, created["Id"], props["ServiceAttributes"])
         return created["Id"], {"Id": created["Id"], "Arn": created["Arn"], "Name": created["Name"]}
 
     def _attributes(self, run: Run, service_id: str, attributes: Any) -> None:
-        _call(run, self.service, "UpdateServiceAttributes", ServiceId=service_id,
-              Attributes={str(k): str(v) for k, v in dict(attributes).items()})
+        _call(
+            run,
+            self.service,
+            "UpdateServiceAttributes",
+            ServiceId=service_id,
+            Attributes={str(k): str(v) for k, v in dict(attributes).items()},
+        )
 
     def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
         try:
@@ -233,8 +269,10 @@ class CloudMapService(NeighbourDriver):
                 service_change = to_api(change, shape, "Properties")
             except ShapeError as exc:
                 raise ApplyError(exc.detail, field=exc.path) from None
-            _wait_operation(run, _call(run, self.service, "UpdateService", Id=entry["physical"],
-                                       Service=service_change)["OperationId"])
+            _wait_operation(
+                run,
+                _call(run, self.service, "UpdateService", Id=entry["physical"], Service=service_change)["OperationId"],
+            )
         if props.get("ServiceAttributes") != old.get("ServiceAttributes") and props.get("ServiceAttributes"):
             self._attributes(run, entry["physical"], props["ServiceAttributes"])
         return super().update(run, entry, props)
@@ -253,23 +291,39 @@ class CloudMapInstance(NeighbourDriver):
 
     def create(self, run: Run, props: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         instance_id = str(props.get("InstanceId") or f"{run.stack}-instance-{int(time.time() * 1000)}")
-        _wait_operation(run, _call(run, self.service, "RegisterInstance", ServiceId=str(props["ServiceId"]),
-                                   InstanceId=instance_id,
-                                   Attributes={str(k): str(v) for k, v in dict(props["InstanceAttributes"]).items()}
-                                   )["OperationId"])
+        _wait_operation(
+            run,
+            _call(
+                run,
+                self.service,
+                "RegisterInstance",
+                ServiceId=str(props["ServiceId"]),
+                InstanceId=instance_id,
+                Attributes={str(k): str(v) for k, v in dict(props["InstanceAttributes"]).items()},
+            )["OperationId"],
+        )
         return instance_id, {"InstanceId": instance_id, "ServiceId": props["ServiceId"]}
 
     def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
         try:
-            run.target.client(self.service).get_instance(ServiceId=entry["attributes"]["ServiceId"],
-                                                         InstanceId=entry["physical"])
+            run.target.client(self.service).get_instance(
+                ServiceId=entry["attributes"]["ServiceId"], InstanceId=entry["physical"]
+            )
         except ClientError:
             return False
         return True
 
     def remove(self, run: Run, entry: Mapping[str, Any]) -> None:
-        _wait_operation(run, _call(run, self.service, "DeregisterInstance", ServiceId=entry["attributes"]["ServiceId"],
-                                   InstanceId=entry["physical"])["OperationId"])
+        _wait_operation(
+            run,
+            _call(
+                run,
+                self.service,
+                "DeregisterInstance",
+                ServiceId=entry["attributes"]["ServiceId"],
+                InstanceId=entry["physical"],
+            )["OperationId"],
+        )
 
     def label(self, props: Mapping[str, Any], physical: Any = None) -> str:
         return str(props.get("InstanceId") or physical or "")
@@ -281,11 +335,16 @@ class AcmCertificate(NeighbourDriver):
     service = "acm"
 
     def create(self, run: Run, props: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        params = _params(self.service, "RequestCertificate", props, drop=("CertificateTransparencyLoggingPreference",
-                                                                         "CertificateExport"))
+        params = _params(
+            self.service,
+            "RequestCertificate",
+            props,
+            drop=("CertificateTransparencyLoggingPreference", "CertificateExport"),
+        )
         if props.get("CertificateTransparencyLoggingPreference"):
-            params["Options"] = {"CertificateTransparencyLoggingPreference":
-                                 str(props["CertificateTransparencyLoggingPreference"])}
+            params["Options"] = {
+                "CertificateTransparencyLoggingPreference": str(props["CertificateTransparencyLoggingPreference"])
+            }
         arn = _call(run, self.service, "RequestCertificate", **params)["CertificateArn"]
         return arn, {"CertificateArn": arn, "Id": arn}
 
@@ -314,12 +373,22 @@ class PrivateCa(NeighbourDriver):
     updatable = frozenset({"Tags", "RevocationConfiguration"})
 
     def create(self, run: Run, props: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        configuration = {k: props[k] for k in ("KeyAlgorithm", "SigningAlgorithm", "Subject", "CsrExtensions")
-                         if k in props}
-        params = _params(self.service, "CreateCertificateAuthority", {
-            "CertificateAuthorityConfiguration": configuration, "CertificateAuthorityType": props.get("Type"),
-            **{k: v for k, v in props.items() if k in ("RevocationConfiguration", "Tags", "KeyStorageSecurityStandard",
-                                                       "UsageMode")}})
+        configuration = {
+            k: props[k] for k in ("KeyAlgorithm", "SigningAlgorithm", "Subject", "CsrExtensions") if k in props
+        }
+        params = _params(
+            self.service,
+            "CreateCertificateAuthority",
+            {
+                "CertificateAuthorityConfiguration": configuration,
+                "CertificateAuthorityType": props.get("Type"),
+                **{
+                    k: v
+                    for k, v in props.items()
+                    if k in ("RevocationConfiguration", "Tags", "KeyStorageSecurityStandard", "UsageMode")
+                },
+            },
+        )
         arn = _call(run, self.service, "CreateCertificateAuthority", **params)["CertificateAuthorityArn"]
         csr = _call(run, self.service, "GetCertificateAuthorityCsr", CertificateAuthorityArn=arn)["Csr"]
         return arn, {"Arn": arn, "CertificateSigningRequest": csr}
@@ -327,15 +396,19 @@ class PrivateCa(NeighbourDriver):
     def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
         try:
             found = run.target.client(self.service).describe_certificate_authority(
-                CertificateAuthorityArn=entry["physical"])["CertificateAuthority"]
+                CertificateAuthorityArn=entry["physical"]
+            )["CertificateAuthority"]
         except ClientError:
             return False
         return found.get("Status") != "DELETED"
 
     def update(self, run: Run, entry: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
         if props.get("RevocationConfiguration") != entry["properties"].get("RevocationConfiguration"):
-            params = _params(self.service, "UpdateCertificateAuthority",
-                             {"RevocationConfiguration": props.get("RevocationConfiguration") or {}})
+            params = _params(
+                self.service,
+                "UpdateCertificateAuthority",
+                {"RevocationConfiguration": props.get("RevocationConfiguration") or {}},
+            )
             _call(run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=entry["physical"], **params)
         return super().update(run, entry, props)
 
@@ -349,13 +422,24 @@ class PrivateCa(NeighbourDriver):
 
     def remove(self, run: Run, entry: Mapping[str, Any]) -> None:
         """As CloudFormation's handler: disable an active CA, then schedule its deletion."""
-        found = _call(run, self.service, "DescribeCertificateAuthority",
-                      CertificateAuthorityArn=entry["physical"])["CertificateAuthority"]
+        found = _call(run, self.service, "DescribeCertificateAuthority", CertificateAuthorityArn=entry["physical"])[
+            "CertificateAuthority"
+        ]
         if found.get("Status") == "ACTIVE":
-            _call(run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=entry["physical"],
-                  Status="DISABLED")
-        _call(run, self.service, "DeleteCertificateAuthority", CertificateAuthorityArn=entry["physical"],
-              PermanentDeletionTimeInDays=7)
+            _call(
+                run,
+                self.service,
+                "UpdateCertificateAuthority",
+                CertificateAuthorityArn=entry["physical"],
+                Status="DISABLED",
+            )
+        _call(
+            run,
+            self.service,
+            "DeleteCertificateAuthority",
+            CertificateAuthorityArn=entry["physical"],
+            PermanentDeletionTimeInDays=7,
+        )
 
     def label(self, props: Mapping[str, Any], physical: Any = None) -> str:
         subject = props.get("Subject") or {}
@@ -371,14 +455,16 @@ class PrivateCaCertificate(NeighbourDriver):
         params = _params(self.service, "IssueCertificate", props, rename={"CertificateSigningRequest": "Csr"})
         ca = params["CertificateAuthorityArn"]
         arn = _call(run, self.service, "IssueCertificate", **params)["CertificateArn"]
-        certificate = _call(run, self.service, "GetCertificate", CertificateAuthorityArn=ca,
-                            CertificateArn=arn)["Certificate"]
+        certificate = _call(run, self.service, "GetCertificate", CertificateAuthorityArn=ca, CertificateArn=arn)[
+            "Certificate"
+        ]
         return arn, {"Arn": arn, "Certificate": certificate, "CertificateAuthorityArn": ca}
 
     def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
         try:
             run.target.client(self.service).get_certificate(
-                CertificateAuthorityArn=entry["attributes"]["CertificateAuthorityArn"], CertificateArn=entry["physical"])
+                CertificateAuthorityArn=entry["attributes"]["CertificateAuthorityArn"], CertificateArn=entry["physical"]
+            )
         except ClientError:
             return False
         return True
@@ -400,8 +486,9 @@ class PrivateCaActivation(NeighbourDriver):
         ca = params["CertificateAuthorityArn"]
         _call(run, self.service, "ImportCertificateAuthorityCertificate", **params)
         if str(props.get("Status", "ACTIVE")) != "ACTIVE":
-            _call(run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=ca,
-                  Status=str(props["Status"]))
+            _call(
+                run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=ca, Status=str(props["Status"])
+            )
         found = _call(run, self.service, "GetCertificateAuthorityCertificate", CertificateAuthorityArn=ca)
         chain = found["Certificate"] + ("\n" + found["CertificateChain"] if found.get("CertificateChain") else "")
         return ca, {"CompleteCertificateChain": chain}
@@ -409,19 +496,30 @@ class PrivateCaActivation(NeighbourDriver):
     def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
         try:
             found = run.target.client(self.service).describe_certificate_authority(
-                CertificateAuthorityArn=entry["physical"])["CertificateAuthority"]
+                CertificateAuthorityArn=entry["physical"]
+            )["CertificateAuthority"]
         except ClientError:
             return False
         return found.get("Status") in ("ACTIVE", "DISABLED")
 
     def update(self, run: Run, entry: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
-        _call(run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=entry["physical"],
-              Status=str(props.get("Status", "ACTIVE")))
+        _call(
+            run,
+            self.service,
+            "UpdateCertificateAuthority",
+            CertificateAuthorityArn=entry["physical"],
+            Status=str(props.get("Status", "ACTIVE")),
+        )
         return dict(entry["attributes"])
 
     def remove(self, run: Run, entry: Mapping[str, Any]) -> None:
-        _call(run, self.service, "UpdateCertificateAuthority", CertificateAuthorityArn=entry["physical"],
-              Status="DISABLED")
+        _call(
+            run,
+            self.service,
+            "UpdateCertificateAuthority",
+            CertificateAuthorityArn=entry["physical"],
+            Status="DISABLED",
+        )
 
     def label(self, props: Mapping[str, Any], physical: Any = None) -> str:
         return str(physical or props.get("CertificateAuthorityArn") or "")
@@ -429,15 +527,24 @@ class PrivateCaActivation(NeighbourDriver):
 
 def _drivers() -> dict[str, Any]:
     found: dict[str, Any] = {
-        "AWS::ServiceDiscovery::HttpNamespace": CloudMapNamespace("AWS::ServiceDiscovery::HttpNamespace",
-                                                                  "CreateHttpNamespace"),
-        "AWS::ServiceDiscovery::PrivateDnsNamespace": CloudMapNamespace("AWS::ServiceDiscovery::PrivateDnsNamespace",
-                                                                        "CreatePrivateDnsNamespace"),
-        "AWS::ServiceDiscovery::PublicDnsNamespace": CloudMapNamespace("AWS::ServiceDiscovery::PublicDnsNamespace",
-                                                                       "CreatePublicDnsNamespace"),
+        "AWS::ServiceDiscovery::HttpNamespace": CloudMapNamespace(
+            "AWS::ServiceDiscovery::HttpNamespace", "CreateHttpNamespace"
+        ),
+        "AWS::ServiceDiscovery::PrivateDnsNamespace": CloudMapNamespace(
+            "AWS::ServiceDiscovery::PrivateDnsNamespace", "CreatePrivateDnsNamespace"
+        ),
+        "AWS::ServiceDiscovery::PublicDnsNamespace": CloudMapNamespace(
+            "AWS::ServiceDiscovery::PublicDnsNamespace", "CreatePublicDnsNamespace"
+        ),
     }
-    for driver in (CloudMapService(), CloudMapInstance(), AcmCertificate(), PrivateCa(), PrivateCaCertificate(),
-                   PrivateCaActivation()):
+    for driver in (
+        CloudMapService(),
+        CloudMapInstance(),
+        AcmCertificate(),
+        PrivateCa(),
+        PrivateCaCertificate(),
+        PrivateCaActivation(),
+    ):
         found[driver.type_name] = driver
     return found
 

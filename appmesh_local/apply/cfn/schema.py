@@ -4,6 +4,7 @@ What `apply` needs to know about a resource type and does not retype: which attr
 `Fn::GetAtt` may read, which properties force a replacement when they change
 (`createOnlyProperties`), and how the template spells each API member (for export).
 """
+
 from __future__ import annotations
 
 from functools import cache

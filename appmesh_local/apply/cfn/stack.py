@@ -9,12 +9,13 @@ and running it again carries on. A changed property that the schema marks create
 replaces the resource (new one first, old one deleted at the end); resources the
 template no longer has are deleted at the end, last created first.
 """
+
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import meshops
 from ..errors import ApplyError
@@ -36,8 +37,10 @@ def stack_name_for(template: Template, given: str | None) -> str:
     if not name[:1].isalpha():
         name = f"stack-{name}"
     if not STACK_NAME.fullmatch(name):
-        raise ApplyError(f"stack name {name!r} is not valid (letters, digits and hyphens, starting with a letter, "
-                         "at most 128)", file=template.name)
+        raise ApplyError(
+            f"stack name {name!r} is not valid (letters, digits and hyphens, starting with a letter, at most 128)",
+            file=template.name,
+        )
     return name
 
 
@@ -57,8 +60,11 @@ class StackApply:
         self.run = Run(target, options.stack, options.dry_run)
         self.previous = target.registry.get(options.stack)
         if self.previous is not None and self.previous.get("kind") != KIND:
-            raise ApplyError(f"{options.stack!r} names a set of applied {self.previous.get('kind')} objects, "
-                             "not a stack: choose another --stack-name", file=template.name)
+            raise ApplyError(
+                f"{options.stack!r} names a set of applied {self.previous.get('kind')} objects, "
+                "not a stack: choose another --stack-name",
+                file=template.name,
+            )
         self.record: dict[str, Any] = self._start_record()
         self.values = self._parameter_values()
         self.state: dict[str, Applied] = {}
@@ -71,13 +77,22 @@ class StackApply:
     # ---- the record ------------------------------------------------------------------------
     def _start_record(self) -> dict[str, Any]:
         previous = self.previous or {}
-        stack_id = previous.get("stackId") or (f"arn:aws:cloudformation:{self.target.region}:{self.target.account}:"
-                                               f"stack/{self.options.stack}/{uuid.uuid4()}")
-        return {"kind": KIND, "name": self.options.stack, "stackId": stack_id, "file": self.template.name,
-                "resources": dict(previous.get("resources") or {}), "outputs": dict(previous.get("outputs") or {}),
-                "exports": dict(previous.get("exports") or {}), "imports": list(previous.get("imports") or []),
-                "parameters": dict(previous.get("parameters") or {}),
-                "next": int(previous.get("next", 0))}
+        stack_id = previous.get("stackId") or (
+            f"arn:aws:cloudformation:{self.target.region}:{self.target.account}:"
+            f"stack/{self.options.stack}/{uuid.uuid4()}"
+        )
+        return {
+            "kind": KIND,
+            "name": self.options.stack,
+            "stackId": stack_id,
+            "file": self.template.name,
+            "resources": dict(previous.get("resources") or {}),
+            "outputs": dict(previous.get("outputs") or {}),
+            "exports": dict(previous.get("exports") or {}),
+            "imports": list(previous.get("imports") or []),
+            "parameters": dict(previous.get("parameters") or {}),
+            "next": int(previous.get("next", 0)),
+        }
 
     def _save(self) -> None:
         if not self.options.dry_run:
@@ -88,8 +103,9 @@ class StackApply:
         given = dict(self.options.parameters)
         unknown = sorted(set(given) - set(self.template.parameters))
         if unknown:
-            raise self.template.error(f"the template has no parameter(s) {unknown} "
-                                      f"(it has: {', '.join(self.template.parameters) or 'none'})")
+            raise self.template.error(
+                f"the template has no parameter(s) {unknown} (it has: {', '.join(self.template.parameters) or 'none'})"
+            )
         previous = (self.previous or {}).get("parameters") or {}
         values: dict[str, Any] = {}
         for name, spec in self.template.parameters.items():
@@ -103,8 +119,9 @@ class StackApply:
                 raw = previous[name]
             else:
                 reads = " (it names an SSM parameter, which appmesh-local cannot read)" if "SSM" in kind else ""
-                raise self.template.error(f"parameter {name} has no value and no Default{reads}: "
-                                          f"give --parameter {name}=VALUE")
+                raise self.template.error(
+                    f"parameter {name} has no value and no Default{reads}: give --parameter {name}=VALUE"
+                )
             values[name] = _parameter(name, spec, kind, raw, self.template)
         self.record["parameters"] = {k: (",".join(v) if isinstance(v, list) else v) for k, v in values.items()}
         return values
@@ -127,14 +144,26 @@ class StackApply:
 
     # ---- names -----------------------------------------------------------------------------
     def scope(self) -> Scope:
-        return Scope(ref=self._ref, get_att=self._get_att, condition=self.condition, import_value=self._import,
-                     mappings=self.template.mappings, region=self.target.region)
+        return Scope(
+            ref=self._ref,
+            get_att=self._get_att,
+            condition=self.condition,
+            import_value=self._import,
+            mappings=self.template.mappings,
+            region=self.target.region,
+        )
 
     def _pseudo(self, name: str) -> Any:
-        return {"AWS::AccountId": self.target.account, "AWS::Region": self.target.region,
-                "AWS::StackName": self.options.stack, "AWS::StackId": self.record["stackId"],
-                "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE,
-                "AWS::NotificationARNs": []}[name]
+        return {
+            "AWS::AccountId": self.target.account,
+            "AWS::Region": self.target.region,
+            "AWS::StackName": self.options.stack,
+            "AWS::StackId": self.record["stackId"],
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+            "AWS::NotificationARNs": [],
+        }[name]
 
     def _ref(self, name: str) -> Any:
         if name in PSEUDO_PARAMETERS:
@@ -149,8 +178,10 @@ class StackApply:
         if name not in self.skipped:
             known = schema.attributes(entry.type)
             if attribute not in known:
-                raise IntrinsicError("", f"{name} ({entry.type}) has no attribute {attribute!r} "
-                                         f"(Fn::GetAtt can read: {', '.join(known)})")
+                raise IntrinsicError(
+                    "",
+                    f"{name} ({entry.type}) has no attribute {attribute!r} (Fn::GetAtt can read: {', '.join(known)})",
+                )
         value = applied.attributes.get(attribute)
         if value is None:
             if self.options.dry_run:
@@ -162,11 +193,14 @@ class StackApply:
         if name not in self.template.resources:
             raise IntrinsicError("", f"{name!r} is neither a parameter nor a resource of this template")
         if name not in self.state:
-            raise IntrinsicError("", f"resource {name} is not created: its Condition "
-                                     f"{self.template.resources[name].condition} is false")
+            raise IntrinsicError(
+                "", f"resource {name} is not created: its Condition {self.template.resources[name].condition} is false"
+            )
         if name in self.skipped:
-            self.report.warn(f"a value comes from {name} ({self.template.resources[name].type}), which apply "
-                             f"skips: the stand-in {name!r} is used")
+            self.report.warn(
+                f"a value comes from {name} ({self.template.resources[name].type}), which apply "
+                f"skips: the stand-in {name!r} is used"
+            )
         return self.state[name]
 
     def _import(self, export: str) -> Any:
@@ -177,8 +211,11 @@ class StackApply:
             self._exports = self.target.registry.exports(excluding=self.options.stack)
         if export in self._exports:
             return self._exports[export][1]
-        raise IntrinsicError("", f"Fn::ImportValue: no stack applied here exports {export!r}; "
-                                 f"apply the stack that exports it first, or give --import {export}=VALUE")
+        raise IntrinsicError(
+            "",
+            f"Fn::ImportValue: no stack applied here exports {export!r}; "
+            f"apply the stack that exports it first, or give --import {export}=VALUE",
+        )
 
     # ---- apply ------------------------------------------------------------------------------
     def apply(self) -> dict[str, Any]:
@@ -186,8 +223,9 @@ class StackApply:
         retired: list[tuple[str, Mapping[str, Any]]] = []
         for logical_id in self.template.order():
             entry = self.template.resources[logical_id]
-            if entry.condition is not None and not self._guarded(lambda: self.condition(entry.condition), logical_id,
-                                                                   "Condition"):
+            if entry.condition is not None and not self._guarded(
+                logical_id, "Condition", self.condition, entry.condition
+            ):
                 continue
             driver = driver_for(entry.type)
             if driver is None:
@@ -195,7 +233,7 @@ class StackApply:
                 self.state[logical_id] = Applied("skip", "", logical_id, _StandIns(logical_id))
                 self.report.add("skip", logical_id, entry.type, _skip_reason(entry.type))
                 continue
-            properties = self._guarded(lambda: evaluate(entry.properties, self.scope(), "Properties"), logical_id)
+            properties = self._guarded(logical_id, "", evaluate, entry.properties, self.scope(), "Properties")
             previous = self.record["resources"].get(logical_id)
             if previous is not None and previous.get("type") != entry.type:
                 retired.append((logical_id, previous))
@@ -205,11 +243,11 @@ class StackApply:
                 retired.append((logical_id, previous))  # type: ignore[arg-type]
                 previous = None
             try:
-                applied = self._guarded(lambda: driver.apply(self.run, logical_id, properties, previous), logical_id)
+                applied = self._guarded(logical_id, "", driver.apply, self.run, logical_id, properties, previous)
             except REPLACE as exc:
                 retired.append((logical_id, previous))  # type: ignore[arg-type]
                 replace_reason = ", ".join(exc.changed)
-                applied = self._guarded(lambda: driver.apply(self.run, logical_id, properties, None), logical_id)
+                applied = self._guarded(logical_id, "", driver.apply, self.run, logical_id, properties, None)
             action = "replace" if replace_reason else applied.action
             detail = applied.detail + (f" (replaced: {replace_reason} changed)" if replace_reason else "")
             self.state[logical_id] = applied
@@ -217,8 +255,12 @@ class StackApply:
             if not self.options.dry_run:
                 order = previous["order"] if previous is not None else self._next_order()
                 self.record["resources"][logical_id] = {
-                    "type": entry.type, "physical": applied.physical, "attributes": dict(applied.attributes),
-                    "properties": properties, "order": order}
+                    "type": entry.type,
+                    "physical": applied.physical,
+                    "attributes": dict(applied.attributes),
+                    "properties": properties,
+                    "order": order,
+                }
                 self._save()
         self._outputs()
         self._retire(retired)
@@ -233,14 +275,13 @@ class StackApply:
     def _replacement(self, type_name: str, previous: Mapping[str, Any] | None, properties: Mapping[str, Any]) -> str:
         if previous is None or has_unknown(properties):
             return ""
-        changed = sorted(p for p in schema.create_only(type_name)
-                         if previous["properties"].get(p) != properties.get(p))
+        changed = sorted(p for p in schema.create_only(type_name) if previous["properties"].get(p) != properties.get(p))
         return ", ".join(changed)
 
-    def _guarded(self, call: Any, logical_id: str, field_prefix: str = "") -> Any:
-        """Run `call`, turning what it raises into an ApplyError naming the file, resource and field."""
+    def _guarded(self, logical_id: str, field_prefix: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Run `call(*args)`, turning what it raises into an ApplyError naming the file, resource and field."""
         try:
-            return call()
+            return call(*args)
         except IntrinsicError as exc:
             field_path = exc.path or field_prefix or None
             raise self.template.error(str(exc), resource=logical_id, field_path=field_path) from None
@@ -251,14 +292,17 @@ class StackApply:
 
     def _retire(self, retired: list[tuple[str, Mapping[str, Any]]]) -> None:
         """Delete replaced resources and those the template dropped, most recently created first."""
-        dropped = [(logical_id, entry) for logical_id, entry in self.record["resources"].items()
-                   if logical_id not in self.state or logical_id in self.skipped]
+        dropped = [
+            (logical_id, entry)
+            for logical_id, entry in self.record["resources"].items()
+            if logical_id not in self.state or logical_id in self.skipped
+        ]
         doomed = retired + dropped
         for logical_id, entry in sorted(doomed, key=lambda item: -int(item[1].get("order", 0))):
             driver = driver_for(entry["type"])
             if driver is None:
                 continue
-            detail = self._guarded(lambda: driver.delete(self.run, logical_id, entry), logical_id)
+            detail = self._guarded(logical_id, "", driver.delete, self.run, logical_id, entry)
             reason = "replaced" if (logical_id, entry) in retired else "no longer in the template"
             self.report.add("delete", logical_id, entry["type"], f"{detail} ({reason})")
             if not self.options.dry_run and (logical_id, entry) in dropped:
@@ -273,20 +317,24 @@ class StackApply:
             if not isinstance(output, Mapping) or "Value" not in output:
                 raise self.template.error("an output needs a Value", field_path=f"Outputs.{name}")
             condition = output.get("Condition")
-            if condition is not None and not self._guarded(lambda: self.condition(condition), f"Outputs.{name}"):
+            if condition is not None and not self._guarded(f"Outputs.{name}", "", self.condition, condition):
                 continue
-            value = self._guarded(lambda: evaluate(output["Value"], self.scope(), f"Outputs.{name}.Value"),
-                                  f"Outputs.{name}")
+            value = self._guarded(
+                f"Outputs.{name}", "", evaluate, output["Value"], self.scope(), f"Outputs.{name}.Value"
+            )
             outputs[name] = value if not isinstance(value, Unknown) else str(value)
             export = output.get("Export")
             if isinstance(export, Mapping) and "Name" in export:
-                export_name = self._guarded(lambda: evaluate(export["Name"], self.scope(), f"Outputs.{name}.Export"),
-                                            f"Outputs.{name}")
+                export_name = self._guarded(
+                    f"Outputs.{name}", "", evaluate, export["Name"], self.scope(), f"Outputs.{name}.Export"
+                )
                 if taken is None:
                     taken = self.target.registry.exports(excluding=self.options.stack)
                 if str(export_name) in taken:
-                    raise self.template.error(f"Export with name {export_name} is already exported by stack "
-                                              f"{taken[str(export_name)][0]}", field_path=f"Outputs.{name}.Export")
+                    raise self.template.error(
+                        f"Export with name {export_name} is already exported by stack {taken[str(export_name)][0]}",
+                        field_path=f"Outputs.{name}.Export",
+                    )
                 exports[str(export_name)] = outputs[name]
         self.record["outputs"], self.record["exports"] = outputs, exports
 
@@ -342,8 +390,9 @@ def _parameter(name: str, spec: Mapping[str, Any], kind: str, raw: Any, template
 class StackDelete:
     """Delete every resource a stack made, most recently created first, then its record."""
 
-    def __init__(self, target: Target, stack: str, report: Report, dry_run: bool = False,
-                 file: str | None = None) -> None:
+    def __init__(
+        self, target: Target, stack: str, report: Report, dry_run: bool = False, file: str | None = None
+    ) -> None:
         self.target, self.stack, self.report, self.dry_run, self.file = target, stack, report, dry_run, file
 
     def delete(self) -> bool:
@@ -352,13 +401,20 @@ class StackDelete:
         if record is None or record.get("kind") != KIND:
             self.report.warn(f"stack {self.stack} does not exist here: nothing to delete")
             return False
-        users = [(document["name"], name) for document in registry.all()
-                 if document.get("kind") == KIND and document.get("name") != self.stack
-                 for name in document.get("imports") or [] if name in (record.get("exports") or {})]
+        users = [
+            (document["name"], name)
+            for document in registry.all()
+            if document.get("kind") == KIND and document.get("name") != self.stack
+            for name in document.get("imports") or []
+            if name in (record.get("exports") or {})
+        ]
         if users:
             stack, export = users[0]
-            raise ApplyError(f"Export {export} cannot be deleted as it is in use by {stack}", file=self.file,
-                             resource=f"stack {self.stack}")
+            raise ApplyError(
+                f"Export {export} cannot be deleted as it is in use by {stack}",
+                file=self.file,
+                resource=f"stack {self.stack}",
+            )
         run = Run(self.target, self.stack, self.dry_run)
         resources = record.get("resources") or {}
         for logical_id, entry in sorted(resources.items(), key=lambda item: -int(item[1].get("order", 0))):

@@ -6,6 +6,7 @@ touching anything is refused here too, with the logical id and field: a `Ref` or
 `Fn::GetAtt` to a logical id the template does not have, a `DependsOn` on a missing
 resource, a dependency cycle ("Circular dependency between resources").
 """
+
 from __future__ import annotations
 
 import graphlib
@@ -16,11 +17,34 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import ApplyError
 
-PSEUDO_PARAMETERS = frozenset({"AWS::AccountId", "AWS::Region", "AWS::StackName", "AWS::StackId", "AWS::Partition",
-                               "AWS::URLSuffix", "AWS::NoValue", "AWS::NotificationARNs"})
+PSEUDO_PARAMETERS = frozenset(
+    {
+        "AWS::AccountId",
+        "AWS::Region",
+        "AWS::StackName",
+        "AWS::StackId",
+        "AWS::Partition",
+        "AWS::URLSuffix",
+        "AWS::NoValue",
+        "AWS::NotificationARNs",
+    }
+)
 SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-SECTIONS = frozenset({"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings",
-                      "Conditions", "Transform", "Resources", "Outputs", "Hooks"})
+SECTIONS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Rules",
+        "Mappings",
+        "Conditions",
+        "Transform",
+        "Resources",
+        "Outputs",
+        "Hooks",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +108,11 @@ class Template:
             sorter.prepare()
         except graphlib.CycleError as exc:
             cycle = list(dict.fromkeys(exc.args[1]))
-            raise self.error(f"Circular dependency between resources: [{', '.join(sorted(cycle))}] "
-                             f"({' -> '.join(exc.args[1][::-1])})", resource=cycle[0]) from None
+            raise self.error(
+                f"Circular dependency between resources: [{', '.join(sorted(cycle))}] "
+                f"({' -> '.join(exc.args[1][::-1])})",
+                resource=cycle[0],
+            ) from None
         position = {name: index for index, name in enumerate(self.resources)}
         ordered: list[str] = []
         while sorter.is_active():
@@ -100,7 +127,7 @@ def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     parameters, pseudo parameters or logical ids)."""
     if isinstance(value, Mapping):
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref" and isinstance(arg, str):
                 yield arg, path
                 return
@@ -110,8 +137,13 @@ def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
                     yield target, path
                 return
             if key == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1]) \
-                    if isinstance(arg, list) and len(arg) == 2 else ("", {})
+                text, variables = (
+                    (arg, {})
+                    if isinstance(arg, str)
+                    else (arg[0], arg[1])
+                    if isinstance(arg, list) and len(arg) == 2
+                    else ("", {})
+                )
                 if isinstance(text, str):
                     for name in SUB_VARIABLE.findall(text):
                         if not name.startswith("!") and name not in (variables or {}):
@@ -161,8 +193,10 @@ def check_template(template: Template) -> Template:
     if unknown:
         raise template.error(f"unknown top-level section(s) {unknown}")
     if body.get("Transform"):
-        raise template.error(f"Transform {body['Transform']!r} is not supported: expand it first "
-                             "(e.g. `sam package` / `aws cloudformation package` output, or `cdk synth`)")
+        raise template.error(
+            f"Transform {body['Transform']!r} is not supported: expand it first "
+            "(e.g. `sam package` / `aws cloudformation package` output, or `cdk synth`)"
+        )
     resources = body.get("Resources")
     if not isinstance(resources, Mapping) or not resources:
         raise template.error("the Resources section is missing or empty")
@@ -175,11 +209,17 @@ def check_template(template: Template) -> Template:
         depends = entry.get("DependsOn") or []
         depends = [depends] if isinstance(depends, str) else depends
         if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
-            raise template.error("DependsOn must be a logical id or a list of them", resource=str(logical_id),
-                                 field_path="DependsOn")
+            raise template.error(
+                "DependsOn must be a logical id or a list of them", resource=str(logical_id), field_path="DependsOn"
+            )
         template.resources[str(logical_id)] = ResourceEntry(
-            logical_id=str(logical_id), type=entry["Type"], properties=properties, depends_on=tuple(depends),
-            condition=entry.get("Condition"), line=_line(logical_id) or _line(entry))
+            logical_id=str(logical_id),
+            type=entry["Type"],
+            properties=properties,
+            depends_on=tuple(depends),
+            condition=entry.get("Condition"),
+            line=_line(logical_id) or _line(entry),
+        )
     _check_references(template)
     return template
 
@@ -189,19 +229,29 @@ def _check_references(template: Template) -> None:
     for logical_id, entry in template.resources.items():
         for dependency in entry.depends_on:
             if dependency not in template.resources:
-                raise template.error(f"DependsOn names {dependency!r}, which is not a resource of this template",
-                                     resource=logical_id, field_path="DependsOn")
+                raise template.error(
+                    f"DependsOn names {dependency!r}, which is not a resource of this template",
+                    resource=logical_id,
+                    field_path="DependsOn",
+                )
         if entry.condition is not None and entry.condition not in template.conditions:
-            raise template.error(f"Condition {entry.condition!r} is not defined in Conditions",
-                                 resource=logical_id, field_path="Condition")
+            raise template.error(
+                f"Condition {entry.condition!r} is not defined in Conditions",
+                resource=logical_id,
+                field_path="Condition",
+            )
         for name, path in references(entry.properties, "Properties"):
             if name not in names and name not in template.resources:
-                raise template.error(f"Ref/GetAtt/Sub to {name!r}, which is neither a parameter nor a resource "
-                                     f"of this template (Unresolved resource dependencies [{name}])",
-                                     resource=logical_id, field_path=path)
+                raise template.error(
+                    f"Ref/GetAtt/Sub to {name!r}, which is neither a parameter nor a resource "
+                    f"of this template (Unresolved resource dependencies [{name}])",
+                    resource=logical_id,
+                    field_path=path,
+                )
     for output, entry in template.outputs.items():
         for name, path in references(entry, f"Outputs.{output}"):
             if name not in names and name not in template.resources:
-                raise template.error(f"Ref/GetAtt/Sub to {name!r}, which is neither a parameter nor a resource",
-                                     field_path=path)
+                raise template.error(
+                    f"Ref/GetAtt/Sub to {name!r}, which is neither a parameter nor a resource", field_path=path
+                )
     template.order()  # a cycle is an error before anything is applied

@@ -7,6 +7,7 @@ API's `serviceDiscovery`), the `*Ref` / `*ARN` references (the referenced object
 Mesh name, as `pkg/conversions` does), and a VirtualRouter's `routes`, which become
 Route resources named as written.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,16 +21,36 @@ from ..shapes import ShapeError, to_api
 from .objects import KObject, Objects
 
 # Fields of the controller's specs that are not the API's (left out of the API spec).
-CONTROLLER_ONLY = {"awsName", "meshRef", "podSelector", "namespaceSelector", "virtualGatewayRef",
-                   "gatewayRouteSelector", "backendGroups", "routes", "meshOwner"}
-KIND_OF = {"Mesh": kinds.MESH, "VirtualNode": kinds.VIRTUAL_NODE, "VirtualRouter": kinds.VIRTUAL_ROUTER,
-           "VirtualService": kinds.VIRTUAL_SERVICE, "VirtualGateway": kinds.VIRTUAL_GATEWAY,
-           "GatewayRoute": kinds.GATEWAY_ROUTE}
+CONTROLLER_ONLY = {
+    "awsName",
+    "meshRef",
+    "podSelector",
+    "namespaceSelector",
+    "virtualGatewayRef",
+    "gatewayRouteSelector",
+    "backendGroups",
+    "routes",
+    "meshOwner",
+}
+KIND_OF = {
+    "Mesh": kinds.MESH,
+    "VirtualNode": kinds.VIRTUAL_NODE,
+    "VirtualRouter": kinds.VIRTUAL_ROUTER,
+    "VirtualService": kinds.VIRTUAL_SERVICE,
+    "VirtualGateway": kinds.VIRTUAL_GATEWAY,
+    "GatewayRoute": kinds.GATEWAY_ROUTE,
+}
 # reference field → (the kind it names, the ARN's resource type)
-REFERENCES = {"virtualNodeRef": "VirtualNode", "virtualServiceRef": "VirtualService",
-              "virtualRouterRef": "VirtualRouter"}
-ARN_FIELDS = {"virtualNodeARN": "virtualNode", "virtualServiceARN": "virtualService",
-              "virtualRouterARN": "virtualRouter"}
+REFERENCES = {
+    "virtualNodeRef": "VirtualNode",
+    "virtualServiceRef": "VirtualService",
+    "virtualRouterRef": "VirtualRouter",
+}
+ARN_FIELDS = {
+    "virtualNodeARN": "virtualNode",
+    "virtualServiceARN": "virtualService",
+    "virtualRouterARN": "virtualRouter",
+}
 _ARN_RESOURCE = re.compile(r"^arn:[^:]+:appmesh:[^:]*:[^:]*:mesh/([^/]+)/([^/]+)/([^/]+)$")
 
 
@@ -44,6 +65,7 @@ def _member_for_reference(shape: Shape, base: str) -> str | None:
 
 def _override(obj: KObject, known: Objects):  # type: ignore[no-untyped-def]
     """The walk's hook: replace `*Ref` / `*ARN` by the App Mesh name they stand for."""
+
     def replace(shape: Shape, value: Mapping[str, Any], path: str) -> dict[str, Any] | None:
         hits = [k for k in value if k in REFERENCES or k in ARN_FIELDS]
         if not hits:
@@ -68,6 +90,7 @@ def _override(obj: KObject, known: Objects):  # type: ignore[no-untyped-def]
             raise ShapeError(f"{path}.{key}", f"the API's {shape.name} has no place for a {base}")
         rest = {k: v for k, v in value.items() if k != key}
         return to_api({**rest, member: name}, shape, path, replace)
+
     return replace
 
 
@@ -89,8 +112,9 @@ def mesh_resources(obj: KObject, known: Objects) -> list[meshops.MeshResource]:
             spec["serviceDiscovery"] = spec.pop("meshServiceDiscovery")
         preference = (spec.get("serviceDiscovery") or {}).get("ipPreference")
         if preference is not None and preference not in ("IPv4_ONLY", "IPv6_ONLY"):
-            raise obj.error("Only non-empty values allowed are IPv4_ONLY or IPv6_ONLY",
-                            "spec.meshServiceDiscovery.ipPreference")
+            raise obj.error(
+                "Only non-empty values allowed are IPv4_ONLY or IPv6_ONLY", "spec.meshServiceDiscovery.ipPreference"
+            )
         return [meshops.MeshResource(kind, {"meshName": obj.aws_name, "spec": _spec(obj, known, "MeshSpec", spec)})]
     mesh = known.mesh_of(obj)
     params: dict[str, Any] = {"meshName": mesh.aws_name, kind.name_param: obj.aws_name}
@@ -100,8 +124,10 @@ def mesh_resources(obj: KObject, known: Objects) -> list[meshops.MeshResource]:
     if obj.kind == "GatewayRoute":
         gateway = known.gateway_of(obj)
         if known.mesh_of(gateway).key != mesh.key:
-            raise obj.error("virtualGateway referenced does not belong to the mesh referenced in GatewayRoute",
-                            "spec.virtualGatewayRef")
+            raise obj.error(
+                "virtualGateway referenced does not belong to the mesh referenced in GatewayRoute",
+                "spec.virtualGatewayRef",
+            )
         params["virtualGatewayName"] = gateway.aws_name
     params["spec"] = _spec(obj, known, f"{kind.title}Spec", spec)
     made = [meshops.MeshResource(kind, params)]
@@ -118,8 +144,16 @@ def mesh_resources(obj: KObject, known: Objects) -> list[meshops.MeshResource]:
                 raise obj.error(f"duplicate route name {route['name']!r}", f"{where}.name")
             seen.add(route["name"])
             body = {k: v for k, v in route.items() if k != "name"}
-            made.append(meshops.MeshResource(kinds.ROUTE, {
-                "meshName": mesh.aws_name, "virtualRouterName": obj.aws_name, "routeName": route["name"],
-                **({"meshOwner": params["meshOwner"]} if "meshOwner" in params else {}),
-                "spec": _spec(obj, known, "RouteSpec", body, where)}))
+            made.append(
+                meshops.MeshResource(
+                    kinds.ROUTE,
+                    {
+                        "meshName": mesh.aws_name,
+                        "virtualRouterName": obj.aws_name,
+                        "routeName": route["name"],
+                        **({"meshOwner": params["meshOwner"]} if "meshOwner" in params else {}),
+                        "spec": _spec(obj, known, "RouteSpec", body, where),
+                    },
+                )
+            )
     return made

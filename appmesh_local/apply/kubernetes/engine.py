@@ -7,6 +7,7 @@ the same name), and a VirtualRouter's routes are made to match its `routes` exac
 remembered on the server (applied set `kubernetes`), so a later apply can refer to
 them and `delete -f` knows their App Mesh names.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,12 @@ ORDER = ("Mesh", "VirtualNode", "VirtualRouter", "VirtualService", "VirtualGatew
 
 
 def _load(manifests: list[Manifest], target: Target, report: Report) -> tuple[list[KObject], Objects, dict[str, Any]]:
-    record = target.registry.get(KUBERNETES) or {"kind": "kubernetes", "name": KUBERNETES, "objects": {},
-                                                 "namespaces": {}}
+    record = target.registry.get(KUBERNETES) or {
+        "kind": "kubernetes",
+        "name": KUBERNETES,
+        "objects": {},
+        "namespaces": {},
+    }
     known = objects_from((record.get("objects") or {}).values(), record.get("namespaces") or {})
     given: list[KObject] = []
     seen: set[str] = set()
@@ -35,8 +40,12 @@ def _load(manifests: list[Manifest], target: Target, report: Report) -> tuple[li
         metadata = manifest.body.get("metadata") or {}
         name = metadata.get("name") if isinstance(metadata, dict) else None
         if obj is None:
-            report.add("skip", f"{manifest.kind}/{name}", str(manifest.body.get("apiVersion")),
-                       "not an App Mesh controller object")
+            report.add(
+                "skip",
+                f"{manifest.kind}/{name}",
+                str(manifest.body.get("apiVersion")),
+                "not an App Mesh controller object",
+            )
             continue
         if obj.key in seen:
             raise obj.error("defined twice in these manifests")
@@ -61,15 +70,18 @@ def apply_manifests(manifests: list[Manifest], target: Target, report: Report, d
     prunes: list[tuple[KObject, meshops.MeshResource, set[str]]] = []
     for obj in given:
         if obj.spec.get("backendGroups"):
-            report.warn(f"{obj.key}: spec.backendGroups is recorded, not applied (the controller applies it only "
-                        "with --enable-backend-groups); list the backends instead")
+            report.warn(
+                f"{obj.key}: spec.backendGroups is recorded, not applied (the controller applies it only "
+                "with --enable-backend-groups); list the backends instead"
+            )
         resources = mesh_resources(obj, known)
         for resource in resources:
             try:
                 meshops.validate(resource)
             except Exception as exc:  # noqa: BLE001 - api_models' BadRequest: AWS's own message
-                raise obj.error(f"{getattr(exc, 'code', type(exc).__name__)}: {getattr(exc, 'message', exc)}",
-                                "spec") from None
+                raise obj.error(
+                    f"{getattr(exc, 'code', type(exc).__name__)}: {getattr(exc, 'message', exc)}", "spec"
+                ) from None
         for resource in resources:
             _reconcile(obj, resource, client, report, dry_run)
         if obj.kind == "VirtualRouter":
@@ -94,27 +106,38 @@ def _reconcile(obj: KObject, resource: meshops.MeshResource, client: Any, report
         changes = meshops.differs(resource, live)
         if changes and not dry_run:
             meshops.update(client, resource, live)
-        report.add("update" if changes else "unchanged", _label(obj, resource), resource.kind.title,
-                   resource.label + (f" ({', '.join(changes)})" if changes else ""))
+        report.add(
+            "update" if changes else "unchanged",
+            _label(obj, resource),
+            resource.kind.title,
+            resource.label + (f" ({', '.join(changes)})" if changes else ""),
+        )
     except meshops.MeshCallError as exc:
         raise obj.error(f"{exc.code}: {exc.detail}") from None
 
 
 def _route_names(client: Any, router: meshops.MeshResource) -> list[str]:
     try:
-        return [route["routeName"] for page in client.get_paginator("list_routes").paginate(
-            meshName=router.mesh, virtualRouterName=router.name) for route in page["routes"]]
+        return [
+            route["routeName"]
+            for page in client.get_paginator("list_routes").paginate(
+                meshName=router.mesh, virtualRouterName=router.name
+            )
+            for route in page["routes"]
+        ]
     except Exception:  # noqa: BLE001 - a router that does not exist yet (dry run) has no routes
         return []
 
 
-def _prune_routes(obj: KObject, router: meshops.MeshResource, wanted: set[str], client: Any, report: Report,
-                  dry_run: bool) -> None:
+def _prune_routes(
+    obj: KObject, router: meshops.MeshResource, wanted: set[str], client: Any, report: Report, dry_run: bool
+) -> None:
     for name in _route_names(client, router):
         if name in wanted:
             continue
-        route = meshops.MeshResource(kinds.ROUTE, {"meshName": router.mesh, "virtualRouterName": router.name,
-                                                   "routeName": name})
+        route = meshops.MeshResource(
+            kinds.ROUTE, {"meshName": router.mesh, "virtualRouterName": router.name, "routeName": name}
+        )
         if not dry_run:
             try:
                 meshops.delete(client, route)
@@ -135,17 +158,28 @@ def delete_manifests(manifests: list[Manifest], target: Target, report: Report, 
         head = resources[0]
         targets = [head]
         if obj.kind == "VirtualRouter":  # the controller removes a router's routes with it
-            targets = [meshops.MeshResource(kinds.ROUTE, {"meshName": head.mesh, "virtualRouterName": head.name,
-                                                          "routeName": name}) for name in _route_names(client, head)]
+            targets = [
+                meshops.MeshResource(
+                    kinds.ROUTE, {"meshName": head.mesh, "virtualRouterName": head.name, "routeName": name}
+                )
+                for name in _route_names(client, head)
+            ]
             targets.append(head)
         for resource in targets:
             try:
-                gone = dry_run and meshops.describe(client, resource) is None or (
-                    not dry_run and not meshops.delete(client, resource))
+                gone = (
+                    dry_run
+                    and meshops.describe(client, resource) is None
+                    or (not dry_run and not meshops.delete(client, resource))
+                )
             except meshops.MeshCallError as exc:
                 raise obj.error(f"{exc.code}: {exc.detail}") from None
-            report.add("delete", _label(obj, resource), resource.kind.title,
-                       resource.label + (" (was already gone)" if gone else ""))
+            report.add(
+                "delete",
+                _label(obj, resource),
+                resource.kind.title,
+                resource.label + (" (was already gone)" if gone else ""),
+            )
         if not dry_run:
             (record.get("objects") or {}).pop(obj.key, None)
             target.registry.put(KUBERNETES, record)

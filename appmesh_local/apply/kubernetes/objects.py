@@ -17,6 +17,7 @@ Manifests rarely carry the Namespace objects a cluster already had; where the la
 are unknown (no Namespace object here or applied before), the single candidate mesh
 or gateway is taken, and more than one is an error asking for `meshRef` (see docs/apply.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,13 +63,19 @@ class KObject:
         return ApplyError(message, file=self.file, resource=self.key, field=field_path)
 
     def as_record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "labels": dict(self.labels),
-                "spec": dict(self.spec)}
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "labels": dict(self.labels),
+            "spec": dict(self.spec),
+        }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "KObject":
-        return cls(record["kind"], record["namespace"], record["name"], record.get("labels") or {},
-                   record.get("spec") or {})
+    def from_record(cls, record: Mapping[str, Any]) -> KObject:
+        return cls(
+            record["kind"], record["namespace"], record["name"], record.get("labels") or {}, record.get("spec") or {}
+        )
 
 
 def read_object(manifest: Manifest) -> KObject | None:
@@ -83,13 +90,19 @@ def read_object(manifest: Manifest) -> KObject | None:
         pass
     elif api.startswith(f"{GROUP}/"):
         if api != f"{GROUP}/{VERSION}":
-            raise ApplyError(f"{api} is not supported: the controller's last API is {GROUP}/{VERSION}",
-                             file=where, resource=f"{kind}/{name}")
+            raise ApplyError(
+                f"{api} is not supported: the controller's last API is {GROUP}/{VERSION}",
+                file=where,
+                resource=f"{kind}/{name}",
+            )
         if kind not in MESH_KINDS:
             if kind == "BackendGroup":
                 return None
-            raise ApplyError(f"{GROUP} has no kind {kind!r} (it has: {', '.join(MESH_KINDS)}, BackendGroup)",
-                             file=where, resource=f"{kind}/{name}")
+            raise ApplyError(
+                f"{GROUP} has no kind {kind!r} (it has: {', '.join(MESH_KINDS)}, BackendGroup)",
+                file=where,
+                resource=f"{kind}/{name}",
+            )
     else:
         return None
     if not isinstance(name, str) or not name:
@@ -165,14 +178,20 @@ class Objects:
             if len(matching) == 1:
                 return matching[0]
             if not matching:
-                raise obj.error(f"failed to find matching mesh for namespace: {obj.namespace}, expecting 1 but "
-                                f"found 0 (no Mesh's namespaceSelector matches its labels {dict(labels)})")
-            raise obj.error(f"found multiple matching meshes for namespace: {obj.namespace}, expecting 1 but found "
-                            f"{len(matching)}: {','.join(sorted(m.name for m in matching))}")
+                raise obj.error(
+                    f"failed to find matching mesh for namespace: {obj.namespace}, expecting 1 but "
+                    f"found 0 (no Mesh's namespaceSelector matches its labels {dict(labels)})"
+                )
+            raise obj.error(
+                f"found multiple matching meshes for namespace: {obj.namespace}, expecting 1 but found "
+                f"{len(matching)}: {','.join(sorted(m.name for m in matching))}"
+            )
         if len(meshes) == 1:
             return meshes[0]
-        raise obj.error(f"cannot tell which mesh it belongs to: namespace {obj.namespace} is not among these "
-                        f"manifests and {len(meshes)} meshes are known; give spec.meshRef or the Namespace")
+        raise obj.error(
+            f"cannot tell which mesh it belongs to: namespace {obj.namespace} is not among these "
+            f"manifests and {len(meshes)} meshes are known; give spec.meshRef or the Namespace"
+        )
 
     def gateway_of(self, route: KObject) -> KObject:
         """A GatewayRoute's VirtualGateway: its virtualGatewayRef, else the controller's selection."""
@@ -190,9 +209,11 @@ class Objects:
         if len(candidates) == 1:
             return candidates[0]
         names = ",".join(sorted(g.key for g in candidates))
-        raise route.error(f"failed to find matching virtualGateway for gatewayRoute: {route.name}, expecting 1 but "
-                          f"found {len(candidates)}{': ' + names if names else ''}; give spec.virtualGatewayRef "
-                          "or the Namespace whose labels a gateway's namespaceSelector matches")
+        raise route.error(
+            f"failed to find matching virtualGateway for gatewayRoute: {route.name}, expecting 1 but "
+            f"found {len(candidates)}{': ' + names if names else ''}; give spec.virtualGatewayRef "
+            "or the Namespace whose labels a gateway's namespaceSelector matches"
+        )
 
 
 def objects_from(records: Iterable[Mapping[str, Any]], namespaces: Mapping[str, Mapping[str, str]]) -> Objects:

@@ -1,11 +1,12 @@
 """A gRPC service without generated code: `demo.Greeter/Hello`, bytes in, bytes out.
 
-    grpc_app.py server NAME PORT          answers Hello(x) with b"NAME:" + x
-    grpc_app.py client TARGET COUNT [SERVICE]
-                                          calls SERVICE/Hello (default demo.Greeter) COUNT times
-                                          on TARGET (host:port), prints JSON {"replies": [...]}
-                                          or {"error": <status code name>, "details": ...}
+grpc_app.py server NAME PORT          answers Hello(x) with b"NAME:" + x
+grpc_app.py client TARGET COUNT [SERVICE]
+                                      calls SERVICE/Hello (default demo.Greeter) COUNT times
+                                      on TARGET (host:port), prints JSON {"replies": [...]}
+                                      or {"error": <status code name>, "details": ...}
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,14 @@ def serve(name: str, port: int) -> None:
     def hello(request: bytes, context: grpc.ServicerContext) -> bytes:
         return name.encode() + b":" + request
 
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
-        METHOD: grpc.unary_unary_rpc_method_handler(hello, request_deserializer=identity,
-                                                    response_serializer=identity)})
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            METHOD: grpc.unary_unary_rpc_method_handler(
+                hello, request_deserializer=identity, response_serializer=identity
+            )
+        },
+    )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(f"0.0.0.0:{port}")
@@ -37,8 +43,7 @@ def serve(name: str, port: int) -> None:
 
 def call(target: str, count: int, service: str = SERVICE) -> dict:
     with grpc.insecure_channel(target) as channel:
-        hello = channel.unary_unary(f"/{service}/{METHOD}", request_serializer=identity,
-                                    response_deserializer=identity)
+        hello = channel.unary_unary(f"/{service}/{METHOD}", request_serializer=identity, response_deserializer=identity)
         try:
             return {"replies": [hello(f"req-{i}".encode(), timeout=5).decode() for i in range(count)]}
         except grpc.RpcError as error:

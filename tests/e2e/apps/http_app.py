@@ -9,6 +9,7 @@ The front answers 200 with JSON {"status": <upstream status>, "body": <upstream 
 or, when the call itself failed (connection closed/refused), 502 with {"error": ...}:
 a test sees exactly what the app saw through its Envoy.
 """
+
 from __future__ import annotations
 
 import json

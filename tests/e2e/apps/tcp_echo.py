@@ -1,8 +1,9 @@
 """A TCP echo service that names itself, and its client (stdlib only).
 
-    tcp_echo.py server NAME PORT          each chunk received comes back as b"NAME:" + chunk
-    tcp_echo.py client HOST PORT TEXT     sends TEXT, prints JSON {"reply": ...} or {"error": ...}
+tcp_echo.py server NAME PORT          each chunk received comes back as b"NAME:" + chunk
+tcp_echo.py client HOST PORT TEXT     sends TEXT, prints JSON {"reply": ...} or {"error": ...}
 """
+
 from __future__ import annotations
 
 import json

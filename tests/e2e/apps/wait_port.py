@@ -1,4 +1,5 @@
 """Exit 0 once 127.0.0.1:PORT accepts a connection (checked inside the task), 1 after ~5 s."""
+
 import socket
 import sys
 import time

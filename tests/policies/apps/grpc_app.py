@@ -8,6 +8,7 @@ process answer UNAVAILABLE). Every call is counted.
     grpc_app.py client TARGET AUTHORITY REQUEST COUNT CONCURRENCY
                                             prints a JSON list of status code names, in call order
 """
+
 from __future__ import annotations
 
 import json
@@ -47,9 +48,15 @@ class Policy:
 
 
 def make_server(addresses: list[str], policy: Policy) -> grpc.Server:
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
-        name: grpc.unary_unary_rpc_method_handler(method, request_deserializer=identity, response_serializer=identity)
-        for name, method in (("Call", policy.call), ("Count", policy.count))})
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            name: grpc.unary_unary_rpc_method_handler(
+                method, request_deserializer=identity, response_serializer=identity
+            )
+            for name, method in (("Call", policy.call), ("Count", policy.count))
+        },
+    )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((handler,))
     for address in addresses:
@@ -58,13 +65,13 @@ def make_server(addresses: list[str], policy: Policy) -> grpc.Server:
     return server
 
 
-def calls(target: str, authority: str, request: bytes, count: int, concurrency: int,
-          method: str = "Call", timeout: float = 10) -> list[str]:
+def calls(
+    target: str, authority: str, request: bytes, count: int, concurrency: int, method: str = "Call", timeout: float = 10
+) -> list[str]:
     """`count` calls, `concurrency` at a time; the status code name of each, in call order."""
     options = [("grpc.default_authority", authority)] if authority else []
     with grpc.insecure_channel(target, options=options) as channel:
-        stub = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=identity,
-                                   response_deserializer=identity)
+        stub = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=identity, response_deserializer=identity)
         codes: list[str] = []
         for start in range(0, count, concurrency):
             pending = [stub.future(request, timeout=timeout) for _ in range(start, min(count, start + concurrency))]

@@ -4,6 +4,7 @@ argv[1]: JSON {"url", "host", "count", "concurrency", "timeout", "headers"?}. Pr
 list, one entry per request in sending order: status (0 = no HTTP answer), elapsed seconds,
 and the response headers the tests read (x-envoy-overloaded, server).
 """
+
 import http.client
 import json
 import sys
@@ -29,8 +30,9 @@ def one(index):
         response = connection.getresponse()
         response.read()
         entry["status"] = response.status
-        entry["headers"] = {k.lower(): v for k, v in response.getheaders()
-                            if k.lower() in ("x-envoy-overloaded", "server", "x-backend")}
+        entry["headers"] = {
+            k.lower(): v for k, v in response.getheaders() if k.lower() in ("x-envoy-overloaded", "server", "x-backend")
+        }
         connection.close()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         entry["error"] = repr(exc)

@@ -5,6 +5,7 @@ Every answer's body is JSON: the path and the request headers the app received.
 argv: app port, control port. The control port (not intercepted: not an app port) answers
 GET /count with how many app requests arrived, and POST /reset zeroes it.
 """
+
 import http.server
 import json
 import sys
@@ -24,8 +25,7 @@ class App(http.server.BaseHTTPRequestHandler):
         parts = self.path.split("/")
         if len(parts) > 2 and parts[1] == "sleep" and parts[2].isdigit():
             time.sleep(int(parts[2]) / 1000)
-        body = json.dumps({"path": self.path,
-                           "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.send_header("x-backend", "server-task")

@@ -1,4 +1,5 @@
 """Render `status_snapshot()` data as the text tables `appmesh-local status` prints."""
+
 from __future__ import annotations
 
 import time
@@ -13,16 +14,35 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     out: list[str] = []
     proxies = data.get("proxies", [])
     out.append(f"CONNECTED PROXIES ({len(proxies)})")
-    rows = [[p.get("mesh") or "", f"{p.get('kind')}/{p.get('name')}", p.get("stream", ""),
-             _age(p.get("connected_since"), now), _acked(p.get("types", {})),
-             _age(_last_push(p.get("types", {})), now), _nacks(p.get("types", {}))] for p in proxies]
-    out.append(_table(["MESH", "PROXY", "STREAM", "CONNECTED", "ACKED (type=version)", "LAST PUSH", "LAST NACK"],
-                      rows) if rows else "  (none)")
+    rows = [
+        [
+            p.get("mesh") or "",
+            f"{p.get('kind')}/{p.get('name')}",
+            p.get("stream", ""),
+            _age(p.get("connected_since"), now),
+            _acked(p.get("types", {})),
+            _age(_last_push(p.get("types", {})), now),
+            _nacks(p.get("types", {})),
+        ]
+        for p in proxies
+    ]
+    out.append(
+        _table(["MESH", "PROXY", "STREAM", "CONNECTED", "ACKED (type=version)", "LAST PUSH", "LAST NACK"], rows)
+        if rows
+        else "  (none)"
+    )
     unknown = data.get("unknown_nodes", [])
     out.append("")
     out.append(f"UNKNOWN NODES ({len(unknown)})")
-    rows = [[u.get("node_id") or "(no node yet)", u.get("stream", ""), _age(u.get("connected_since"), now),
-             u.get("reason") or ""] for u in unknown]
+    rows = [
+        [
+            u.get("node_id") or "(no node yet)",
+            u.get("stream", ""),
+            _age(u.get("connected_since"), now),
+            u.get("reason") or "",
+        ]
+        for u in unknown
+    ]
     out.append(_table(["NODE ID", "STREAM", "CONNECTED", "REASON"], rows) if rows else "  (none)")
     meshes = data.get("meshes", [])
     out.append("")
@@ -30,12 +50,22 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     rows = []
     for m in meshes:
         duration = m.get("duration_ms")
-        rows.append([m.get("mesh", ""), f"{m.get('account', '')}/{m.get('region', '')}",
-                     str(m.get("revision", "")), str(m.get("proxies", "")),
-                     f"{duration:.1f} ms" if isinstance(duration, (int, float)) else "",
-                     "FAILED (last good kept)" if m.get("error") else "ok", str(len(m.get("problems") or []))])
-    out.append(_table(["MESH", "ACCOUNT/REGION", "REVISION", "PROXIES", "BUILD", "TRANSLATION", "PROBLEMS"], rows)
-               if rows else "  (none)")
+        rows.append(
+            [
+                m.get("mesh", ""),
+                f"{m.get('account', '')}/{m.get('region', '')}",
+                str(m.get("revision", "")),
+                str(m.get("proxies", "")),
+                f"{duration:.1f} ms" if isinstance(duration, (int, float)) else "",
+                "FAILED (last good kept)" if m.get("error") else "ok",
+                str(len(m.get("problems") or [])),
+            ]
+        )
+    out.append(
+        _table(["MESH", "ACCOUNT/REGION", "REVISION", "PROXIES", "BUILD", "TRANSLATION", "PROBLEMS"], rows)
+        if rows
+        else "  (none)"
+    )
     for m in meshes:
         if m.get("error"):
             out.append(f"  {m.get('mesh')}: {m['error']}")

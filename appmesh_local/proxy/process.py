@@ -6,6 +6,7 @@ directory, waits for `/server_info` to say LIVE (the App Mesh readiness probe)
 and can wait until `/config_dump` shows given versions. Stopping is SIGTERM,
 then SIGKILL after a timeout; the directory is removed unless asked to keep it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 # config_dump section @type suffix → our short type names
 _DUMP_TYPES = {
-    "ListenersConfigDump": "lds", "ClustersConfigDump": "cds", "RoutesConfigDump": "rds",
-    "EndpointsConfigDump": "eds", "SecretsConfigDump": "sds",
+    "ListenersConfigDump": "lds",
+    "ClustersConfigDump": "cds",
+    "RoutesConfigDump": "rds",
+    "EndpointsConfigDump": "eds",
+    "SecretsConfigDump": "sds",
 }
 SHARED_ENVOY_DIR = Path(tempfile.gettempdir()) / "appmesh-local-envoy"
 
@@ -85,11 +89,20 @@ def envoy_binary_for_any_user(binary: Path | None = None) -> Path:
 class EnvoyProcess:
     """One Envoy child process; use as a context manager."""
 
-    def __init__(self, bootstrap: Mapping[str, Any], *, envoy_path: Path | str | None = None,
-                 workdir: Path | str | None = None, log_level: str = "info", concurrency: int = 1,
-                 base_id: int | None = None, extra_args: Sequence[str] = (),
-                 command_prefix: Sequence[str] = (), owner_uid: int | None = None,
-                 keep_workdir: bool = False) -> None:
+    def __init__(
+        self,
+        bootstrap: Mapping[str, Any],
+        *,
+        envoy_path: Path | str | None = None,
+        workdir: Path | str | None = None,
+        log_level: str = "info",
+        concurrency: int = 1,
+        base_id: int | None = None,
+        extra_args: Sequence[str] = (),
+        command_prefix: Sequence[str] = (),
+        owner_uid: int | None = None,
+        keep_workdir: bool = False,
+    ) -> None:
         self.bootstrap = dict(bootstrap)
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
         self._own_workdir = workdir is None
@@ -118,14 +131,25 @@ class EnvoyProcess:
         return self.workdir / "admin-address"
 
     def command(self) -> list[str]:
-        args = [*self.command_prefix, str(self.envoy_path), "-c", str(self.bootstrap_path),
-                "--concurrency", str(self.concurrency), "--log-level", self.log_level,
-                "--log-path", str(self.log_path), "--admin-address-path", str(self.admin_address_path)]
+        args = [
+            *self.command_prefix,
+            str(self.envoy_path),
+            "-c",
+            str(self.bootstrap_path),
+            "--concurrency",
+            str(self.concurrency),
+            "--log-level",
+            self.log_level,
+            "--log-path",
+            str(self.log_path),
+            "--admin-address-path",
+            str(self.admin_address_path),
+        ]
         args += ["--base-id", str(self.base_id)] if self.base_id is not None else ["--disable-hot-restart"]
         return args + self.extra_args
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    def start(self, wait_live: bool = True, timeout: float = 30.0) -> "EnvoyProcess":
+    def start(self, wait_live: bool = True, timeout: float = 30.0) -> EnvoyProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
         if self.owner_uid is not None:  # Envoy runs as another uid: let it write its log
@@ -134,8 +158,9 @@ class EnvoyProcess:
                 os.chown(path, self.owner_uid, self.owner_uid)
         out = open(self.workdir / "envoy.out", "wb")
         try:
-            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         finally:
             out.close()
         try:
@@ -162,7 +187,7 @@ class EnvoyProcess:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return code
 
-    def __enter__(self) -> "EnvoyProcess":
+    def __enter__(self) -> EnvoyProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -230,9 +255,13 @@ class EnvoyProcess:
                 out[name] = int(value)
         return out
 
-    def wait_for_config(self, predicate: Callable[[dict[str, Any]], bool] | None = None,
-                        versions: Mapping[str, str] | None = None, timeout: float = 10.0,
-                        include_eds: bool = False) -> dict[str, Any]:
+    def wait_for_config(
+        self,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        versions: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        include_eds: bool = False,
+    ) -> dict[str, Any]:
         """Poll `/config_dump` until `predicate(dump)` holds and each `versions[type]` is applied.
 
         `versions` maps "lds"/"cds"/"rds"/"eds"/"sds" to a version Envoy must hold.

@@ -1,10 +1,11 @@
 """Account and region of a request, read from its SigV4 signature (never verified)."""
+
 from __future__ import annotations
 
 import re
 from typing import Mapping
 
-from ..service.context import DEFAULT_ACCOUNT, DEFAULT_REGION, RequestContext
+from .context import DEFAULT_ACCOUNT, DEFAULT_REGION, RequestContext
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/")
 _ACCOUNT_ID = re.compile(r"\d{12}")

@@ -1,14 +1,15 @@
 """IR Cluster → envoy.config.cluster.v3.Cluster (reference §3.3, §3.6, §4.5-4.7)."""
+
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import health_check_pb2, protocol_pb2, base_pb2
+from envoy.config.core.v3 import base_pb2, health_check_pb2, protocol_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
 
+from appmesh_local.envoy.endpoint import build_load_assignment
+from appmesh_local.envoy.tls import upstream_socket
+from appmesh_local.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 from appmesh_local.ir import CircuitBreakers, Cluster, HealthCheck, OutlierDetection
-from appmesh_local.xds.envoy.endpoint import build_load_assignment
-from appmesh_local.xds.envoy.tls import upstream_socket
-from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _TYPES = {
@@ -21,13 +22,17 @@ _TYPES = {
 
 
 def build_circuit_breakers(spec: CircuitBreakers) -> circuit_breaker_pb2.CircuitBreakers:
-    return circuit_breaker_pb2.CircuitBreakers(thresholds=[circuit_breaker_pb2.CircuitBreakers.Thresholds(
-        priority=base_pb2.DEFAULT,
-        max_connections=uint32(spec.max_connections),
-        max_pending_requests=uint32(spec.max_pending_requests),
-        max_requests=uint32(spec.max_requests),
-        max_retries=uint32(spec.max_retries),
-    )])
+    return circuit_breaker_pb2.CircuitBreakers(
+        thresholds=[
+            circuit_breaker_pb2.CircuitBreakers.Thresholds(
+                priority=base_pb2.DEFAULT,
+                max_connections=uint32(spec.max_connections),
+                max_pending_requests=uint32(spec.max_pending_requests),
+                max_requests=uint32(spec.max_requests),
+                max_retries=uint32(spec.max_retries),
+            )
+        ]
+    )
 
 
 def build_outlier_detection(spec: OutlierDetection) -> outlier_detection_pb2.OutlierDetection:
@@ -41,8 +46,10 @@ def build_outlier_detection(spec: OutlierDetection) -> outlier_detection_pb2.Out
 
 def build_health_check(spec: HealthCheck) -> health_check_pb2.HealthCheck:
     check = health_check_pb2.HealthCheck(
-        timeout=duration(spec.timeout_ms), interval=duration(spec.interval_ms),
-        healthy_threshold=uint32(spec.healthy_threshold), unhealthy_threshold=uint32(spec.unhealthy_threshold),
+        timeout=duration(spec.timeout_ms),
+        interval=duration(spec.interval_ms),
+        healthy_threshold=uint32(spec.healthy_threshold),
+        unhealthy_threshold=uint32(spec.unhealthy_threshold),
     )
     if spec.protocol == "grpc":
         check.grpc_health_check.SetInParent()
@@ -57,7 +64,9 @@ def build_health_check(spec: HealthCheck) -> health_check_pb2.HealthCheck:
 
 def build_cluster(spec: Cluster) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(
-        name=spec.name, type=_TYPES[spec.discovery], connect_timeout=duration(spec.connect_timeout_ms),
+        name=spec.name,
+        type=_TYPES[spec.discovery],
+        connect_timeout=duration(spec.connect_timeout_ms),
         circuit_breakers=build_circuit_breakers(spec.circuit_breakers),
     )
     if spec.discovery == "original_dst":
@@ -69,8 +78,11 @@ def build_cluster(spec: Cluster) -> cluster_pb2.Cluster:
     if spec.dns_lookup_family is not None and spec.discovery in ("logical_dns", "strict_dns"):
         cluster.dns_lookup_family = cluster_pb2.Cluster.DnsLookupFamily.Value(spec.dns_lookup_family)
     if spec.http2:
-        options = hpo_pb2.HttpProtocolOptions(explicit_http_config=hpo_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()))
+        options = hpo_pb2.HttpProtocolOptions(
+            explicit_http_config=hpo_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+                http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+            )
+        )
         cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
     if spec.outlier_detection is not None:
         cluster.outlier_detection.CopyFrom(build_outlier_detection(spec.outlier_detection))

@@ -1,19 +1,20 @@
 """IR Listener → envoy.config.listener.v3.Listener (HCM over ADS RDS, or tcp_proxy)."""
+
 from __future__ import annotations
 
-from google.protobuf import wrappers_pb2
-
 from envoy.config.core.v3 import address_pb2, base_pb2
-from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2, listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import wrappers_pb2
 
+from appmesh_local.envoy.access_log import build_access_logs
+from appmesh_local.envoy.tls import downstream_socket
+from appmesh_local.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 from appmesh_local.ir import FilterChain, HttpFilter, Listener, TcpFilter
-from appmesh_local.xds.envoy.access_log import build_access_logs
-from appmesh_local.xds.envoy.tls import downstream_socket
-from appmesh_local.xds.envoy.values import ads_source, duration, pack, stats_metadata, uint32
 
 HCM_NAME = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"
@@ -39,9 +40,14 @@ def build_tcp_filter(spec: TcpFilter) -> lc_pb2.Filter:
     if len(spec.clusters) == 1:
         proxy.cluster = spec.clusters[0].cluster
     else:
-        proxy.weighted_clusters.CopyFrom(tcp_proxy_pb2.TcpProxy.WeightedCluster(clusters=[
-            tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=c.cluster, weight=c.weight)
-            for c in spec.clusters]))
+        proxy.weighted_clusters.CopyFrom(
+            tcp_proxy_pb2.TcpProxy.WeightedCluster(
+                clusters=[
+                    tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=c.cluster, weight=c.weight)
+                    for c in spec.clusters
+                ]
+            )
+        )
     if spec.idle_timeout_ms is not None:
         proxy.idle_timeout.CopyFrom(duration(spec.idle_timeout_ms))
     return lc_pb2.Filter(name=TCP_PROXY_NAME, typed_config=pack(proxy))
@@ -63,8 +69,11 @@ def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
 def build_listener(spec: Listener) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=spec.name,
-        address=address_pb2.Address(socket_address=address_pb2.SocketAddress(
-            address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::")),
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(
+                address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::"
+            )
+        ),
         filter_chains=[build_filter_chain(c) for c in spec.filter_chains],
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),
@@ -75,6 +84,9 @@ def build_listener(spec: Listener) -> listener_pb2.Listener:
     if spec.use_original_dst:
         listener.use_original_dst.value = True
     if spec.tls_inspector:
-        listener.listener_filters.append(lc_pb2.ListenerFilter(
-            name="envoy.filters.listener.tls_inspector", typed_config=pack(tls_inspector_pb2.TlsInspector())))
+        listener.listener_filters.append(
+            lc_pb2.ListenerFilter(
+                name="envoy.filters.listener.tls_inspector", typed_config=pack(tls_inspector_pb2.TlsInspector())
+            )
+        )
     return listener

@@ -1,4 +1,5 @@
 """What `appmesh-local bootstrap|envoy|status` do, as plain functions: the CLI only parses arguments."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-from appmesh_local.xds.bootstrap import bootstrap_yaml, render_bootstrap
-from appmesh_local.xds.envoy_process import envoy_binary
-from appmesh_local.xds.status_cli import render_status
+from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.proxy.status_text import render_status
 
 
 def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[str, str]:
@@ -22,21 +23,51 @@ def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[s
     return ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", str(virtual_gateway))
 
 
-def build_bootstrap(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
-                    xds_host: str = "127.0.0.1", xds_port: int = 4601, admin_port: int = 9901,
-                    admin_address: str = "127.0.0.1", account: str | None = None, region: str | None = None,
-                    mesh_owner: str | None = None, node_cluster: str | None = None,
-                    api_type: str = "GRPC", sds_socket_path: str | None = None,
-                    xds_socket_path: str | None = None) -> dict[str, Any]:
+def build_bootstrap(
+    mesh: str,
+    virtual_node: str | None = None,
+    virtual_gateway: str | None = None,
+    *,
+    xds_host: str = "127.0.0.1",
+    xds_port: int = 4601,
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    account: str | None = None,
+    region: str | None = None,
+    mesh_owner: str | None = None,
+    node_cluster: str | None = None,
+    api_type: str = "GRPC",
+    sds_socket_path: str | None = None,
+    xds_socket_path: str | None = None,
+) -> dict[str, Any]:
     kind, name = proxy_kind(virtual_node, virtual_gateway)
-    return render_bootstrap(mesh, kind, name, xds_host, xds_port, admin_port=admin_port,
-                            admin_address=admin_address, account=account, region=region,
-                            node_cluster=node_cluster, mesh_owner=mesh_owner, api_type=api_type,
-                            sds_socket_path=sds_socket_path, xds_socket_path=xds_socket_path)
+    return render_bootstrap(
+        mesh,
+        kind,
+        name,
+        xds_host,
+        xds_port,
+        admin_port=admin_port,
+        admin_address=admin_address,
+        account=account,
+        region=region,
+        node_cluster=node_cluster,
+        mesh_owner=mesh_owner,
+        api_type=api_type,
+        sds_socket_path=sds_socket_path,
+        xds_socket_path=xds_socket_path,
+    )
 
 
-def bootstrap_command(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
-                      output: str | Path | None = None, fmt: str = "yaml", **options: Any) -> str:
+def bootstrap_command(
+    mesh: str,
+    virtual_node: str | None = None,
+    virtual_gateway: str | None = None,
+    *,
+    output: str | Path | None = None,
+    fmt: str = "yaml",
+    **options: Any,
+) -> str:
     """The bootstrap text (yaml or json); also written to `output` when given. Options: see build_bootstrap."""
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     text = bootstrap_yaml(bootstrap) if fmt == "yaml" else json.dumps(bootstrap, indent=2) + "\n"
@@ -45,9 +76,17 @@ def bootstrap_command(mesh: str, virtual_node: str | None = None, virtual_gatewa
     return text
 
 
-def envoy_command(mesh: str, virtual_node: str | None = None, virtual_gateway: str | None = None, *,
-                  log_level: str = "info", envoy_path: str | None = None, concurrency: int = 1,
-                  extra_args: Sequence[str] = (), **options: Any) -> int:
+def envoy_command(
+    mesh: str,
+    virtual_node: str | None = None,
+    virtual_gateway: str | None = None,
+    *,
+    log_level: str = "info",
+    envoy_path: str | None = None,
+    concurrency: int = 1,
+    extra_args: Sequence[str] = (),
+    **options: Any,
+) -> int:
     """Run Envoy in the foreground (logs on this terminal) until it exits or Ctrl-C; return its exit code."""
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     binary = Path(envoy_path) if envoy_path else envoy_binary()
@@ -55,12 +94,27 @@ def envoy_command(mesh: str, virtual_node: str | None = None, virtual_gateway: s
     try:
         path = workdir / "bootstrap.json"
         path.write_text(json.dumps(bootstrap, indent=2))
-        args = [str(binary), "-c", str(path), "--concurrency", str(concurrency), "--log-level", log_level,
-                "--disable-hot-restart", *extra_args]
-        xds = (f"unix:{options['xds_socket_path']}" if options.get("xds_socket_path")
-               else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}")
-        print(f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS {xds}, admin "
-              f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}", file=sys.stderr)
+        args = [
+            str(binary),
+            "-c",
+            str(path),
+            "--concurrency",
+            str(concurrency),
+            "--log-level",
+            log_level,
+            "--disable-hot-restart",
+            *extra_args,
+        ]
+        xds = (
+            f"unix:{options['xds_socket_path']}"
+            if options.get("xds_socket_path")
+            else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}"
+        )
+        print(
+            f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS {xds}, admin "
+            f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}",
+            file=sys.stderr,
+        )
         proc = subprocess.Popen(args)
         try:
             return proc.wait()

@@ -3,11 +3,12 @@
 App Mesh's control plane exported ACM certificates (`tls.certificate.acm`) and read ACM
 PCA roots (`validation.trust.acm`) and pushed them to Envoy as SDS secrets on the ADS
 stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a proxy uses
-is looked up through a `SecretSource` (by default the ACM / ACM PCA this process serves,
-`appmesh_local.neighbours.acm`) and becomes a Secret named as `xds.envoy.tls` names it.
+is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serves:
+`appmesh_local.neighbours.sources.InProcessAcm`, wired by `server.py`) and becomes a Secret named as `envoy.tls` names it.
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
 out and says so: Envoy then keeps waiting for it, so that TLS fails closed.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,8 @@ from typing import Iterable, Protocol, Sequence
 
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
+from appmesh_local.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
 from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
-from appmesh_local.xds.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
@@ -29,18 +30,14 @@ class SecretSource(Protocol):
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None: ...
 
 
-class InProcessAcm:
-    """ACM and ACM PCA as this server emulates them (moto in-process, imported on first use)."""
+class NoSecrets:
+    """A SecretSource that knows no ACM material (bridge without neighbour services, offline tools)."""
 
     def certificate(self, account: str, region: str, arn: str) -> tuple[str, str] | None:
-        from appmesh_local.neighbours.acm import certificate
-
-        return certificate(account, region, arn)
+        return None
 
     def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None:
-        from appmesh_local.neighbours.acm import ca_bundle
-
-        return ca_bundle(account, region, list(arns))
+        return None
 
 
 # What a proxy needs: (secret name, kind, ARNs); kind is certificate | authorities | issuer.
@@ -115,8 +112,9 @@ class SecretResolver:
             key = (account, region, name)
             cached = self._built.get(key)
             if cached is None or cached[0] != material:
-                message = (certificate_secret(name, *material) if kind == "certificate"
-                           else trust_secret(name, material[0]))
+                message = (
+                    certificate_secret(name, *material) if kind == "certificate" else trust_secret(name, material[0])
+                )
                 cached = (material, message)
                 self._built[key] = cached
             secrets[name] = cached[1]
@@ -137,10 +135,16 @@ class SecretResolver:
 def _missing(proxy: ProxyIR, kind: str, arns: Sequence[str]) -> str:
     who = f"{proxy.kind} {proxy.name}"
     if kind == "certificate":
-        return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
-                f"listeners using it get no certificate until it is")
+        return (
+            f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+            f"listeners using it get no certificate until it is"
+        )
     if kind == "authorities":
-        return (f"{who}: none of the ACM PCA authorities {', '.join(arns)} is ACTIVE; "
-                f"TLS validated against them fails until one is")
-    return (f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
-            f"clients cannot validate the server until it is")
+        return (
+            f"{who}: none of the ACM PCA authorities {', '.join(arns)} is ACTIVE; "
+            f"TLS validated against them fails until one is"
+        )
+    return (
+        f"{who}: ACM certificate {arns[0]} is not an issued private certificate; "
+        f"clients cannot validate the server until it is"
+    )

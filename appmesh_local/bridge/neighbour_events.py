@@ -7,6 +7,7 @@ reconciler debounces, and unchanged meshes translate to unchanged snapshots, so
 over-marking costs a rebuild, never a push. Runs on the request thread: one store read of
 mesh keys, then enqueue only.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,15 +1,15 @@
 """Protobuf value helpers shared by the builders (durations, wrappers, metadata, Any)."""
+
 from __future__ import annotations
 
 import json
 
+from envoy.config.core.v3 import base_pb2, config_source_pb2
 from google.protobuf import any_pb2, duration_pb2, struct_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from envoy.config.core.v3 import base_pb2, config_source_pb2
-
 from appmesh_local.ir import StatsTag
-from appmesh_local.xds.envoy.names import AGGREGATE_STATS_KEY
+from appmesh_local.ir.names import AGGREGATE_STATS_KEY
 
 
 def duration(ms: int) -> duration_pb2.Duration:
@@ -36,5 +36,6 @@ def stats_metadata(tags: tuple[StatsTag, ...]) -> base_pb2.Metadata:
 
 def ads_source() -> config_source_pb2.ConfigSource:
     """Resources delivered over the same ADS stream (App Mesh's only transport, reference §1.2)."""
-    return config_source_pb2.ConfigSource(ads=config_source_pb2.AggregatedConfigSource(),
-                                          resource_api_version=config_source_pb2.V3)
+    return config_source_pb2.ConfigSource(
+        ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3
+    )

@@ -7,6 +7,7 @@ stays a plain blocking program:
     ...                      # serve the API
     runtime.stop()
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,17 +17,16 @@ from typing import Any, Sequence
 
 import grpc
 
+from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
+from appmesh_local.settings import DEFAULT_XDS_PORT
 from appmesh_local.xds.ads import add_to_server
 from appmesh_local.xds.cache import SnapshotCache
-from appmesh_local.xds.reconciler import BuildFn, MeshSource, Reconciler
 from appmesh_local.xds.status import Status
 
 log = logging.getLogger(__name__)
-DEFAULT_XDS_PORT = 4601
-DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed
 GRPC_OPTIONS = (
-    ("grpc.so_reuseport", 0),                          # a taken port is an error, not a silent share
+    ("grpc.so_reuseport", 0),  # a taken port is an error, not a silent share
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5000),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -43,24 +43,44 @@ class XdsRuntime:
     Without a store, feed `runtime.cache` directly (tests, the offline tools).
     """
 
-    def __init__(self, store: MeshSource | None = None, host: str = "127.0.0.1", port: int = DEFAULT_XDS_PORT,
-                 *, extra_hosts: Sequence[str] = (), cache: SnapshotCache | None = None,
-                 status: Status | None = None, build: BuildFn | None = None,
-                 quiet_s: float = 0.002, max_delay_s: float = 0.02, bind_address: str = "0.0.0.0",
-                 unix_socket: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: MeshSource | None = None,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_XDS_PORT,
+        *,
+        extra_hosts: Sequence[str] = (),
+        cache: SnapshotCache | None = None,
+        status: Status | None = None,
+        build: BuildFn | None = None,
+        quiet_s: float = 0.002,
+        max_delay_s: float = 0.02,
+        bind_address: str = "0.0.0.0",
+        unix_socket: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.host = host
         self.unix_socket = Path(unix_socket) if unix_socket else None
         self.requested_port = port
         self.extra_hosts = tuple(extra_hosts)
         self.cache = cache or SnapshotCache()
         self.status = status or Status()
-        self.reconciler = (Reconciler(store, self.cache, self.status, build=build, quiet_s=quiet_s,
-                                      max_delay_s=max_delay_s, bind_address=bind_address)
-                           if store is not None else None)
+        self.reconciler = (
+            Reconciler(
+                store,
+                self.cache,
+                self.status,
+                build=build,
+                quiet_s=quiet_s,
+                max_delay_s=max_delay_s,
+                bind_address=bind_address,
+            )
+            if store is not None
+            else None
+        )
         self.port: int | None = None
         self._grpc = GrpcThread("appmesh-xds-grpc", self._start_server)
 
-    def start(self, timeout: float = 15.0) -> "XdsRuntime":
+    def start(self, timeout: float = 15.0) -> XdsRuntime:
         try:
             self._grpc.start(timeout)
         except TimeoutError:
@@ -83,12 +103,16 @@ class XdsRuntime:
     def status_snapshot(self) -> dict[str, Any]:
         """JSON-able status (connected proxies, unknown nodes, translation problems)."""
         data = self.status.snapshot()
-        data["server"] = {"host": self.host, "port": self.port, "boot_id": self.cache.boot_id,
-                          "unix_socket": str(self.unix_socket) if self.unix_socket else None,
-                          "proxies_in_cache": len(self.cache.proxies())}
+        data["server"] = {
+            "host": self.host,
+            "port": self.port,
+            "boot_id": self.cache.boot_id,
+            "unix_socket": str(self.unix_socket) if self.unix_socket else None,
+            "proxies_in_cache": len(self.cache.proxies()),
+        }
         return data
 
-    def __enter__(self) -> "XdsRuntime":
+    def __enter__(self) -> XdsRuntime:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,6 +3,7 @@
 Users debug with these names and App Mesh's documented stats depend on them
 (reference §3). Names always say 0.0.0.0 even when a listener binds elsewhere.
 """
+
 from __future__ import annotations
 
 INGRESS_PORT = 15000

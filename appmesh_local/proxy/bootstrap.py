@@ -7,6 +7,7 @@ plus an admin layer, and the outlier-detection event log. We speak plaintext
 `envoy_grpc` to a static `xds_cluster` instead of TLS + SigV4 `google_grpc`.
 Used by `appmesh-local bootstrap|envoy`, the tests and `docker/`.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -26,15 +27,27 @@ STATIC_RUNTIME = {
 }
 
 
-def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: int,
-                     admin_port: int = 9901, admin_address: str = "127.0.0.1",
-                     account: str | None = None, region: str | None = None,
-                     node_cluster: str | None = None, *, mesh_owner: str | None = None,
-                     node_id: str | None = None, api_type: str = "GRPC",
-                     initial_fetch_timeout_s: float = 0.0, outlier_event_log_path: str | None = None,
-                     reconnect_base_ms: int | None = None,
-                     sds_socket_path: str | None = None,
-                     xds_socket_path: str | None = None) -> dict[str, Any]:
+def render_bootstrap(
+    mesh: str,
+    kind: str,
+    name: str,
+    xds_host: str,
+    xds_port: int,
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    account: str | None = None,
+    region: str | None = None,
+    node_cluster: str | None = None,
+    *,
+    mesh_owner: str | None = None,
+    node_id: str | None = None,
+    api_type: str = "GRPC",
+    initial_fetch_timeout_s: float = 0.0,
+    outlier_event_log_path: str | None = None,
+    reconnect_base_ms: int | None = None,
+    sds_socket_path: str | None = None,
+    xds_socket_path: str | None = None,
+) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
     `kind` is "virtualNode" or "virtualGateway". `account`/`region` go to node metadata
@@ -57,9 +70,13 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
         node["metadata"] = metadata
     envoy_grpc: dict[str, Any] = {"cluster_name": XDS_CLUSTER}
     if reconnect_base_ms:
-        envoy_grpc["retry_policy"] = {"retry_back_off": {
-            "base_interval": _duration(reconnect_base_ms / 1000),
-            "max_interval": _duration(reconnect_base_ms * 10 / 1000)}}
+        envoy_grpc["retry_policy"] = {
+            "retry_back_off": {
+                "base_interval": _duration(reconnect_base_ms / 1000),
+                "max_interval": _duration(reconnect_base_ms * 10 / 1000),
+            }
+        }
+
     def ads_source() -> dict[str, Any]:
         return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
 
@@ -76,12 +93,16 @@ def render_bootstrap(mesh: str, kind: str, name: str, xds_host: str, xds_port: i
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
-        "static_resources": {"clusters": [xds_cluster(xds_host, xds_port, xds_socket_path)]
-                             + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])},
-        "layered_runtime": {"layers": [
-            {"name": "static_layer_0", "static_layer": dict(STATIC_RUNTIME)},
-            {"name": "admin_layer", "admin_layer": {}},
-        ]},
+        "static_resources": {
+            "clusters": [xds_cluster(xds_host, xds_port, xds_socket_path)]
+            + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])
+        },
+        "layered_runtime": {
+            "layers": [
+                {"name": "static_layer_0", "static_layer": dict(STATIC_RUNTIME)},
+                {"name": "admin_layer", "admin_layer": {}},
+            ]
+        },
     }
     if outlier_event_log_path:
         bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
@@ -106,13 +127,18 @@ def xds_cluster(host: str, port: int, socket_path: str | None = None) -> dict[st
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {
-                    # The agent's keepalive: 10 s between pings, 20 s to answer.
-                    "connection_keepalive": {"interval": "10s", "timeout": "20s"}}},
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        # The agent's keepalive: 10 s between pings, 20 s to answer.
+                        "connection_keepalive": {"interval": "10s", "timeout": "20s"}
+                    }
+                },
             },
         },
-        "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": address}}]}]},
+        "load_assignment": {
+            "cluster_name": XDS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+        },
     }
     if discovery == "LOGICAL_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"
@@ -131,8 +157,10 @@ def sds_cluster(socket_path: str) -> dict[str, Any]:
                 "explicit_http_config": {"http2_protocol_options": {}},
             },
         },
-        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"pipe": {"path": str(socket_path)}}}}]}]},
+        "load_assignment": {
+            "cluster_name": SDS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": str(socket_path)}}}}]}],
+        },
     }
 
 

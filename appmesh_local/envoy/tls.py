@@ -7,14 +7,15 @@ Two kinds of SDS, as in App Mesh (reference §1.4, §4.8):
   `Secret` resources over the ADS stream (`sds_config: {ads: {}}`), named by ARN
   (`secret_name_*` below; `certificate_secret`/`trust_secret` build them).
 """
+
 from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
+from appmesh_local.envoy.values import pack
 from appmesh_local.ir import DownstreamTls, TlsCertificate, TlsValidation, UpstreamTls
-from appmesh_local.xds.envoy.values import pack
 
 SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"
@@ -34,19 +35,28 @@ def secret_name_trust(validation: TlsValidation) -> str:
 
 
 def certificate_secret(name: str, chain_pem: str, key_pem: str) -> secret_pb2.Secret:
-    return secret_pb2.Secret(name=name, tls_certificate=common_pb2.TlsCertificate(
-        certificate_chain=base_pb2.DataSource(inline_string=chain_pem),
-        private_key=base_pb2.DataSource(inline_string=key_pem)))
+    return secret_pb2.Secret(
+        name=name,
+        tls_certificate=common_pb2.TlsCertificate(
+            certificate_chain=base_pb2.DataSource(inline_string=chain_pem),
+            private_key=base_pb2.DataSource(inline_string=key_pem),
+        ),
+    )
 
 
 def trust_secret(name: str, ca_pem: str) -> secret_pb2.Secret:
-    return secret_pb2.Secret(name=name, validation_context=common_pb2.CertificateValidationContext(
-        trusted_ca=base_pb2.DataSource(inline_string=ca_pem)))
+    return secret_pb2.Secret(
+        name=name,
+        validation_context=common_pb2.CertificateValidationContext(
+            trusted_ca=base_pb2.DataSource(inline_string=ca_pem)
+        ),
+    )
 
 
 def _ads_sds(name: str) -> secret_pb2.SdsSecretConfig:
-    source = config_source_pb2.ConfigSource(resource_api_version=config_source_pb2.V3,
-                                            ads=config_source_pb2.AggregatedConfigSource())
+    source = config_source_pb2.ConfigSource(
+        resource_api_version=config_source_pb2.V3, ads=config_source_pb2.AggregatedConfigSource()
+    )
     return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
 
 
@@ -54,9 +64,15 @@ def _sds(name: str) -> secret_pb2.SdsSecretConfig:
     source = config_source_pb2.ConfigSource(
         resource_api_version=config_source_pb2.V3,
         api_config_source=config_source_pb2.ApiConfigSource(
-            api_type=config_source_pb2.ApiConfigSource.GRPC, transport_api_version=config_source_pb2.V3,
-            grpc_services=[grpc_service_pb2.GrpcService(
-                envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=SDS_CLUSTER))]))
+            api_type=config_source_pb2.ApiConfigSource.GRPC,
+            transport_api_version=config_source_pb2.V3,
+            grpc_services=[
+                grpc_service_pb2.GrpcService(
+                    envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=SDS_CLUSTER)
+                )
+            ],
+        ),
+    )
     return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
 
 
@@ -71,24 +87,41 @@ def _common(certificate: TlsCertificate | None, validation: TlsValidation | None
     if certificate is not None and certificate.sds_secret:
         context.tls_certificate_sds_secret_configs.append(_sds(certificate.sds_secret))
     elif certificate is not None and certificate.acm_certificate:
-        context.tls_certificate_sds_secret_configs.append(_ads_sds(secret_name_certificate(certificate.acm_certificate)))
+        context.tls_certificate_sds_secret_configs.append(
+            _ads_sds(secret_name_certificate(certificate.acm_certificate))
+        )
     elif certificate is not None:
-        context.tls_certificates.append(common_pb2.TlsCertificate(
-            certificate_chain=base_pb2.DataSource(filename=certificate.certificate_chain or ""),
-            private_key=base_pb2.DataSource(filename=certificate.private_key or "")))
+        context.tls_certificates.append(
+            common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(filename=certificate.certificate_chain or ""),
+                private_key=base_pb2.DataSource(filename=certificate.private_key or ""),
+            )
+        )
     if validation is not None:
         sans = [_san(v) for v in validation.subject_alt_names]
-        dynamic = (_sds(validation.sds_secret) if validation.sds_secret else
-                   _ads_sds(secret_name_trust(validation)) if validation.acm_authorities or validation.acm_issuer_of
-                   else None)
+        dynamic = (
+            _sds(validation.sds_secret)
+            if validation.sds_secret
+            else _ads_sds(secret_name_trust(validation))
+            if validation.acm_authorities or validation.acm_issuer_of
+            else None
+        )
         if dynamic is not None:
-            context.combined_validation_context.CopyFrom(tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
-                default_validation_context=common_pb2.CertificateValidationContext(match_typed_subject_alt_names=sans),
-                validation_context_sds_secret_config=dynamic))
+            context.combined_validation_context.CopyFrom(
+                tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+                    default_validation_context=common_pb2.CertificateValidationContext(
+                        match_typed_subject_alt_names=sans
+                    ),
+                    validation_context_sds_secret_config=dynamic,
+                )
+            )
         else:
-            context.validation_context.CopyFrom(common_pb2.CertificateValidationContext(
-                trusted_ca=base_pb2.DataSource(filename=validation.trusted_ca or ""),
-                match_typed_subject_alt_names=sans))
+            context.validation_context.CopyFrom(
+                common_pb2.CertificateValidationContext(
+                    trusted_ca=base_pb2.DataSource(filename=validation.trusted_ca or ""),
+                    match_typed_subject_alt_names=sans,
+                )
+            )
     return context
 
 

@@ -6,6 +6,7 @@ loop: translation is CPU work) rebuilds a mesh once it has been quiet for
 (Contour's holdoff/max delay), from one store revision. A translation that
 raises keeps the last good snapshots and is recorded for `status`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -13,12 +14,17 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
+from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import MeshConfig
 from appmesh_local.xds.status import Status
+
+if TYPE_CHECKING:
+    from appmesh_local.bridge.build import MeshConfigBuilder
 
 log = logging.getLogger(__name__)
 MeshKey = tuple[str, str, str]
@@ -39,29 +45,29 @@ class MemoTranslator:
     resources come back as the same objects (and the cache never re-serializes them).
 
     Imported late so the bridge can start (and be tested) without the translator.
-    `cloud_map` (translate.cloudmap.CloudMapLookup) fills Cloud Map nodes' EDS endpoints:
-    by default the server's own Cloud Map (appmesh_local.neighbours, moto in-process),
-    whose change events mark the meshes concerned dirty (neighbours.wiring).
-    `secrets` (xds.secrets.SecretSource) resolves ACM certificate and ACM PCA ARNs into
-    SDS secrets pushed over ADS: by default the server's own ACM / ACM PCA.
+    `cloud_map` fills Cloud Map nodes' EDS endpoints and `secrets` resolves ACM certificate
+    and ACM PCA ARNs into SDS secrets. The server passes its own Cloud Map and ACM
+    (`neighbours.sources`), whose change events mark the meshes concerned dirty
+    (`bridge.neighbour_events`); without them Cloud Map nodes have no endpoints and ACM
+    secrets are missing, as for an offline translation.
     """
 
-    def __init__(self, cloud_map: Any = None, secrets: Any = None) -> None:
-        from appmesh_local.xds.secrets import InProcessAcm
-
-        self.cloud_map = cloud_map if cloud_map is not None else in_process_cloud_map
-        self.secrets = secrets if secrets is not None else InProcessAcm()
-        self._builders: dict[MeshKey, tuple[str, Any]] = {}
+    def __init__(self, cloud_map: CloudMapLookup | None = None, secrets: SecretSource | None = None) -> None:
+        self.cloud_map = cloud_map
+        self.secrets = secrets if secrets is not None else NoSecrets()
+        self._builders: dict[MeshKey, tuple[str, MeshConfigBuilder]] = {}
 
     def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
+        from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
-        from appmesh_local.xds.build import MeshConfigBuilder, build_mesh_config
 
         key = (snapshot.account, snapshot.region, snapshot.name)
         entry = self._builders.get(key)
         if entry is None or entry[0] != bind_address:
-            entry = (bind_address, MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map,
-                                                       secrets=self.secrets))
+            entry = (
+                bind_address,
+                MeshConfigBuilder(TranslateOptions(bind_address=bind_address), self.cloud_map, secrets=self.secrets),
+            )
             self._builders[key] = entry
         try:
             return build_mesh_config(snapshot, bind_address, builder=entry[1])
@@ -73,18 +79,18 @@ class MemoTranslator:
         self._builders.pop(key, None)
 
 
-def in_process_cloud_map(account: str, region: str, namespace: str, service: str,
-                         attributes: Any) -> list[Any]:
-    """DiscoverInstances against the Cloud Map this process serves (moto, imported on first use)."""
-    from appmesh_local.neighbours.cloudmap import discover
-
-    return discover(account, region, namespace, service, attributes)
-
-
 class Reconciler:
-    def __init__(self, store: MeshSource, cache: SnapshotCache, status: Status, *,
-                 build: BuildFn | None = None, quiet_s: float = 0.002, max_delay_s: float = 0.02,
-                 bind_address: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        store: MeshSource,
+        cache: SnapshotCache,
+        status: Status,
+        *,
+        build: BuildFn | None = None,
+        quiet_s: float = 0.002,
+        max_delay_s: float = 0.02,
+        bind_address: str = "0.0.0.0",
+    ) -> None:
         self.store = store
         self.cache = cache
         self.status = status
@@ -151,8 +157,9 @@ class Reconciler:
                 if self._stopping:
                     return
                 now = time.monotonic()
-                due_at = {k: min(last + self.quiet_s, first + self.max_delay_s)
-                          for k, (first, last) in self._dirty.items()}
+                due_at = {
+                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last) in self._dirty.items()
+                }
                 due = [k for k, at in due_at.items() if at <= now]
                 if not due:
                     self._cond.wait(max(0.0, min(due_at.values()) - now))
@@ -191,13 +198,24 @@ class Reconciler:
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.status.record_translation(key, snapshot.revision, [], f"translation failed: {detail}",
-                                           duration_ms=(time.perf_counter() - started) * 1000)
+            self.status.record_translation(
+                key,
+                snapshot.revision,
+                [],
+                f"translation failed: {detail}",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
             return
         self.rebuilds += 1
         duration_ms = (time.perf_counter() - started) * 1000
-        self.status.record_translation(key, config.revision, list(config.problems) + update.problems, None,
-                                       duration_ms=duration_ms, proxies=len(config.proxies))
+        self.status.record_translation(
+            key,
+            config.revision,
+            list(config.problems) + update.problems,
+            None,
+            duration_ms=duration_ms,
+            proxies=len(config.proxies),
+        )
         if duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
             # collection would walk again (350-450 ms pauses in the middle of later pushes).

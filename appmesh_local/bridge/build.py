@@ -5,30 +5,37 @@ identical ProxyIR for unchanged proxies (their ProxyConfig is reused as is), and
 changed proxy every resource whose IR compares equal keeps its previous message object.
 Messages are shared between builds and must be treated as immutable.
 """
+
 from __future__ import annotations
 
 import json
 import weakref
 from typing import Any, Callable
 
+from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from appmesh_local.bridge.secrets import SecretResolver, SecretSource
+from appmesh_local.envoy.cluster import build_cluster
+from appmesh_local.envoy.endpoint import build_load_assignment
+from appmesh_local.envoy.listener import build_listener
+from appmesh_local.envoy.route import build_route, encode_route_configuration, encode_virtual_host
 from appmesh_local.ir import ProxyIR
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
 from appmesh_local.translate.cloudmap import CloudMapLookup
-from appmesh_local.xds.envoy.cluster import build_cluster
-from appmesh_local.xds.envoy.endpoint import build_load_assignment
-from appmesh_local.xds.envoy.listener import build_listener
-from appmesh_local.xds.envoy.names import DEFAULT_BIND_ADDRESS
-from appmesh_local.xds.envoy.route import build_route, encode_route_configuration, encode_virtual_host
 from appmesh_local.xds.proxy_config import (
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET, MeshConfig, ProxyConfig,
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    SECRET,
+    MeshConfig,
+    ProxyConfig,
 )
-from appmesh_local.xds.secrets import SecretResolver, SecretSource
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
-from envoy.config.route.v3 import route_pb2
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
 
@@ -61,8 +68,12 @@ class _IdentityMemo:
 class MeshConfigBuilder:
     """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
 
-    def __init__(self, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None,
-                 secrets: SecretSource | None = None) -> None:
+    def __init__(
+        self,
+        options: TranslateOptions | None = None,
+        cloud_map: CloudMapLookup | None = None,
+        secrets: SecretSource | None = None,
+    ) -> None:
         """`secrets` resolves ACM ARNs into ADS-delivered Secrets (None: referenced, never resolved)."""
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
@@ -92,8 +103,14 @@ class MeshConfigBuilder:
         for ident in [k for k in self._proxies if k not in proxies]:
             del self._proxies[ident]
             self._resources.pop(ident, None)
-        return MeshConfig(account=snapshot.account, region=snapshot.region, mesh=snapshot.name,
-                          revision=snapshot.revision, proxies=proxies, problems=tuple(dict.fromkeys(problems)))
+        return MeshConfig(
+            account=snapshot.account,
+            region=snapshot.region,
+            mesh=snapshot.name,
+            revision=snapshot.revision,
+            proxies=proxies,
+            problems=tuple(dict.fromkeys(problems)),
+        )
 
     def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
         resources: dict[str, Any] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
@@ -111,7 +128,7 @@ class MeshConfigBuilder:
             resources[type_url][name] = cached[1]
 
         for listener in proxy.listeners:
-            put(LISTENER, listener.name, listener, lambda l=listener: build_listener(l))
+            put(LISTENER, listener.name, listener, lambda spec=listener: build_listener(spec))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies); the message is parsed from those bytes only if someone reads it.
@@ -124,8 +141,12 @@ class MeshConfigBuilder:
         for cluster in proxy.clusters:
             put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
             if cluster.discovery == "eds":
-                put(CLUSTER_LOAD_ASSIGNMENT, cluster.name, cluster.endpoints,
-                    lambda c=cluster: build_load_assignment(c.name, c.endpoints))
+                put(
+                    CLUSTER_LOAD_ASSIGNMENT,
+                    cluster.name,
+                    cluster.endpoints,
+                    lambda c=cluster: build_load_assignment(c.name, c.endpoints),
+                )
         self._resources[(proxy.kind, proxy.name)] = current
         before = self._proxies.get((proxy.kind, proxy.name))
         if before is not None:
@@ -134,8 +155,7 @@ class MeshConfigBuilder:
                 old = before[1].resources.get(type_url)
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
-        return ProxyConfig(kind=proxy.kind, name=proxy.name,
-                           resources={t: v for t, v in resources.items() if v})
+        return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})
 
 
 def _same_objects(old: Any, new: Any) -> bool:
@@ -156,8 +176,9 @@ def _with_secrets(config: ProxyConfig, secrets: dict[str, Message]) -> ProxyConf
     return ProxyConfig(kind=config.kind, name=config.name, resources=resources)
 
 
-def build_mesh_config(snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_ADDRESS,
-                      builder: MeshConfigBuilder | None = None) -> MeshConfig:
+def build_mesh_config(
+    snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_ADDRESS, builder: MeshConfigBuilder | None = None
+) -> MeshConfig:
     """Translate `snapshot` and build every proxy's Envoy resources.
 
     Without `builder` this is a pure one-shot build. The reconciler should keep one
@@ -171,14 +192,19 @@ def build_mesh_config(snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_A
 
 def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:
     """A proxy's resources as plain JSON-style data: {type short name: {resource name: dict}}."""
-    return {type_url.rsplit(".", 1)[-1]: {name: json.loads(json_format.MessageToJson(message, sort_keys=True))
-                                          for name, message in by_name.items()}
-            for type_url, by_name in proxy.resources.items()}
+    return {
+        type_url.rsplit(".", 1)[-1]: {
+            name: json.loads(json_format.MessageToJson(message, sort_keys=True)) for name, message in by_name.items()
+        }
+        for type_url, by_name in proxy.resources.items()
+    }
 
 
 def dump_mesh_config(config: MeshConfig) -> dict[str, Any]:
     """Every proxy's resources (and the problems) as plain data, for golden files and `translate`."""
     return {
-        "proxies": {f"{kind}/{name}": dump_proxy_config(proxy) for (kind, name), proxy in sorted(config.proxies.items())},
+        "proxies": {
+            f"{kind}/{name}": dump_proxy_config(proxy) for (kind, name), proxy in sorted(config.proxies.items())
+        },
         "problems": list(config.problems),
     }

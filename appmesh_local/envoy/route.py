@@ -1,16 +1,18 @@
 """IR RouteConfig → envoy.config.route.v3.RouteConfiguration."""
+
 from __future__ import annotations
 
 from typing import Callable
 
 from envoy.config.core.v3 import base_pb2
-from envoy.config.route.v3 import route_components_pb2 as rc_pb2, route_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
 
+from appmesh_local.envoy.values import duration, pack, stats_metadata, uint32
 from appmesh_local.ir import HeaderMatch, HttpRoute, RetryPolicy, RouteConfig, RouteMatch, VirtualHost
-from appmesh_local.xds.envoy.values import duration, pack, stats_metadata, uint32
 
 
 def _regex(pattern: str) -> regex_pb2.RegexMatcher:
@@ -52,9 +54,12 @@ def build_retry_policy(spec: RetryPolicy) -> rc_pb2.RetryPolicy:
         retry_on=",".join(spec.retry_on),
         num_retries=uint32(spec.num_retries),
         retriable_status_codes=list(spec.retriable_status_codes),
-        retry_host_predicate=[rc_pb2.RetryPolicy.RetryHostPredicate(
-            name="envoy.retry_host_predicates.previous_hosts",
-            typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()))],
+        retry_host_predicate=[
+            rc_pb2.RetryPolicy.RetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
+            )
+        ],
         host_selection_retry_max_attempts=spec.host_selection_retry_max_attempts,
     )
     if spec.per_try_timeout_ms is not None:
@@ -67,15 +72,18 @@ def build_route(spec: HttpRoute) -> rc_pb2.Route:
     if spec.stats_tags:
         route.metadata.CopyFrom(stats_metadata(spec.stats_tags))
     for name, value in spec.request_headers_to_add:
-        route.request_headers_to_add.add(header=base_pb2.HeaderValue(key=name, value=value),
-                                         append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+        route.request_headers_to_add.add(
+            header=base_pb2.HeaderValue(key=name, value=value),
+            append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
     if spec.direct_status is not None:
         route.direct_response.status = spec.direct_status
         return route
     action = route.route
     if spec.weighted:
         action.weighted_clusters.clusters.extend(
-            rc_pb2.WeightedCluster.ClusterWeight(name=c.cluster, weight=uint32(c.weight)) for c in spec.clusters)
+            rc_pb2.WeightedCluster.ClusterWeight(name=c.cluster, weight=uint32(c.weight)) for c in spec.clusters
+        )
     else:
         action.cluster = spec.clusters[0].cluster
     if spec.timeout_ms is not None:
@@ -102,15 +110,21 @@ RouteBuilder = Callable[[HttpRoute], rc_pb2.Route]
 
 
 def build_virtual_host(spec: VirtualHost, route_builder: RouteBuilder = build_route) -> rc_pb2.VirtualHost:
-    return rc_pb2.VirtualHost(name=spec.name, domains=list(spec.domains),
-                              routes=[route_builder(r) for r in spec.routes],
-                              response_headers_to_remove=list(spec.response_headers_to_remove))
+    return rc_pb2.VirtualHost(
+        name=spec.name,
+        domains=list(spec.domains),
+        routes=[route_builder(r) for r in spec.routes],
+        response_headers_to_remove=list(spec.response_headers_to_remove),
+    )
 
 
-def build_route_configuration(spec: RouteConfig, route_builder: RouteBuilder = build_route) -> route_pb2.RouteConfiguration:
+def build_route_configuration(
+    spec: RouteConfig, route_builder: RouteBuilder = build_route
+) -> route_pb2.RouteConfiguration:
     """`route_builder` lets a caller reuse already-built routes (routes are shared by many proxies)."""
     return route_pb2.RouteConfiguration(
-        name=spec.name, virtual_hosts=[build_virtual_host(v, route_builder) for v in spec.virtual_hosts])
+        name=spec.name, virtual_hosts=[build_virtual_host(v, route_builder) for v in spec.virtual_hosts]
+    )
 
 
 def _varint(value: int) -> bytes:
