@@ -32,9 +32,9 @@ from botocore.config import Config
 
 from appmesh_local.cli import main as cli_main
 from appmesh_local.netns.task import Bridge, Task, sh
+from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer, MeshEnvoy
-from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.xds.node_id import ProxyRef
 from tests.support.tasks import require_task_capabilities
 from tests.support.waiting import wait_until
