@@ -23,12 +23,12 @@ def _applied(endpoint: str) -> list:
 
 def test_dry_run_prints_the_plan_and_changes_nothing() -> None:
     with serve_in_thread(xds=False) as server:
-        network = run_cli(
-            "apply", "-f", str(COLORAPP / "colorapp-network.yaml"), "--dry-run", "--endpoint", server.endpoint
-        )
-        assert network.code == 0, network.err
-        assert "create?    ServiceDiscoveryNamespace" in network.out
-        assert "stack colorapp-network: 1 to create, 2 skip (dry run: nothing changed)" in network.out
+        both = run_cli("apply", *FILES, "--dry-run", "--endpoint", server.endpoint)
+        assert both.code == 0, both.err
+        assert "create?    ServiceDiscoveryNamespace" in both.out
+        assert "stack colorapp-network: 1 to create, 2 skip (dry run: nothing changed)" in both.out
+        # the mesh stack imports what the network stack will export: known after apply
+        assert "stack colorapp-mesh: 10 to create, 3 skip (dry run: nothing changed)" in both.out
         assert server.client().list_meshes()["meshes"] == [] and _applied(server.endpoint) == []
         manifests = run_cli("apply", "-f", str(MATERIAL / "k8s"), "--dry-run", "--endpoint", server.endpoint)
         assert manifests.code == 0, manifests.err

@@ -211,6 +211,9 @@ class StackApply:
             self._exports = self.target.registry.exports(excluding=self.options.stack)
         if export in self._exports:
             return self._exports[export][1]
+        if self.options.dry_run:  # a stack earlier in this run would export it: known after apply
+            self.report.warn(f"Fn::ImportValue {export!r}: no stack applied here exports it yet")
+            return Unknown(f"import {export}")
         raise IntrinsicError(
             "",
             f"Fn::ImportValue: no stack applied here exports {export!r}; "
