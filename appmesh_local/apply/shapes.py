@@ -2,12 +2,14 @@
 
 CloudFormation spells App Mesh members in PascalCase (`AWSCloudMap`, `HTTP2`, `TLS`),
 the Kubernetes controller in camelCase with its own capitals (`certificateARN`); every
-one of them matches the API member of the same name once case is ignored (checked for
-every property of the seven `AWS::AppMesh::*` schemas and the controller's CRDs in
-tests/apply/test_shapes.py). So one walk, led by botocore's model, converts both: names
-are matched without case, scalars are coerced to the member's type as CloudFormation
-does (`"8080"` → 8080, `"true"` → True), and anything else is an error naming its path.
-The model stays the single source of truth; nothing here lists a member.
+one of them matches the API member of the same name once case is ignored. For the seven
+`AWS::AppMesh::*` registry schemas tests/apply/test_shapes_and_intrinsics.py checks every
+property; the controller's CRDs were checked the same way, their only other fields being
+its own (`awsName`, selectors, `*Ref`/`*ARN` references: kubernetes/convert.py). So one
+walk, led by botocore's model, converts both: names are matched without case, scalars are
+coerced to the member's type as CloudFormation does (`"8080"` → 8080, `"true"` → True),
+and anything else is an error naming its path. The model stays the single source of
+truth; nothing here lists a member.
 """
 
 from __future__ import annotations

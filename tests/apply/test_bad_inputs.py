@@ -299,3 +299,38 @@ def test_neither_template_nor_manifest(server: InProcessServer, tmp_path: Path) 
         "x.yaml: neither a CloudFormation template (no Resources section) nor Kubernetes "
         "manifests (documents with apiVersion and kind)"
     )
+
+
+def test_an_import_only_skipped_resources_use_needs_no_value(server: InProcessServer, tmp_path: Path) -> None:
+    done = apply(
+        server,
+        tmp_path,
+        "skip.yaml",
+        with_mesh(
+            "skip-import",
+            """\
+          Cluster:
+            Type: AWS::ECS::Service
+            Properties:
+              Cluster: !ImportValue nobody-exports-this
+              TaskDefinition: !Ref Mesh
+        """,
+        ),
+    )
+    assert done.code == 0, done.err
+    assert "skip       Cluster" in done.out and "stack skip: 1 create, 1 skip" in done.out
+    assert run_cli("delete", "-f", str(tmp_path / "skip.yaml"), "--endpoint", server.endpoint).code == 0
+
+
+def test_a_directory_like_cdk_out_ignores_what_is_neither(server: InProcessServer, tmp_path: Path) -> None:
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"version": "36.0.0", "artifacts": {}}')
+    (out / "Tiny.template.json").write_text(
+        '{"Resources": {"Mesh": {"Type": "AWS::AppMesh::Mesh", "Properties": {"MeshName": "tiny"}}}}'
+    )
+    done = run_cli("apply", "-f", str(out), "--endpoint", server.endpoint)
+    assert done.code == 0, done.err
+    assert f"ignored {out / 'manifest.json'}: neither a template nor manifests" in done.out
+    assert "stack Tiny: 1 create" in done.out
+    assert run_cli("delete", "-f", str(out), "--endpoint", server.endpoint).code == 0
