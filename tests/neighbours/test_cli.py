@@ -14,9 +14,8 @@ from appmesh_local.neighbours import discover
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(shutil.which("aws") is None, reason="AWS CLI not installed")]
 
 
-@pytest.fixture
-def aws(harness, account, tmp_path):
-    """Run `aws <args> --endpoint-url <harness>` as `account` in us-west-2; parsed JSON out."""
+def cli_env(account: str, tmp_path) -> dict[str, str]:
+    """The AWS CLI's environment for `account` (its access key id) in us-west-2, no user config."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": account,
@@ -29,10 +28,15 @@ def aws(harness, account, tmp_path):
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
     }
     env.pop("AWS_PROFILE", None)
+    return env
+
+
+def cli(endpoint: str, env: dict[str, str]):
+    """Run `aws <args> --endpoint-url <endpoint>`; parsed JSON out (the command must succeed)."""
 
     def run(*args: str) -> dict:
         done = subprocess.run(
-            ["aws", *args, "--endpoint-url", harness.endpoint, "--output", "json"],
+            ["aws", *args, "--endpoint-url", endpoint, "--output", "json"],
             env=env,
             capture_output=True,
             text=True,
@@ -42,6 +46,12 @@ def aws(harness, account, tmp_path):
         return json.loads(done.stdout or "{}")
 
     return run
+
+
+@pytest.fixture
+def aws(harness, account, tmp_path):
+    """Run `aws <args> --endpoint-url <harness>` as `account` in us-west-2; parsed JSON out."""
+    return cli(harness.endpoint, cli_env(account, tmp_path))
 
 
 def test_cloud_map_walkthrough_with_the_cli(aws, harness, account):
@@ -103,16 +113,7 @@ def test_cloud_map_walkthrough_with_the_cli(aws, harness, account):
 @pytest.fixture
 def aws_error(harness, account, tmp_path):
     """Run an `aws` command that must fail (CLI v1 exits 255 on a service error, v2 254); its stderr."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": account,
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    env.pop("AWS_PROFILE", None)
+    env = cli_env(account, tmp_path)
 
     def run(*args: str) -> str:
         done = subprocess.run(
@@ -222,3 +223,102 @@ def test_an_operation_moto_lacks_says_so_instead_of_failing_with_500(aws_error):
     assert "(NotImplemented)" in stderr and "does not emulate acm-pca RestoreCertificateAuthority" in stderr
     stderr = aws_error("acm", "renew-certificate", "--certificate-arn", ca.replace("acm-pca", "acm"))
     assert "(NotImplemented)" in stderr and "InternalFailure" not in stderr
+
+
+def test_cross_account_acm_walkthrough_script(aws, harness, account, tmp_path):
+    """eks-app-mesh-cross-account-acm, mesh/apply_tls_on_yelb_nodes.sh: the CA made from JSON
+    files with an idempotency token and tags, its CSR and certificate through files, the ACM
+    permission, then a certificate requested from that CA by the CA's account and by another
+    account (the walkthrough shares the CA with AWS RAM first; RAM is not emulated: any account
+    may request from a CA here)."""
+    (tmp_path / "ca_config.txt").write_text(
+        json.dumps(
+            {
+                "KeyAlgorithm": "RSA_2048",
+                "SigningAlgorithm": "SHA256WITHRSA",
+                "Subject": {"Country": "US", "Organization": "Example Corp", "CommonName": "www.example.com"},
+            }
+        )
+    )
+    (tmp_path / "revoke_config.txt").write_text(
+        json.dumps({"CrlConfiguration": {"Enabled": False, "ExpirationInDays": 7, "S3BucketName": "your-bucket-name"}})
+    )
+    ca_arn = aws(
+        "acm-pca", "create-certificate-authority",
+        "--certificate-authority-configuration", f"file://{tmp_path / 'ca_config.txt'}",
+        "--revocation-configuration", f"file://{tmp_path / 'revoke_config.txt'}",
+        "--certificate-authority-type", "ROOT", "--idempotency-token", "98256344",
+        "--tags", "Key=Name,Value=MyAppMeshPCA",
+    )["CertificateAuthorityArn"]  # fmt: skip
+    (tmp_path / "ca_csr.csr").write_text(
+        aws("acm-pca", "get-certificate-authority-csr", "--certificate-authority-arn", ca_arn)["Csr"]
+    )
+    issued = aws(
+        "acm-pca", "issue-certificate", "--certificate-authority-arn", ca_arn,
+        "--csr", f"file://{tmp_path / 'ca_csr.csr'}", "--signing-algorithm", "SHA256WITHRSA",
+        "--template-arn", "arn:aws:acm-pca:::template/RootCACertificate/V1",
+        "--validity", "Value=10,Type=YEARS", "--idempotency-token", "1234",
+    )["CertificateArn"]  # fmt: skip
+    (tmp_path / "cert.cer").write_text(
+        aws("acm-pca", "get-certificate", "--certificate-authority-arn", ca_arn, "--certificate-arn", issued)[
+            "Certificate"
+        ]
+    )
+    aws(
+        "acm-pca", "import-certificate-authority-certificate", "--certificate-authority-arn", ca_arn,
+        "--certificate", f"file://{tmp_path / 'cert.cer'}",
+    )  # fmt: skip
+    aws(
+        "acm-pca", "create-permission", "--certificate-authority-arn", ca_arn,
+        "--actions", "IssueCertificate", "GetCertificate", "ListPermissions", "--principal", "acm.amazonaws.com",
+    )  # fmt: skip
+    assert (
+        aws("acm-pca", "describe-certificate-authority", "--certificate-authority-arn", ca_arn)["CertificateAuthority"][
+            "Status"
+        ]
+        == "ACTIVE"
+    )
+    other = str(int(account) + 1)
+    other_aws = cli(harness.endpoint, cli_env(other, tmp_path))
+    for run, owner in ((other_aws, other), (aws, account)):
+        arn = run(
+            "acm", "request-certificate", "--domain-name", "*.example.com", "--certificate-authority-arn", ca_arn,
+            "--query", "CertificateArn",
+        )  # fmt: skip
+        assert f":{owner}:certificate/" in arn
+        described = run("acm", "describe-certificate", "--certificate-arn", arn)["Certificate"]
+        assert described["Status"] == "ISSUED" and described["CertificateAuthorityArn"] == ca_arn
+
+
+def test_k8s_cloudmap_walkthrough_discover_commands(aws):
+    """howto-k8s-cloudmap (and howto-k8s-timeout-policy): the README checks the controller's
+    registrations with `discover-instances --namespace ... --service ...` (the CLI's short forms),
+    filtered by `--query-parameters version=...`. Here the registrations are made as the
+    controller made them (pod IP, pod labels as attributes)."""
+    namespace = "howto-k8s-cloudmap.pvt.aws.local"
+    aws("servicediscovery", "create-private-dns-namespace", "--name", namespace, "--vpc", "vpc-0123456789")
+    namespace_id = next(
+        n["Id"] for n in aws("servicediscovery", "list-namespaces")["Namespaces"] if n["Name"] == namespace
+    )
+    services = {
+        name: aws("servicediscovery", "create-service", "--name", name, "--namespace-id", namespace_id)["Service"]["Id"]
+        for name in ("front", "colorapp")
+    }
+    pods = {
+        "front": [("front-1", "10.1.0.1", "front")],
+        "colorapp": [("blue-1", "10.1.0.2", "blue"), ("red-1", "10.1.0.3", "red")],
+    }
+    for service, registrations in pods.items():
+        for pod, ip, label in registrations:
+            aws(
+                "servicediscovery", "register-instance", "--service-id", services[service], "--instance-id", pod,
+                "--attributes", f"AWS_INSTANCE_IPV4={ip},app={service},version={label},k8s.io/namespace=howto-k8s-cloudmap",
+            )  # fmt: skip
+
+    def discover(service: str, *query: str) -> list[str]:
+        found = aws("servicediscovery", "discover-instances", "--namespace", namespace, "--service", service, *query)
+        return sorted(i["InstanceId"] for i in found["Instances"])
+
+    assert discover("front") == ["front-1"]
+    assert discover("colorapp", "--query-parameters", "version=blue") == ["blue-1"]
+    assert discover("colorapp", "--query-parameters", "version=red") == ["red-1"]
