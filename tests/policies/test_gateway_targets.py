@@ -123,6 +123,28 @@ def test_gateway_routes_reach_the_target_port_they_name(scenario) -> None:
     gateway_route(sc, "tellergateway-vg", "color-gateway-route", {"port": 2222}, colors, 7777)
     gateway_route(sc, "tellergateway-vg", "fruit-gateway-route", {"port": 1111, "prefix": "/fruit"}, food, 3333)
     gateway_route(sc, "tellergateway-vg", "vegetable-gateway-route", {"port": 1111, "prefix": "/vegetable"}, food, 4444)
+    # The node's ports straight from a node-provided service, one of them with hostname rewrite DISABLED.
+    direct = f"foodteller-direct.{domain}"
+    sc.appmesh.create_virtual_service(
+        meshName=sc.mesh,
+        virtualServiceName=direct,
+        spec={"provider": {"virtualNode": {"virtualNodeName": "foodteller-vn"}}},
+    )
+    gateway_route(sc, "tellergateway-vg", "direct-fruit", {"port": 1111, "prefix": "/direct-fruit"}, direct, 5555)
+    sc.appmesh.create_gateway_route(
+        meshName=sc.mesh,
+        virtualGatewayName="tellergateway-vg",
+        gatewayRouteName="direct-vegetable",
+        spec={
+            "httpRoute": {
+                "match": {"port": 1111, "prefix": "/direct-vegetable"},
+                "action": {
+                    "target": {"virtualService": {"virtualServiceName": direct}, "port": 6666},
+                    "rewrite": {"hostname": {"defaultTargetHostname": "DISABLED"}},
+                },
+            }
+        },
+    )
     envoy = sc.envoy("tellergateway-vg", kind="virtualGateway")
     assert mesh_problems(sc) == []
 
@@ -136,6 +158,13 @@ def test_gateway_routes_reach_the_target_port_they_name(scenario) -> None:
     # and the prefix rewritten to "/".
     assert {a["headers"]["host"] for a in fruit.attempts + vegetable.attempts} == {food}
     assert {a["path"] for a in fruit.attempts} == {"/"}
+
+    assert (get(sc, 1111, "/direct-fruit/x")["backend"], fruit.attempts[-1]["headers"]["host"]) == (fruit.name, direct)
+    answer = get(sc, 1111, "/direct-vegetable/y")
+    seen = vegetable.attempts[-1]["headers"]
+    assert (answer["status"], answer["backend"], vegetable.attempts[-1]["path"]) == (200, vegetable.name, "/y")
+    # Hostname rewrite DISABLED: the Host the client sent, and App Mesh's marker naming the service.
+    assert seen["host"] == f"{sc.lab.client_task.address}:1111" and seen["x-app-mesh-virtual-service"] == direct
     dump = json.loads(envoy.admin_get("/config_dump?resource=dynamic_active_clusters"))
     clusters = {c["cluster"]["name"] for c in dump["configs"]}
     assert {
