@@ -13,14 +13,14 @@ Protocol points (xDS REST/gRPC protocol doc, "ACK/NACK and resource type instanc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from appmesh_local.xds.proxy_config import TYPE_URLS
 from appmesh_local.xds.references import REFERRED_TYPES, REFERRING_TYPES, awaited_of
-from appmesh_local.xds.snapshot import PUSH_ORDER, WILDCARD_TYPES, TypeSnapshot
+from appmesh_local.xds.snapshot import PUSH_ORDER, WILDCARD_TYPES, Resource, TypeSnapshot
 from appmesh_local.xds.stream import StreamBase
 
 CONTROL_PLANE = base_pb2.ControlPlane(identifier="appmesh-local")
@@ -35,7 +35,7 @@ class SotwTypeState:
     nonce: str = ""
     sent_version: str | None = None
     sent_key: tuple[str, frozenset[str]] | None = None
-    held: dict[str, str] = field(default_factory=dict)  # name -> digest Envoy got from us (LDS/CDS)
+    held: Mapping[str, Resource] = field(default_factory=dict)  # LDS/CDS: what Envoy got from us last
     owed: set[str] = field(default_factory=set)  # names a pushed listener/cluster awaits: send even if unchanged
 
 
@@ -57,7 +57,7 @@ class SotwStream(StreamBase):
                 return []  # stale: a newer response is on its way to Envoy
             if request.HasField("error_detail"):
                 self.nack(type_url, state.sent_version or "", request.error_detail.message, request.error_detail.code)
-                state.held.clear()  # Envoy kept what it had before: treat everything as new next time
+                state.held = {}  # Envoy kept what it had before: treat everything as new next time
             else:
                 self.status.acked(self.record, type_url, request.version_info)
                 state.fresh = False
@@ -91,15 +91,16 @@ class SotwStream(StreamBase):
 
     def _owe(self, type_snap: TypeSnapshot, state: SotwTypeState) -> None:
         """Note what the new or changed resources of this push will make Envoy wait for."""
-        held = {name: res.digest for name, res in type_snap.resources.items()}
+        held = state.held
         for name, res in type_snap.resources.items():
-            if state.held.get(name) == res.digest:
-                continue
+            before = held.get(name)
+            if before is res or (before is not None and before.digest == res.digest):
+                continue  # snapshots reuse unchanged Resource objects: mostly an identity check
             for wanted_type, wanted in awaited_of(res):
                 other = self.types.get(wanted_type)
                 if other is not None and wanted in other.names:
                     other.owed.add(wanted)
-        state.held = held
+        state.held = type_snap.resources
 
     def _maybe_send(self, type_url: str, state: SotwTypeState) -> list[discovery_pb2.DiscoveryResponse]:
         snap = self.snapshot()
