@@ -219,10 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
 
     from .export.command import register as register_export
+    from .insight.commands import register as register_insight
     from .offline import register as register_translate
 
     register_export(commands)
     register_translate(commands)
+    register_insight(commands)
     return parser
 
 

@@ -59,6 +59,7 @@ class AppMeshServer:
             )
             status = self.xds.status_snapshot
             inspector = Inspector(self.store, self.xds.cache, self.xds.status, certificates=InProcessAcm())
+        self.inspector = inspector
         self.app = create_app(self.service, status, inspector)
         self.wsgi = self._with_neighbours(self.app)
         self.http = create_http_server(

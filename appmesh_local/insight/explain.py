@@ -75,6 +75,7 @@ class Hop:
     route: str | None = None
     action: dict[str, Any] = field(default_factory=dict)
     clusters: list[ClusterView] = field(default_factory=list)
+    upstream: dict[str, Any] | None = None  # the request as sent on (rewrites applied)
     outcome: str = ""
 
 
@@ -271,7 +272,9 @@ def _route_action(
     else:
         hop.outcome = f"cluster chosen by {cluster_kind}: not explained"
         return None
-    return _next_hop(resources, hop, _rewritten(request, route, vhost))
+    forwarded = _rewritten(request, route, vhost)
+    hop.upstream = _request_dict(forwarded)
+    return _next_hop(resources, hop, forwarded)
 
 
 def _through_tcp(resources: Resources, proxy: tcp_proxy_pb2.TcpProxy, hop: Hop) -> None:
@@ -283,6 +286,7 @@ def _through_tcp(resources: Resources, proxy: tcp_proxy_pb2.TcpProxy, hop: Hop) 
         ]
     else:
         hop.clusters = [_cluster_view(resources, proxy.cluster, None, None)]
+    hop.upstream = dict(hop.request)
     hop.action = {"idle_timeout": _duration(proxy.idle_timeout) if proxy.HasField("idle_timeout") else "1h"}
 
 
@@ -302,7 +306,10 @@ def _next_hop(resources: Resources, hop: Hop, request: Request) -> tuple[Request
     if not live:
         hop.outcome = "503: no cluster with weight above 0"
         return None
-    hop.outcome = "sent upstream"
+    if any(view.discovery == "ORIGINAL_DST" for view in live):
+        hop.outcome = "sent to the original destination (passthrough)"
+    else:
+        hop.outcome = "sent upstream"
     return None
 
 
@@ -444,39 +451,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def render_text(explanation: Explanation) -> str:
-    """The explanation as the CLI prints it: one block per hop, the matching route marked."""
-    lines = [f"proxy {explanation.proxy}"]
-    for number, hop in enumerate(explanation.hops, 1):
-        request = hop.request
+def render_text(explanation: Explanation | Mapping[str, Any]) -> str:
+    """The explanation as the CLI prints it (from the object or its JSON form): one block per hop."""
+    data = explanation.to_dict() if isinstance(explanation, Explanation) else explanation
+    lines = [f"proxy {data['proxy']}"]
+    for number, hop in enumerate(data["hops"], 1):
+        request = hop["request"]
         lines.append(f"hop {number}: {request['method']} {request['authority']}{request['path']}")
-        if hop.listener:
-            lines.append(f"  listener      {hop.listener} ({hop.listener_reason})")
-        if hop.filter_chain:
-            lines.append(f"  filter chain  {hop.filter_chain} ({hop.filter_chain_reason})")
-        if hop.downstream_tls:
-            lines.append(f"  tls           {hop.downstream_tls}")
-        if hop.route_configuration:
-            lines.append(f"  routes        {hop.route_configuration}")
-        if hop.virtual_host or hop.virtual_host_reason:
-            lines.append(f"  virtual host  {hop.virtual_host or '-'} ({hop.virtual_host_reason})")
-        for verdict in hop.routes:
-            mark = "=>" if verdict.matched else "  "
-            lines.append(f"  {mark} route {verdict.name}: {'; '.join(verdict.reasons)}")
-        for key, value in hop.action.items():
+        for label, key, reason in (
+            ("listener", "listener", "listener_reason"),
+            ("filter chain", "filter_chain", "filter_chain_reason"),
+        ):
+            if hop.get(key):
+                lines.append(f"  {label:<13} {hop[key]} ({hop[reason]})")
+        if hop.get("downstream_tls"):
+            lines.append(f"  {'tls':<13} {hop['downstream_tls']}")
+        if hop.get("route_configuration"):
+            lines.append(f"  {'routes':<13} {hop['route_configuration']}")
+        if hop.get("virtual_host") or hop.get("virtual_host_reason"):
+            lines.append(f"  {'virtual host':<13} {hop.get('virtual_host') or '-'} ({hop['virtual_host_reason']})")
+        for verdict in hop.get("routes") or ():
+            mark = "=>" if verdict["matched"] else "  "
+            lines.append(f"  {mark} route {verdict['name']}: {'; '.join(verdict['reasons'])}")
+        for key, value in (hop.get("action") or {}).items():
             if value is not None:
                 lines.append(f"  {key:<13} {value}")
-        for view in hop.clusters:
-            share = f" {view.share:.0f}%" if view.share is not None else ""
-            if view.missing:
-                lines.append(f"  cluster      {share} {view.name} (NOT SERVED: 503)")
+        for view in hop.get("clusters") or ():
+            share = f"{view['share']:.0f}% " if view.get("share") is not None else ""
+            if view.get("missing"):
+                lines.append(f"  {'cluster':<13} {share}{view['name']} (NOT SERVED: 503)")
                 continue
-            detail = (
-                f"{view.discovery}, connect {view.connect_timeout}, endpoints {', '.join(view.endpoints) or 'none'}"
-            )
-            lines.append(f"  cluster      {share} {view.name} ({detail})")
-            if view.tls:
-                lines.append(f"    tls {view.tls}")
-        if hop.outcome:
-            lines.append(f"  -> {hop.outcome}")
+            endpoints = ", ".join(view.get("endpoints") or ()) or "none"
+            detail = f"{view['discovery']}, connect {view['connect_timeout']}, endpoints {endpoints}"
+            lines.append(f"  {'cluster':<13} {share}{view['name']} ({detail})")
+            if view.get("tls"):
+                lines.append(f"    tls {view['tls']}")
+        if hop.get("outcome"):
+            lines.append(f"  -> {hop['outcome']}")
     return "\n".join(lines) + "\n"
