@@ -9,6 +9,7 @@ read locally. Sources for why each one matters are in docs/lint.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -58,13 +59,33 @@ def lint_mesh(
         *_tls_mismatches(snapshot, certificate_pem or read_file_certificate),
         *_shadowed_routes(snapshot, proxies or {}),
         *_nacked_proxies(proxy_status),
-        *(
-            Finding("translation-problem", WARNING, f"mesh/{snapshot.name}", "-", problem)
-            for problem in translation_problems
-        ),
     ]
+    covered = {item.resource for item in findings}
+    for problem in translation_problems:
+        resource = problem_resource(problem) or f"mesh/{snapshot.name}"
+        if resource not in covered:  # a specific finding already says it better
+            findings.append(Finding("translation-problem", WARNING, resource, "spec", problem))
     unique = {(item.code, item.resource, item.field, item.message): item for item in findings}
     return sorted(unique.values(), key=lambda item: (-SEVERITY_RANK[item.severity], item.resource, item.field))
+
+
+_PROBLEM_SUBJECTS = (
+    (re.compile(r"^gateway route ([^/\s]+)/([^:\s]+):"), "gatewayRoute/{0}/{1}"),
+    (re.compile(r"^route ([^/\s]+)/([^:\s]+):"), "route/{0}/{1}"),
+    (re.compile(r"^virtual node ([^:\s]+)"), "virtualNode/{0}"),
+    (re.compile(r"^virtual service ([^:\s]+)"), "virtualService/{0}"),
+    (re.compile(r"^virtual gateway ([^:\s]+)"), "virtualGateway/{0}"),
+    (re.compile(r"^virtual router ([^:\s]+)"), "virtualRouter/{0}"),
+)
+
+
+def problem_resource(problem: str) -> str | None:
+    """The resource a translator problem is about, read from its leading words ("route r/n: ...")."""
+    for pattern, template in _PROBLEM_SUBJECTS:
+        match = pattern.match(problem)
+        if match:
+            return template.format(*match.groups())
+    return None
 
 
 def exit_code(findings: Iterable[Finding], fail_on: str = WARNING) -> int:
