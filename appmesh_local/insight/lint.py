@@ -415,7 +415,7 @@ def _nacked_proxies(proxy_status: Iterable[Mapping[str, Any]]) -> Iterator[Findi
     """Proxies whose last update Envoy refused: they keep serving their previous configuration."""
     for proxy in proxy_status:
         for short, state in sorted((proxy.get("types") or {}).items()):
-            nack = state.get("nack")
+            nack = state.get("last_nack")
             if nack and nack.get("version") != state.get("acked_version"):
                 yield Finding(
                     "nacked-proxy",

@@ -119,9 +119,9 @@ def _node(kind: str, name: str, ports: list[str], states: Mapping[str, Any]) -> 
 def _proxy_state(entry: Mapping[str, Any]) -> dict[str, Any]:
     types = entry.get("types") or {}
     nacks = {
-        short: state["nack"]
+        short: state["last_nack"]
         for short, state in types.items()
-        if state.get("nack") and state["nack"].get("version") != state.get("acked_version")
+        if state.get("last_nack") and state["last_nack"].get("version") != state.get("acked_version")
     }
     return {
         "connected": True,

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request, send_from_directory
 
 from ..api_models.wire import operation_table
+from ..insight.explain import render_text
 from ..insight.inspector import Inspector, UnknownProxy
 from ..insight.lint import WARNING, exit_code
 
@@ -75,7 +76,12 @@ def console_blueprint(inspector: Inspector | None, revision: Any) -> Blueprint:
         if not isinstance(headers, dict):
             return _error(400, "headers must be an object")
         method = str(body.get("method") or "GET")
-        return _answer(lambda: _inspector().explain(account, region, mesh, kind, name, url, method, headers).to_dict())
+
+        def explained() -> dict[str, Any]:
+            explanation = _inspector().explain(account, region, mesh, kind, name, url, method, headers)
+            return {**explanation.to_dict(), "text": render_text(explanation)}
+
+        return _answer(explained)
 
     def _inspector() -> Inspector:
         if inspector is None:

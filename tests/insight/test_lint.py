@@ -164,7 +164,7 @@ def test_listener_port_no_route_matches_and_zero_weights(server: InProcessServer
 def certificate(tmp_path: Path, name: str, san: str) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, san)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -290,8 +290,8 @@ def test_nacked_proxy_still_serving_its_old_configuration() -> None:
             "kind": "virtualNode",
             "name": "blue",
             "types": {
-                "lds": {"acked_version": "b-3", "nack": {"version": "b-4", "message": "Not supported field"}},
-                "cds": {"acked_version": "b-2", "nack": None},
+                "lds": {"acked_version": "b-3", "last_nack": {"version": "b-4", "message": "Not supported field"}},
+                "cds": {"acked_version": "b-2", "last_nack": None},
             },
         }
     ]
