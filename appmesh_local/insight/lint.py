@@ -4,7 +4,7 @@ Every finding names the resource and the field, says in one line what will happe
 stable code for CI filters. The checks read the mesh as stored (`MeshSnapshot`), the Envoy
 resources the bridge generated from it (route order is Envoy's, so shadowing is judged on what
 Envoy will evaluate), the live xDS status (NACKs), and certificate material where it can be
-read locally. Sources for why each one matters are in docs/lint.md.
+read locally. Why each one matters, with sources, is in docs/console.md ("Lint findings").
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _missing_references(snapshot: MeshSnapshot) -> Iterator[Finding]:
                     ERROR,
                     f"virtualNode/{node}",
                     f"spec.backends[{index}].virtualService.virtualServiceName",
-                    f"virtual service {name} does not exist: calls to it are refused by the sidecar",
+                    f"virtual service {name} does not exist: the sidecar has no route for it (404 under DROP_ALL; "
+                    "under ALLOW_ALL the call leaves the mesh through mesh-allow-all)",
                 )
     for service, spec in sorted(services.items()):
         provider = spec.get("provider") or {}

@@ -19,6 +19,7 @@ import pytest
 import requests
 from google.protobuf import json_format
 
+from appmesh_local.insight.inspector import read_cluster_stats
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.testing import InProcessServer, serve_in_thread
 from appmesh_local.xds.proxy_config import LISTENER
@@ -148,9 +149,10 @@ GATEWAY_ROUTES: list[tuple[str, int | None, dict[str, Any], dict[str, Any] | Non
     ("n-method", 1, {"prefix": "/m", "method": "POST"}, None),
     ("n-query", 2, {"prefix": "/q", "queryParameters": [{"name": "flag", "match": {"exact": "on"}}]}, None),
     ("n-host", 3, {"prefix": "/", "hostname": {"exact": "shop.example.com"}}, None),
-    ("n-exact", None, {"path": {"exact": "/exact"}}, {"path": {"exact": "/landed"}}),
-    ("n-regex", None, {"path": {"regex": "/items/[0-9]+"}}, None),
-    ("n-rewrite", None, {"prefix": "/r/"}, {"prefix": {"value": "/rewritten/"}}),
+    ("n-exact", 10, {"path": {"exact": "/exact"}}, {"path": {"exact": "/landed"}}),
+    ("n-regex", 11, {"path": {"regex": "/items/[0-9]+"}}, None),
+    ("n-rewrite", 12, {"prefix": "/r/"}, {"prefix": {"value": "/rewritten/"}}),
+    ("n-unset", None, {"prefix": "/u/"}, None),  # unprioritised routes come after every prioritised one
     ("n-default", 1000, {"prefix": "/"}, None),
 ]
 
@@ -194,6 +196,7 @@ def test_gateway_explain_agrees_with_envoy(server: InProcessServer) -> None:
         ("GET", "/items/x", {}, None),
         ("GET", "/r/a/b", {}, None),
         ("GET", "//r/./a/../b", {}, None),  # normalised before matching
+        ("GET", "/u/x", {}, None),  # the unprioritised route loses to the priority-1000 catch-all
     ]
     try:
         with EnvoyProcess(static_bootstrap(resources, admin_port), log_level="warn"):
@@ -210,6 +213,15 @@ def test_gateway_explain_agrees_with_envoy(server: InProcessServer) -> None:
                 ).json()
                 assert explained_node(explanation) == got["app"], (method, path, explanation)
                 assert explanation["hops"][-1]["upstream"]["path"] == got["path"].split("?")[0], (path, got)
+            # The console's counters come from this admin page: every node that answered was counted.
+            counted = read_cluster_stats(f"127.0.0.1:{admin_port}")
+            reached = {
+                name.rsplit("_", 2)[0].removeprefix(f"cds_egress_{MESH}_")
+                for name, values in counted.items()
+                if values.get("upstream_rq_total", 0) > 0 and name.startswith("cds_egress_")
+            }
+            assert reached == {"n-vip", "n-method", "n-query", "n-host", "n-exact", "n-regex", "n-rewrite", "n-default"}
+            assert "n-unset" not in reached
     finally:
         for httpd in apps:
             httpd.shutdown()
