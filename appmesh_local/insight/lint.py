@@ -187,36 +187,24 @@ def _route_port(body: Mapping[str, Any]) -> int | None:
 
 # ---- ports and weights ----------------------------------------------------------------------------
 def _unreachable_listener_ports(snapshot: MeshSnapshot) -> Iterator[Finding]:
-    for router, spec in sorted(snapshot.virtual_routers.items()):
-        listeners = [item.get("portMapping") or {} for item in spec.get("listeners") or ()]
-        routes = [body for route in (snapshot.routes.get(router) or {}).values() for _, body in _route_bodies(route)]
-        for index, mapping in enumerate(listeners):
-            port = mapping.get("port")
-            served = [body for body in routes if _route_port(body) in (None, port)]
-            if not served:
-                yield Finding(
-                    "unrouted-listener-port",
-                    WARNING,
-                    f"virtualRouter/{router}",
-                    f"spec.listeners[{index}].portMapping.port",
-                    f"no route matches port {port}: requests on it get 404",
-                )
-    for gateway, spec in sorted(snapshot.virtual_gateways.items()):
-        listeners = [item.get("portMapping") or {} for item in spec.get("listeners") or ()]
-        routes = [
-            body for route in (snapshot.gateway_routes.get(gateway) or {}).values() for _, body in _route_bodies(route)
-        ]
-        for index, mapping in enumerate(listeners):
-            port = mapping.get("port")
-            served = [body for body in routes if _route_port(body) in (None, port)]
-            if not served:
-                yield Finding(
-                    "unrouted-listener-port",
-                    WARNING,
-                    f"virtualGateway/{gateway}",
-                    f"spec.listeners[{index}].portMapping.port",
-                    f"no gateway route matches port {port}: requests on it get 404",
-                )
+    """Router and gateway listener ports that no route (or gateway route) matches."""
+    owners = (
+        ("virtualRouter", "route", snapshot.virtual_routers, snapshot.routes),
+        ("virtualGateway", "gateway route", snapshot.virtual_gateways, snapshot.gateway_routes),
+    )
+    for kind, route_word, specs, children in owners:
+        for owner, spec in sorted(specs.items()):
+            routes = [body for route in (children.get(owner) or {}).values() for _, body in _route_bodies(route)]
+            for index, item in enumerate(spec.get("listeners") or ()):
+                port = (item.get("portMapping") or {}).get("port")
+                if not any(_route_port(body) in (None, port) for body in routes):
+                    yield Finding(
+                        "unrouted-listener-port",
+                        WARNING,
+                        f"{kind}/{owner}",
+                        f"spec.listeners[{index}].portMapping.port",
+                        f"no {route_word} matches port {port}: requests on it get 404",
+                    )
 
 
 def _zero_weight_routes(snapshot: MeshSnapshot) -> Iterator[Finding]:
