@@ -2,7 +2,8 @@
 
 Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
 (127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
-15001 then routes like a virtual node's egress, one virtual host per targeted service.
+15001 then routes like a virtual node's egress, one virtual host per targeted service
+(per service and provider port when routes target one service on several ports).
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ class _Accepted:
 
 def gateway_timeout_ms(sp: ServicePort | None) -> int:
     """App Mesh's implicit gateway route timeout: the largest request timeout among the target
-    port's routes ("Timeouts at Virtual Gateways are calculated implicitly based on the timeouts
-    of the routes present in the Virtual Service that the Gateway Route points to": timeout
-    policy walkthrough, docs/translation.md). A route with its timeout disabled (0) disables it;
-    no routes (a service without provider) keeps the 15 s default."""
+    port's routes. App Mesh had no API for it and derived it from the target service's routes
+    (the timeout-policy walkthrough; docs/translation.md). Without it the gateway's own hop cut
+    every request at 15 s whatever the routes allowed. A route with its timeout disabled (0)
+    disables it; no routes (a service without provider) keeps the 15 s default."""
     timeouts = [r.timeout_ms for r in (sp.routes if sp is not None else ()) if r.direct_status is None]
     if not timeouts or any(t is None for t in timeouts):
         return DEFAULT_ROUTE_TIMEOUT_MS
