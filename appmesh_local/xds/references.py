@@ -20,6 +20,7 @@ on it at once and keeps it subscribed, so it holds nothing back and is not await
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Iterator, Protocol
 
@@ -63,6 +64,7 @@ class NamedResource(Protocol):
 
 
 _MEMO: weakref.WeakKeyDictionary[NamedResource, Awaited] = weakref.WeakKeyDictionary()
+_MEMO_LOCK = threading.Lock()  # the cache's writer thread and the ADS streams' loop both fill it
 
 
 def awaited_of(resource: NamedResource) -> Awaited:
@@ -70,7 +72,9 @@ def awaited_of(resource: NamedResource) -> Awaited:
     unchanged, so each listener and cluster is parsed once however often it is pushed or checked."""
     found = _MEMO.get(resource)
     if found is None:
-        found = _MEMO[resource] = awaited(resource.type_url, resource.message, resource.name)
+        found = awaited(resource.type_url, resource.message, resource.name)
+        with _MEMO_LOCK:
+            _MEMO[resource] = found
     return found
 
 
