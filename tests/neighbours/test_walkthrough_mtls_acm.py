@@ -71,10 +71,9 @@ def template() -> str:
     )
 
 
-def test_private_cas_from_a_template_then_the_init_lambdas_calls(tmp_path: Path) -> None:
+def test_private_cas_from_a_template_then_the_init_lambdas_calls(tmp_path: Path, account: str) -> None:
     path = tmp_path / "acmpca.yaml"
     path.write_text(template())
-    account = "123456789012"
     with serve_in_thread(xds=False) as server:
         assert cli_main(["apply", "-f", str(path), "--endpoint", server.endpoint, "--account", account]) == 0
         options = dict(
@@ -120,3 +119,41 @@ def test_private_cas_from_a_template_then_the_init_lambdas_calls(tmp_path: Path)
             # The key is encrypted with the passphrase bytes the call carried (the Lambda's base64 text).
             key = serialization.load_pem_private_key(exported[app]["PrivateKey"].encode(), password=passphrase_enc)
             assert key.public_key().public_numbers() == leaf.public_key().public_numbers()
+
+
+def test_a_templates_acm_permission_is_granted_and_revoked(tmp_path: Path, account: str) -> None:
+    """`AWS::ACMPCA::Permission`, the template form of the walkthroughs' create-permission."""
+    path = tmp_path / "pca.yaml"
+    path.write_text(
+        f"Parameters:\n  DomainName:\n    Type: String\n    Default: {DOMAIN}\nResources:"
+        + ca_resources("ColorTeller")
+        + """
+  AcmPermission:
+    Type: AWS::ACMPCA::Permission
+    Properties:
+      CertificateAuthorityArn: !Ref ColorTellerRootCA
+      Principal: acm.amazonaws.com
+      Actions: [IssueCertificate, GetCertificate, ListPermissions]
+"""
+    )
+    with serve_in_thread(xds=False) as server:
+        apply = ["-f", str(path), "--endpoint", server.endpoint, "--account", account]
+        assert cli_main(["apply", *apply]) == 0
+        pca = boto3.client(
+            "acm-pca",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=account,
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        [ca] = pca.list_certificate_authorities()["CertificateAuthorities"]
+        [permission] = pca.list_permissions(CertificateAuthorityArn=ca["Arn"])["Permissions"]
+        assert permission["Actions"] == ["IssueCertificate", "GetCertificate", "ListPermissions"]
+        assert cli_main(["apply", *apply]) == 0  # unchanged: kept
+        assert len(pca.list_permissions(CertificateAuthorityArn=ca["Arn"])["Permissions"]) == 1
+        assert cli_main(["delete", *apply]) == 0
+        assert (
+            pca.describe_certificate_authority(CertificateAuthorityArn=ca["Arn"])["CertificateAuthority"]["Status"]
+            == "DELETED"
+        )
