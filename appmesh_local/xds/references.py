@@ -56,8 +56,11 @@ def awaited(type_url: str, message: Message, name: str) -> Awaited:
 class NamedResource(Protocol):
     """What the memo needs of a snapshot resource (`snapshot.Resource`)."""
 
-    name: str
-    type_url: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type_url(self) -> str: ...
 
     @property
     def message(self) -> Message: ...
