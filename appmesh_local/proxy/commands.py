@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import urllib.request
 from pathlib import Path
@@ -87,7 +88,7 @@ def envoy_command(
 ) -> int:
     """Run Envoy in the foreground (logs on this terminal) until it exits, or Ctrl-C, SIGTERM or SIGHUP.
 
-    Returns Envoy's exit status (128 + N when a signal N ended it). Envoy and its work
+    Returns Envoy's exit status (128 + N when a signal N ended it; 0 when stopped as asked). Envoy and its work
     directory go away with this process however it ends (EnvoyProcess's supervisor).
     """
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
@@ -119,16 +120,17 @@ def envoy_command(
             code = envoy.proc.wait()
         except KeyboardInterrupt:
             pass
-        except (RuntimeError, TimeoutError) as error:  # Envoy exited (or hung) while starting
-            first = str(error).splitlines()[0]
-            print(f"appmesh-local: envoy: error: {first} (Envoy's messages are above)", file=sys.stderr)
+        except (RuntimeError, TimeoutError) as error:  # Envoy exited (or hung) before its admin came up
             code = envoy.proc.returncode if envoy.proc is not None else None
-            code = 1 if not code else code
+            if code != 0:  # 0: it was asked to exit early (e.g. --mode validate), not a failure
+                first = str(error).splitlines()[0]
+                print(f"appmesh-local: envoy: error: {first} (Envoy's messages are above)", file=sys.stderr)
+                code = code or 1
         finally:
             with shielded():  # a second Ctrl-C must not leave Envoy or its files behind
                 stopped = envoy.stop()
-    if code is None:
-        code = stopped or 0
+    if code is None:  # stopped on request: ending by our SIGTERM (Envoy still starting up) is success too
+        code = 0 if stopped in (None, -signal.SIGTERM) else stopped
     return code if code >= 0 else 128 - code
 
 

@@ -10,6 +10,8 @@ from flask import Flask, Response, jsonify, request
 from ..service import AppMeshService
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
+from .proxy_lookup import register as register_proxy_lookup
+from .proxy_lookup import with_unknown_node_reasons
 
 log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_appmesh-local"
@@ -18,6 +20,9 @@ ADMIN_PREFIX = "/_appmesh-local"
 def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
     """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status."""
     app = Flask("appmesh_local")
+    if status is not None:
+        status = with_unknown_node_reasons(status, service)
+    register_proxy_lookup(app, service, status, ADMIN_PREFIX)
 
     @app.get(f"{ADMIN_PREFIX}/health")
     def health() -> Response:

@@ -178,6 +178,8 @@ def _stream_dict(record: StreamStatus) -> dict[str, Any]:
         "stream_id": record.stream_id,
         "node_id": record.node_id,
         "proxy": str(record.proxy) if record.proxy else None,
+        "account": record.proxy.account if record.proxy else None,
+        "region": record.proxy.region if record.proxy else None,
         "mesh": record.proxy.mesh if record.proxy else None,
         "kind": record.proxy.kind if record.proxy else None,
         "name": record.proxy.name if record.proxy else None,
