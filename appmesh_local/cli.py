@@ -89,7 +89,7 @@ def _check_options(parser: argparse.ArgumentParser) -> None:
 
 def _preflight(args: argparse.Namespace, command: str) -> bool:
     """Warn (error with --strict) about what would leave Envoy without configuration; False: stop here."""
-    from .export.sources import DEFAULT_REGION, default_endpoint
+    from .clients import DEFAULT_REGION, default_endpoint
     from .proxy.preflight import check_proxy
 
     kind, name = ("virtualNode", args.virtual_node) if args.virtual_node else ("virtualGateway", args.virtual_gateway)
