@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGINT raises KeyboardInterrupt already
 
@@ -40,6 +40,6 @@ def shielded() -> Iterator[None]:
         _restore(previous)
 
 
-def _restore(previous: dict[signal.Signals, object]) -> None:
+def _restore(previous: dict[signal.Signals, Any]) -> None:
     for signum, handler in previous.items():
-        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

@@ -10,7 +10,7 @@ mesh or proxy of that name, or of a similar name, does exist.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Iterable, cast
 
 from ..store import ResourceKey, Store
 from . import kinds
@@ -49,7 +49,7 @@ def missing_proxy_reason(
         hints.append(f"it has no {label}s")
     moved = [
         _place(account, region, a, r, advice)
-        for a, r, m in store.mesh_keys()
+        for a, r, m in _mesh_keys(store)
         if m == mesh and (a, r) != (account, region) and _get(store, a, r, kind, mesh, name) is not None
     ]
     if moved:
@@ -59,11 +59,11 @@ def missing_proxy_reason(
 
 def _elsewhere(store: Store, account: str, region: str, mesh: str, kind: str, name: str, advice: str) -> str:
     """What exists when the mesh does not: the same name elsewhere, or similar names here."""
-    keys = store.mesh_keys()
+    keys = _mesh_keys(store)
     same_name = [(a, r) for a, r, m in keys if m == mesh and (a, r) != (account, region)]
     if same_name:
         # Prefer the places that also hold the proxy: that is most likely what was meant.
-        same_name.sort(key=lambda place: _get(store, *place, kind, mesh, name) is None)
+        same_name.sort(key=lambda place: _get(store, place[0], place[1], kind, mesh, name) is None)
         places = [_place(account, region, a, r, advice) for a, r in same_name[:MAX_LISTED]]
         return f"; a mesh named {mesh!r} exists in {'; '.join(places)}"
     here = [m for a, r, m in keys if (a, r) == (account, region)]
@@ -99,6 +99,11 @@ def _similar(word: str, candidates: Iterable[str]) -> list[str]:
 def _listed(names: list[str]) -> str:
     shown = ", ".join(sorted(names)[:MAX_LISTED])
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def _mesh_keys(store: Store) -> list[tuple[str, str, str]]:
+    """(account, region, mesh) of every mesh the server holds, in every account and region."""
+    return cast("list[tuple[str, str, str]]", store.mesh_keys())
 
 
 def _get(store: Store, account: str, region: str, kind: str, mesh: str, name: str) -> object | None:
