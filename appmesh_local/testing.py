@@ -256,9 +256,9 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
-    """Refuse to start when a listener's address stays taken for `timeout` seconds: Envoy binds
-    with SO_REUSEPORT, so a second proxy on App Mesh's fixed ports (15000/15001) would silently
-    share them with the first and take some of its connections."""
+    """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
+    naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
+    set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
     from appmesh_local.xds.proxy_config import LISTENER
 
     xds = server.server.xds
