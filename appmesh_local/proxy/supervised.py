@@ -147,10 +147,10 @@ class SupervisedProcess:
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
-            remaining = 3600.0 if deadline is None else deadline - time.monotonic()
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            self._update(min(remaining, 3600.0))
+            self._update(min(remaining, 0.1))  # short waits: other threads may poll() meanwhile
         assert self.returncode is not None
         return self.returncode
 

@@ -25,17 +25,13 @@ usage: supervisor.py --owner PID --control-fd FD --status-fd FD [--remove PATH].
 
 from __future__ import annotations
 
-import argparse
-import ctypes
 import errno
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from typing import Sequence
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 POLL_INTERVAL = 0.2  # seconds, only where pidfds are missing
@@ -46,6 +42,8 @@ def set_parent_death_signal(signum: int) -> None:
     """prctl(PR_SET_PDEATHSIG, signum) on Linux; nothing elsewhere (no such facility)."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # here, not at the top: it costs start-up time and only Linux needs it
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
@@ -66,10 +64,22 @@ def open_pidfd(pid: int) -> int | None:
         raise
 
 
+class Options:
+    """The command line (a plain class: dataclasses would import inspect, ~15 ms of start-up)."""
+
+    def __init__(self) -> None:
+        self.owner = 0
+        self.control_fd = -1
+        self.status_fd = -1
+        self.remove: list[str] = []
+        self.grace = 5.0
+        self.command: list[str] = []
+
+
 class Supervisor:
     """One supervised command; `run()` returns the supervisor's exit status."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: Options) -> None:
         self.owner: int = args.owner
         self.control = os.fdopen(args.control_fd, "rb", buffering=0)
         self.status_fd: int = args.status_fd
@@ -97,6 +107,8 @@ class Supervisor:
     # ---- the command -----------------------------------------------------------------------
     def start_child(self) -> bool:
         me = os.getpid()
+        if sys.platform.startswith("linux"):
+            import ctypes  # noqa: F401 - loaded before the fork, so the child only calls it
 
         def in_child() -> None:  # between fork and exec, in the child; this process has one thread
             set_parent_death_signal(signal.SIGKILL)
@@ -149,6 +161,8 @@ class Supervisor:
             self.child_alive()
 
     def clean_up(self) -> None:
+        import shutil  # only needed now: keeps the start-up quick
+
         self.stop_child()
         for path in self.remove:
             if os.path.isdir(path) and not os.path.islink(path):
@@ -223,23 +237,33 @@ class Supervisor:
                 return 0
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="supervisor.py")
-    parser.add_argument("--owner", type=int, required=True)
-    parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--status-fd", type=int, required=True)
-    parser.add_argument("--remove", action="append", default=[])
-    parser.add_argument("--grace", type=float, default=5.0)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.command[:1] == ["--"]:
-        args.command = args.command[1:]
-    if not args.command:
-        parser.error("give the command after --")
-    return args
+def parse_args(argv: list[str]) -> Options:
+    """The few options of the usage line (argparse alone would double the start-up time)."""
+    options, args = Options(), list(argv)
+    while args and args[0] != "--":
+        flag = args.pop(0)
+        if not args:
+            raise SystemExit(f"supervisor.py: {flag} needs a value")
+        value = args.pop(0)
+        if flag == "--owner":
+            options.owner = int(value)
+        elif flag == "--control-fd":
+            options.control_fd = int(value)
+        elif flag == "--status-fd":
+            options.status_fd = int(value)
+        elif flag == "--remove":
+            options.remove.append(value)
+        elif flag == "--grace":
+            options.grace = float(value)
+        else:
+            raise SystemExit(f"supervisor.py: unknown option {flag}")
+    options.command = args[1:]
+    if not options.owner or options.control_fd < 0 or options.status_fd < 0 or not options.command:
+        raise SystemExit(__doc__.rsplit("usage: ", 1)[-1] if __doc__ else "usage: see supervised.py")
+    return options
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return Supervisor(parse_args(sys.argv[1:] if argv is None else argv)).run()
 
 
