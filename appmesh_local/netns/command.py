@@ -156,7 +156,10 @@ def run_task(
                     f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
                     f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
                 ) from None
-            app = task.popen(list(command), uid=APP_UID)
+            try:
+                app = task.popen(list(command), uid=APP_UID)
+            except OSError as error:
+                raise TaskCommandError(f"cannot start the app of task {name}: {error}") from None
             print(
                 f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
                 f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "

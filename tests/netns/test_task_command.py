@@ -176,6 +176,19 @@ class RunningTask:
     envoy: Seen
     app: Seen
     workdir: Path
+    lines: queue.Queue[str]
+
+    def rest(self, timeout: float = 10) -> str:
+        """Everything the command printed after its "up" line, up to its exit."""
+        self.proc.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.output.append(self.lines.get(timeout=0.2))
+            except queue.Empty:
+                if self.proc.stdout is None or self.proc.stdout.closed or self.proc.poll() is not None:
+                    break
+        return "".join(self.output)
 
 
 def start_task(server: InProcessServer, socket_path: Path, name: str, address: str, *app: str) -> RunningTask:
@@ -225,10 +238,15 @@ def start_task(server: InProcessServer, socket_path: Path, name: str, address: s
             output.append(lines.get(timeout=0.5))
         except queue.Empty:
             pass
-    up = output[-1]
-    pids = re.search(r"pids: Envoy (\d+), app (\d+); Envoy's files in (\S+);", up)
-    assert pids, up
-    return RunningTask(proc, name, address, output, Seen.of(int(pids[1])), Seen.of(int(pids[2])), Path(pids[3]))
+    try:
+        pids = re.search(r"pids: Envoy (\d+), app (\d+); Envoy's files in (\S+);", output[-1])
+        assert pids, output[-1]
+        return RunningTask(
+            proc, name, address, output, Seen.of(int(pids[1])), Seen.of(int(pids[2])), Path(pids[3]), lines
+        )
+    except BaseException:
+        kill_task(proc, name)
+        raise
 
 
 def kill_task(proc: subprocess.Popen, name: str) -> None:
@@ -276,6 +294,15 @@ def color_server(task_requirements) -> Iterator[tuple[InProcessServer, Path]]:
         delete_mesh_tree(appmesh, "taskcmd")
 
 
+def bridge_stays() -> bool:
+    """Whether aml-br0 must still exist after the test: it does now and is not a dead task's leftover
+    (those are reclaimed by the next task start)."""
+    if not link_exists(BRIDGE_NAME):
+        return False
+    record = ownership.read_record(BRIDGE_NAME)
+    return record is None or not ownership.is_orphaned(record)
+
+
 def fresh_name(prefix: str) -> str:
     name = f"{prefix}{os.getpid() % 100000}"
     if netns_exists(f"aml-{name}") or link_exists(f"aml-{name}-h"):
@@ -286,7 +313,7 @@ def fresh_name(prefix: str) -> str:
 def test_task_command_carries_traffic_through_envoy_and_cleans_up(color_server):
     server, socket_path = color_server
     name = fresh_name("tc")
-    bridge_existed = link_exists(BRIDGE_NAME)
+    bridge_existed = bridge_stays()
     task = start_task(server, socket_path, name, TASK_ADDRESS)
     try:
         assert f"at {TASK_ADDRESS}" in task.output[-1] and f"http://{TASK_ADDRESS}:9901" in task.output[-1]
@@ -344,10 +371,24 @@ def test_task_command_ends_with_its_app_and_cleans_up(color_server):
     assert task_leftovers(task) == []
 
 
+def test_task_command_cleans_up_when_its_envoy_dies(color_server):
+    """The command's error path (an exception inside it): Envoy killed under it."""
+    server, socket_path = color_server
+    name = fresh_name("tv")
+    task = start_task(server, socket_path, name, "198.51.100.15")
+    try:
+        os.kill(task.envoy.pid, signal.SIGKILL)
+        assert task.proc.wait(30) == 1
+        assert f"appmesh-local: Envoy of task {name} exited" in task.rest()
+    finally:
+        kill_task(task.proc, name)
+    assert task_leftovers(task) == []
+
+
 def test_sigkilled_task_can_be_started_again_at_once(color_server):
     server, socket_path = color_server
     name = fresh_name("tk")
-    bridge_existed = link_exists(BRIDGE_NAME)
+    bridge_existed = bridge_stays()
     first = start_task(server, socket_path, name, "198.51.100.13")
     try:
         first.proc.kill()
