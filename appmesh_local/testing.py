@@ -178,8 +178,9 @@ class ProxyNotConfigured(RuntimeError):
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text(), stop())
-    is available on this object too.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text(),
+    stop()) is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    It cannot outlive this process: if the process ends without stopping it, its supervisor does.
     """
 
     def __init__(self, server: InProcessServer, process: Any, proxy: Any) -> None:
@@ -189,6 +190,12 @@ class MeshEnvoy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
+
+    def __enter__(self) -> MeshEnvoy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
 
     @property
     def node_id(self) -> str:

@@ -143,7 +143,7 @@ class Supervisor:
             os.killpg(self.child.pid, signum)
         except ProcessLookupError:
             pass
-        except PermissionError:  # it changed credentials and left its group? signal it alone
+        except PermissionError:  # a member of the group runs as another user (we are not root): the command alone
             self.child.send_signal(signum)
 
     def stop_child(self) -> None:
