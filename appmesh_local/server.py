@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from .service import AppMeshService, Quotas
 from .store import Store
+from .store.state_dir import StateDir, StateDirError, open_state_dir
 from .web import create_app
 from .web.serving import create_http_server, shutdown_http_server
 
@@ -35,10 +37,46 @@ class AppMeshServer:
     """The whole appmesh-local server: store, API, xDS bridge. Start, then stop."""
 
     def __init__(self, config: ServerConfig) -> None:
+        """Lock and open the state, then build the API and the bridge. A state directory that cannot be
+        used raises StateDirError (one line for the user), with whatever was taken released."""
         self.config = config
-        self.store = Store.open_dir(config.state_dir) if config.state_dir else Store()
-        self.service = AppMeshService(self.store, config.quotas)
+        self.state_dir: StateDir | None = open_state_dir(config.state_dir) if config.state_dir else None
         self.xds: Any = None
+        self._thread: threading.Thread | None = None
+        self._neighbour_state: Any = None
+        try:
+            self._neighbour_state = self._load_neighbours()  # before the database: a bad file creates nothing
+            self.store = self._open_store()
+        except BaseException:
+            if self.state_dir is not None:
+                self.state_dir.close()
+            raise
+        try:
+            self._build(config)
+        except BaseException:
+            self._release_state()
+            raise
+
+    def _load_neighbours(self) -> Any:
+        """Cloud Map/ACM/ACM PCA state from the directory's snapshot (neighbours.persistence)."""
+        if self.state_dir is None:
+            return None
+        from .neighbours.persistence import NeighbourState
+
+        state = NeighbourState(self.state_dir.neighbours)
+        state.load()
+        return state
+
+    def _open_store(self) -> Store:
+        if self.state_dir is None:
+            return Store()
+        try:
+            return Store(self.state_dir.database)
+        except sqlite3.Error as error:
+            raise StateDirError(f"cannot open {self.state_dir.database}: {error}") from None
+
+    def _build(self, config: ServerConfig) -> None:
+        self.service = AppMeshService(self.store, config.quotas)
         status = None
         if config.xds_port is not None:
             from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
@@ -66,7 +104,6 @@ class AppMeshServer:
             clear_untrusted_proxy_headers=True,
             ident="appmesh-local",
         )
-        self._thread: threading.Thread | None = None
 
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
@@ -75,8 +112,7 @@ class AppMeshServer:
 
         reconciler = getattr(self.xds, "reconciler", None)
         listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None
-        state_file = self.config.state_dir / "neighbours.pickle" if self.config.state_dir else None
-        return NeighbourApis(app, on_change=listener, on_tls_change=listener, state_file=state_file)
+        return NeighbourApis(app, on_change=listener, on_tls_change=listener, state=self._neighbour_state)
 
     @property
     def api_port(self) -> int:
@@ -122,4 +158,10 @@ class AppMeshServer:
             self.xds.stop()
         if self._thread is not None:
             self._thread.join(5)
+        self._release_state()
+
+    def _release_state(self) -> None:
+        """Close the database, then drop the directory's lock (in that order: no write after the unlock)."""
         self.store.close()
+        if self.state_dir is not None:
+            self.state_dir.close()
