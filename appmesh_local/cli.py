@@ -12,7 +12,7 @@ from . import settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import AppMeshServer, ServerConfig
+    from .server import AppMeshServer, ServerConfig, raise_open_file_limit
     from .service import Quotas
     from .store.state_dir import StateDirError
 
@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
     )
+    raise_open_file_limit()
     try:
         server = AppMeshServer(config)
     except StateDirError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import sqlite3
 import threading
@@ -31,6 +32,24 @@ class ServerConfig:
     xds_extra_hosts: tuple[str, ...] = ()
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
     listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+
+
+def raise_open_file_limit(wanted: int = 65536) -> int:
+    """Lift this process's soft RLIMIT_NOFILE towards `wanted` (never above the hard limit); return it.
+
+    Every Envoy holds an xDS connection and every API client a socket: a 1024 soft limit (common
+    in CI) would make the server refuse connections long before it is busy. Go's runtime does the
+    same for every Go program; the hard limit stays the administrator's choice.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            log.debug("cannot raise RLIMIT_NOFILE from %s to %s", soft, target)
+    return soft
 
 
 class AppMeshServer:

@@ -20,7 +20,7 @@ import grpc
 from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.settings import DEFAULT_XDS_PORT
-from appmesh_local.xds.ads import add_to_server
+from appmesh_local.xds.ads import FlowLimits, add_to_server
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.status import Status
 
@@ -29,8 +29,20 @@ GRPC_OPTIONS = (
     ("grpc.so_reuseport", 0),  # a taken port is an error, not a silent share
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Envoy's requests are small (names, versions, a NACK's message): gRPC's default 4 MiB cap
+    # bounds what one request may cost, with room for the largest meshes' EDS name lists.
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    # Our own pings find peers that vanished or stopped reading their socket (no ACK in 20 s).
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    # App Mesh's management service reset every connection about every 40 minutes (the agent's
+    # GRPC_MAX_CONNECTION_AGE_MS says so); so do we, which also bounds any connection the
+    # stall guard could not cut (a unix-socket peer). Envoy reconnects and is resent its config.
+    ("grpc.max_connection_age_ms", 40 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 5_000),
+    # A TCP connection that never completes the HTTP/2 handshake is dropped after 20 s.
+    ("grpc.server_handshake_timeout_ms", 20_000),
 )
 
 
@@ -57,8 +69,11 @@ class XdsRuntime:
         max_delay_s: float = 0.02,
         bind_address: str = "0.0.0.0",
         unix_socket: str | os.PathLike[str] | None = None,
+        flow_limits: FlowLimits | None = None,
     ) -> None:
+        """`flow_limits`: when a peer that does not read its responses is cut off (xds.ads.FlowLimits)."""
         self.host = host
+        self.flow_limits = flow_limits or FlowLimits()
         self.unix_socket = Path(unix_socket) if unix_socket else None
         self.requested_port = port
         self.extra_hosts = tuple(extra_hosts)
@@ -121,7 +136,7 @@ class XdsRuntime:
     # ---- on the loop thread -----------------------------------------------------------------
     async def _start_server(self) -> grpc.aio.Server:
         server = grpc.aio.server(options=GRPC_OPTIONS)
-        add_to_server(server, self.cache, self.status)
+        add_to_server(server, self.cache, self.status, self.flow_limits)
         port = server.add_insecure_port(f"{_host(self.host)}:{self.requested_port}")
         if not port:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")

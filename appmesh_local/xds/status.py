@@ -63,6 +63,7 @@ class Status:
         self._translation: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._cache_problems: dict[tuple[str, str, str], list[str]] = {}
         self._failures: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+        self._disconnected: list[dict[str, Any]] = []  # the last MAX_ERRORS streams the server cut off
         self._changed = threading.Condition()  # own lock: waiters may read the view
         self._generation = 0
 
@@ -110,6 +111,13 @@ class Status:
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+
+    def disconnected(self, record: StreamStatus, reason: str) -> None:
+        """The server cut this stream off (its stream entry goes when the stream ends): kept for `status`."""
+        with self._lock:
+            entry = {"node_id": record.node_id, "peer": record.peer, "stream": record.kind, "reason": reason}
+            self._disconnected = (self._disconnected + [{**entry, "at": time.time()}])[-self.MAX_ERRORS :]
+        self._bump()
 
     def stream_error(self, record: StreamStatus, message: str) -> None:
         with self._lock:
@@ -182,7 +190,7 @@ class Status:
 
     # ---- the view ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """JSON-able: {proxies: [...], unknown_nodes: [...], meshes: [...]}."""
+        """JSON-able: {proxies: [...], unknown_nodes: [...], meshes: [...], disconnected: [...]}."""
         with self._lock:
             proxies, unknown = [], []
             for record in sorted(self._streams.values(), key=lambda r: r.stream_id):
@@ -206,7 +214,8 @@ class Status:
                 }
                 for k, v in sorted(self._translation.items())
             ]
-        return {"proxies": proxies, "unknown_nodes": unknown, "meshes": meshes}
+            disconnected = list(self._disconnected)
+        return {"proxies": proxies, "unknown_nodes": unknown, "meshes": meshes, "disconnected": disconnected}
 
 
 def _stream_dict(record: StreamStatus) -> dict[str, Any]:

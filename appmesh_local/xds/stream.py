@@ -24,6 +24,11 @@ from appmesh_local.xds.status import Status, StreamStatus
 log = logging.getLogger(__name__)
 _CHANGED = object()
 _END = object()
+# Requests read ahead of their handling (each up to gRPC's 4 MiB receive limit). Envoy sends a
+# request when it starts, subscribes, or has read one of our responses (its ACK); a client that
+# keeps sending while it does not read our answers fills these slots, and is then no longer read
+# from: HTTP/2 flow control stops it instead of our memory.
+MAX_PENDING_REQUESTS = 4
 
 
 class StreamBase:
@@ -43,6 +48,7 @@ class StreamBase:
         self._watch: tuple[ProxyRef, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Any] | None = None
+        self._slots: asyncio.Semaphore | None = None  # bounds the requests read but not yet handled
         self._change_pending = False
         self._nacked: set[tuple[str, str]] = set()
         self.read_error: str | None = None  # why the request stream broke, if it did
@@ -117,11 +123,16 @@ class StreamBase:
             self._change_pending = True
             self._queue.put_nowait(_CHANGED)
 
+    def backlogged(self) -> bool:
+        """Every read-ahead slot is taken: the peer sent MAX_PENDING_REQUESTS requests we have not handled."""
+        return self._slots is not None and self._slots.locked()
+
     async def _read(self, request_iterator: AsyncIterator[Any]) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._slots is not None
         try:
             async for request in request_iterator:
                 self._queue.put_nowait(request)
+                await self._slots.acquire()  # the next read waits until a slot is free
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away or sent garbage: end this stream only
@@ -133,6 +144,7 @@ class StreamBase:
     async def serve(self, request_iterator: AsyncIterator[Any]) -> AsyncIterator[Message]:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
+        self._slots = asyncio.Semaphore(MAX_PENDING_REQUESTS)
         self.record = self.status.open_stream(self.kind, self.peer)
         reader = self._loop.create_task(self._read(request_iterator))
         try:
@@ -146,6 +158,7 @@ class StreamBase:
                         self.refresh_known()
                         responses = list(self.on_change())
                     else:
+                        self._slots.release()
                         self.resolve_node(item)
                         responses = list(self.on_request(item))
                 except Exception as exc:  # a bug or a malformed request must not end the server
