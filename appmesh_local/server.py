@@ -13,7 +13,7 @@ from typing import Any
 
 from .service import AppMeshService, Quotas
 from .store import Store
-from .store.state_dir import StateDir, StateDirError, open_state_dir
+from .store.state_dir import XDS_AUTH_KEY, StateDir, StateDirError, open_state_dir
 from .web import create_app
 from .web.serving import create_http_server, shutdown_http_server
 
@@ -32,6 +32,10 @@ class ServerConfig:
     xds_extra_hosts: tuple[str, ...] = ()
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
     listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+    xds_auth: bool = False  # every ADS stream must present a token or a SigV4 signature (xds.auth)
+    xds_auth_key: Path | None = None  # token key file; default <state_dir>/xds-auth.key, in memory if ephemeral
+    credentials_file: Path | None = None  # AWS shared-credentials file whose keys may sign xDS streams
+    xds_socket_group: int | None = None  # the unix socket is 0660 with this gid, else 0600
 
 
 def raise_open_file_limit(wanted: int = 65536) -> int:
@@ -111,6 +115,8 @@ class AppMeshServer:
                 bind_address=config.listener_bind_address,
                 unix_socket=config.xds_socket,
                 build=build,
+                auth=self._xds_auth(config) if config.xds_auth else None,
+                unix_socket_group=config.xds_socket_group,
             )
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
@@ -123,6 +129,21 @@ class AppMeshServer:
             clear_untrusted_proxy_headers=True,
             ident="appmesh-local",
         )
+
+    def _xds_auth(self, config: ServerConfig) -> Any:
+        """Tokens under the key file (made on first use) and SigV4 with the configured credentials."""
+        from .bridge.xds_auth import build_xds_auth
+        from .service.credentials import CredentialStore
+        from .xds.auth import TokenKey
+
+        key_path = config.xds_auth_key or (self.state_dir.path / XDS_AUTH_KEY if self.state_dir else None)
+        credentials = CredentialStore.load(config.credentials_file)
+        return build_xds_auth(key_path or TokenKey.generate(), credentials if len(credentials) else None)
+
+    def xds_token(self, proxy: Any) -> str | None:
+        """The token that opens `proxy`'s (xds.node_id.ProxyRef) stream; None when xDS needs none."""
+        auth = getattr(self.xds, "auth", None)
+        return auth.tokens.token(proxy) if auth is not None and auth.tokens is not None else None
 
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""

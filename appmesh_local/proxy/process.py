@@ -102,8 +102,12 @@ class EnvoyProcess:
         command_prefix: Sequence[str] = (),
         owner_uid: int | None = None,
         keep_workdir: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env`: variables added to this process's environment for Envoy (e.g. the AWS credentials
+        its SigV4 signing of xDS requests uses)."""
         self.bootstrap = dict(bootstrap)
+        self.env = dict(env) if env else None
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
@@ -159,7 +163,12 @@ class EnvoyProcess:
         out = open(self.workdir / "envoy.out", "wb")
         try:
             self.proc = subprocess.Popen(
-                self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         finally:
             out.close()

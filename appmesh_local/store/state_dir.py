@@ -21,6 +21,7 @@ from pathlib import Path
 DATABASE = "appmesh-local.sqlite3"
 NEIGHBOURS = "neighbours.pickle"
 LOCK_FILE = "appmesh-local.lock"
+XDS_AUTH_KEY = "xds-auth.key"  # the secret xDS tokens are minted with (serve --xds-auth)
 _SIDE_FILES = (f"{DATABASE}-wal", f"{DATABASE}-shm")
 RECOVERY_HINT = "restore it from a backup, or move it away to start with an empty state"
 

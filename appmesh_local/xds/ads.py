@@ -18,14 +18,18 @@ from typing import Any, AsyncIterator
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from appmesh_local.xds.auth import XdsAuth
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.delta import DeltaStream
 from appmesh_local.xds.peers import disconnect_peer
 from appmesh_local.xds.sotw import SotwStream
 from appmesh_local.xds.status import Status
-from appmesh_local.xds.stream import StreamBase
+from appmesh_local.xds.stream import Authorize, StreamBase
 
 log = logging.getLogger(__name__)
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+SOTW_METHOD = f"/{SERVICE}/StreamAggregatedResources"  # the HTTP/2 :path a signature covers
+DELTA_METHOD = f"/{SERVICE}/DeltaAggregatedResources"
 
 
 @dataclass(frozen=True)
@@ -46,24 +50,38 @@ class FlowLimits:
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     """Each RPC runs one stream; a stream's failure ends that stream, never the server."""
 
-    def __init__(self, cache: SnapshotCache, status: Status, limits: FlowLimits | None = None) -> None:
+    def __init__(
+        self, cache: SnapshotCache, status: Status, limits: FlowLimits | None = None, auth: XdsAuth | None = None
+    ) -> None:
+        """`auth`: when given, every stream must present credentials that open the proxy it names."""
         self.cache = cache
         self.status = status
         self.limits = limits or FlowLimits()
+        self.auth = auth
 
     async def StreamAggregatedResources(
         self,
         request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> None:
-        await self._run(SotwStream(self.cache, self.status, context.peer()), request_iterator, context)
+        stream = SotwStream(self.cache, self.status, context.peer(), self._authorizer(SOTW_METHOD, context))
+        await self._run(stream, request_iterator, context)
 
     async def DeltaAggregatedResources(
         self,
         request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> None:
-        await self._run(DeltaStream(self.cache, self.status, context.peer()), request_iterator, context)
+        stream = DeltaStream(self.cache, self.status, context.peer(), self._authorizer(DELTA_METHOD, context))
+        await self._run(stream, request_iterator, context)
+
+    def _authorizer(self, method: str, context: grpc.aio.ServicerContext) -> Authorize | None:
+        """The stream's credentials, read now; checked against the node its first request names."""
+        auth = self.auth
+        if auth is None:
+            return None
+        presented = auth.inspect(method, tuple(context.invocation_metadata() or ()))
+        return lambda proxy, node_id: auth.authorize(presented, proxy, node_id)
 
     async def _run(self, stream: StreamBase, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         async with contextlib.aclosing(stream.serve(requests)) as responses:
@@ -72,6 +90,18 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 if reason is not None:
                     self._cut_off(stream, context, reason)
                     return
+        if stream.refusal is not None:
+            log.warning(
+                "ADS %s stream of %r from %s refused: %s",
+                stream.kind,
+                stream.node_id,
+                stream.peer,
+                stream.refusal.reason,
+            )
+            code = (
+                grpc.StatusCode.PERMISSION_DENIED if stream.refusal.authenticated else grpc.StatusCode.UNAUTHENTICATED
+            )
+            await context.abort(code, stream.refusal.reason)
         await _end(stream, context)
 
     async def _write(self, stream: StreamBase, context: grpc.aio.ServicerContext, response: Any) -> str | None:
@@ -124,8 +154,12 @@ async def _end(stream: StreamBase, context: grpc.aio.ServicerContext) -> None:
 
 
 def add_to_server(
-    server: grpc.aio.Server, cache: SnapshotCache, status: Status, limits: FlowLimits | None = None
+    server: grpc.aio.Server,
+    cache: SnapshotCache,
+    status: Status,
+    limits: FlowLimits | None = None,
+    auth: XdsAuth | None = None,
 ) -> AdsServicer:
-    servicer = AdsServicer(cache, status, limits)
+    servicer = AdsServicer(cache, status, limits, auth)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(servicer, server)
     return servicer

@@ -64,6 +64,7 @@ class Status:
         self._cache_problems: dict[tuple[str, str, str], list[str]] = {}
         self._failures: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self._disconnected: list[dict[str, Any]] = []  # the last MAX_ERRORS streams the server cut off
+        self._refused: list[dict[str, Any]] = []  # the last MAX_ERRORS streams refused by authentication
         self._changed = threading.Condition()  # own lock: waiters may read the view
         self._generation = 0
 
@@ -117,6 +118,13 @@ class Status:
         with self._lock:
             entry = {"node_id": record.node_id, "peer": record.peer, "stream": record.kind, "reason": reason}
             self._disconnected = (self._disconnected + [{**entry, "at": time.time()}])[-self.MAX_ERRORS :]
+        self._bump()
+
+    def refused(self, record: StreamStatus, reason: str) -> None:
+        """The stream's credentials did not open the proxy it named (xds.auth): kept for `status`."""
+        with self._lock:
+            entry = {"node_id": record.node_id, "peer": record.peer, "stream": record.kind, "reason": reason}
+            self._refused = (self._refused + [{**entry, "at": time.time()}])[-self.MAX_ERRORS :]
         self._bump()
 
     def stream_error(self, record: StreamStatus, message: str) -> None:
@@ -190,7 +198,7 @@ class Status:
 
     # ---- the view ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """JSON-able: {proxies: [...], unknown_nodes: [...], meshes: [...], disconnected: [...]}."""
+        """JSON-able: {proxies, unknown_nodes, meshes, disconnected, refused} (lists)."""
         with self._lock:
             proxies, unknown = [], []
             for record in sorted(self._streams.values(), key=lambda r: r.stream_id):
@@ -214,8 +222,14 @@ class Status:
                 }
                 for k, v in sorted(self._translation.items())
             ]
-            disconnected = list(self._disconnected)
-        return {"proxies": proxies, "unknown_nodes": unknown, "meshes": meshes, "disconnected": disconnected}
+            disconnected, refused = list(self._disconnected), list(self._refused)
+        return {
+            "proxies": proxies,
+            "unknown_nodes": unknown,
+            "meshes": meshes,
+            "disconnected": disconnected,
+            "refused": refused,
+        }
 
 
 def _stream_dict(record: StreamStatus) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from appmesh_local.xds.auth import Refusal
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import NodeIdError, ProxyRef, parse_node_id
 from appmesh_local.xds.snapshot import Snapshot
@@ -31,15 +32,28 @@ _END = object()
 MAX_PENDING_REQUESTS = 4
 
 
+Authorize = Callable[[ProxyRef | None, str], Refusal | None]
+
+
+class StreamRefused(Exception):
+    """The stream's credentials do not open the proxy its first request names: it gets nothing."""
+
+
 class StreamBase:
-    """One ADS stream: subclasses implement `on_request` and `on_change` returning responses to send."""
+    """One ADS stream: subclasses implement `on_request` and `on_change` returning responses to send.
+
+    With `authorize`, the node the first request names must be one the stream's credentials
+    open (xds.auth); otherwise the stream ends before anything is sent (`refusal` says why).
+    """
 
     kind = ""
 
-    def __init__(self, cache: SnapshotCache, status: Status, peer: str) -> None:
+    def __init__(self, cache: SnapshotCache, status: Status, peer: str, authorize: Authorize | None = None) -> None:
         self.cache = cache
         self.status = status
         self.peer = peer
+        self._authorize = authorize
+        self.refusal: Refusal | None = None
         self.record: StreamStatus  # registered when serve() starts, removed when it ends
         self.node_seen = False
         self.node_id = ""
@@ -80,6 +94,11 @@ class StreamBase:
         except NodeIdError as exc:
             self.proxy, error = None, str(exc)
         self.status.set_node(self.record, self.node_id, self.proxy, error)
+        if self._authorize is not None:
+            self.refusal = self._authorize(self.proxy, self.node_id)
+            if self.refusal is not None:
+                self.status.refused(self.record, self.refusal.reason)
+                raise StreamRefused(self.refusal.reason)
         if self.proxy is not None:
             self._watch = self.cache.watch(self.proxy, self._on_cache_change)
         self.refresh_known()
@@ -161,6 +180,8 @@ class StreamBase:
                         self._slots.release()
                         self.resolve_node(item)
                         responses = list(self.on_request(item))
+                except StreamRefused:
+                    break
                 except Exception as exc:  # a bug or a malformed request must not end the server
                     log.exception("ADS %s stream for %r failed to handle an event", self.kind, self.node_id)
                     self.status.stream_error(self.record, f"{type(exc).__name__}: {exc}")

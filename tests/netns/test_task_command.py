@@ -25,7 +25,8 @@ from typing import Iterator
 import pytest
 
 from appmesh_local.cli import main
-from appmesh_local.netns.command import BRIDGE_NAME, TaskCommandError, parse_hosts
+from appmesh_local.netns.command import BRIDGE_NAME, TaskCommandError, parse_hosts, socket_refuses_envoy
+from appmesh_local.netns.task import ENVOY_UID
 from appmesh_local.proxy.bootstrap import XDS_CLUSTER, render_bootstrap
 from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
 from appmesh_local.server import AppMeshServer, ServerConfig
@@ -47,8 +48,11 @@ http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 
 
 @contextmanager
-def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer, Path]]:
-    """An in-process appmesh-local whose xDS also listens on a unix socket in a fresh 0755 directory."""
+def socket_server(
+    listener_bind_address: str, xds_auth_key: Path | None = None
+) -> Iterator[tuple[InProcessServer, Path]]:
+    """An in-process appmesh-local whose xDS also listens on a unix socket in a fresh 0755 directory
+    (authenticating its proxies with tokens from `xds_auth_key` when given)."""
     directory = Path(tempfile.mkdtemp(prefix="aml-xds-", dir="/tmp"))
     directory.chmod(0o755)  # uid 1337 (Envoy in a task) must traverse it
     socket_path = directory / "sock" / "xds.sock"  # the runtime creates the missing directory itself
@@ -60,6 +64,9 @@ def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer,
         state_dir=None,
         listener_bind_address=listener_bind_address,
         xds_socket=str(socket_path),
+        xds_socket_group=ENVOY_UID,  # the task's Envoy runs as uid and gid 1337
+        xds_auth=xds_auth_key is not None,
+        xds_auth_key=xds_auth_key,
     )
     server = AppMeshServer(config)
     try:
@@ -102,7 +109,8 @@ def test_bootstrap_command_line_takes_xds_socket(capsys):
 def test_gateway_envoy_gets_its_config_over_the_unix_socket():
     bind = f"127.0.{random.randint(1, 254)}.{random.randint(2, 254)}"
     with socket_server(bind) as (server, socket_path):
-        assert socket_path.is_socket() and socket_path.stat().st_mode & 0o777 == 0o666
+        assert socket_path.is_socket() and socket_path.stat().st_mode & 0o777 == 0o660  # never world-writable
+        assert socket_path.stat().st_gid == ENVOY_UID
         assert socket_path.parent.stat().st_mode & 0o777 == 0o755
         assert server.status()["server"]["unix_socket"] == str(socket_path)
         appmesh = server.client()
@@ -122,6 +130,22 @@ def test_gateway_envoy_gets_its_config_over_the_unix_socket():
             assert bind in dump  # the gateway's listener, as the server translated it
             assert [p["name"] for p in server.status()["proxies"]] == ["gw"]
         delete_mesh_tree(appmesh, "sock")
+
+
+def test_task_says_when_its_envoy_may_not_use_the_socket(tmp_path):
+    """A 0600 socket of another user is refused up front, naming the serve option that fixes it."""
+    import socket
+
+    path = tmp_path / "xds.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        path.chmod(0o600)
+        refused = socket_refuses_envoy(str(path))
+        assert refused is not None and "--xds-socket-group 1337" in refused and "0600" in refused
+        os.chown(path, -1, ENVOY_UID) if os.geteuid() == 0 else None
+        path.chmod(0o660)
+        assert (socket_refuses_envoy(str(path)) is None) == (os.geteuid() == 0)
+    assert socket_refuses_envoy(str(tmp_path / "missing")) is None  # not there yet: Envoy waits
 
 
 def test_task_refuses_without_root(monkeypatch, capsys):
@@ -160,12 +184,14 @@ def get(url: str, timeout: float = 5) -> tuple[int, dict, bytes]:
         return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
 
 
-def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requirements):
+@pytest.mark.parametrize("auth", ["open xDS", "xds-auth tokens"])
+def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requirements, tmp_path, auth):
     name = f"tc{os.getpid() % 100000}"
+    key = tmp_path / "xds-auth.key" if auth == "xds-auth tokens" else None
     if netns_exists(f"aml-{name}") or link_exists(f"aml-{name}-h"):
         pytest.skip(f"aml-{name} exists already")
     bridge_existed = link_exists(BRIDGE_NAME)
-    with socket_server("0.0.0.0") as (server, socket_path):  # 0.0.0.0 inside the task's own namespace
+    with socket_server("0.0.0.0", key) as (server, socket_path):  # 0.0.0.0 inside the task's own namespace
         appmesh = server.client()
         appmesh.create_mesh(meshName="taskcmd")
         appmesh.create_virtual_node(
@@ -196,6 +222,7 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
                 name,
                 "--envoy-log-level",
                 "warning",
+                *(["--xds-auth-key", str(key)] if key else []),
                 "--",
                 app_python(),
                 "-c",
