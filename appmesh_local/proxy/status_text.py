@@ -44,6 +44,16 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
         for u in unknown
     ]
     out.append(_table(["NODE ID", "STREAM", "CONNECTED", "REASON"], rows) if rows else "  (none)")
+    for title, key in (("REFUSED STREAMS", "refused"), ("DISCONNECTED STREAMS", "disconnected")):
+        ended = data.get(key) or []
+        if ended:  # authentication refusals and cut-off peers, most recent last
+            out.append("")
+            out.append(f"{title} (last {len(ended)})")
+            rows = [
+                [e.get("node_id") or "(no node yet)", e.get("peer", ""), _age(e.get("at"), now), e.get("reason", "")]
+                for e in ended
+            ]
+            out.append(_table(["NODE ID", "PEER", "WHEN", "REASON"], rows))
     meshes = data.get("meshes", [])
     out.append("")
     out.append(f"MESHES ({len(meshes)})")

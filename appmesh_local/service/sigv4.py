@@ -130,13 +130,18 @@ def canonical_request(method: str, path: str, query: str, headers: Sequence[tupl
     """AWS's canonical request. `path` is as sent (already URI-encoded once); services other than S3
     sign it encoded once more, as botocore and Envoy's signer do."""
     encoded_path = "/".join(urllib.parse.quote(segment, safe="-_.~") for segment in path.split("/"))
-    pairs = sorted(urllib.parse.parse_qsl(query, keep_blank_values=True))
-    canonical_query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}" for k, v in pairs
-    )
+    pairs = sorted(
+        (_encode(urllib.parse.unquote(key)), _encode(urllib.parse.unquote(value)))
+        for key, _, value in (part.partition("=") for part in query.split("&") if part)
+    )  # each name and value encoded as the spec says, then sorted by the encoded forms
+    canonical_query = "&".join(f"{key}={value}" for key, value in pairs)
     canonical_headers = "".join(f"{name}:{_SPACES.sub(' ', value.strip())}\n" for name, value in headers)
     signed = ";".join(name for name, _ in headers)
     return f"{method}\n{encoded_path or '/'}\n{canonical_query}\n{canonical_headers}\n{signed}\n{payload}"
+
+
+def _encode(text: str) -> str:
+    return urllib.parse.quote(text, safe="-_.~")
 
 
 def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
