@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .insight.inspector import Inspector
 from .service import AppMeshService, Quotas
 from .store import Store
 from .store.state_dir import XDS_AUTH_KEY, StateDir, StateDirError, open_state_dir
@@ -101,6 +102,7 @@ class AppMeshServer:
     def _build(self, config: ServerConfig) -> None:
         self.service = AppMeshService(self.store, config.quotas)
         status = None
+        inspector: Inspector | None = None
         if config.xds_port is not None:
             from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
             from .bridge.runtime import XdsRuntime
@@ -119,7 +121,9 @@ class AppMeshServer:
                 unix_socket_group=config.xds_socket_group,
             )
             status = self.xds.status_snapshot
-        self.app = create_app(self.service, status)
+            inspector = Inspector(self.store, self.xds.cache, self.xds.status, certificates=InProcessAcm())
+        self.inspector = inspector
+        self.app = create_app(self.service, status, inspector)
         self.wsgi = self._with_neighbours(self.app)
         self.http = create_http_server(
             self.wsgi,

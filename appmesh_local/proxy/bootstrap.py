@@ -20,6 +20,7 @@ from appmesh_local.xds.auth import ENVOY_AUTHORITY, SIGNING_SERVICES, TOKEN_HEAD
 from appmesh_local.xds.node_id import (
     DEFAULT_REGION,
     METADATA_ACCOUNT,
+    METADATA_ADMIN,
     METADATA_REGION,
     ProxyRef,
     format_node_id,
@@ -79,6 +80,8 @@ def render_bootstrap(
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
+    if admin_port:  # a fixed admin port: the console can read this proxy's stats there
+        metadata[METADATA_ADMIN] = f"{admin_address}:{admin_port}"
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
     if metadata:
         node["metadata"] = metadata

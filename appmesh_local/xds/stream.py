@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 
 from appmesh_local.xds.auth import Refusal
 from appmesh_local.xds.cache import SnapshotCache
-from appmesh_local.xds.node_id import NodeIdError, ProxyRef, parse_node_id
+from appmesh_local.xds.node_id import METADATA_ADMIN, NodeIdError, ProxyRef, parse_node_id
 from appmesh_local.xds.snapshot import Snapshot
 from appmesh_local.xds.status import Status, StreamStatus
 
@@ -93,7 +93,8 @@ class StreamBase:
             error = None
         except NodeIdError as exc:
             self.proxy, error = None, str(exc)
-        self.status.set_node(self.record, self.node_id, self.proxy, error)
+        admin = metadata.get(METADATA_ADMIN)
+        self.status.set_node(self.record, self.node_id, self.proxy, error, admin if isinstance(admin, str) else None)
         if self._authorize is not None:
             self.refusal = self._authorize(self.proxy, self.node_id)
             if self.refusal is not None:
