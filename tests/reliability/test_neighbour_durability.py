@@ -194,3 +194,20 @@ def test_app_mesh_answers_on_a_full_disk_are_true_after_a_crash(disk):
         held = {m["meshName"] for m in client(restarted, "appmesh").list_meshes()["meshes"]}
     assert "before" in held
     assert {name for name, stored in answers.items() if stored} == held - {"before"}
+
+
+def test_every_acknowledged_cloud_map_registration_survives_sigkill(tmp_path):
+    """The write answered just before the crash is there: the snapshot is renamed into place first."""
+    server = ServerProcess(state_dir=tmp_path).start()
+    try:
+        sd = client(server, "servicediscovery")
+        sd.create_http_namespace(Name="crash.local")
+        service_id = sd.create_service(Name="db", NamespaceId=namespace_id(sd, "crash.local"))["Service"]["Id"]
+        acknowledged = []
+        for i in range(60):
+            register(sd, service_id, f"i-{i:03d}")
+            acknowledged.append(f"i-{i:03d}")
+    finally:
+        server.kill()  # right after the last 200: no shutdown hook runs
+    with ServerProcess(state_dir=tmp_path) as restarted:
+        assert instances(client(restarted, "servicediscovery"), service_id) == acknowledged
