@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Iterable
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -161,7 +161,7 @@ class StreamBase:
         finally:
             self._queue.put_nowait(_END)
 
-    async def serve(self, request_iterator: AsyncIterator[Any]) -> AsyncIterator[Message]:
+    async def serve(self, request_iterator: AsyncIterator[Any]) -> AsyncGenerator[Message, None]:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         self._slots = asyncio.Semaphore(MAX_PENDING_REQUESTS)
