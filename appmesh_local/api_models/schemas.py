@@ -15,7 +15,7 @@ from typing import Any, Callable
 from botocore.model import Shape
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
-from .model import service_model
+from .model import SERVICE_NAME, service_model
 
 NOT_NULL = "Member must not be null"
 TYPE_MESSAGES = {
@@ -124,7 +124,7 @@ class _StrictList(fields.List):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def _field_for(shape: Shape, required: bool) -> fields.Field:
+def _field_for(shape: Shape, required: bool, service: str = SERVICE_NAME) -> fields.Field:
     """One marshmallow field enforcing everything the model says about `shape`."""
     messages = {
         "required": NOT_NULL,
@@ -134,13 +134,13 @@ def _field_for(shape: Shape, required: bool) -> fields.Field:
     common: dict[str, Any] = {"required": required, "error_messages": messages}
     kind = shape.type_name
     if kind == "structure":
-        return fields.Nested(schema_class(shape.name), **common)
+        return fields.Nested(schema_class(shape.name, service), **common)
     if kind == "list":
-        return _StrictList(_field_for(shape.member, required=True), validate=_length_checks(shape), **common)
+        return _StrictList(_field_for(shape.member, True, service), validate=_length_checks(shape), **common)
     if kind == "map":
         return fields.Dict(
-            keys=_field_for(shape.key, True),
-            values=_field_for(shape.value, True),
+            keys=_field_for(shape.key, True, service),
+            values=_field_for(shape.value, True, service),
             validate=_length_checks(shape),
             **common,
         )
@@ -168,12 +168,12 @@ def _union_check(members: tuple[str, ...]) -> Callable[..., None]:
 
 
 @cache
-def schema_class(shape_name: str) -> type[Schema]:
-    """The marshmallow Schema class for a structure shape (cached: built once per process)."""
-    shape = service_model().shape_for(shape_name)
+def schema_class(shape_name: str, service: str = SERVICE_NAME) -> type[Schema]:
+    """The marshmallow Schema class for a structure shape of `service` (cached: built once per process)."""
+    shape = service_model(service).shape_for(shape_name)
     required = set(shape.required_members)
     attrs: dict[str, Any] = {
-        name: _field_for(member, name in required)
+        name: _field_for(member, name in required, service)
         for name, member in shape.members.items()
         if member.serialization.get("location") is None or shape_name.endswith("Input")
     }
@@ -184,7 +184,7 @@ def schema_class(shape_name: str) -> type[Schema]:
 
 
 @cache
-def input_schema(operation_name: str) -> Schema:
+def input_schema(operation_name: str, service: str = SERVICE_NAME) -> Schema:
     """A ready Schema instance for an operation's input (thread-safe: load() keeps no state)."""
-    shape = service_model().operation_model(operation_name).input_shape
-    return schema_class(shape.name)()
+    shape = service_model(service).operation_model(operation_name).input_shape
+    return schema_class(shape.name, service)()

@@ -25,7 +25,22 @@ def validate_input(operation_name: str, params: dict[str, Any]) -> dict[str, Any
         raise BadRequest(_coral_message(problems)) from None
 
 
-def _flatten(messages: Any, value: Any, path: tuple[str, ...]):
+def input_problems(service: str, operation_name: str, params: dict[str, Any]) -> str | None:
+    """For an operation of another service's model that appmesh-local answers itself (not moto):
+    None when `params` are valid, else AWS's ValidationException message. JSON 1.1 services name
+    members in it with a lower-case first letter (`certificateAuthorityArn`)."""
+    try:
+        input_schema(operation_name, service).load(params)
+    except ValidationError as exc:
+        return _coral_message(list(_flatten(exc.messages, params, (), _json_member_name)))
+    return None
+
+
+def _json_member_name(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _flatten(messages: Any, value: Any, path: tuple[str, ...], rename: Any = str):
     """Yield (path, value, message) for marshmallow's nested error dict."""
     if isinstance(messages, list):
         for text in messages:
@@ -33,13 +48,13 @@ def _flatten(messages: Any, value: Any, path: tuple[str, ...]):
         return
     for key, nested in messages.items():
         if key == "_union":
-            yield from _flatten(nested, value, path)
+            yield from _flatten(nested, value, path, rename)
         elif isinstance(key, int):
             item = value[key] if isinstance(value, list) and key < len(value) else None
-            yield from _flatten(nested, item, path + (str(key + 1), "member"))
+            yield from _flatten(nested, item, path + (str(key + 1), "member"), rename)
         else:
             item = value.get(key) if isinstance(value, dict) else None
-            yield from _flatten(nested, item, path + (str(key),))
+            yield from _flatten(nested, item, path + (rename(key),), rename)
 
 
 def _render(value: Any) -> str:

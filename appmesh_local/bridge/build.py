@@ -16,7 +16,13 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from appmesh_local.bridge.secrets import SecretResolver, SecretSource
+from appmesh_local.bridge.secrets import (
+    Reference,
+    SecretResolver,
+    SecretSource,
+    cluster_references,
+    listener_references,
+)
 from appmesh_local.envoy.cluster import build_cluster
 from appmesh_local.envoy.endpoint import build_load_assignment
 from appmesh_local.envoy.listener import build_listener
@@ -78,7 +84,8 @@ class MeshConfigBuilder:
         """`secrets` resolves ACM ARNs into ADS-delivered Secrets (None: referenced, never resolved)."""
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
-        self._proxies: dict[tuple[str, str], tuple[ProxyIR, ProxyConfig]] = {}
+        # Per proxy: (its IR, the ACM secrets pending when built, its config).
+        self._proxies: dict[tuple[str, str], tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
         # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
         self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._routes = _IdentityMemo(build_route)
@@ -100,23 +107,24 @@ class MeshConfigBuilder:
         for proxy in mesh_ir.proxies:
             ident = (proxy.kind, proxy.name)
             try:
+                # ACM material can change (renewal, import) while the mesh does not: resolved every build.
+                resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
+                pending = resolved.pending if resolved is not None else frozenset()
                 cached = self._proxies.get(ident)
-                if cached is None or cached[0] is not proxy:
-                    cached = (proxy, self._build_proxy(proxy))
-                if self._secrets is not None:
-                    # ACM material can change (renewal, import) while the mesh does not: resolved every build.
-                    secrets, missing = self._secrets.resolve(proxy, snapshot.account, snapshot.region)
-                    problems.extend(missing)
-                    cached = (proxy, _with_secrets(cached[1], secrets))
+                if cached is None or cached[0] is not proxy or cached[1] != pending:
+                    cached = (proxy, pending, self._build_proxy(proxy, pending))
+                if resolved is not None:
+                    problems.extend(resolved.problems)
+                    cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
             except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
                 failures[ident] = ResourceFailure.wrap(f"{proxy.kind} {proxy.name}", error).reason
                 continue
             self._proxies[ident] = cached
-            proxies[ident] = cached[1]
+            proxies[ident] = cached[2]
         for ident in failures:
             last_good = self._proxies.get(ident)
             if last_good is not None:
-                proxies[ident] = last_good[1]
+                proxies[ident] = last_good[2]
         for ident in [k for k in self._proxies if k not in proxies]:
             del self._proxies[ident]
             self._resources.pop(ident, None)
@@ -130,7 +138,8 @@ class MeshConfigBuilder:
             failures=failures,
         )
 
-    def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
+    def _build_proxy(self, proxy: ProxyIR, pending: frozenset[str] = frozenset()) -> ProxyConfig:
+        """`pending`: ACM secrets the proxy names that cannot be delivered yet (`bridge.secrets`)."""
         resources: dict[str, Any] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get((proxy.kind, proxy.name), {})
@@ -146,7 +155,11 @@ class MeshConfigBuilder:
             resources[type_url][name] = cached[1]
 
         for listener in proxy.listeners:
-            put(LISTENER, listener.name, listener, lambda spec=listener: build_listener(spec))
+            waits = _pending_in(pending, listener_references(listener)) if pending else frozenset()
+            if waits:
+                put(LISTENER, listener.name, (listener, waits), lambda spec=listener, w=waits: build_listener(spec, w))
+            else:
+                put(LISTENER, listener.name, listener, lambda spec=listener: build_listener(spec))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies); the message is parsed from those bytes only if someone reads it.
@@ -162,7 +175,11 @@ class MeshConfigBuilder:
             current[(ROUTE_CONFIGURATION, route_config.name)] = cached
             route_configs.encoded[route_config.name] = cached[1]
         for cluster in proxy.clusters:
-            put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
+            waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
+            if waits:  # rare and proxy-specific: not shared through the identity memo
+                put(CLUSTER, cluster.name, (cluster, waits), lambda c=cluster, w=waits: build_cluster(c, w))
+            else:
+                put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
             if cluster.discovery == "eds":
                 put(
                     CLUSTER_LOAD_ASSIGNMENT,
@@ -175,10 +192,14 @@ class MeshConfigBuilder:
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
-                old = before[1].resources.get(type_url)
+                old = before[2].resources.get(type_url)
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})
+
+
+def _pending_in(pending: frozenset[str], refs: list[Reference]) -> frozenset[str]:
+    return frozenset(name for name, _, _ in refs if name in pending)
 
 
 def _building(proxy: ProxyIR, type_url: str, name: str, build: Callable[[], Any]) -> Any:

@@ -6,19 +6,22 @@ stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a p
 is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serves:
 `appmesh_local.neighbours.sources.InProcessAcm`, wired by `server.py`) and becomes a Secret named as `envoy.tls` names it.
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
-out and says so: Envoy then keeps waiting for it, so that TLS fails closed.
+out, says so, and marks it pending: its references tell Envoy not to wait for it
+(`envoy.tls`), so the rest of the proxy starts at once while TLS on it fails closed; when
+the material appears the secret is delivered and the references go back to normal.
 """
 
 from __future__ import annotations
 
 import re
 import weakref
+from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from appmesh_local.envoy.tls import certificate_secret, secret_name_certificate, secret_name_trust, trust_secret
-from appmesh_local.ir import ProxyIR, TlsCertificate, TlsValidation
+from appmesh_local.ir import Cluster, Listener, ProxyIR, TlsCertificate, TlsValidation
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
@@ -60,18 +63,29 @@ def _certificate_refs(certificate: TlsCertificate | None) -> list[Reference]:
     return [(secret_name_certificate(certificate.acm_certificate), "certificate", (certificate.acm_certificate,))]
 
 
+def listener_references(listener: Listener) -> list[Reference]:
+    """The ACM secrets one listener's TLS chains name."""
+    refs: list[Reference] = []
+    for chain in listener.filter_chains:
+        if chain.tls is not None:
+            refs += _certificate_refs(chain.tls.certificate) + _validation_refs(chain.tls.validation)
+    return refs
+
+
+def cluster_references(cluster: Cluster) -> list[Reference]:
+    """The ACM secrets one cluster's TLS origination names."""
+    if cluster.tls is None:
+        return []
+    return _certificate_refs(cluster.tls.certificate) + _validation_refs(cluster.tls.validation)
+
+
 def acm_references(proxy: ProxyIR) -> tuple[Reference, ...]:
     """Every ACM secret the proxy's listeners and clusters name, sorted, once each."""
     refs: dict[str, Reference] = {}
     for listener in proxy.listeners:
-        for chain in listener.filter_chains:
-            if chain.tls is not None:
-                for ref in _certificate_refs(chain.tls.certificate) + _validation_refs(chain.tls.validation):
-                    refs[ref[0]] = ref
+        refs.update((ref[0], ref) for ref in listener_references(listener))
     for cluster in proxy.clusters:
-        if cluster.tls is not None:
-            for ref in _certificate_refs(cluster.tls.certificate) + _validation_refs(cluster.tls.validation):
-                refs[ref[0]] = ref
+        refs.update((ref[0], ref) for ref in cluster_references(cluster))
     return tuple(refs[name] for name in sorted(refs))
 
 
@@ -79,6 +93,16 @@ def issuing_root(chain_pem: str) -> str | None:
     """The last certificate of a chain (the root it chains to; a self-signed leaf is its own)."""
     certs = _PEM.findall(chain_pem)
     return certs[-1] + "\n" if certs else None
+
+
+@dataclass
+class Resolved:
+    """One proxy's ACM secrets at one build: those that exist, and the names still pending
+    (Envoy is told not to wait for them: `envoy.tls`), with a problem line for each."""
+
+    secrets: dict[str, secret_pb2.Secret] = field(default_factory=dict)
+    pending: frozenset[str] = frozenset()
+    problems: list[str] = field(default_factory=list)
 
 
 class SecretResolver:
@@ -100,14 +124,15 @@ class SecretResolver:
         self._refs[key] = (weakref.ref(proxy, lambda _r: entries.pop(key, None)), refs)
         return refs
 
-    def resolve(self, proxy: ProxyIR, account: str, region: str) -> tuple[dict[str, secret_pb2.Secret], list[str]]:
-        """(name → Secret, problems) for the ACM material `proxy` uses."""
-        secrets: dict[str, secret_pb2.Secret] = {}
-        problems: list[str] = []
+    def resolve(self, proxy: ProxyIR, account: str, region: str) -> Resolved:
+        """The ACM material `proxy` uses: Secrets for what exists, names and problems for what does not."""
+        resolved = Resolved()
+        pending: list[str] = []
         for name, kind, arns in self.references(proxy):
             material = self._material(kind, arns, account, region)
             if material is None:
-                problems.append(_missing(proxy, kind, arns))
+                resolved.problems.append(_missing(proxy, kind, arns))
+                pending.append(name)
                 continue
             key = (account, region, name)
             cached = self._built.get(key)
@@ -117,8 +142,9 @@ class SecretResolver:
                 )
                 cached = (material, message)
                 self._built[key] = cached
-            secrets[name] = cached[1]
-        return secrets, problems
+            resolved.secrets[name] = cached[1]
+        resolved.pending = frozenset(pending)
+        return resolved
 
     def _material(self, kind: str, arns: Sequence[str], account: str, region: str) -> tuple[str, ...] | None:
         if kind == "certificate":

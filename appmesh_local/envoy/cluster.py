@@ -62,7 +62,8 @@ def build_health_check(spec: HealthCheck) -> health_check_pb2.HealthCheck:
     return check
 
 
-def build_cluster(spec: Cluster) -> cluster_pb2.Cluster:
+def build_cluster(spec: Cluster, pending: frozenset[str] = frozenset()) -> cluster_pb2.Cluster:
+    """`pending`: ACM secrets the control plane cannot deliver yet (`envoy.tls`)."""
     cluster = cluster_pb2.Cluster(
         name=spec.name,
         type=_TYPES[spec.discovery],
@@ -89,7 +90,7 @@ def build_cluster(spec: Cluster) -> cluster_pb2.Cluster:
     if spec.health_check is not None:
         cluster.health_checks.append(build_health_check(spec.health_check))
     if spec.tls is not None:
-        cluster.transport_socket.CopyFrom(upstream_socket(spec.tls))
+        cluster.transport_socket.CopyFrom(upstream_socket(spec.tls, pending))
     if spec.stats_tags:
         cluster.metadata.CopyFrom(stats_metadata(spec.stats_tags))
     return cluster

@@ -53,7 +53,7 @@ def build_tcp_filter(spec: TcpFilter) -> lc_pb2.Filter:
     return lc_pb2.Filter(name=TCP_PROXY_NAME, typed_config=pack(proxy))
 
 
-def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
+def build_filter_chain(chain: FilterChain, pending: frozenset[str] = frozenset()) -> lc_pb2.FilterChain:
     match = lc_pb2.FilterChainMatch(server_names=list(chain.server_names))
     if chain.destination_port is not None:
         match.destination_port.CopyFrom(uint32(chain.destination_port))
@@ -62,11 +62,12 @@ def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
     terminal = build_http_filter(chain.http) if chain.http is not None else build_tcp_filter(chain.tcp)
     built = lc_pb2.FilterChain(name=chain.name, filter_chain_match=match, filters=[terminal])
     if chain.tls is not None:
-        built.transport_socket.CopyFrom(downstream_socket(chain.tls))
+        built.transport_socket.CopyFrom(downstream_socket(chain.tls, pending))
     return built
 
 
-def build_listener(spec: Listener) -> listener_pb2.Listener:
+def build_listener(spec: Listener, pending: frozenset[str] = frozenset()) -> listener_pb2.Listener:
+    """`pending`: ACM secrets the control plane cannot deliver yet (`envoy.tls`)."""
     listener = listener_pb2.Listener(
         name=spec.name,
         address=address_pb2.Address(
@@ -74,7 +75,7 @@ def build_listener(spec: Listener) -> listener_pb2.Listener:
                 address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::"
             )
         ),
-        filter_chains=[build_filter_chain(c) for c in spec.filter_chains],
+        filter_chains=[build_filter_chain(c, pending) for c in spec.filter_chains],
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),
     )

@@ -6,6 +6,11 @@ Two kinds of SDS, as in App Mesh (reference §1.4, §4.8):
 - ACM certificates and ACM PCA trust come from the control plane itself, as SDS
   `Secret` resources over the ADS stream (`sds_config: {ads: {}}`), named by ARN
   (`secret_name_*` below; `certificate_secret`/`trust_secret` build them).
+
+An ACM secret the control plane cannot deliver yet (certificate not issued, CA not active)
+is named `pending`: its reference gets a 1 ms initial fetch timeout, so Envoy stops waiting
+for it at once instead of holding the listener or cluster (and, at start, the whole proxy)
+for 15 s. The subscription stays open: TLS on it fails closed until the secret arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from appmesh_local.ir import DownstreamTls, TlsCertificate, TlsValidation, Upstr
 SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 TRUST_PREFIX = "trust:"
+PENDING_SECRET_FETCH_TIMEOUT_MS = 1  # Envoy's smallest; 0 would mean "wait forever"
 
 
 def secret_name_certificate(arn: str) -> str:
@@ -53,10 +59,12 @@ def trust_secret(name: str, ca_pem: str) -> secret_pb2.Secret:
     )
 
 
-def _ads_sds(name: str) -> secret_pb2.SdsSecretConfig:
+def _ads_sds(name: str, pending: frozenset[str]) -> secret_pb2.SdsSecretConfig:
     source = config_source_pb2.ConfigSource(
         resource_api_version=config_source_pb2.V3, ads=config_source_pb2.AggregatedConfigSource()
     )
+    if name in pending:
+        source.initial_fetch_timeout.FromMilliseconds(PENDING_SECRET_FETCH_TIMEOUT_MS)
     return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
 
 
@@ -82,13 +90,15 @@ def _san(value: str) -> common_pb2.SubjectAltNameMatcher:
     return common_pb2.SubjectAltNameMatcher(san_type=san_type, matcher=string_pb2.StringMatcher(exact=value))
 
 
-def _common(certificate: TlsCertificate | None, validation: TlsValidation | None) -> tls_pb2.CommonTlsContext:
+def _common(
+    certificate: TlsCertificate | None, validation: TlsValidation | None, pending: frozenset[str]
+) -> tls_pb2.CommonTlsContext:
     context = tls_pb2.CommonTlsContext()
     if certificate is not None and certificate.sds_secret:
         context.tls_certificate_sds_secret_configs.append(_sds(certificate.sds_secret))
     elif certificate is not None and certificate.acm_certificate:
         context.tls_certificate_sds_secret_configs.append(
-            _ads_sds(secret_name_certificate(certificate.acm_certificate))
+            _ads_sds(secret_name_certificate(certificate.acm_certificate), pending)
         )
     elif certificate is not None:
         context.tls_certificates.append(
@@ -102,7 +112,7 @@ def _common(certificate: TlsCertificate | None, validation: TlsValidation | None
         dynamic = (
             _sds(validation.sds_secret)
             if validation.sds_secret
-            else _ads_sds(secret_name_trust(validation))
+            else _ads_sds(secret_name_trust(validation), pending)
             if validation.acm_authorities or validation.acm_issuer_of
             else None
         )
@@ -125,13 +135,17 @@ def _common(certificate: TlsCertificate | None, validation: TlsValidation | None
     return context
 
 
-def downstream_socket(spec: DownstreamTls) -> base_pb2.TransportSocket:
-    context = tls_pb2.DownstreamTlsContext(common_tls_context=_common(spec.certificate, spec.validation))
+def downstream_socket(spec: DownstreamTls, pending: frozenset[str] = frozenset()) -> base_pb2.TransportSocket:
+    """`pending`: ACM secret names the control plane cannot deliver yet (see the module doc)."""
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=_common(spec.certificate, spec.validation, pending))
     if spec.validation is not None:
         context.require_client_certificate.value = True
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=pack(context))
 
 
-def upstream_socket(spec: UpstreamTls) -> base_pb2.TransportSocket:
-    context = tls_pb2.UpstreamTlsContext(sni=spec.sni, common_tls_context=_common(spec.certificate, spec.validation))
+def upstream_socket(spec: UpstreamTls, pending: frozenset[str] = frozenset()) -> base_pb2.TransportSocket:
+    """`pending`: ACM secret names the control plane cannot deliver yet (see the module doc)."""
+    context = tls_pb2.UpstreamTlsContext(
+        sni=spec.sni, common_tls_context=_common(spec.certificate, spec.validation, pending)
+    )
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=pack(context))

@@ -13,16 +13,7 @@ import contextlib
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 from . import backends
-
-
-class Refusal(Exception):
-    """A modelled Cloud Map error (HTTP 400) to answer instead of calling moto."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
+from .refusal import Refusal
 
 Guard = Callable[[str, str, Mapping[str, Any]], ContextManager[None]]
 

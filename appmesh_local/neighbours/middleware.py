@@ -26,10 +26,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
+from ..api_models.model import service_model
 from ..service.identity import context_from
-from . import backends, cloudmap, cloudmap_rules, private_ca
-from .cloudmap_rules import Refusal
+from . import backends, cloudmap, cloudmap_rules, pca_permissions, private_ca
 from .persistence import NeighbourState, is_mutating
+from .refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ APIS = (
     NeighbourApi("CertificateManager", backends.ACM, "acm"),
     NeighbourApi("ACMPrivateCA", backends.ACM_PCA, "acm-pca"),
 )
+
+# Operations answered here instead of by moto (which lacks them), under the lock.
+OWN: dict[tuple[str, str], Callable[[str, str, str, Mapping[str, Any]], dict[str, Any]]] = {
+    (backends.ACM_PCA, operation): pca_permissions.handle for operation in pca_permissions.OPERATIONS
+}
 
 # Corrections applied after a successful call, under the lock (see each function's doc);
 # checks and adjustments around Cloud Map calls are in cloudmap_rules.GUARDS.
@@ -116,19 +122,31 @@ class NeighbourApis:
         account, region = context.account, context.region
         operation = request.headers.get("X-Amz-Target", "").partition(".")[2]
         params = _json(request.get_data())
+        if operation not in service_model(api.host).operation_names:
+            return _error(400, "UnknownOperationException", f"{api.host} has no operation {operation!r}")
         with backends.LOCK:
             if backends.backend(api.backend, account, region) is None:
                 return _error(400, "UnrecognizedClientException", f"no {api.host} in region {region!r}")
             cloud_map = api.backend == backends.CLOUD_MAP
             touched = cloudmap.affected_services(account, region, operation, params) if cloud_map else []
             guard = cloudmap_rules.GUARDS.get(operation) if cloud_map else None
+            own = OWN.get((api.backend, operation))
             try:
                 with guard(account, region, params) if guard else contextlib.nullcontext():
-                    status, headers, body = _call_moto(api, account, region, request)
+                    if own is not None:
+                        status, headers, body = (
+                            200,
+                            {"Content-Type": JSON_11},
+                            json.dumps(own(operation, account, region, params)).encode(),
+                        )
+                    else:
+                        status, headers, body = _call_moto(api, account, region, request)
                 if status < 300 and (hook := AFTER.get((api.backend, operation))):
                     hook(account, region, params, _json(body))
             except Refusal as refusal:
-                return _error(400, refusal.code, refusal.message)
+                return _error(refusal.status, refusal.code, refusal.message)
+            except NotImplementedError:  # moto has no such action: say so, as AWS says what it does not do
+                return _error(501, "NotImplemented", _not_implemented(api, operation))
             except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
                 log.exception("%s.%s failed in moto", api.target_prefix, operation)
                 return _error(500, "InternalFailure", "internal error in the emulated service")
@@ -216,6 +234,16 @@ def _call_moto(api: NeighbourApi, account: str, region: str, request: Request) -
     finally:
         getattr(chunks, "close", lambda: None)()
     return answer["status"], answer["headers"], payload
+
+
+def _not_implemented(api: NeighbourApi, operation: str) -> str:
+    from moto import __version__ as moto_version
+
+    return (
+        f"appmesh-local does not emulate {api.host} {operation}: the moto {moto_version} backing "
+        f"{api.host} has no implementation of it, and neither App Mesh's walkthroughs nor its user guide "
+        f"use it (docs/aws-behaviour.md, Neighbours)"
+    )
 
 
 def _json(data: Any) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
 (127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
-15001 then routes like a virtual node's egress, one virtual host per targeted service.
+15001 then routes like a virtual node's egress, one virtual host per targeted service
+(per service and provider port when routes target one service on several ports).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from appmesh_local.ir import (
@@ -81,6 +82,49 @@ def _applies(match_port: int | None, port: int, count: int) -> bool:
     return match_port == port if match_port is not None else count == 1
 
 
+@dataclass(frozen=True)
+class _Accepted:
+    """A gateway route one listener serves, with its target resolved."""
+
+    name: str
+    spec: Mapping[str, Any]
+    body: Mapping[str, Any]
+    service: str
+    port: ServicePort | None
+    host_rewrite: bool
+
+
+def gateway_timeout_ms(sp: ServicePort | None) -> int:
+    """App Mesh's implicit gateway route timeout: the largest request timeout among the target
+    port's routes. App Mesh had no API for it and derived it from the target service's routes
+    (the timeout-policy walkthrough; docs/translation.md). Without it the gateway's own hop cut
+    every request at 15 s whatever the routes allowed. A route with its timeout disabled (0)
+    disables it; no routes (a service without provider) keeps the 15 s default."""
+    timeouts = [r.timeout_ms for r in (sp.routes if sp is not None else ()) if r.direct_status is None]
+    if not timeouts or any(t is None for t in timeouts):
+        return DEFAULT_ROUTE_TIMEOUT_MS
+    return 0 if 0 in timeouts else max(t for t in timeouts if t is not None)
+
+
+def _egress_keys(accepted: list[_Accepted]) -> dict[tuple[str, int | None], str]:
+    """The name each (service, provider port) goes by on the gateway's own egress.
+
+    A service the gateway reaches on one port keeps App Mesh's observed shape: Host rewritten
+    to the service name, egress virtual host `<service>`. A service targeted on several ports
+    (`GatewayRouteTarget.port`, the multiple-listeners walkthrough) needs each port told apart
+    after the self-redirect hop, where every request arrives on 15001: the key becomes
+    `<service>:<port>` (the Host an app inside the mesh sends for that port).
+    """
+    ports: dict[str, set[int | None]] = {}
+    for item in accepted:
+        ports.setdefault(item.service, set()).add(item.port.port if item.port is not None else None)
+    return {
+        (service, port): service if len(found) == 1 or port is None else f"{service}:{port}"
+        for service, found in ports.items()
+        for port in found
+    }
+
+
 def gateway_proxy(
     mesh: str,
     name: str,
@@ -98,7 +142,7 @@ def gateway_proxy(
     listeners: list[Listener] = []
     route_configs: list[RouteConfig] = []
     clusters: dict[str, Cluster] = {}
-    egress_vhosts: dict[str, tuple[VirtualHost, int | None]] = {}
+    egress_vhosts: dict[str, VirtualHost] = {}
     header_routes: list[HttpRoute] = []
     ports = [int(lst["portMapping"]["port"]) for lst in listeners_spec]
     for route_name, route_spec in routes.items():
@@ -112,7 +156,9 @@ def gateway_proxy(
             problems.append(
                 f"gateway route {name}/{route_name}: port {match_port} matches no listener of gateway {name}; ignored"
             )
-    for lst in listeners_spec:
+    served = [(lst, _accept(name, lst, len(listeners_spec), routes, services, problems)) for lst in listeners_spec]
+    keys = _egress_keys([item for _, accepted in served for item in accepted])
+    for lst, accepted in served:
         mapping = lst["portMapping"]
         port, protocol = int(mapping["port"]), mapping["protocol"]
         redirect = Cluster(
@@ -125,64 +171,27 @@ def gateway_proxy(
         )
         clusters[redirect.name] = redirect
         ordered = []
-        for route_name, route_spec in routes.items():
-            kind = gateway_route_kind(route_spec)
-            if kind is None:
-                continue
-            route_protocol, body = kind
-            match_spec = body.get("match") or {}
-            if not _applies(match_spec.get("port"), port, len(listeners_spec)):
-                continue
-            if route_protocol != protocol:
-                problems.append(
-                    f"gateway route {name}/{route_name}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored"
-                )
-                continue
-            action = body.get("action") or {}
-            target = action.get("target") or {}
-            vs = (target.get("virtualService") or {}).get("virtualServiceName", "")
-            view = services.get(vs)
-            if view is None or not view.exists:
-                problems.append(
-                    f"gateway route {name}/{route_name}: target virtual service {vs} does not exist; ignored"
-                )
-                continue
-            sp, problem = view.port(target.get("port"))
-            if problem:
-                problems.append(f"gateway route {name}/{route_name}: {problem}")
-            if sp is not None and sp.protocol not in HTTP_FAMILY:
-                problems.append(f"gateway route {name}/{route_name}: target port {sp.port} of {vs} is TCP; ignored")
-                continue
-            rewrite = action.get("rewrite") or {}
-            host_rewrite = ((rewrite.get("hostname") or {}).get("defaultTargetHostname")) != "DISABLED"
-            _add_egress(
-                vs,
-                sp,
-                host_rewrite,
-                egress_vhosts,
-                header_routes,
-                clusters,
-                f"{name}/{route_name}",
-                problems,
-                spec,
-                f"virtual gateway {name}",
-            )
+        for item in accepted:
+            key = keys[(item.service, item.port.port if item.port is not None else None)]
+            _add_egress(key, item, egress_vhosts, header_routes, clusters, problems, spec, f"virtual gateway {name}")
+            match_spec = item.body.get("match") or {}
             match = grpc_match(match_spec, gateway=True) if protocol == GRPC else http_match(match_spec, gateway=True)
+            rewrite = (item.body.get("action") or {}).get("rewrite") or {}
             path_rewrite = (rewrite.get("path") or {}).get("exact")
             for variant, prefix_rewrite in _prefix_variants(match, rewrite, protocol):
                 route = HttpRoute(
-                    name=route_name,
+                    name=item.name,
                     match=variant,
                     clusters=(WeightedTarget(redirect.name, 1),),
                     weighted=False,
-                    timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS,
+                    timeout_ms=gateway_timeout_ms(item.port),
                     prefix_rewrite=prefix_rewrite,
                     path_rewrite=path_rewrite if variant.path_kind != "prefix" else None,
-                    host_rewrite=vs if host_rewrite else None,
-                    request_headers_to_add=() if host_rewrite else ((names.VIRTUAL_SERVICE_HEADER, vs),),
+                    host_rewrite=key if item.host_rewrite else None,
+                    request_headers_to_add=() if item.host_rewrite else ((names.VIRTUAL_SERVICE_HEADER, key),),
                 )
-                ordered.append((route_order(route_spec.get("priority"), variant, route_name), route))
-        ordered.sort(key=lambda item: item[0])
+                ordered.append((route_order(item.spec.get("priority"), variant, item.name), route))
+        ordered.sort(key=lambda entry: entry[0])
         rds = names.ingress_route_config(protocol, port)
         vhost = VirtualHost(name=names.SELF_REDIRECT_VHOST, domains=("*",), routes=tuple(r for _, r in ordered))
         route_configs.append(RouteConfig(name=rds, virtual_hosts=(vhost,)))
@@ -202,7 +211,7 @@ def gateway_proxy(
             )
         )
     egress_rds = names.egress_route_config("http", names.EGRESS_PORT)
-    vhosts = [egress_vhosts[k][0] for k in sorted(egress_vhosts)]
+    vhosts = [egress_vhosts[k] for k in sorted(egress_vhosts)]
     if header_routes:
         vhosts.append(
             VirtualHost(
@@ -238,49 +247,84 @@ def gateway_proxy(
     )
 
 
+def _accept(
+    gateway: str,
+    listener: Mapping[str, Any],
+    listener_count: int,
+    routes: Mapping[str, Mapping[str, Any]],
+    services: Mapping[str, ServiceView | None],
+    problems: list[str],
+) -> list[_Accepted]:
+    """The gateway routes `listener` serves, each with its target service and provider port."""
+    mapping = listener["portMapping"]
+    port, protocol = int(mapping["port"]), mapping["protocol"]
+    accepted = []
+    for route_name, route_spec in routes.items():
+        kind = gateway_route_kind(route_spec)
+        if kind is None:
+            continue
+        route_protocol, body = kind
+        if not _applies((body.get("match") or {}).get("port"), port, listener_count):
+            continue
+        where = f"gateway route {gateway}/{route_name}"
+        if route_protocol != protocol:
+            problems.append(f"{where}: {route_protocol} route on a {protocol} gateway listener ({port}); ignored")
+            continue
+        action = body.get("action") or {}
+        target = action.get("target") or {}
+        vs = (target.get("virtualService") or {}).get("virtualServiceName", "")
+        view = services.get(vs)
+        if view is None or not view.exists:
+            problems.append(f"{where}: target virtual service {vs} does not exist; ignored")
+            continue
+        sp, problem = view.port(target.get("port"))
+        if problem:
+            problems.append(f"{where}: {problem}")
+        if sp is not None and sp.protocol not in HTTP_FAMILY:
+            problems.append(f"{where}: target port {sp.port} of {vs} is TCP; ignored")
+            continue
+        rewrite = action.get("rewrite") or {}
+        host_rewrite = ((rewrite.get("hostname") or {}).get("defaultTargetHostname")) != "DISABLED"
+        accepted.append(_Accepted(route_name, route_spec, body, vs, sp, host_rewrite))
+    return accepted
+
+
 def _add_egress(
-    vs: str,
-    sp: ServicePort | None,
-    host_rewrite: bool,
-    vhosts: dict[str, tuple[VirtualHost, int | None]],
+    key: str,
+    item: _Accepted,
+    vhosts: dict[str, VirtualHost],
     header_routes: list[HttpRoute],
     clusters: dict[str, Cluster],
-    route_name: str,
     problems: list[str],
     spec: Mapping[str, Any],
     client: str,
 ) -> None:
-    """Give service `vs` its egress virtual host (once) and, without host rewrite, its
-    header-matched routes in the `default_backend` virtual host."""
-    chosen = sp.port if sp is not None else None
-    if vs in vhosts:
-        if vhosts[vs][1] != chosen:
-            problems.append(
-                f"gateway route {route_name}: {vs} already routed on provider port {vhosts[vs][1]}; "
-                f"port {chosen} not used"
-            )
-        elif not host_rewrite:
-            _add_header_routes(vs, sp, header_routes)
-        return
-    routes = sp.routes if sp is not None else ()
-    domains = (vs, f"{vs}:{names.EGRESS_PORT}")
-    vhosts[vs] = (VirtualHost(name=vs, domains=domains, routes=routes), chosen)
-    if sp is not None:
-        client_clusters(client, spec, vs, sp, clusters, problems)
-    if not host_rewrite:
-        _add_header_routes(vs, sp, header_routes)
+    """Give the target of `item` (service and provider port) its egress virtual host `key` (once)
+    and, without host rewrite, its header-matched routes in the `default_backend` virtual host."""
+    vs, sp = item.service, item.port
+    if key not in vhosts:
+        routes = sp.routes if sp is not None else ()
+        if key == vs:
+            domains: tuple[str, ...] = (vs, f"{vs}:{names.EGRESS_PORT}")
+        else:  # the port-qualified Host only served to pick the port: the app gets the name, as for one port
+            domains = (key,)
+            routes = tuple(replace(route, host_rewrite=vs) for route in routes)
+        vhosts[key] = VirtualHost(name=key, domains=domains, routes=routes)
+        if sp is not None:
+            client_clusters(client, spec, vs, sp, clusters, problems)
+    if not item.host_rewrite:
+        _add_header_routes(key, vs, sp, header_routes)
 
 
-def _add_header_routes(vs: str, sp: ServicePort | None, header_routes: list[HttpRoute]) -> None:
+def _add_header_routes(key: str, vs: str, sp: ServicePort | None, header_routes: list[HttpRoute]) -> None:
+    """Routes in `default_backend` for requests the gateway marked with `key` (hostname rewrite
+    DISABLED); a port-qualified marker is set back to the service name before the app sees it."""
     if sp is None:
         return
-    marker = HeaderMatch(name=names.VIRTUAL_SERVICE_HEADER, kind="exact", value=vs)
+    marker = HeaderMatch(name=names.VIRTUAL_SERVICE_HEADER, kind="exact", value=key)
+    restore = ((names.VIRTUAL_SERVICE_HEADER, vs),) if key != vs else ()
     for route in sp.routes:
         if any(r.name == route.name and marker in r.match.headers for r in header_routes):
             continue
         match = RouteMatch(route.match.path_kind, route.match.path, (marker,) + route.match.headers, route.match.query)
-        header_routes.append(_replace_match(route, match))
-
-
-def _replace_match(route: HttpRoute, match: RouteMatch) -> HttpRoute:
-    return replace(route, match=match)
+        header_routes.append(replace(route, match=match, request_headers_to_add=route.request_headers_to_add + restore))

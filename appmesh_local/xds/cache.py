@@ -22,6 +22,7 @@ from appmesh_local.xds.proxy_config import (
     CLUSTER_LOAD_ASSIGNMENT,
     LISTENER,
     ROUTE_CONFIGURATION,
+    SECRET,
     TYPE_URLS,
     MeshConfig,
 )
@@ -231,9 +232,10 @@ def _references_unchanged(
     previous: Snapshot | None, by_type: Mapping[str, Mapping[str, Resource]], digests: Mapping[str, str]
 ) -> bool:
     """True when `previous` (consistent, or it would not exist) had the same listeners, clusters
-    and endpoints and the same route configuration names: the consistency check would pass again."""
+    and endpoints and the same route configuration and secret names: the consistency check would
+    pass again."""
     if previous is None:
         return False
     if any(previous.types[t].digest != digests[t] for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)):
         return False
-    return previous.types[ROUTE_CONFIGURATION].resources.keys() == by_type[ROUTE_CONFIGURATION].keys()
+    return all(previous.types[t].resources.keys() == by_type[t].keys() for t in (ROUTE_CONFIGURATION, SECRET))

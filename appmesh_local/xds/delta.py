@@ -4,6 +4,11 @@ Per-resource versions are the digests of their serialized bytes, so they survive
 server restart (an Envoy that reconnects with `initial_resource_versions` gets only
 what really differs); `system_version_info` is the type's snapshot version, which
 is what ACKs and NACKs are recorded against.
+
+A listener or cluster sent as new or changed is followed, in the same push, by the route
+configurations, endpoints and secrets it awaits (`references`) that Envoy subscribes to,
+even unchanged ones: Envoy warms the new object until they arrive, and re-subscribes to
+nothing, since it already holds those names.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Iterable
 from envoy.service.discovery.v3 import discovery_pb2
 
 from appmesh_local.xds.proxy_config import TYPE_URLS
-from appmesh_local.xds.snapshot import PUSH_ORDER, WILDCARD_TYPES
+from appmesh_local.xds.references import REFERRED_TYPES, REFERRING_TYPES, awaited_of
+from appmesh_local.xds.snapshot import PUSH_ORDER, WILDCARD_TYPES, Resource
 from appmesh_local.xds.sotw import CONTROL_PLANE
 from appmesh_local.xds.stream import StreamBase
 
@@ -72,7 +78,13 @@ class DeltaStream(StreamBase):
             elif state.sent_version is not None:
                 self.status.acked(self.record, type_url, state.sent_version)
                 state.fresh = False
-        return self._maybe_send(type_url, state)
+        out = self._maybe_send(type_url, state)
+        if out and type_url in REFERRING_TYPES:
+            for referred in PUSH_ORDER:
+                other = self.types.get(referred)
+                if referred in REFERRED_TYPES and other is not None and other.requested:
+                    out.extend(self._maybe_send(referred, other))
+        return out
 
     def on_change(self) -> Iterable[discovery_pb2.DeltaDiscoveryResponse]:
         out: list[discovery_pb2.DeltaDiscoveryResponse] = []
@@ -109,8 +121,18 @@ class DeltaStream(StreamBase):
         for res in updated:
             response.resources.add(name=res.name, version=res.digest).resource.CopyFrom(res.packed)
             state.known[res.name] = res.digest
+            if type_url in REFERRING_TYPES:
+                self._owe(res)
         for name in removed:
             del state.known[name]
         state.nonce, state.sent_version, state.must_answer = nonce, version, False
         self.status.sent(self.record, type_url, version)
         return [response]
+
+    def _owe(self, resource: Resource) -> None:
+        """Envoy will warm `resource` (new or changed) until what it awaits arrives: forget that
+        Envoy holds those, so the next response of their type carries them again."""
+        for wanted_type, wanted in awaited_of(resource):
+            other = self.types.get(wanted_type)
+            if other is not None and (other.wildcard or wanted in other.names):
+                other.known.pop(wanted, None)

@@ -9,9 +9,8 @@ boot prefix means a restarted server never reuses a version an Envoy ACKed.
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -25,6 +24,7 @@ from appmesh_local.xds.proxy_config import (
     SECRET,
     TYPE_URLS,
 )
+from appmesh_local.xds.references import REFERRING_TYPES, awaited_of
 
 # The order Envoy expects updates in (xDS protocol, "eventual consistency considerations"):
 # clusters before their endpoints, listeners before their routes; secrets last.
@@ -38,7 +38,6 @@ SHORT_TYPE_NAMES = {
     CLUSTER_LOAD_ASSIGNMENT: "eds",
     SECRET: "sds",
 }
-_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,60 +173,24 @@ class Snapshot:
 
 
 def check_consistency(resources: Mapping[str, Mapping[str, Resource]]) -> list[str]:
-    """What Envoy would wait for forever: RDS names no route config answers, EDS clusters with no CLA."""
+    """What Envoy would wait for forever: resources a listener or cluster awaits over ADS
+    (route configurations, ClusterLoadAssignments, secrets) that the snapshot does not hold."""
     problems: list[str] = []
-    routes = resources.get(ROUTE_CONFIGURATION, {})
-    for listener_name, rds_name in _referenced_route_configs(resources.get(LISTENER, {}).values()):
-        if rds_name not in routes:
-            problems.append(f"listener {listener_name} references route config {rds_name} that does not exist")
-    assignments = resources.get(CLUSTER_LOAD_ASSIGNMENT, {})
-    for cluster_name, service_name in _eds_clusters(resources.get(CLUSTER, {}).values()):
-        if service_name not in assignments:
-            problems.append(f"EDS cluster {cluster_name} has no ClusterLoadAssignment {service_name}")
+    for type_url in REFERRING_TYPES:
+        for res in resources.get(type_url, {}).values():
+            for wanted_type, wanted in awaited_of(res):
+                if wanted not in resources.get(wanted_type, {}):
+                    problems.append(_missing(res, wanted_type, wanted))
     return problems
 
 
-# Per Resource object (they are immutable and reused while unchanged): what it references.
-_ROUTE_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
-_EDS_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def _referenced_route_configs(listeners: Iterable[Resource]) -> Iterable[tuple[str, str]]:
-    for res in listeners:
-        names = _ROUTE_REFS.get(res)
-        if names is None:
-            names = _ROUTE_REFS[res] = tuple(_route_config_names(res.message))
-        for name in names:
-            yield res.name, name
-
-
-def _route_config_names(listener: Message) -> Iterable[str]:
-    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
-
-    chains = list(listener.filter_chains)
-    if listener.HasField("default_filter_chain"):
-        chains.append(listener.default_filter_chain)
-    for chain in chains:
-        for flt in chain.filters:
-            if flt.typed_config.type_url != _HCM:
-                continue
-            hcm = hcm_pb2.HttpConnectionManager()
-            hcm.ParseFromString(flt.typed_config.value)
-            if hcm.HasField("rds"):
-                yield hcm.rds.route_config_name
-
-
-def _eds_clusters(clusters: Iterable[Resource]) -> Iterable[tuple[str, str]]:
-    from envoy.config.cluster.v3 import cluster_pb2
-
-    for res in clusters:
-        names = _EDS_REFS.get(res)
-        if names is None:
-            cluster = res.message
-            eds = cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
-            names = _EDS_REFS[res] = (cluster.eds_cluster_config.service_name or res.name,) if eds else ()
-        for name in names:
-            yield res.name, name
+def _missing(res: Resource, wanted_type: str, wanted: str) -> str:
+    if wanted_type == ROUTE_CONFIGURATION:
+        return f"listener {res.name} references route config {wanted} that does not exist"
+    if wanted_type == CLUSTER_LOAD_ASSIGNMENT:
+        return f"EDS cluster {res.name} has no ClusterLoadAssignment {wanted}"
+    kind = "listener" if res.type_url == LISTENER else "cluster"
+    return f"{kind} {res.name} awaits secret {wanted} that the server does not have"
 
 
 def empty_types(version: str) -> dict[str, TypeSnapshot]:

@@ -178,3 +178,36 @@ def test_a_tls_handshake_with_the_material_verifies_against_the_bundle(harness, 
             with client_context.wrap_socket(raw, server_hostname="backend.apps.local") as tls:
                 assert tls.recv(5) == b"hello"
         thread.join(10)
+
+
+def test_permissions_page_by_max_results_and_refuse_foreign_tokens(harness, account):
+    pca = harness.client("acm-pca", account)
+    ca_arn, other_ca = active_root_ca(pca), active_root_ca(pca, "Other Root")
+    sources = ["111111111111", "222222222222", "333333333333"]
+    for source in sources:
+        pca.create_permission(
+            CertificateAuthorityArn=ca_arn,
+            Principal="acm.amazonaws.com",
+            SourceAccount=source,
+            Actions=["GetCertificate"],
+        )
+    first = pca.list_permissions(CertificateAuthorityArn=ca_arn, MaxResults=2)
+    assert [p["SourceAccount"] for p in first["Permissions"]] == sources[:2]
+    rest = pca.list_permissions(CertificateAuthorityArn=ca_arn, MaxResults=2, NextToken=first["NextToken"])
+    assert [p["SourceAccount"] for p in rest["Permissions"]] == sources[2:] and "NextToken" not in rest
+    paged = pca.get_paginator("list_permissions").paginate(
+        CertificateAuthorityArn=ca_arn, PaginationConfig={"PageSize": 1}
+    )
+    assert [p["SourceAccount"] for page in paged for p in page["Permissions"]] == sources
+    for token in (first["NextToken"], "garbage"):
+        with pytest.raises(pca.exceptions.InvalidNextTokenException):
+            pca.list_permissions(CertificateAuthorityArn=other_ca, NextToken=token)
+    with pytest.raises(pca.exceptions.ResourceNotFoundException):
+        pca.delete_permission(
+            CertificateAuthorityArn=ca_arn, Principal="acm.amazonaws.com"
+        )  # the caller's account has none
+    pca.delete_permission(CertificateAuthorityArn=ca_arn, Principal="acm.amazonaws.com", SourceAccount=sources[1])
+    assert [p["SourceAccount"] for p in pca.list_permissions(CertificateAuthorityArn=ca_arn)["Permissions"]] == [
+        sources[0],
+        sources[2],
+    ]

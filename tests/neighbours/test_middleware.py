@@ -107,6 +107,16 @@ def test_a_region_moto_does_not_know_is_a_client_error(client):
     assert response.json["__type"] == "UnrecognizedClientException"
 
 
+def test_an_operation_outside_the_model_is_unknown_and_one_moto_lacks_is_not_implemented(client):
+    unknown = call(client, "ACMPrivateCA.MakeMeACoffee", {}, signed("111111111111", "us-east-1", "acm-pca"))
+    assert (unknown.status_code, unknown.json["__type"]) == (400, "UnknownOperationException")
+    absent = call(
+        client, "ACMPrivateCA.CreateCertificateAuthorityAuditReport", {}, signed("111111111111", "us-east-1", "acm-pca")
+    )
+    assert (absent.status_code, absent.json["__type"]) == (501, "NotImplemented")
+    assert "does not emulate acm-pca CreateCertificateAuthorityAuditReport" in absent.json["message"]
+
+
 def test_on_change_errors_do_not_fail_the_call():
     def broken(*change: str) -> None:
         raise RuntimeError("listener bug")

@@ -89,3 +89,20 @@ def test_reads_do_not_write_the_state_file(account, tmp_path):
         assert not state_file.exists()
         sd.create_http_namespace(Name="apps.local")
         assert state_file.exists()
+
+
+def test_ca_permissions_survive_a_restart(account, tmp_path):
+    state_file = tmp_path / "neighbours.pickle"
+    with serve(NeighbourApis(inner_app(), state_file=state_file), []) as first:
+        pca = first.client("acm-pca", account)
+        ca_arn = active_root_ca(pca)
+        pca.create_permission(
+            CertificateAuthorityArn=ca_arn,
+            Principal="acm.amazonaws.com",
+            Actions=["IssueCertificate", "GetCertificate"],
+        )
+        before = pca.list_permissions(CertificateAuthorityArn=ca_arn)["Permissions"]
+    forget(account)
+    with serve(NeighbourApis(inner_app(), state_file=state_file), []) as second:
+        after = second.client("acm-pca", account).list_permissions(CertificateAuthorityArn=ca_arn)["Permissions"]
+    assert after == before and [p["Actions"] for p in after] == [["IssueCertificate", "GetCertificate"]]

@@ -65,9 +65,10 @@ def ok(_: int) -> tuple[int, float]:
 class Backend:
     """An app instance outside any Envoy: answers per `behaviour`, counts every attempt."""
 
-    def __init__(self, name: str, address: str, behaviour: Behaviour = ok) -> None:
-        self.name, self.address, self.behaviour = name, address, behaviour
+    def __init__(self, name: str, address: str, behaviour: Behaviour = ok, port: int = APP_PORT) -> None:
+        self.name, self.address, self.behaviour, self.port = name, address, behaviour, port
         self.healthy = True  # what HEALTH_PATH answers (200 / 503)
+        self.passes: set[str] = set()  # other paths under HEALTH_PATH/ that answer 200 (the rest 503)
         self.attempts: list[dict[str, Any]] = []  # non-health requests, in arrival order
         self.health_checks = 0
         self._lock = threading.Lock()
@@ -77,10 +78,11 @@ class Backend:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path == HEALTH_PATH:
+                if self.path == HEALTH_PATH or self.path.startswith(HEALTH_PATH + "/"):
                     with backend._lock:
                         backend.health_checks += 1
-                    self._answer(200 if backend.healthy else 503)
+                    passes = backend.healthy if self.path == HEALTH_PATH else self.path in backend.passes
+                    self._answer(200 if passes else 503)
                     return
                 with backend._lock:
                     backend.attempts.append(
@@ -110,7 +112,7 @@ class Backend:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.http = ThreadingHTTPServer((address, APP_PORT), Handler)
+        self.http = ThreadingHTTPServer((address, port), Handler)
         self.http.daemon_threads = True
         self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self._thread.start()
@@ -373,9 +375,10 @@ class Scenario:
     def appmesh(self) -> Any:
         return self.lab.aws("appmesh")
 
-    def backend(self, behaviour: Behaviour = ok) -> Backend:
+    def backend(self, behaviour: Behaviour = ok, port: int = APP_PORT, address: str | None = None) -> Backend:
+        """A backend on the next free backend address (or `address`, e.g. a second port of one instance)."""
         index = len(self.backends)
-        made = Backend(f"b{index}", self.lab.backend_address(index), behaviour)
+        made = Backend(f"b{index}", address or self.lab.backend_address(index), behaviour, port)
         self.backends.append(made)
         return made
 

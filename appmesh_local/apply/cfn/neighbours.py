@@ -525,6 +525,39 @@ class PrivateCaActivation(NeighbourDriver):
         return str(physical or props.get("CertificateAuthorityArn") or "")
 
 
+class PrivateCaPermission(NeighbourDriver):
+    """ACM's permission on a private CA (`CreatePermission`), which the TLS walkthroughs grant
+    before requesting certificates. Identified by CA ARN and principal, as the schema's
+    primary identifier; every property is create-only."""
+
+    type_name = "AWS::ACMPCA::Permission"
+    service = "acm-pca"
+    updatable = frozenset()
+
+    def create(self, run: Run, props: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        params = _params(self.service, "CreatePermission", props)
+        _call(run, self.service, "CreatePermission", **params)
+        return f"{params['CertificateAuthorityArn']}|{params['Principal']}", {}
+
+    def exists(self, run: Run, entry: Mapping[str, Any]) -> bool:
+        props = entry["properties"]
+        try:
+            found = run.target.client(self.service).list_permissions(
+                CertificateAuthorityArn=props["CertificateAuthorityArn"]
+            )["Permissions"]
+        except ClientError:
+            return False
+        return any(p["Principal"] == props["Principal"] for p in found)
+
+    def remove(self, run: Run, entry: Mapping[str, Any]) -> None:
+        props = entry["properties"]
+        params = {k: props[k] for k in ("CertificateAuthorityArn", "Principal", "SourceAccount") if props.get(k)}
+        _call(run, self.service, "DeletePermission", **params)
+
+    def label(self, props: Mapping[str, Any], physical: Any = None) -> str:
+        return str(props.get("Principal") or physical or "")
+
+
 def _drivers() -> dict[str, Any]:
     found: dict[str, Any] = {
         "AWS::ServiceDiscovery::HttpNamespace": CloudMapNamespace(
@@ -544,6 +577,7 @@ def _drivers() -> dict[str, Any]:
         PrivateCa(),
         PrivateCaCertificate(),
         PrivateCaActivation(),
+        PrivateCaPermission(),
     ):
         found[driver.type_name] = driver
     return found
