@@ -1,4 +1,4 @@
-"""Run the API (waitress, a production WSGI server) and the xDS bridge in one process."""
+"""Run the API (an asyncio HTTP server, web/serving.py) and the xDS bridge in one process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 from .service import AppMeshService, Quotas
 from .store import Store
 from .web import create_app
-from .web.serving import create_http_server, shutdown_http_server
+from .web.errors import is_aws_json
+from .web.limits import Limits
+from .web.serving import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,8 @@ class ServerConfig:
     threads: int = 8
     xds_extra_hosts: tuple[str, ...] = ()
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
-    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)
+    limits: Limits = field(default_factory=Limits)  # per-connection sizes and times of the API port
 
 
 class AppMeshServer:
@@ -58,15 +61,9 @@ class AppMeshServer:
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)
-        self.http = create_http_server(
-            self.wsgi,
-            host=config.host,
-            port=config.port,
-            threads=config.threads,
-            clear_untrusted_proxy_headers=True,
-            ident="appmesh-local",
+        self.http = HttpServer(
+            self.wsgi, config.host, config.port, threads=config.threads, limits=config.limits, inline=_inline
         )
-        self._thread: threading.Thread | None = None
 
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
@@ -80,7 +77,7 @@ class AppMeshServer:
 
     @property
     def api_port(self) -> int:
-        return int(self.http.effective_port)
+        return self.http.effective_port
 
     @property
     def endpoint(self) -> str:
@@ -90,22 +87,20 @@ class AppMeshServer:
         """Serve from daemon threads (used by in-process and embedded use)."""
         if self.xds is not None:
             self.xds.start()
-        self._thread = threading.Thread(target=self.http.run, name="appmesh-local-http", daemon=True)
-        self._thread.start()
+        self.http.start()
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until SIGINT/SIGTERM."""
+        """Serve until SIGINT/SIGTERM; the main thread only waits for the signal."""
 
         def stop(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        if self.xds is not None:
-            self.xds.start()
         log.info("App Mesh API on %s (state: %s)", self.endpoint, self.store.path)
         try:
-            self.http.run()
+            self.start_background()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:
@@ -113,13 +108,13 @@ class AppMeshServer:
 
     def stop(self) -> None:
         """Close both ports and end every server thread (HTTP loop and workers, xDS, reconciler)."""
-        if self._thread is not None:
-            shutdown_http_server(self.http)
-        else:
-            self.http.close()
-            self.http.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self.http.stop()
         if self.xds is not None:
             self.xds.stop()
-        if self._thread is not None:
-            self._thread.join(5)
         self.store.close()
+
+
+def _inline(environ: dict[str, Any]) -> bool:
+    """App Mesh calls run on the event loop; Cloud Map / ACM / ACM PCA calls (moto: slower,
+    and ACM PCA generates keys) on worker threads, so they never hold up other clients."""
+    return not is_aws_json(environ)

@@ -39,7 +39,7 @@ class InProcessServer:
 
     @property
     def api_port(self) -> int:
-        return int(self.server.api_port)  # waitress reports the bound port as a string
+        return self.server.api_port
 
     @property
     def endpoint(self) -> str:
