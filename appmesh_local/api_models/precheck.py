@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from botocore.model import Shape
 
+from . import representable
 from .model import service_model
 
 Checker = Callable[[Any], Any]
@@ -52,7 +53,7 @@ def _string(shape: Shape) -> Checker:
 
 
 def _integer(shape: Shape) -> Checker:
-    low, high = _bounds(shape)
+    low, high = representable.bounds(shape)
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -93,6 +94,7 @@ def _structure(shape: Shape) -> Checker:
     )
     required = tuple(n for n in shape.required_members if any(n == m for m, _ in members))
     union = bool(shape.metadata.get("union"))
+    duration = shape.name == representable.DURATION_SHAPE
 
     def check(value: Any) -> Any:
         if not isinstance(value, dict):
@@ -108,6 +110,8 @@ def _structure(shape: Shape) -> Checker:
                     raise Unsure
                 out[name] = member()(item)
         if union and len(out) != 1:
+            raise Unsure
+        if duration and representable.duration_problem(out) is not None:
             raise Unsure
         return out
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from botocore.model import Shape
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
+from . import representable
 from .model import service_model
 
 NOT_NULL = "Member must not be null"
@@ -52,7 +53,7 @@ def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
 
 
 def _range_checks(shape: Shape) -> list[Callable[[Any], None]]:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    low, high = representable.bounds(shape)
     checks = []
     if low is not None:
 
@@ -167,6 +168,18 @@ def _union_check(members: tuple[str, ...]) -> Callable[..., None]:
     return exactly_one
 
 
+def _duration_check() -> Callable[..., None]:
+    """A Duration's value, in its unit, must fit what Envoy can hold (api_models/representable.py)."""
+
+    @validates_schema(pass_original=True)
+    def fits_envoy(self: Schema, data: dict, original: Any, **kwargs: Any) -> None:
+        problem = representable.duration_problem(original)
+        if problem is not None:
+            raise ValidationError(problem, "value")
+
+    return fits_envoy
+
+
 @cache
 def schema_class(shape_name: str) -> type[Schema]:
     """The marshmallow Schema class for a structure shape (cached: built once per process)."""
@@ -179,6 +192,8 @@ def schema_class(shape_name: str) -> type[Schema]:
     }
     if shape.metadata.get("union"):
         attrs["_exactly_one"] = _union_check(tuple(shape.members))
+    if shape_name == representable.DURATION_SHAPE:
+        attrs["_representable"] = _duration_check()
     attrs["Meta"] = type("Meta", (), {"unknown": EXCLUDE})
     return type(f"{shape_name}Schema", (Schema,), attrs)
 

@@ -68,6 +68,7 @@ class HttpServer:
         self.idle: OrderedDict[HttpConnection, None] = OrderedDict()  # not in service, oldest first
         self.closing = False
         self.evicted = 0
+        self.large_in_service = 0  # requests above `inline_body_bytes` now on a worker
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -165,21 +166,37 @@ class HttpServer:
         self.idle.pop(conn, None)
 
     def dispatch(self, conn: HttpConnection, request: Request) -> None:
-        """Run the app for `request`: inline when small and the policy agrees, else on a worker."""
+        """Run the app for `request`: inline when small and the policy agrees, else on a worker.
+
+        While a large request is in service on a worker, every request goes to the workers:
+        a large write may hold the store's lock for a while, and an inline call waiting
+        for that lock would stall the loop and with it every other connection.
+        """
         environ = build_environ(request, conn.peer)  # type: ignore[arg-type]
-        if len(request.body) <= self.limits.inline_body_bytes and self.inline(environ):
+        large = len(request.body) > self.limits.inline_body_bytes
+        if not large and not self.large_in_service and self.inline(environ):
             conn.respond(request, call_app(self.app, environ))
             return
+        if large:
+            self.large_in_service += 1
         future = self.pool.submit(call_app, self.app, environ)
-        future.add_done_callback(lambda done: self._from_worker(conn, request, done))
+        future.add_done_callback(lambda done: self._from_worker(conn, request, done, large))
 
-    def _from_worker(self, conn: HttpConnection, request: Request, done: concurrent.futures.Future[Response]) -> None:
+    def _from_worker(
+        self, conn: HttpConnection, request: Request, done: concurrent.futures.Future[Response], large: bool
+    ) -> None:
+        """On the worker thread: hand the answer to the loop."""
         if done.cancelled():
             return
         try:
-            self.loop.call_soon_threadsafe(conn.respond, request, done.result())
+            self.loop.call_soon_threadsafe(self._answered, conn, request, done.result(), large)
         except RuntimeError:  # the loop closed while the worker ran (shutdown timeout)
             pass
+
+    def _answered(self, conn: HttpConnection, request: Request, response: Response, large: bool) -> None:
+        if large:
+            self.large_in_service -= 1
+        conn.respond(request, response)
 
 
 def create_http_server(
