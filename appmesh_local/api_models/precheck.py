@@ -21,6 +21,7 @@ from botocore.model import Shape
 
 from . import representable
 from .model import service_model
+from .schemas import has_lone_surrogate
 
 Checker = Callable[[Any], Any]
 
@@ -39,7 +40,7 @@ def _string(shape: Shape) -> Checker:
     allowed = frozenset(shape.enum) if shape.enum else None
 
     def check(value: Any) -> Any:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or (not value.isascii() and has_lone_surrogate(value)):
             raise Unsure
         if (low is not None and len(value) < low) or (high is not None and len(value) > high):
             raise Unsure

@@ -37,14 +37,14 @@ UNIT_MS = {"ms": 1, "s": 1000}
 DURATION_SHAPE = "Duration"
 
 
-def bounds(shape: Shape) -> tuple[int | float | None, int | float | None]:
-    """The model's (min, max) for a number shape, narrowed to its type's and Envoy's range."""
+def bounds(shape: Shape, envoy: bool = True) -> tuple[int | float | None, int | float | None]:
+    """The model's (min, max) for a number shape, narrowed to its type's and (App Mesh) Envoy's range."""
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     type_range = TYPE_RANGES.get(shape.type_name)
     if type_range is not None:
         low = type_range[0] if low is None else max(low, type_range[0])
         high = type_range[1] if high is None else min(high, type_range[1])
-    envoy_max = ENVOY_MAXIMUMS.get(shape.name)
+    envoy_max = ENVOY_MAXIMUMS.get(shape.name) if envoy else None
     if envoy_max is not None:
         high = envoy_max if high is None else min(high, envoy_max)
     return low, high

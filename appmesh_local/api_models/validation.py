@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .errors import BadRequest
+from .model import service_model
 from .precheck import Unsure, input_checker
 from .schemas import input_schema
 
@@ -20,6 +21,17 @@ def validate_input(operation_name: str, params: dict[str, Any]) -> dict[str, Any
         pass
     try:
         return input_schema(operation_name).load(params)
+    except ValidationError as exc:
+        problems = list(_flatten(exc.messages, params, ()))
+        raise BadRequest(_coral_message(problems)) from None
+
+
+def check_input(service: str, operation_name: str, params: dict[str, Any]) -> None:
+    """Raise BadRequest naming each violation of `service`'s model (the neighbours' input, before moto)."""
+    if service_model(service).operation_model(operation_name).input_shape is None:
+        return  # an operation without input (ACM's GetAccountConfiguration): nothing to check
+    try:
+        input_schema(operation_name, service).load(params)
     except ValidationError as exc:
         problems = list(_flatten(exc.messages, params, ()))
         raise BadRequest(_coral_message(problems)) from None

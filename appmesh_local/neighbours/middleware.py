@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
-from ..service.identity import context_from
+from ..service.identity import VERIFIED_ACCOUNT, context_from
 from . import backends, cloudmap, cloudmap_rules, private_ca
+from .admission import INVALID_INPUT, admit
 from .cloudmap_rules import Refusal
 from .persistence import NeighbourState, is_mutating
 
@@ -108,10 +109,13 @@ class NeighbourApis:
 
     def handle(self, api: NeighbourApi, request: Request) -> tuple[int, Mapping[str, Any], Any]:
         """Run one call against moto; fire on_change for the Cloud Map services it touched."""
-        context = context_from(request.headers, request.args)
+        context = context_from(request.headers, request.args, request.environ.get(VERIFIED_ACCOUNT))
         account, region = context.account, context.region
         operation = request.headers.get("X-Amz-Target", "").partition(".")[2]
-        params = _json(request.get_data())
+        try:
+            params = admit(api.host, operation, request.get_data())
+        except Refusal as refusal:
+            return _error(400, refusal.code, refusal.message)
         with backends.LOCK:
             if backends.backend(api.backend, account, region) is None:
                 return _error(400, "UnrecognizedClientException", f"no {api.host} in region {region!r}")
@@ -125,9 +129,12 @@ class NeighbourApis:
                     hook(account, region, params, _json(body))
             except Refusal as refusal:
                 return _error(400, refusal.code, refusal.message)
-            except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
-                log.exception("%s.%s failed in moto", api.target_prefix, operation)
-                return _error(500, "InternalFailure", "internal error in the emulated service")
+            except Exception as error:  # noqa: BLE001 - moto failed on input the model allows
+                log.warning("%s.%s failed in moto", api.target_prefix, operation, exc_info=True)
+                return _error(400, INVALID_INPUT[api.backend], f"{operation} cannot process this input: {error!r}")
+            if status >= 500:
+                log.warning("%s.%s: moto answered %d: %s", api.target_prefix, operation, status, body[:500])
+                return _error(400, INVALID_INPUT[api.backend], f"{operation} cannot process this input")
             if status < 300 and self.state is not None and is_mutating(operation):
                 self._save()
         if status < 300:

@@ -118,7 +118,12 @@ def test_on_change_errors_do_not_fail_the_call():
     service_id = call(client, f"{CLOUD_MAP}.CreateService", {"Name": "s", "NamespaceId": namespace_id}, headers).json[
         "Service"
     ]["Id"]
-    response = call(client, f"{CLOUD_MAP}.RegisterInstance", {"ServiceId": service_id, "InstanceId": "i"}, headers)
+    response = call(
+        client,
+        f"{CLOUD_MAP}.RegisterInstance",
+        {"ServiceId": service_id, "InstanceId": "i", "Attributes": {"AWS_INSTANCE_IPV4": "127.0.0.1"}},
+        headers,
+    )
     assert response.status_code == 200
 
 
