@@ -82,6 +82,8 @@ def parse_request(
             document = json.loads(body)
         except ValueError:
             raise BadRequest("The request body is not valid JSON") from None
+        except RecursionError:  # the parser's nesting bound, far beyond the model's deepest shape
+            raise BadRequest("The request body is nested too deeply") from None
         if not isinstance(document, dict):
             raise BadRequest("The request body must be a JSON object")
         if payload:

@@ -6,13 +6,19 @@ import logging
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from ..service import AppMeshService
+from ..service.identity import VERIFIED_ACCOUNT
+from .errors import error_parts, is_aws_json
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
 
 log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_appmesh-local"
+
+# werkzeug's exception names → the AWS error code a client sees instead of an HTML page.
+_CODES = {404: "UnknownOperationException", 405: "UnknownOperationException"}
 
 
 def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
@@ -25,15 +31,47 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
 
     @app.get(f"{ADMIN_PREFIX}/status")
     def xds_status() -> Response:
-        return jsonify(status() if status else {"xds": "disabled"})
+        document = status() if status else {"xds": "disabled"}
+        account = request.environ.get(VERIFIED_ACCOUNT)
+        return jsonify(scoped_status(document, account) if account else document)
 
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))
     def appmesh(path: str) -> Response:
         status_code, headers, body = handle_api(
-            service, request.method, request.path, request.args, request.headers, request.get_data()
+            service,
+            request.method,
+            request.path,
+            request.args,
+            request.headers,
+            request.get_data(),
+            request.environ.get(VERIFIED_ACCOUNT),
         )
         return Response(body, status=status_code, headers=headers)
 
+    @app.errorhandler(HTTPException)
+    def aws_error(error: HTTPException) -> Response:
+        """Flask's own answers (404, 405, 500, ...) in AWS's JSON error shape, never an HTML page."""
+        code = error.code or 500
+        name = _CODES.get(code, "BadRequestException" if code < 500 else "InternalServerErrorException")
+        line, headers, body = error_parts(code, name, error.description or error.name, is_aws_json(request.environ))
+        response = Response(body, status=code, headers=[h for h in headers if h[0] != "Content-Length"])
+        if code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
     app.wsgi_app = ApiFastPath(app.wsgi_app, service, ADMIN_PREFIX)  # type: ignore[method-assign]
     return app
+
+
+def scoped_status(document: dict[str, Any], account: str) -> dict[str, Any]:
+    """The status document as one account may see it: its own proxies and meshes only.
+
+    Streams whose node id matched no proxy carry no account and are left out, as is
+    anything else that names another account's meshes.
+    """
+    scoped = dict(document)
+    scoped["proxies"] = [p for p in document.get("proxies", []) if str(p.get("proxy") or "").startswith(f"{account}/")]
+    scoped["unknown_nodes"] = []
+    scoped["meshes"] = [m for m in document.get("meshes", []) if m.get("account") == account]
+    return scoped
