@@ -14,6 +14,7 @@ from . import settings
 def _serve(args: argparse.Namespace) -> int:
     from .server import AppMeshServer, ServerConfig
     from .service import Quotas
+    from .web.credentials import CredentialsError
 
     try:
         quotas = Quotas.parse(args.quota or [])
@@ -31,8 +32,15 @@ def _serve(args: argparse.Namespace) -> int:
         xds_extra_hosts=tuple(args.xds_extra_host),
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
+        require_sigv4=args.require_sigv4,
+        credentials_file=args.credentials_file,
+        allowed_hosts=tuple(args.allowed_host or settings.allowed_hosts_from_env()),
     )
-    server = AppMeshServer(config)
+    try:
+        server = AppMeshServer(config)
+    except CredentialsError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     print(
         f"appmesh-local: App Mesh API on {server.endpoint}"
         + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
@@ -171,6 +179,25 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--ephemeral", action="store_true", help="keep state in memory only")
     serve.add_argument(
         "--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000"
+    )
+    serve.add_argument(
+        "--require-sigv4",
+        action="store_true",
+        help="refuse API calls not signed (AWS SigV4) with a configured key: --credentials-file and/or "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (docs/security.md)",
+    )
+    serve.add_argument(
+        "--credentials-file",
+        type=Path,
+        metavar="FILE",
+        help="keys for --require-sigv4, in the AWS credentials file format (aws_account_id names a key's account)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also accept this Host header name (e.g. a compose service name; '*' accepts any); "
+        "default $APPMESH_LOCAL_ALLOWED_HOSTS (comma-separated). Bound addresses and localhost are always accepted",
     )
     serve.set_defaults(func=_serve)
 

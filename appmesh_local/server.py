@@ -11,10 +11,13 @@ from typing import Any
 
 from .service import AppMeshService, Quotas
 from .store import Store
-from .web import create_app
+from .web import credentials
+from .web.app import ADMIN_PREFIX, create_app
 from .web.errors import is_aws_json
+from .web.host_check import AllowedHosts, HostCheck
 from .web.limits import Limits
 from .web.serving import HttpServer
+from .web.sigv4 import RequireSigV4, SigV4Verifier
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ class ServerConfig:
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
     listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)
     limits: Limits = field(default_factory=Limits)  # per-connection sizes and times of the API port
+    require_sigv4: bool = False  # refuse API calls without a valid signature from a configured key
+    credentials_file: Path | None = None  # keys for require_sigv4 (AWS credentials format), plus the environment
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides bound addresses and localhost ("*": any)
 
 
 class AppMeshServer:
@@ -39,6 +45,7 @@ class AppMeshServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        verifier = self._verifier() if config.require_sigv4 else None  # a missing key fails before any state opens
         self.store = Store.open_dir(config.state_dir) if config.state_dir else Store()
         self.service = AppMeshService(self.store, config.quotas)
         self.xds: Any = None
@@ -61,9 +68,19 @@ class AppMeshServer:
             status = self.xds.status_snapshot
         self.app = create_app(self.service, status)
         self.wsgi = self._with_neighbours(self.app)
+        if verifier is not None:
+            self.wsgi = RequireSigV4(self.wsgi, verifier, open_paths=frozenset({f"{ADMIN_PREFIX}/health"}))
+        self.wsgi = HostCheck(self.wsgi, AllowedHosts([config.host], config.allowed_hosts))
         self.http = HttpServer(
             self.wsgi, config.host, config.port, threads=config.threads, limits=config.limits, inline=_inline
         )
+
+    def _verifier(self) -> SigV4Verifier:
+        """Keys from the credentials file and the environment; signing names of the neighbours' targets."""
+        from .neighbours.middleware import APIS
+
+        keys = credentials.load(self.config.credentials_file)
+        return SigV4Verifier(keys, {api.target_prefix: api.host for api in APIS})
 
     def _with_neighbours(self, app: Any) -> Any:
         """Cloud Map, ACM and ACM PCA answer on the same port; their changes re-translate meshes."""
