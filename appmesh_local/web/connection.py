@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from .serving import HttpServer
 
 log = logging.getLogger(__name__)
+
+
+_METHOD_TOKEN = re.compile(rb"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]* ")  # RFC 9110 token, then a space
 
 
 class Phase(Enum):
@@ -53,12 +57,14 @@ class HttpConnection(asyncio.Protocol):
         self.read_paused = False
         self.closed = False
         self.pending: deque[Request] = deque()
-        self.head_bytes = 0
+        self.head_bytes = 0  # raw bytes received since the request began, while its head is incomplete
+        self.parsed_head_bytes = 0
         self.body_bytes = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._refusal: tuple[int, str, str] | None = None
+        self._start = b""  # the current request's first bytes, to tell an unknown method from non-HTTP
         self.deadline: float | None = None
         self.deadline_phase = ""
         self._timer: asyncio.TimerHandle | None = None
@@ -87,6 +93,7 @@ class HttpConnection(asyncio.Protocol):
         if self.phase is Phase.IDLE:
             self.phase = Phase.HEAD
             self.head_bytes = 0
+            self._start = data[:24]
             self._arm(self.limits.head_timeout, "head")
         if self.phase is Phase.HEAD:
             self.head_bytes += len(data)  # an overestimate once the body starts: refuses early, never late
@@ -99,9 +106,18 @@ class HttpConnection(asyncio.Protocol):
                 log.exception("HTTP parser callback failed")
                 self._refusal = self._refusal or (500, "InternalServerErrorException", "An internal error occurred")
         except httptools.HttpParserUpgrade:
-            self._refusal = (405, "UnknownOperationException", "CONNECT and protocol upgrades are not supported")
+            # An Upgrade header (h2c, websocket) is ignored as RFC 9110 allows: the request is
+            # answered in HTTP/1.1, then the connection closes (the parser reads no further).
+            if self.pending:
+                self.pending[-1].keep_alive = False
+                self._pause_reading()
+            else:
+                self._refusal = (400, "BadRequestException", "Protocol upgrades are not supported")
         except httptools.HttpParserInvalidMethodError:
-            self._refusal = (405, "UnknownOperationException", "The request method is not supported")
+            if _METHOD_TOKEN.match(self._start):
+                self._refusal = (405, "UnknownOperationException", "The request method is not supported")
+            else:  # not HTTP at all (a TLS handshake, binary noise)
+                self._refusal = (400, "BadRequestException", "Malformed HTTP request: not an HTTP request line")
         except httptools.HttpParserError as error:
             self._refusal = self._refusal or (400, "BadRequestException", f"Malformed HTTP request: {error}")
         if self._refusal is None and self.phase is Phase.HEAD and self.head_bytes > self.limits.max_head_bytes:
@@ -128,6 +144,7 @@ class HttpConnection(asyncio.Protocol):
     # ---- httptools callbacks ------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.phase = Phase.HEAD
+        self.parsed_head_bytes = 0
         self._url = b""
         self._headers = []
         self._body = []
@@ -135,12 +152,26 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._count_head(len(name) + len(value) + 4)
+
+    def _count_head(self, size: int) -> None:
+        """The parsed head's size: a head that arrives whole in one read is still bounded."""
+        self.parsed_head_bytes += size
+        if self.parsed_head_bytes > self.limits.max_head_bytes:
+            self._stop(
+                431,
+                "RequestHeaderFieldsTooLargeException",
+                f"The request line and headers exceed {self.limits.max_head_bytes} bytes",
+            )
 
     def on_headers_complete(self) -> None:
         self.phase = Phase.BODY
+        if self.parser.get_method() == b"CONNECT":
+            self._stop(405, "UnknownOperationException", "CONNECT is not supported: this is not a proxy")
         self._arm(self.limits.body_timeout, "body")
         declared = self._header(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limits.max_body_bytes:
