@@ -29,10 +29,12 @@ ENVOY_MAXIMUMS: dict[str, int] = {
     "OutlierDetectionMaxServerErrors": UINT32_MAX,
 }
 
-# App Mesh durations become google.protobuf.Duration fields that Envoy reads as milliseconds
-# (DurationUtil::durationToMilliseconds), and Envoy refuses any duration whose nanoseconds
-# overflow a signed 64-bit integer: at most (2**63 - 1) // 10**6 ms, about 292 years.
-MAX_DURATION_MS = (2**63 - 1) // 10**6
+# App Mesh durations become google.protobuf.Duration fields, and Envoy refuses a Duration
+# whose seconds reach (2**63 - 1) // 10**9 = 9,223,372,036 (its nanoseconds would overflow a
+# signed 64-bit integer; "Duration out-of-range"). Envoy 1.40 in validate mode accepts
+# 9,223,372,035.999 s and refuses 9,223,372,036 s (tests/reliability/test_envoy_bounds.py).
+# So at most 9,223,372,035,999 ms, about 292 years.
+MAX_DURATION_MS = (2**63 - 1) // 10**9 * 1000 - 1
 UNIT_MS = {"ms": 1, "s": 1000}
 DURATION_SHAPE = "Duration"
 
