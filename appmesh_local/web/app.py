@@ -8,8 +8,11 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..insight.inspector import Inspector
 from ..service import AppMeshService
 from ..service.identity import VERIFIED_ACCOUNT
+from .applied import register_applied_sets
+from .console import console_blueprint
 from .errors import error_parts, is_aws_json
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
@@ -21,9 +24,15 @@ ADMIN_PREFIX = "/_appmesh-local"
 _CODES = {404: "UnknownOperationException", 405: "UnknownOperationException"}
 
 
-def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
-    """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status."""
+def create_app(
+    service: AppMeshService,
+    status: Callable[[], dict[str, Any]] | None = None,
+    inspector: Inspector | None = None,
+) -> Flask:
+    """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status; `inspector`
+    the console and the explain / lint / topology views under /_appmesh-local/."""
     app = Flask("appmesh_local")
+    app.register_blueprint(console_blueprint(inspector, lambda: service.store.revision), url_prefix=ADMIN_PREFIX)
 
     @app.get(f"{ADMIN_PREFIX}/health")
     def health() -> Response:
@@ -34,6 +43,8 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
         document = status() if status else {"xds": "disabled"}
         account = request.environ.get(VERIFIED_ACCOUNT)
         return jsonify(scoped_status(document, account) if account else document)
+
+    register_applied_sets(app, service)
 
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))
