@@ -46,6 +46,25 @@ def create_app(
 
     register_applied_sets(app, service)
 
+    @app.before_request
+    def own_account_only() -> Response | None:
+        """With a verified caller, admin views that name an account (the console's mesh views,
+        applied sets) answer for the caller's account only; the mesh listing needs `account=`."""
+        account = request.environ.get(VERIFIED_ACCOUNT)
+        if account is None or not request.path.startswith(ADMIN_PREFIX):
+            return None
+        asked = (request.view_args or {}).get("account")
+        if asked is None and request.path.rstrip("/") == f"{ADMIN_PREFIX}/api/meshes":
+            asked = request.args.get("account")
+        elif asked is None:
+            return None
+        if asked == account:
+            return None
+        line, headers, body = error_parts(
+            403, "ForbiddenException", f"With --require-sigv4 these views show only your account: account={account}"
+        )
+        return Response(body, status=403, headers=[h for h in headers if h[0] != "Content-Length"])
+
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))
     def appmesh(path: str) -> Response:

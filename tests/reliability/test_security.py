@@ -171,6 +171,30 @@ def test_the_status_endpoint_shows_only_the_callers_account(keys, monkeypatch):
         assert all(m["mesh"] != "alices" for m in bob["meshes"])
 
 
+def test_the_console_views_answer_only_for_the_callers_account(keys, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    with running(xds=True, require_sigv4=True, credentials_file=keys) as server:
+        _console_views_are_scoped(server)
+
+
+def _console_views_are_scoped(secured) -> None:
+    client(secured, "appmesh", "AKIDALICE", "alice-secret", "us-east-1").create_mesh(meshName="alices")
+    own = "/_appmesh-local/api/meshes/111122223333/us-east-1/alices/topology"
+    assert _raw(secured, "GET", own, _signed(secured, own))[0] == 200
+    listing = "/_appmesh-local/api/meshes?account=111122223333"
+    status, _, body = _raw(secured, "GET", listing, _signed(secured, listing))
+    assert status == 200 and [m["mesh"] for m in body] == ["alices"]
+    for other in (
+        "/_appmesh-local/api/meshes/444455556666/us-east-1/bobs/topology",
+        "/_appmesh-local/api/meshes",
+        "/_appmesh-local/applied/444455556666/us-east-1",
+    ):
+        status, headers, _ = _raw(secured, "GET", other, _signed(secured, other))
+        assert (status, headers["x-amzn-errortype"]) == (403, "ForbiddenException")
+    status, headers, _ = _raw(secured, "GET", own, {})
+    assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
+
+
 def test_credentials_come_from_a_file_or_the_environment(keys):
     found = from_file(keys)
     assert found["AKIDALICE"].account == "111122223333"
