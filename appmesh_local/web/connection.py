@@ -59,6 +59,8 @@ class HttpConnection(asyncio.Protocol):
         self.pending: deque[Request] = deque()
         self.head_bytes = 0  # raw bytes received since the request began, while its head is incomplete
         self.parsed_head_bytes = 0
+        self.message_bytes = 0  # the current message's bytes held so far
+        self.held = 0  # this connection's share of the server's buffered bytes
         self.body_bytes = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -80,6 +82,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._release(self.held)
         self.deadline = None
         if self._timer is not None:
             self._timer.cancel()
@@ -145,6 +148,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.phase = Phase.HEAD
         self.parsed_head_bytes = 0
+        self.message_bytes = 0
         self._url = b""
         self._headers = []
         self._body = []
@@ -161,6 +165,7 @@ class HttpConnection(asyncio.Protocol):
     def _count_head(self, size: int) -> None:
         """The parsed head's size: a head that arrives whole in one read is still bounded."""
         self.parsed_head_bytes += size
+        self._hold(size)
         if self.parsed_head_bytes > self.limits.max_head_bytes:
             self._stop(
                 431,
@@ -182,6 +187,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
+        self._hold(len(body))
         if self.body_bytes > self.limits.max_body_bytes:
             self._stop(413, "RequestEntityTooLargeException", self._too_large())
         self._body.append(body)
@@ -200,7 +206,9 @@ class HttpConnection(asyncio.Protocol):
             body=b"".join(self._body),
             http_version=self.parser.get_http_version(),
             keep_alive=self.parser.should_keep_alive(),
+            size=self.message_bytes,
         )
+        self.message_bytes = 0
         self.phase = Phase.IDLE
         self._body = []
         self.pending.append(request)
@@ -216,6 +224,7 @@ class HttpConnection(asyncio.Protocol):
                 self._arm(self.limits.idle_timeout, "idle")
             return
         request = self.pending.popleft()
+        self._release(request.size)
         self.serving = True
         self.server.mark_busy(self)
         if self.phase is Phase.IDLE:
@@ -242,6 +251,23 @@ class HttpConnection(asyncio.Protocol):
             self._resume_reading()
         if not self.serving:
             self._next()
+
+    # ---- memory held for requests not yet served ------------------------------------------
+    def _hold(self, size: int) -> None:
+        self.message_bytes += size
+        self.held += size
+        self.server.buffered += size
+        if self.server.buffered > self.limits.max_buffered_bytes:
+            self._stop(
+                503,
+                "ServiceUnavailableException",
+                "The server holds too many unfinished requests; retry later",
+            )
+
+    def _release(self, size: int) -> None:
+        size = min(size, self.held)
+        self.held -= size
+        self.server.buffered -= size
 
     # ---- refusing -----------------------------------------------------------------------
     def _stop(self, status: int, code: str, message: str) -> None:

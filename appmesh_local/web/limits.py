@@ -34,6 +34,10 @@ class Limits:
     # Bodies up to this size are served on the event loop itself (no thread hand-off); larger
     # ones, whose parsing and validation take longer, go to the worker threads.
     inline_body_bytes: int = 64 * 1024
+    # Request bytes (heads and bodies not yet handed to the app) held by all connections
+    # together: many slow clients each sending a large body must not exhaust memory. A
+    # request that would cross it is answered 503 ServiceUnavailableException.
+    max_buffered_bytes: int = 256 * MIB
     # Open connections. None: derived from the process's file-descriptor limit (see below).
     # At the limit the oldest connection with no request in service is closed for the new one.
     max_connections: int | None = None

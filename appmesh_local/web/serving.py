@@ -70,6 +70,7 @@ class HttpServer:
         self.closing = False
         self.evicted = 0
         self.large_in_service = 0  # requests above `inline_body_bytes` now on a worker
+        self.buffered = 0  # request bytes all connections hold before handing them over (limits.max_buffered_bytes)
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -34,6 +34,7 @@ class Request:
     body: bytes
     http_version: str
     keep_alive: bool
+    size: int = 0  # bytes of head and body held in memory until the request is handed over
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def http_date() -> bytes:
 
 def encode_response(response: Response, head_only: bool, keep_alive: bool, http_version: str) -> bytes:
     """Status line, headers and body in one buffer: the client wakes once per response."""
-    lines = [b"HTTP/1.1 " + response.status.encode("latin-1")]
+    lines = [b"HTTP/1.1 " + response.status.encode("latin-1", "replace")]
     has_length = False
     for name, value in response.headers:
         lowered = name.lower()
@@ -142,7 +143,7 @@ def encode_response(response: Response, head_only: bool, keep_alive: bool, http_
             has_length = True
         elif lowered in ("connection", "transfer-encoding", "keep-alive"):
             continue  # hop-by-hop: this layer decides them
-        lines.append(f"{name}: {value}".encode("latin-1"))
+        lines.append(f"{name}: {value}".encode("latin-1", "replace"))
     if not has_length:
         lines.append(b"Content-Length: " + str(len(response.body)).encode())
     lines.append(b"Date: " + http_date())

@@ -156,3 +156,19 @@ def test_expect_100_continue_is_honoured():
         assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         sock.sendall(body)
         assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+def test_bodies_held_by_all_connections_together_are_bounded(client_for):
+    head = b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+    with running(Limits(max_buffered_bytes=64 * 1024)) as server:
+        with socket.create_connection(("127.0.0.1", server.api_port), timeout=5) as first:
+            first.sendall(head + b"a" * 40_000)
+            time.sleep(0.2)
+            answer = raw_exchange(server.api_port, head + b"b" * 40_000)
+            status, document, _ = _status_and_json(answer)
+            assert (status, document["__type"]) == (503, "ServiceUnavailableException")
+        deadline = time.monotonic() + 5
+        while server.http.buffered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.http.buffered == 0  # released when the connections closed
+        assert client_for(server).list_meshes()["meshes"] == []
