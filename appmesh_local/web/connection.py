@@ -58,7 +58,6 @@ class HttpConnection(asyncio.Protocol):
         self.closed = False
         self.pending: deque[Request] = deque()
         self.head_bytes = 0  # raw bytes received since the request began, while its head is incomplete
-        self.parsed_head_bytes = 0
         self.message_bytes = 0  # the current message's bytes held so far
         self.held = 0  # this connection's share of the server's buffered bytes
         self.body_bytes = 0
@@ -147,7 +146,6 @@ class HttpConnection(asyncio.Protocol):
     # ---- httptools callbacks ------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.phase = Phase.HEAD
-        self.parsed_head_bytes = 0
         self.message_bytes = 0
         self._url = b""
         self._headers = []
@@ -156,17 +154,17 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._count_head(len(name) + len(value) + 4)
 
-    def _count_head(self, size: int) -> None:
-        """The parsed head's size: a head that arrives whole in one read is still bounded."""
-        self.parsed_head_bytes += size
+    def _count_head(self) -> None:
+        """The parsed head's size, once its end is reached: a head that arrived whole in one read
+        (at most one transport read, 256 KiB) is bounded here; a longer one is refused by the
+        raw count in data_received before it completes."""
+        size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in self._headers)
         self._hold(size)
-        if self.parsed_head_bytes > self.limits.max_head_bytes:
+        if size > self.limits.max_head_bytes:
             self._stop(
                 431,
                 "RequestHeaderFieldsTooLargeException",
@@ -175,13 +173,19 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.phase = Phase.BODY
+        self._count_head()
         if self.parser.get_method() == b"CONNECT":
             self._stop(405, "UnknownOperationException", "CONNECT is not supported: this is not a proxy")
         self._arm(self.limits.body_timeout, "body")
-        declared = self._header(b"content-length")
+        declared = expect = None
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                declared = value
+            elif lowered == b"expect":
+                expect = value
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limits.max_body_bytes:
             self._stop(413, "RequestEntityTooLargeException", self._too_large())
-        expect = self._header(b"expect")
         if expect is not None and expect.lower() == b"100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 

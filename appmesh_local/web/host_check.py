@@ -45,10 +45,20 @@ class AllowedHosts:
         self.any_address = any(address.is_unspecified for address in self.addresses)
         self.names = {_split_host(name) for name in extra if name}
         self.everything = "*" in self.names
+        self._seen: dict[str, bool] = {}  # Host header → verdict: clients send the same one every time
 
     def allows(self, header: str | None) -> bool:
         if header is None or self.everything:
             return True  # HTTP/1.0 without Host: no browser sends that
+        known = self._seen.get(header)
+        if known is None:
+            known = self._decide(header)
+            if len(self._seen) >= 1024:
+                self._seen.clear()  # a bounded memo: a client cycling Host values costs only recomputation
+            self._seen[header] = known
+        return known
+
+    def _decide(self, header: str) -> bool:
         host = _split_host(header)
         if host == "localhost" or host.endswith(".localhost") or host in self.names:
             return True
