@@ -38,17 +38,17 @@ TYPE_MESSAGES = {
 
 def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    checks = []
+    checks: list[Callable[[Any], None]] = []
     if low is not None:
 
-        def at_least(value: Any, low: int = low) -> None:
+        def at_least(value: Any, low: float = low) -> None:
             if len(value) < low:
                 raise ValidationError(f"Member must have length greater than or equal to {low}")
 
         checks.append(at_least)
     if high is not None:
 
-        def at_most(value: Any, high: int = high) -> None:
+        def at_most(value: Any, high: float = high) -> None:
             if len(value) > high:
                 raise ValidationError(f"Member must have length less than or equal to {high}")
 
@@ -58,17 +58,17 @@ def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
 
 def _range_checks(shape: Shape, service: str) -> list[Callable[[Any], None]]:
     low, high = representable.bounds(shape, envoy=service == SERVICE_NAME)
-    checks = []
+    checks: list[Callable[[Any], None]] = []
     if low is not None:
 
-        def at_least(value: Any, low: int = low) -> None:
+        def at_least(value: Any, low: float = low) -> None:
             if value < low:
                 raise ValidationError(f"Member must have value greater than or equal to {low}")
 
         checks.append(at_least)
     if high is not None:
 
-        def at_most(value: Any, high: int = high) -> None:
+        def at_most(value: Any, high: float = high) -> None:
             if value > high:
                 raise ValidationError(f"Member must have value less than or equal to {high}")
 

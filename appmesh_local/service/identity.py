@@ -10,11 +10,18 @@ verified key in the WSGI environ under VERIFIED_ACCOUNT, which no HTTP header ca
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Any, Mapping, Protocol
 
 from .context import DEFAULT_ACCOUNT, DEFAULT_REGION, RequestContext
 
 VERIFIED_ACCOUNT = "appmesh_local.verified_account"
+
+
+class HeaderSource(Protocol):
+    """What is read from request headers: a dict, werkzeug's Headers, the fast path's environ view."""
+
+    def get(self, key: str, default: str, /) -> Any: ...
+
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/")
 _ACCOUNT_ID = re.compile(r"\d{12}")
@@ -26,7 +33,7 @@ def account_for_key(access_key: str) -> str:
 
 
 def context_from(
-    headers: Mapping[str, str], query: Mapping[str, str], verified_account: str | None = None
+    headers: HeaderSource, query: Mapping[str, str], verified_account: str | None = None
 ) -> RequestContext:
     """Region from the credential scope; account as verified, else from a 12-digit access key id."""
     source = headers.get("Authorization", "") or ""

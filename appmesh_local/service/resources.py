@@ -127,7 +127,7 @@ class Resources:
             record, action = make(self._key(ctx, kind, params, parent), parent)
             tx.put(record, action)
             response = {kind.output_member: data_view(kind, record)}
-            if params.get("clientToken"):
+            if fingerprint is not None:
                 tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], fingerprint, response)
             return response
 

@@ -9,7 +9,7 @@ These answers carry both, so botocore reads the same code whichever client asks
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -18,7 +18,7 @@ JSON_11 = "application/x-amz-json-1.1"
 Headers = list[tuple[str, str]]
 
 
-def is_aws_json(environ: dict[str, Any]) -> bool:
+def is_aws_json(environ: Mapping[str, Any]) -> bool:
     """awsJson requests name their operation in X-Amz-Target; rest-json ones in the URI."""
     return "HTTP_X_AMZ_TARGET" in environ
 

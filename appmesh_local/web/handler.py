@@ -14,7 +14,7 @@ from ..api_models.errors import ApiError
 from ..api_models.validation import validate_input
 from ..api_models.wire import match_operation, parse_request, serialize_error, serialize_response
 from ..service import AppMeshService
-from ..service.identity import context_from
+from ..service.identity import HeaderSource, context_from
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def handle_api(
     method: str,
     path: str,
     query: Mapping[str, str],
-    headers: Mapping[str, str],
+    headers: HeaderSource,
     body: bytes,
     verified_account: str | None = None,
 ) -> Answer:
