@@ -63,6 +63,7 @@ class HttpServer:
         self.max_connections = self.limits.connection_limit()
         self.inline = inline or _always
         self.sock = _bind(host, port, self.limits.backlog)
+        self._port = int(self.sock.getsockname()[1])  # still known after stop() closed the socket
         self.loop = asyncio.new_event_loop()
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="appmesh-local-http")
         self.connections: set[HttpConnection] = set()
@@ -78,7 +79,7 @@ class HttpServer:
 
     @property
     def effective_port(self) -> int:
-        return int(self.sock.getsockname()[1])
+        return self._port
 
     # ---- lifecycle (any thread) ---------------------------------------------------------
     def run(self) -> None:
