@@ -189,8 +189,9 @@ class ProxyNotConfigured(RuntimeError):
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text(), stop())
-    is available on this object too.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text(),
+    stop()) is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    It cannot outlive this process: if the process ends without stopping it, its supervisor does.
     """
 
     def __init__(self, server: InProcessServer, process: Any, proxy: Any) -> None:
@@ -200,6 +201,12 @@ class MeshEnvoy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
+
+    def __enter__(self) -> MeshEnvoy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
 
     @property
     def node_id(self) -> str:
@@ -267,9 +274,9 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
-    """Refuse to start when a listener's address stays taken for `timeout` seconds: Envoy binds
-    with SO_REUSEPORT, so a second proxy on App Mesh's fixed ports (15000/15001) would silently
-    share them with the first and take some of its connections."""
+    """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
+    naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
+    set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
     from appmesh_local.xds.proxy_config import LISTENER
 
     xds = server.server.xds

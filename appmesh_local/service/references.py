@@ -15,7 +15,7 @@ from .context import RequestContext
 
 ROUTE_TYPES = spec_rules.ROUTE_TYPES
 GATEWAY_ROUTE_TYPES = spec_rules.GATEWAY_ROUTE_TYPES
-_one_route_type = spec_rules.one_route_type
+one_route_type = spec_rules.one_route_type  # the spec's own rule; re-exported for callers of this module
 
 
 def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, parent: str = "") -> NotFound:
@@ -51,7 +51,7 @@ def _check_port_match(route_body: Mapping[str, Any], ports: Collection[int], own
 
 def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
     """A route needs a port match that fits its router and existing target nodes (spec_rules ran before)."""
-    _, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    _, body = one_route_type(spec, ROUTE_TYPES, "Route")
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
     for target in body["action"]["weightedTargets"]:
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
@@ -61,14 +61,14 @@ def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str,
     """Adding listeners to a router must not strand routes without a matching port."""
     ports = set(_listener_ports(spec))
     for route in store.list(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
-        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         _check_port_match(body, ports, name, "Virtual Router")
 
 
 def check_gateway_route(
     store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
-    _, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    _, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
     target = body["action"]["target"]
     service = require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target["virtualService"]["virtualServiceName"])
@@ -119,7 +119,7 @@ def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str
     if any(_providers(store, ctx, mesh, "virtualNode", name)):
         raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
-        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         if any(t["virtualNode"] == name for t in body["action"]["weightedTargets"]):
             raise ResourceInUse(
                 f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes."
@@ -145,7 +145,7 @@ def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: 
 def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
     users = []
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.GATEWAY_ROUTE.kind):
-        _, body = _one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+        _, body = one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
         if body["action"]["target"]["virtualService"]["virtualServiceName"] == name:
             users.append(route.uid)
     if users:
