@@ -30,8 +30,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+from ..service.credentials import CredentialStore
 from ..service.identity import VERIFIED_ACCOUNT
-from .credentials import Credential
 from .errors import is_aws_json, wsgi_error
 
 log = logging.getLogger(__name__)
@@ -143,22 +143,28 @@ def _raw_target(environ: Mapping[str, Any]) -> str:
     return path + (f"?{query}" if query else "")
 
 
+@dataclass(frozen=True)
+class Verified:
+    access_key: str
+    account: str
+
+
 class SigV4Verifier:
-    """Checks one request's signature against the configured keys; returns the verified key."""
+    """Checks one request's signature against the configured keys; returns who signed it."""
 
     def __init__(
         self,
-        credentials: Mapping[str, Credential],
+        credentials: CredentialStore,
         json_services: Mapping[str, str],
         rest_service: str = "appmesh",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = dict(credentials)
+        self.credentials = credentials
         self.json_services = dict(json_services)  # X-Amz-Target prefix → signing name
         self.rest_service = rest_service
         self.clock = clock
 
-    def verify(self, environ: Mapping[str, Any], body: bytes) -> Credential:
+    def verify(self, environ: Mapping[str, Any], body: bytes) -> Verified:
         protocol = "json" if is_aws_json(environ) else "rest-json"
         mismatch = signature_error_code(protocol)
         header = environ.get("HTTP_AUTHORIZATION")
@@ -170,8 +176,8 @@ class SigV4Verifier:
                 )
             raise AuthFailure("MissingAuthenticationTokenException", "Missing Authentication Token")
         auth = _parse_authorization(header, protocol)
-        credential = self.credentials.get(auth.access_key)
-        if credential is None:
+        secret = self.credentials.secret_for(auth.access_key)
+        if secret is None:
             raise AuthFailure("UnrecognizedClientException", "The security token included in the request is invalid.")
         expected_service = self._service(environ)
         if auth.service != expected_service:
@@ -203,9 +209,7 @@ class SigV4Verifier:
             data=body,
         )
         request.context["timestamp"] = amz_date
-        signer = _ExpectedSigner(
-            Credentials(credential.access_key, credential.secret_key), auth.service, auth.region, signed, payload_hash
-        )
+        signer = _ExpectedSigner(Credentials(auth.access_key, secret), auth.service, auth.region, signed, payload_hash)
         canonical = signer.canonical_request(request)
         string_to_sign = signer.string_to_sign(request, canonical)
         expected = signer.signature(string_to_sign, request)
@@ -215,7 +219,7 @@ class SigV4Verifier:
                 f"{MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n\n"
                 f"The String-to-Sign should have been\n'{string_to_sign}'\n",
             )
-        return credential
+        return Verified(auth.access_key, self.credentials.account_for(auth.access_key))
 
     def _service(self, environ: Mapping[str, Any]) -> str:
         target = environ.get("HTTP_X_AMZ_TARGET")
@@ -277,10 +281,10 @@ class RequireSigV4:
         environ["wsgi.input"] = io.BytesIO(body)
         environ.pop(VERIFIED_ACCOUNT, None)
         try:
-            credential = self.verifier.verify(environ, body)
+            verified = self.verifier.verify(environ, body)
         except AuthFailure as failure:
             protocol = "json" if is_aws_json(environ) else "rest-json"
             log.info("refused %s %s: %s", environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), failure.code)
             return wsgi_error(start_response, environ, failure_status(protocol), failure.code, failure.message)
-        environ[VERIFIED_ACCOUNT] = credential.account
+        environ[VERIFIED_ACCOUNT] = verified.account
         return self.app(environ, start_response)

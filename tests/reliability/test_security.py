@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from appmesh_local.web.credentials import CredentialsError, from_environ, from_file
+from appmesh_local.service.credentials import CredentialsError, CredentialStore
 from appmesh_local.web.host_check import AllowedHosts
 from appmesh_local.web.sigv4 import failure_status, signature_error_code
 
@@ -195,16 +195,11 @@ def _console_views_are_scoped(secured) -> None:
     assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
 
 
-def test_credentials_come_from_a_file_or_the_environment(keys):
-    found = from_file(keys)
-    assert found["AKIDALICE"].account == "111122223333"
-    assert found["444455556666"].account == "444455556666"  # a 12-digit key id is its own account
-    assert (
-        from_environ({"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s"})["AKIDENV"].account
-        == "123456789012"
-    )
-    with pytest.raises(CredentialsError):
-        from_file(keys.parent / "missing")
+def test_one_credentials_file_serves_the_api_and_xds(keys):
+    found = CredentialStore.load(keys, environ={})
+    assert found.account_for("AKIDALICE") == "111122223333"
+    assert found.account_for("444455556666") == "444455556666"  # a 12-digit key id is its own account
+    assert found.secret_for("AKIDALICE") == "alice-secret"
 
 
 def test_serve_refuses_to_start_with_auth_but_no_keys(monkeypatch, tmp_path):
