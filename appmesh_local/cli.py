@@ -50,6 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
         xds_auth_key=args.xds_auth_key,
         credentials_file=args.credentials_file,
         xds_socket_group=socket_group,
+        require_sigv4=args.require_sigv4,
+        allowed_hosts=tuple(args.allowed_host or settings.allowed_hosts_from_env()),
     )
     raise_open_file_limit()
     try:
@@ -313,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials-file",
         type=Path,
         metavar="FILE",
-        help="AWS shared-credentials file whose keys may sign (with the server's AWS_ACCESS_KEY_ID)",
+        help="AWS shared-credentials file whose keys may sign xDS streams (--xds-auth) and API calls "
+        "(--require-sigv4), with the server's AWS_ACCESS_KEY_ID; aws_account_id names a key's account",
     )
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
@@ -321,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--ephemeral", action="store_true", help="keep state in memory only")
     serve.add_argument(
         "--quota", action="append", metavar="NAME=VALUE", help="override a service quota, e.g. virtualNodesPerMesh=2000"
+    )
+    serve.add_argument(
+        "--require-sigv4",
+        action="store_true",
+        help="refuse API calls not signed (AWS SigV4) with a configured key: --credentials-file and/or "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (docs/security.md)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also accept this Host header name (e.g. a compose service name; '*' accepts any); "
+        "default $APPMESH_LOCAL_ALLOWED_HOSTS (comma-separated). Bound addresses and localhost are always accepted",
     )
     serve.set_defaults(func=_serve)
 

@@ -1,4 +1,4 @@
-"""Run the API (waitress, a production WSGI server) and the xDS bridge in one process."""
+"""Run the API (an asyncio HTTP server, web/serving.py) and the xDS bridge in one process."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from .insight.inspector import Inspector
 from .service import AppMeshService, Quotas
 from .store import Store
 from .store.state_dir import XDS_AUTH_KEY, StateDir, StateDirError, open_state_dir
-from .web import create_app
-from .web.serving import create_http_server, shutdown_http_server
+from .web.app import ADMIN_PREFIX, create_app
+from .web.errors import is_aws_json
+from .web.host_check import AllowedHosts, HostCheck
+from .web.limits import Limits
+from .web.serving import HttpServer
+from .web.sigv4 import RequireSigV4, SigV4Verifier
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,13 @@ class ServerConfig:
     threads: int = 8
     xds_extra_hosts: tuple[str, ...] = ()
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
-    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)
+    limits: Limits = field(default_factory=Limits)  # per-connection sizes and times of the API port
+    require_sigv4: bool = False  # refuse API calls without a valid signature from a configured key
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides bound addresses and localhost ("*": any)
     xds_auth: bool = False  # every ADS stream must present a token or a SigV4 signature (xds.auth)
     xds_auth_key: Path | None = None  # token key file; default <state_dir>/xds-auth.key, in memory if ephemeral
-    credentials_file: Path | None = None  # AWS shared-credentials file whose keys may sign xDS streams
+    credentials_file: Path | None = None  # AWS shared-credentials file whose keys may sign API calls and xDS streams
     xds_socket_group: int | None = None  # the unix socket is 0660 with this gid, else 0600
 
 
@@ -64,6 +71,7 @@ class AppMeshServer:
         """Lock and open the state, then build the API and the bridge. A state directory that cannot be
         used raises StateDirError (one line for the user), with whatever was taken released."""
         self.config = config
+        verifier = self._verifier() if config.require_sigv4 else None  # a missing key fails before any state opens
         self.state_dir: StateDir | None = open_state_dir(config.state_dir) if config.state_dir else None
         self.xds: Any = None
         self._thread: threading.Thread | None = None
@@ -76,7 +84,7 @@ class AppMeshServer:
                 self.state_dir.close()
             raise
         try:
-            self._build(config)
+            self._build(config, verifier)
         except BaseException:
             self._release_state()
             raise
@@ -99,7 +107,7 @@ class AppMeshServer:
         except sqlite3.Error as error:
             raise StateDirError(f"cannot open {self.state_dir.database}: {error}") from None
 
-    def _build(self, config: ServerConfig) -> None:
+    def _build(self, config: ServerConfig, verifier: SigV4Verifier | None) -> None:
         self.service = AppMeshService(self.store, config.quotas)
         status = None
         inspector: Inspector | None = None
@@ -125,14 +133,25 @@ class AppMeshServer:
         self.inspector = inspector
         self.app = create_app(self.service, status, inspector)
         self.wsgi = self._with_neighbours(self.app)
-        self.http = create_http_server(
-            self.wsgi,
-            host=config.host,
-            port=config.port,
-            threads=config.threads,
-            clear_untrusted_proxy_headers=True,
-            ident="appmesh-local",
+        if verifier is not None:
+            self.wsgi = RequireSigV4(self.wsgi, verifier, open_paths=frozenset({f"{ADMIN_PREFIX}/health"}))
+        self.wsgi = HostCheck(self.wsgi, AllowedHosts([config.host], config.allowed_hosts))
+        self.http = HttpServer(
+            self.wsgi, config.host, config.port, threads=config.threads, limits=config.limits, inline=_inline
         )
+
+    def _verifier(self) -> SigV4Verifier:
+        """Keys from the credentials file and the environment; signing names of the neighbours' targets."""
+        from .neighbours.middleware import APIS
+        from .service.credentials import CredentialsError, CredentialStore
+
+        keys = CredentialStore.load(self.config.credentials_file)
+        if not len(keys):
+            raise CredentialsError(
+                "--require-sigv4 needs credentials: --credentials-file FILE (AWS credentials format) "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
+            )
+        return SigV4Verifier(keys, {api.target_prefix: api.host for api in APIS})
 
     def _xds_auth(self, config: ServerConfig) -> Any:
         """Tokens under the key file (made on first use) and SigV4 with the configured credentials."""
@@ -160,7 +179,7 @@ class AppMeshServer:
 
     @property
     def api_port(self) -> int:
-        return int(self.http.effective_port)
+        return self.http.effective_port
 
     @property
     def endpoint(self) -> str:
@@ -170,22 +189,20 @@ class AppMeshServer:
         """Serve from daemon threads (used by in-process and embedded use)."""
         if self.xds is not None:
             self.xds.start()
-        self._thread = threading.Thread(target=self.http.run, name="appmesh-local-http", daemon=True)
-        self._thread.start()
+        self.http.start()
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until SIGINT/SIGTERM."""
+        """Serve until SIGINT/SIGTERM; the main thread only waits for the signal."""
 
         def stop(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        if self.xds is not None:
-            self.xds.start()
         log.info("App Mesh API on %s (state: %s)", self.endpoint, self.store.path)
         try:
-            self.http.run()
+            self.start_background()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:
@@ -193,15 +210,9 @@ class AppMeshServer:
 
     def stop(self) -> None:
         """Close both ports and end every server thread (HTTP loop and workers, xDS, reconciler)."""
-        if self._thread is not None:
-            shutdown_http_server(self.http)
-        else:
-            self.http.close()
-            self.http.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self.http.stop()
         if self.xds is not None:
             self.xds.stop()
-        if self._thread is not None:
-            self._thread.join(5)
         self._release_state()
 
     def _release_state(self) -> None:
@@ -209,3 +220,9 @@ class AppMeshServer:
         self.store.close()
         if self.state_dir is not None:
             self.state_dir.close()
+
+
+def _inline(environ: dict[str, Any]) -> bool:
+    """App Mesh calls run on the event loop; Cloud Map / ACM / ACM PCA calls (moto: slower,
+    and ACM PCA generates keys) on worker threads, so they never hold up other clients."""
+    return not is_aws_json(environ)

@@ -17,3 +17,8 @@ def default_state_dir() -> Path:
         return Path(os.environ["APPMESH_LOCAL_STATE_DIR"])
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "appmesh-local"
+
+
+def allowed_hosts_from_env() -> list[str]:
+    """`$APPMESH_LOCAL_ALLOWED_HOSTS`: comma-separated Host names `serve` accepts besides its addresses."""
+    return [name.strip() for name in os.environ.get("APPMESH_LOCAL_ALLOWED_HOSTS", "").split(",") if name.strip()]

@@ -39,7 +39,7 @@ class InProcessServer:
 
     @property
     def api_port(self) -> int:
-        return int(self.server.api_port)  # waitress reports the bound port as a string
+        return self.server.api_port
 
     @property
     def endpoint(self) -> str:
@@ -79,9 +79,20 @@ class InProcessServer:
             config=Config(**config),
         )
 
-    def status(self) -> dict[str, Any]:
-        """The xDS status document (connected proxies, ACK/NACK, problems) as JSON data."""
-        with urllib.request.urlopen(f"{self.endpoint}/_appmesh-local/status", timeout=5) as response:
+    def status(self, access_key: str = TEST_ACCESS_KEY, secret_key: str = TEST_SECRET_KEY) -> dict[str, Any]:
+        """The xDS status document (connected proxies, ACK/NACK, problems) as JSON data.
+
+        Signed with the given key, as `serve --require-sigv4` asks (and then scoped to its account).
+        """
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        url = f"{self.endpoint}/_appmesh-local/status"
+        signed = AWSRequest(method="GET", url=url)
+        SigV4Auth(Credentials(access_key, secret_key), "appmesh", "us-east-1").add_auth(signed)
+        request = urllib.request.Request(url, headers=dict(signed.headers.items()))
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
     def stop(self) -> None:

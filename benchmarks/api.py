@@ -243,7 +243,27 @@ def render(document: dict[str, Any]) -> str:
     lines = [summary, "", table(step_headers, step_rows), ""]
     for key, value in document["comparison"].items():
         lines.append(f"{key}: {value:.2f}")
+    headline = cpu_headline(servers)
+    if headline:
+        lines += ["", headline]
     return "\n".join(lines)
+
+
+CPU_TARGET = 8  # the issue's target: appmesh-local's server CPU per call at most 1/8 of moto's
+
+
+def cpu_headline(servers: dict[str, Any]) -> str | None:
+    """Server CPU per call against moto's, over the calls both implement, and whether it meets the target."""
+    local, mo = servers.get("appmesh-local"), servers.get("moto")
+    if not local or not mo or not local["common"]["cpu_ms_per_call"]:
+        return None
+    ours, theirs = local["common"]["cpu_ms_per_call"], mo["common"]["cpu_ms_per_call"]
+    ratio = theirs / ours
+    verdict = "met" if ratio >= CPU_TARGET else "missed"
+    return (
+        f"server CPU per call: appmesh-local {ours:.3f} ms, moto {theirs:.3f} ms = 1/{ratio:.1f} of moto's "
+        f"(target <= 1/{CPU_TARGET}: {verdict})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

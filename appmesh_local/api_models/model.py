@@ -14,8 +14,14 @@ API_VERSION = "2019-01-25"
 
 @cache
 def service_model(service: str = SERVICE_NAME) -> ServiceModel:
-    """A model exactly as botocore ships it: the single source of truth. App Mesh at its one API
-    version; another service (e.g. `acm-pca`) at the newest version botocore has."""
-    version = API_VERSION if service == SERVICE_NAME else None
-    data = Loader().load_service_model(service, "service-2", version)
+    """A model exactly as botocore ships it: the single source of truth.
+
+    App Mesh's is pinned to its one API version; the neighbours' (servicediscovery, acm,
+    acm-pca), used to validate their input before moto sees it, are botocore's newest.
+    """
+    loader = Loader()
+    if service == SERVICE_NAME:
+        data = loader.load_service_model(SERVICE_NAME, "service-2", API_VERSION)
+    else:
+        data = loader.load_service_model(service, "service-2")
     return ServiceModel(data, service_name=service)

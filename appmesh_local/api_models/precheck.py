@@ -19,7 +19,9 @@ from typing import Any, Callable
 
 from botocore.model import Shape
 
+from . import representable
 from .model import service_model
+from .schemas import has_lone_surrogate
 
 Checker = Callable[[Any], Any]
 
@@ -38,7 +40,7 @@ def _string(shape: Shape) -> Checker:
     allowed = frozenset(shape.enum) if shape.enum else None
 
     def check(value: Any) -> Any:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or (not value.isascii() and has_lone_surrogate(value)):
             raise Unsure
         if (low is not None and len(value) < low) or (high is not None and len(value) > high):
             raise Unsure
@@ -52,7 +54,7 @@ def _string(shape: Shape) -> Checker:
 
 
 def _integer(shape: Shape) -> Checker:
-    low, high = _bounds(shape)
+    low, high = representable.bounds(shape)
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -93,6 +95,7 @@ def _structure(shape: Shape) -> Checker:
     )
     required = tuple(n for n in shape.required_members if any(n == m for m, _ in members))
     union = bool(shape.metadata.get("union"))
+    duration = shape.name == representable.DURATION_SHAPE
 
     def check(value: Any) -> Any:
         if not isinstance(value, dict):
@@ -108,6 +111,8 @@ def _structure(shape: Shape) -> Checker:
                     raise Unsure
                 out[name] = member()(item)
         if union and len(out) != 1:
+            raise Unsure
+        if duration and representable.duration_problem(out) is not None:
             raise Unsure
         return out
 

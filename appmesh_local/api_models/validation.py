@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .errors import BadRequest
+from .model import service_model
 from .precheck import Unsure, input_checker
 from .schemas import input_schema
 
@@ -38,6 +39,18 @@ def input_problems(service: str, operation_name: str, params: dict[str, Any]) ->
 
 def _json_member_name(name: str) -> str:
     return name[:1].lower() + name[1:]
+
+
+def check_input(service: str, operation_name: str, params: dict[str, Any]) -> None:
+    """Raise BadRequest naming each violation of `service`'s model (the neighbours' input, before moto)."""
+    if service_model(service).operation_model(operation_name).input_shape is None:
+        return  # an operation without input (ACM's GetAccountConfiguration): nothing to check
+    try:
+        input_schema(operation_name, service).load(params)
+    except ValidationError as exc:
+        # JSON 1.1 services name members lower-camel in these messages (as input_problems does)
+        problems = list(_flatten(exc.messages, params, (), _json_member_name))
+        raise BadRequest(_coral_message(problems)) from None
 
 
 def _flatten(messages: Any, value: Any, path: tuple[str, ...], rename: Any = str):

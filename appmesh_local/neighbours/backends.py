@@ -1,7 +1,7 @@
 """The one place that touches moto's process-wide backends, and the lock that guards them.
 
 moto keeps each service's state in a global `BackendDict` (account -> region -> backend)
-and is not written for concurrent requests. waitress serves from several threads and the
+and is not written for concurrent requests. The HTTP server runs them on several threads and the
 xDS reconciler reads from its own, so every call into moto goes through `LOCK`. The lock is
 module-level because the state it guards is module-level in moto.
 """

@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
-from ..api_models.model import service_model
-from ..service.identity import context_from
+from ..service.identity import VERIFIED_ACCOUNT, context_from
 from . import backends, cloudmap, cloudmap_rules, pca_permissions, private_ca
+from .admission import INVALID_INPUT, admit
 from .persistence import NeighbourState, is_mutating
 from .refusal import Refusal
 
@@ -118,12 +118,13 @@ class NeighbourApis:
 
     def handle(self, api: NeighbourApi, request: Request) -> tuple[int, Mapping[str, Any], Any]:
         """Run one call against moto; fire on_change for the Cloud Map services it touched."""
-        context = context_from(request.headers, request.args)
+        context = context_from(request.headers, request.args, request.environ.get(VERIFIED_ACCOUNT))
         account, region = context.account, context.region
         operation = request.headers.get("X-Amz-Target", "").partition(".")[2]
-        params = _json(request.get_data())
-        if operation not in service_model(api.host).operation_names:
-            return _error(400, "UnknownOperationException", f"{api.host} has no operation {operation!r}")
+        try:
+            params = admit(api.host, operation, request.get_data())
+        except Refusal as refusal:
+            return _error(refusal.status, refusal.code, refusal.message)
         with backends.LOCK:
             if backends.backend(api.backend, account, region) is None:
                 return _error(400, "UnrecognizedClientException", f"no {api.host} in region {region!r}")
@@ -147,9 +148,12 @@ class NeighbourApis:
                 return _error(refusal.status, refusal.code, refusal.message)
             except NotImplementedError:  # moto has no such action: say so, as AWS says what it does not do
                 return _error(501, "NotImplemented", _not_implemented(api, operation))
-            except Exception:  # noqa: BLE001 - a moto bug answers 500, never kills the server
-                log.exception("%s.%s failed in moto", api.target_prefix, operation)
-                return _error(500, "InternalFailure", "internal error in the emulated service")
+            except Exception as error:  # noqa: BLE001 - moto failed on input the model allows
+                log.warning("%s.%s failed in moto", api.target_prefix, operation, exc_info=True)
+                return _error(400, INVALID_INPUT[api.backend], f"{operation} cannot process this input: {error!r}")
+            if status >= 500:
+                log.warning("%s.%s: moto answered %d: %s", api.target_prefix, operation, status, body[:500])
+                return _error(400, INVALID_INPUT[api.backend], f"{operation} cannot process this input")
             if status < 300 and self.state is not None and is_mutating(operation):
                 failure = self._save()
                 if failure is not None:

@@ -149,7 +149,31 @@ def envoy_command(
 
 
 def status_command(endpoint: str = "http://127.0.0.1:4600", as_json: bool = False, timeout: float = 5.0) -> str:
-    """Fetch GET <endpoint>/_appmesh-local/status and render it (or return the JSON)."""
-    with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_appmesh-local/status", timeout=timeout) as response:
+    """Fetch GET <endpoint>/_appmesh-local/status and render it (or return the JSON).
+
+    The request is signed (SigV4, service appmesh) with the AWS SDK's usual credentials when
+    there are any, so it works against `serve --require-sigv4`, which then shows only the
+    signing account's proxies and meshes.
+    """
+    url = f"{endpoint.rstrip('/')}/_appmesh-local/status"
+    request = urllib.request.Request(url, headers=_signed_headers(url))
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         data = json.loads(response.read())
     return json.dumps(data, indent=2) + "\n" if as_json else render_status(data)
+
+
+def _signed_headers(url: str) -> dict[str, str]:
+    """SigV4 headers for GET `url` from botocore's credential chain (none when it finds no credentials)."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        return {}
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(
+        credentials.get_frozen_credentials(), "appmesh", session.get_config_variable("region") or "us-east-1"
+    ).add_auth(request)
+    return dict(request.headers.items())

@@ -15,12 +15,19 @@ def encode(cursor: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(cursor, separators=(",", ":")).encode()).decode()
 
 
-def decode(token: str | None, field: str) -> Any:
-    """The cursor's `field` value, or None for the first page."""
+def decode(token: str | None, field: str, kind: type = str) -> Any:
+    """The cursor's `field` value (of type `kind`), or None for the first page.
+
+    A token is the caller's input: anything but a cursor this module wrote, including
+    JSON nested past the parser's recursion bound, is AWS's BadRequest.
+    """
     if token is None:
         return None
     try:
         cursor = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return cursor[field]
-    except (ValueError, KeyError, TypeError):
+        value = cursor[field]
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise BadRequest("The nextToken provided is invalid") from None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise BadRequest("The nextToken provided is invalid")
+    return value

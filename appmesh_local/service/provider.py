@@ -23,7 +23,7 @@ Params = dict[str, Any]
 
 
 def _no_check(*_: Any) -> None:
-    """Meshes and routers have nothing to reference on create."""
+    """Kinds whose create or update references nothing stored (meshes, nodes, gateways)."""
 
 
 class AppMeshService:
@@ -40,7 +40,7 @@ class AppMeshService:
         return handler(ctx, params)
 
     # -- checks that need the request's parent names -------------------------------------------
-    def _node_check(self, store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+    def _node_rules(self, spec: Params) -> None:
         spec_rules.check_virtual_node(spec)
         if len(spec.get("backends") or []) > self.quotas.backendsPerVirtualNode:
             raise LimitExceeded(f"Exceeded the limit of {self.quotas.backendsPerVirtualNode} backends per VirtualNode")
@@ -63,13 +63,8 @@ class AppMeshService:
 
     @staticmethod
     def _router_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
-        spec_rules.check_virtual_router(spec)
         if current is not None:
             references.check_router_update(store, ctx, mesh, current.key.name, spec)
-
-    @staticmethod
-    def _gateway_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
-        spec_rules.check_virtual_gateway(spec)
 
     @staticmethod
     def _service_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
@@ -95,13 +90,13 @@ class AppMeshService:
 
     # -- virtual nodes -------------------------------------------------------------------------
     def create_virtual_node(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateVirtualNode", kinds.VIRTUAL_NODE, p, self._node_check)
+        return self.resources.create(ctx, "CreateVirtualNode", kinds.VIRTUAL_NODE, p, _no_check, self._node_rules)
 
     def describe_virtual_node(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.VIRTUAL_NODE, p)
 
     def update_virtual_node(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateVirtualNode", kinds.VIRTUAL_NODE, p, self._node_check)
+        return self.resources.update(ctx, "UpdateVirtualNode", kinds.VIRTUAL_NODE, p, _no_check, self._node_rules)
 
     def delete_virtual_node(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.VIRTUAL_NODE, p, references.check_node_deletable)
@@ -111,13 +106,17 @@ class AppMeshService:
 
     # -- virtual routers -----------------------------------------------------------------------
     def create_virtual_router(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateVirtualRouter", kinds.VIRTUAL_ROUTER, p, self._router_check)
+        return self.resources.create(
+            ctx, "CreateVirtualRouter", kinds.VIRTUAL_ROUTER, p, self._router_check, spec_rules.check_virtual_router
+        )
 
     def describe_virtual_router(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.VIRTUAL_ROUTER, p)
 
     def update_virtual_router(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateVirtualRouter", kinds.VIRTUAL_ROUTER, p, self._router_check)
+        return self.resources.update(
+            ctx, "UpdateVirtualRouter", kinds.VIRTUAL_ROUTER, p, self._router_check, spec_rules.check_virtual_router
+        )
 
     def delete_virtual_router(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.VIRTUAL_ROUTER, p, references.check_router_deletable)
@@ -127,13 +126,17 @@ class AppMeshService:
 
     # -- routes --------------------------------------------------------------------------------
     def create_route(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateRoute", kinds.ROUTE, p, self._route_check(p))
+        return self.resources.create(
+            ctx, "CreateRoute", kinds.ROUTE, p, self._route_check(p), spec_rules.check_route_spec
+        )
 
     def describe_route(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.ROUTE, p)
 
     def update_route(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateRoute", kinds.ROUTE, p, self._route_check(p))
+        return self.resources.update(
+            ctx, "UpdateRoute", kinds.ROUTE, p, self._route_check(p), spec_rules.check_route_spec
+        )
 
     def delete_route(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.ROUTE, p, _no_check)
@@ -159,13 +162,17 @@ class AppMeshService:
 
     # -- virtual gateways ----------------------------------------------------------------------
     def create_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check)
+        return self.resources.create(
+            ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check, spec_rules.check_virtual_gateway
+        )
 
     def describe_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.VIRTUAL_GATEWAY, p)
 
     def update_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check)
+        return self.resources.update(
+            ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check, spec_rules.check_virtual_gateway
+        )
 
     def delete_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.VIRTUAL_GATEWAY, p, references.check_gateway_deletable)
@@ -175,13 +182,27 @@ class AppMeshService:
 
     # -- gateway routes ------------------------------------------------------------------------
     def create_gateway_route(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.create(ctx, "CreateGatewayRoute", kinds.GATEWAY_ROUTE, p, self._gateway_route_check(p))
+        return self.resources.create(
+            ctx,
+            "CreateGatewayRoute",
+            kinds.GATEWAY_ROUTE,
+            p,
+            self._gateway_route_check(p),
+            spec_rules.check_gateway_route_spec,
+        )
 
     def describe_gateway_route(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.describe(ctx, kinds.GATEWAY_ROUTE, p)
 
     def update_gateway_route(self, ctx: RequestContext, p: Params) -> Params:
-        return self.resources.update(ctx, "UpdateGatewayRoute", kinds.GATEWAY_ROUTE, p, self._gateway_route_check(p))
+        return self.resources.update(
+            ctx,
+            "UpdateGatewayRoute",
+            kinds.GATEWAY_ROUTE,
+            p,
+            self._gateway_route_check(p),
+            spec_rules.check_gateway_route_spec,
+        )
 
     def delete_gateway_route(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.delete(ctx, kinds.GATEWAY_ROUTE, p, _no_check)

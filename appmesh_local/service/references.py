@@ -5,7 +5,7 @@ Messages follow those AWS returned (reference §5.2); see docs/aws-behaviour.md.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from ..api_models.errors import BadRequest, NotFound, ResourceInUse
 from ..store import Store
@@ -13,8 +13,9 @@ from ..store.records import ResourceKey, ResourceRecord
 from . import kinds, spec_rules
 from .context import RequestContext
 
-ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
-GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
+ROUTE_TYPES = spec_rules.ROUTE_TYPES
+GATEWAY_ROUTE_TYPES = spec_rules.GATEWAY_ROUTE_TYPES
+one_route_type = spec_rules.one_route_type  # the spec's own rule; re-exported for callers of this module
 
 
 def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, parent: str = "") -> NotFound:
@@ -34,18 +35,11 @@ def require(
     return record
 
 
-def one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
-    present = [t for t in allowed if spec.get(t) is not None]
-    if len(present) != 1:
-        raise BadRequest(f"{what} spec must contain exactly one of the following: [{', '.join(allowed)}]")
-    return present[0], spec[present[0]]
-
-
 def _listener_ports(spec: Mapping[str, Any]) -> list[int]:
     return [listener["portMapping"]["port"] for listener in spec.get("listeners") or []]
 
 
-def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: str, owner_title: str) -> None:
+def _check_port_match(route_body: Mapping[str, Any], ports: Collection[int], owner: str, owner_title: str) -> None:
     port = (route_body.get("match") or {}).get("port")
     if port is None and len(ports) > 1:
         raise BadRequest(
@@ -56,9 +50,8 @@ def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: st
 
 
 def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
-    """A route needs one route type, a port match that fits its router, and existing target nodes."""
-    route_type, body = one_route_type(spec, ROUTE_TYPES, "Route")
-    spec_rules.check_route(route_type, body)
+    """A route needs a port match that fits its router and existing target nodes (spec_rules ran before)."""
+    _, body = one_route_type(spec, ROUTE_TYPES, "Route")
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
     for target in body["action"]["weightedTargets"]:
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
@@ -66,7 +59,7 @@ def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRe
 
 def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]) -> None:
     """Adding listeners to a router must not strand routes without a matching port."""
-    ports = _listener_ports(spec)
+    ports = set(_listener_ports(spec))
     for route in store.list(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
         _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         _check_port_match(body, ports, name, "Virtual Router")
@@ -75,8 +68,7 @@ def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str,
 def check_gateway_route(
     store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
-    route_type, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
-    spec_rules.check_gateway_route(route_type, body)
+    _, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
     target = body["action"]["target"]
     service = require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target["virtualService"]["virtualServiceName"])

@@ -1,10 +1,13 @@
 """Rules AWS documented beyond the model's per-member constraints (all BadRequestException).
 
 Each rule quotes its source; references to other resources live in references.py.
+Every rule here reads the spec alone and runs in time linear in its size: the service
+applies them before it takes the store's write lock (service/resources.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from ..api_models.errors import BadRequest
@@ -12,13 +15,35 @@ from ..api_models.errors import BadRequest
 Spec = Mapping[str, Any]
 RESERVED_GATEWAY_PREFIXES = ("/aws-appmesh", "/aws-app-mesh")
 RESERVED_GRPC_SERVICES = ("aws.app-mesh", "aws.appmesh")
+ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
+GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
+
+
+def _duplicates(values: Iterable[Any]) -> list[Any]:
+    """Values seen more than once, sorted (one pass: a 100,000-listener spec stays cheap)."""
+    return sorted(value for value, seen in Counter(values).items() if seen > 1)
 
 
 def _unique_ports(listeners: Iterable[Mapping[str, Any]], owner: str) -> None:
-    ports = [listener["portMapping"]["port"] for listener in listeners]
-    duplicates = sorted({p for p in ports if ports.count(p) > 1})
+    duplicates = _duplicates(listener["portMapping"]["port"] for listener in listeners)
     if duplicates:
         raise BadRequest(f"{owner} listeners must use distinct ports; duplicated: {', '.join(map(str, duplicates))}")
+
+
+def one_route_type(spec: Spec, allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
+    """The one route type a (gateway) route spec sets, and its body."""
+    present = [t for t in allowed if spec.get(t) is not None]
+    if len(present) != 1:
+        raise BadRequest(f"{what} spec must contain exactly one of the following: [{', '.join(allowed)}]")
+    return present[0], spec[present[0]]
+
+
+def check_route_spec(spec: Spec) -> None:
+    check_route(*one_route_type(spec, ROUTE_TYPES, "Route"))
+
+
+def check_gateway_route_spec(spec: Spec) -> None:
+    check_gateway_route(*one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute"))
 
 
 def check_virtual_node(spec: Spec) -> None:
@@ -29,8 +54,9 @@ def check_virtual_node(spec: Spec) -> None:
             "If you specify a listener, then you must specify service discovery information (spec.serviceDiscovery)"
         )
     _unique_ports(listeners, "VirtualNode")
-    names = [b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = _duplicates(
+        b["virtualService"]["virtualServiceName"] for b in spec.get("backends") or [] if "virtualService" in b
+    )
     if duplicates:
         raise BadRequest(f"Duplicate backends are not allowed: {', '.join(duplicates)}")
 

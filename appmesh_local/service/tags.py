@@ -46,7 +46,7 @@ class Tags:
 
     def list(self, ctx: RequestContext, arn: str, limit: int | None, token: str | None) -> dict[str, Any]:
         tags = self._record(ctx, arn).tags
-        start = pagination.decode(token, "offset") or 0
+        start = pagination.decode(token, "offset", int) or 0
         if not isinstance(start, int) or start < 0:
             start = 0
         size = limit or pagination.DEFAULT_PAGE

@@ -5,9 +5,10 @@ App Mesh handler itself (measured: docs/performance.md). An App Mesh call has on
 view, so this middleware reads exactly what that view reads, the way werkzeug
 reads it (same path decoding, same query parsing, same body stream), and writes
 the response werkzeug would (status phrase, Content-Length, no body for HEAD).
-Requests Flask treats specially go to Flask unchanged: the admin prefix, methods
-the catch-all view does not declare (Flask answers OPTIONS and 405 itself), and
-paths with empty segments (Flask redirects them).
+Requests Flask treats specially go to Flask unchanged: the admin prefix, OPTIONS
+(Flask answers it with the allowed methods), and paths with empty segments (Flask
+redirects them). Any other method (TRACE, PROPFIND, ...) names no App Mesh
+operation and gets the handler's UnknownOperationException, as a wrong path does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
 from ..service import AppMeshService
+from ..service.identity import VERIFIED_ACCOUNT
 from .handler import handle_api
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -53,12 +55,7 @@ class ApiFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = "/" + (environ.get("PATH_INFO") or "").encode("latin1").decode(errors="replace").lstrip("/")
-        if (
-            method not in API_METHODS
-            or path.startswith(self.admin_prefix)
-            or "//" in path
-            or environ.get("SCRIPT_NAME")
-        ):
+        if method == "OPTIONS" or path.startswith(self.admin_prefix) or "//" in path or environ.get("SCRIPT_NAME"):
             return self.app(environ, start_response)
         raw_query = environ.get("QUERY_STRING", "")
         query = (
@@ -69,7 +66,9 @@ class ApiFastPath:
             else _NO_QUERY
         )
         body = get_input_stream(environ).read()
-        status, headers, payload = handle_api(self.service, method, path, query, _Headers(environ), body)
+        status, headers, payload = handle_api(
+            self.service, method, path, query, _Headers(environ), body, environ.get(VERIFIED_ACCOUNT)
+        )
         header_list = list(headers.items())
         header_list.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", header_list)

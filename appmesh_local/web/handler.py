@@ -14,7 +14,7 @@ from ..api_models.errors import ApiError
 from ..api_models.validation import validate_input
 from ..api_models.wire import match_operation, parse_request, serialize_error, serialize_response
 from ..service import AppMeshService
-from ..service.identity import context_from
+from ..service.identity import HeaderSource, context_from
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +22,23 @@ Answer = tuple[int, dict[str, str], bytes]
 
 
 def handle_api(
-    service: AppMeshService, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    service: AppMeshService,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: HeaderSource,
+    body: bytes,
+    verified_account: str | None = None,
 ) -> Answer:
-    """Route, parse, validate, dispatch and serialize one call; every failure becomes AWS's error shape."""
+    """Route, parse, validate, dispatch and serialize one call; every failure becomes AWS's error shape.
+
+    `verified_account`: the account of a verified SigV4 signature (serve --require-sigv4).
+    """
     try:
         operation, labels = match_operation(method, path)
         params = parse_request(operation, labels, query, body)
         params = validate_input(operation, params)
-        result = service.dispatch(operation, context_from(headers, query), params)
+        result = service.dispatch(operation, context_from(headers, query, verified_account), params)
         status_code, response_headers, response_body = serialize_response(operation, result)
     except ApiError as error:
         status_code, response_headers, response_body = serialize_error(error)

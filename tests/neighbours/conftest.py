@@ -1,19 +1,18 @@
-"""A tiny waitress server running NeighbourApis around a stand-in Flask app, and clients for it."""
+"""A tiny HTTP server (the API's own) running NeighbourApis around a stand-in Flask app, and clients for it."""
 
 from __future__ import annotations
 
 import contextlib
 import random
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import boto3
 import pytest
 from botocore.config import Config
-from waitress.server import create_server
 
 from appmesh_local.neighbours import NeighbourApis
+from appmesh_local.web.serving import HttpServer
 
 from .inner import inner_app
 
@@ -43,29 +42,15 @@ class Harness:
 
 @contextlib.contextmanager
 def serve(wsgi: NeighbourApis, events: list[tuple[str, str, str, str]]) -> Iterator[Harness]:
-    """`wsgi` on a waitress server bound to a free loopback port, for the block's duration."""
-    server = create_server(wsgi, host="127.0.0.1", port=0, threads=4)
-    stopping = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:  # its sockets closed under select(): expected while stopping
-            if not stopping.is_set():
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    """`wsgi` on an HTTP server bound to a free loopback port, for the block's duration."""
+    server = HttpServer(wsgi, "127.0.0.1", 0, threads=4).start()
     made = Harness(f"http://127.0.0.1:{server.effective_port}", events)
     try:
         yield made
     finally:
         for client in made.clients:
             client.close()
-        stopping.set()
-        server.task_dispatcher.shutdown()  # let in-flight tasks end before their sockets go
-        server.close()
-        thread.join(5)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

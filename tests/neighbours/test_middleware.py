@@ -110,8 +110,17 @@ def test_a_region_moto_does_not_know_is_a_client_error(client):
 def test_an_operation_outside_the_model_is_unknown_and_one_moto_lacks_is_not_implemented(client):
     unknown = call(client, "ACMPrivateCA.MakeMeACoffee", {}, signed("111111111111", "us-east-1", "acm-pca"))
     assert (unknown.status_code, unknown.json["__type"]) == (400, "UnknownOperationException")
+    report = {  # valid for the model, so it reaches moto (invalid input is a ValidationException first)
+        "CertificateAuthorityArn": "arn:aws:acm-pca:us-east-1:111111111111:certificate-authority/"
+        "00000000-0000-0000-0000-000000000000",
+        "S3BucketName": "audit-reports",
+        "AuditReportResponseFormat": "JSON",
+    }
     absent = call(
-        client, "ACMPrivateCA.CreateCertificateAuthorityAuditReport", {}, signed("111111111111", "us-east-1", "acm-pca")
+        client,
+        "ACMPrivateCA.CreateCertificateAuthorityAuditReport",
+        report,
+        signed("111111111111", "us-east-1", "acm-pca"),
     )
     assert (absent.status_code, absent.json["__type"]) == (501, "NotImplemented")
     assert "does not emulate acm-pca CreateCertificateAuthorityAuditReport" in absent.json["message"]
@@ -128,7 +137,12 @@ def test_on_change_errors_do_not_fail_the_call():
     service_id = call(client, f"{CLOUD_MAP}.CreateService", {"Name": "s", "NamespaceId": namespace_id}, headers).json[
         "Service"
     ]["Id"]
-    response = call(client, f"{CLOUD_MAP}.RegisterInstance", {"ServiceId": service_id, "InstanceId": "i"}, headers)
+    response = call(
+        client,
+        f"{CLOUD_MAP}.RegisterInstance",
+        {"ServiceId": service_id, "InstanceId": "i", "Attributes": {"AWS_INSTANCE_IPV4": "127.0.0.1"}},
+        headers,
+    )
     assert response.status_code == 200
 
 

@@ -122,7 +122,7 @@ def active_secrets(dump: dict) -> dict[str, dict]:
 
 
 def test_cloud_map_acm_and_export_through_the_real_server(tmp_path):
-    """`appmesh-local serve` as users run it (pinned moto, waitress, Envoy): Cloud Map instances become a real
+    """`appmesh-local serve` as users run it (pinned moto, its event-loop HTTP server, Envoy): Cloud Map instances become a real
     Envoy's endpoints and follow a registration, ACM and ACM PCA material becomes its SDS secrets, and
     `appmesh-local export` of the same mesh from that server writes those endpoints and secrets inline."""
     bind = random_loopback()  # the nodes' listeners (15000/15001) on an address of this test's own
