@@ -7,12 +7,16 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .ir.names import DEFAULT_BIND_ADDRESS
 from .service import AppMeshService, Quotas
 from .store import Store
 from .web import create_app
 from .web.serving import create_http_server, shutdown_http_server
+
+if TYPE_CHECKING:
+    from .bridge.runtime import XdsRuntime
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +30,9 @@ class ServerConfig:
     state_dir: Path | None  # None: ephemeral (in memory)
     quotas: Quotas = field(default_factory=Quotas)
     threads: int = 8
-    xds_extra_hosts: tuple[str, ...] = ()
+    xds_extra_hosts: tuple[str, ...] = ()  # also serve xDS there, e.g. a bridge address for network namespaces
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
-    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)  # e.g. a bridge address, so Envoys in network namespaces reach xDS
+    listener_bind_address: str = DEFAULT_BIND_ADDRESS  # where Envoys' generated listeners bind (App Mesh: all IPv4)
 
 
 class AppMeshServer:
@@ -38,7 +42,7 @@ class AppMeshServer:
         self.config = config
         self.store = Store.open_dir(config.state_dir) if config.state_dir else Store()
         self.service = AppMeshService(self.store, config.quotas)
-        self.xds: Any = None
+        self.xds: XdsRuntime | None = None
         status = None
         if config.xds_port is not None:
             from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
@@ -73,7 +77,7 @@ class AppMeshServer:
         from .bridge.neighbour_events import mark_region_dirty
         from .neighbours import NeighbourApis
 
-        reconciler = getattr(self.xds, "reconciler", None)
+        reconciler = self.xds.reconciler if self.xds is not None else None
         listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None
         state_file = self.config.state_dir / "neighbours.pickle" if self.config.state_dir else None
         return NeighbourApis(app, on_change=listener, on_tls_change=listener, state_file=state_file)

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import Any, Callable
 
-from botocore.model import Shape
+from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
 from .model import service_model
@@ -33,7 +33,7 @@ TYPE_MESSAGES = {
 
 def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    checks = []
+    checks: list[Callable[[Any], None]] = []
     if low is not None:
 
         def at_least(value: Any, low: int = low) -> None:
@@ -53,7 +53,7 @@ def _length_checks(shape: Shape) -> list[Callable[[Any], None]]:
 
 def _range_checks(shape: Shape) -> list[Callable[[Any], None]]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    checks = []
+    checks: list[Callable[[Any], None]] = []
     if low is not None:
 
         def at_least(value: Any, low: int = low) -> None:
@@ -82,7 +82,7 @@ def _string_checks(shape: Shape) -> list[Callable[[Any], None]]:
                 raise ValidationError(f"Member must satisfy regular expression pattern: {pattern}")
 
         checks.append(matches)
-    if shape.enum:
+    if isinstance(shape, StringShape) and shape.enum:
         allowed = frozenset(shape.enum)
         listing = ", ".join(shape.enum)
 
@@ -117,14 +117,14 @@ class _StrictBoolean(fields.Boolean):
         return value
 
 
-class _StrictList(fields.List):
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list:
+class _StrictList(fields.List[Any]):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
         if not isinstance(value, list):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def _field_for(shape: Shape, required: bool) -> fields.Field:
+def _field_for(shape: Shape, required: bool) -> fields.Field[Any]:
     """One marshmallow field enforcing everything the model says about `shape`."""
     messages = {
         "required": NOT_NULL,
@@ -135,9 +135,9 @@ def _field_for(shape: Shape, required: bool) -> fields.Field:
     kind = shape.type_name
     if kind == "structure":
         return fields.Nested(schema_class(shape.name), **common)
-    if kind == "list":
+    if isinstance(shape, ListShape):
         return _StrictList(_field_for(shape.member, required=True), validate=_length_checks(shape), **common)
-    if kind == "map":
+    if isinstance(shape, MapShape):
         return fields.Dict(
             keys=_field_for(shape.key, True),
             values=_field_for(shape.value, True),
@@ -159,18 +159,20 @@ def _union_check(members: tuple[str, ...]) -> Callable[..., None]:
     listing = ", ".join(members)
 
     @validates_schema(pass_original=True)
-    def exactly_one(self: Schema, data: dict, original: Any, **kwargs: Any) -> None:
+    def exactly_one(self: Schema, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         present = [m for m in members if isinstance(original, dict) and original.get(m) is not None]
         if len(present) != 1:
             raise ValidationError(f"Member must have exactly one of the following fields set: [{listing}]", "_union")
 
-    return exactly_one
+    check: Callable[..., None] = exactly_one
+    return check
 
 
 @cache
 def schema_class(shape_name: str) -> type[Schema]:
     """The marshmallow Schema class for a structure shape (cached: built once per process)."""
     shape = service_model().shape_for(shape_name)
+    assert isinstance(shape, StructureShape), shape_name
     required = set(shape.required_members)
     attrs: dict[str, Any] = {
         name: _field_for(member, name in required)
@@ -187,4 +189,5 @@ def schema_class(shape_name: str) -> type[Schema]:
 def input_schema(operation_name: str) -> Schema:
     """A ready Schema instance for an operation's input (thread-safe: load() keeps no state)."""
     shape = service_model().operation_model(operation_name).input_shape
+    assert shape is not None, operation_name  # every App Mesh operation has an input shape
     return schema_class(shape.name)()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from functools import partial
 from typing import Any, Callable
 
 from envoy.config.route.v3 import route_pb2
@@ -49,7 +50,7 @@ class _IdentityMemo:
 
     def __init__(self, build: Callable[[Any], Any]) -> None:
         self._build = build
-        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
+        self._entries: dict[int, tuple[weakref.ref[Any], Any]] = {}
 
     def __call__(self, ir: Any) -> Any:
         key = id(ir)
@@ -58,7 +59,7 @@ class _IdentityMemo:
             return entry[1]
         message = self._build(ir)
         entries = self._entries
-        self._entries[key] = (weakref.ref(ir, lambda _ref, k=key: entries.pop(k, None)), message)
+        self._entries[key] = (weakref.ref(ir, lambda _ref: entries.pop(key, None)), message)
         return message
 
     def __len__(self) -> int:
@@ -128,7 +129,7 @@ class MeshConfigBuilder:
             resources[type_url][name] = cached[1]
 
         for listener in proxy.listeners:
-            put(LISTENER, listener.name, listener, lambda spec=listener: build_listener(spec))
+            put(LISTENER, listener.name, listener, partial(build_listener, listener))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies); the message is parsed from those bytes only if someone reads it.
@@ -139,13 +140,13 @@ class MeshConfigBuilder:
             current[(ROUTE_CONFIGURATION, route_config.name)] = cached
             route_configs.encoded[route_config.name] = cached[1]
         for cluster in proxy.clusters:
-            put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
+            put(CLUSTER, cluster.name, cluster, partial(self._clusters, cluster))
             if cluster.discovery == "eds":
                 put(
                     CLUSTER_LOAD_ASSIGNMENT,
                     cluster.name,
                     cluster.endpoints,
-                    lambda c=cluster: build_load_assignment(c.name, c.endpoints),
+                    partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
         self._resources[(proxy.kind, proxy.name)] = current
         before = self._proxies.get((proxy.kind, proxy.name))

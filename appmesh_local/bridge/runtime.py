@@ -17,9 +17,11 @@ from typing import Any, Sequence
 
 import grpc
 
-from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
+from appmesh_local.bridge.reconciler import MeshBuild, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.settings import DEFAULT_XDS_PORT
+from appmesh_local.store.protocols import MeshSource
 from appmesh_local.xds.ads import add_to_server
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.status import Status
@@ -52,10 +54,10 @@ class XdsRuntime:
         extra_hosts: Sequence[str] = (),
         cache: SnapshotCache | None = None,
         status: Status | None = None,
-        build: BuildFn | None = None,
+        build: MeshBuild | None = None,
         quiet_s: float = 0.002,
         max_delay_s: float = 0.02,
-        bind_address: str = "0.0.0.0",
+        bind_address: str = DEFAULT_BIND_ADDRESS,
         unix_socket: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host

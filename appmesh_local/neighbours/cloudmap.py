@@ -101,7 +101,7 @@ def affected_services(account: str, region: str, operation: str, params: Mapping
     field_name = _INSTANCE_CHANGES.get(operation)
     service = backend.services.get(params.get(field_name)) if field_name else None
     namespace = backend.namespaces.get(service.namespace_id) if service is not None else None
-    return [(namespace.name, service.name)] if namespace is not None else []
+    return [(namespace.name, service.name)] if service is not None and namespace is not None else []
 
 
 def keep_latest_registration(account: str, region: str, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:

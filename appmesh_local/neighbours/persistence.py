@@ -62,7 +62,7 @@ class NeighbourState:
         with backends.LOCK:
             for service, accounts in saved["backends"].items():
                 for account, regions in accounts.items():
-                    per_account = get_backend(service)[account]  # type: ignore[index]
+                    per_account = get_backend(service)[account]
                     per_account.update(regions)
         return True
 
@@ -71,7 +71,7 @@ class NeighbourState:
         from moto.backends import get_backend
 
         state = {
-            service: {account: dict(per_account.items()) for account, per_account in get_backend(service).items()}  # type: ignore[attr-defined]
+            service: {account: dict(per_account.items()) for account, per_account in get_backend(service).items()}  # type: ignore[call-overload]
             for service in SERVICES
         }
         buffer = io.BytesIO()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Mapping, Protocol
 
 from .context import DEFAULT_ACCOUNT, DEFAULT_REGION, RequestContext
 
@@ -11,9 +11,15 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/")
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
 
-def context_from(headers: Mapping[str, str], query: Mapping[str, str]) -> RequestContext:
+class HeaderLookup(Protocol):
+    """Request headers as any web layer holds them (werkzeug's Headers, a WSGI environ view): `get` only."""
+
+    def get(self, key: str, default: str, /) -> str | None: ...
+
+
+def context_from(headers: HeaderLookup, query: Mapping[str, str]) -> RequestContext:
     """Region from the credential scope; account from a 12-digit access key id, else the default."""
-    source = headers.get("Authorization", "")
+    source = headers.get("Authorization", "") or ""
     if "Credential=" not in source:
         source = "Credential=" + query.get("X-Amz-Credential", "")
     match = _CREDENTIAL.search(source)

@@ -10,8 +10,20 @@ from typing import Any, Iterable, Mapping
 from ..api_models.errors import BadRequest
 
 Spec = Mapping[str, Any]
+# A name is one segment of the resource's ARN (`mesh/M/virtualRouter/R/route/N`) and of its Envoy
+# node id (`mesh/M/virtualNode/N`), both separated by '/': docs/aws-behaviour.md, "Names".
+NAME_PATTERN = "[^/]+"
 RESERVED_GATEWAY_PREFIXES = ("/aws-appmesh", "/aws-app-mesh")
 RESERVED_GRPC_SERVICES = ("aws.app-mesh", "aws.appmesh")
+
+
+def check_name(param: str, name: str) -> None:
+    """A new resource's name must fit in one ARN segment: no '/' (else two resources could share an ARN)."""
+    if "/" in name:
+        raise BadRequest(
+            f"1 validation error detected: Value '{name}' at '{param}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {NAME_PATTERN}"
+        )
 
 
 def _unique_ports(listeners: Iterable[Mapping[str, Any]], owner: str) -> None:

@@ -16,7 +16,7 @@ listeners shares one registration.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from appmesh_local.ir import Endpoint
 
@@ -24,14 +24,30 @@ from appmesh_local.ir import Endpoint
 class CloudMapInstance(Protocol):
     """What the translator needs of one discovered instance (`neighbours.cloudmap.Instance`)."""
 
-    instance_id: str
-    ipv4: str | None
-    ipv6: str | None
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def ipv4(self) -> str | None: ...
+
+    @property
+    def ipv6(self) -> str | None: ...
 
 
-# (account, region, namespace name, service name, attributes) → discoverable instances,
-# already filtered by attributes and health (HEALTHY/UNKNOWN), sorted by instance id.
-CloudMapLookup = Callable[[str, str, str, str, Mapping[str, str]], Sequence[CloudMapInstance]]
+class CloudMapLookup(Protocol):
+    """Cloud Map's DiscoverInstances, as App Mesh's control plane called it for `awsCloudMap` nodes.
+
+    Takes (account, region, namespace name, service name, attributes that must all match) and
+    returns the discoverable instances: filtered by those attributes and by health (HEALTHY or
+    UNKNOWN, DiscoverInstances' default), sorted by instance id, empty when the namespace or
+    service does not exist. Called on the reconciler's thread during a translation; raising
+    fails that translation (the last good config stays).
+    """
+
+    def __call__(
+        self, account: str, region: str, namespace: str, service: str, attributes: Mapping[str, str], /
+    ) -> Sequence[CloudMapInstance]: ...
+
 
 Discovered = tuple[tuple[str, str | None, str | None], ...]  # (instance id, ipv4, ipv6) per instance
 

@@ -70,7 +70,7 @@ def _prefix_variants(
         return [(match, prefix_rewrite["value"])]
     if prefix_rewrite.get("defaultPrefix") == "DISABLED" or match.path == "/":
         return [(match, None if match.path == "/" else match.path)]
-    variants = []
+    variants: list[tuple[RouteMatch, str | None]] = []
     if not match.path.endswith("/"):
         variants.append((RouteMatch("prefix", match.path + "/", match.headers, match.query), "/"))
     variants.append((match, "/"))

@@ -54,10 +54,11 @@ def access_logs(spec: Mapping[str, Any]) -> tuple[AccessLog, ...]:
 
 def ip_preference(mesh_spec: Mapping[str, Any], discovery: Mapping[str, Any] | None) -> str | None:
     """The node's own DNS/Cloud Map ipPreference, else the mesh's, else None (= default)."""
-    own = (discovery or {}).get("ipPreference")
+    own: str | None = (discovery or {}).get("ipPreference")
     if own:
         return own
-    return ((mesh_spec.get("serviceDiscovery") or {}).get("ipPreference")) or None
+    mesh: str | None = (mesh_spec.get("serviceDiscovery") or {}).get("ipPreference")
+    return mesh or None
 
 
 def dns_lookup_family(preference: str | None) -> str:

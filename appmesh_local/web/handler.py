@@ -14,7 +14,7 @@ from ..api_models.errors import ApiError
 from ..api_models.validation import validate_input
 from ..api_models.wire import match_operation, parse_request, serialize_error, serialize_response
 from ..service import AppMeshService
-from ..service.identity import context_from
+from ..service.identity import HeaderLookup, context_from
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ Answer = tuple[int, dict[str, str], bytes]
 
 
 def handle_api(
-    service: AppMeshService, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    service: AppMeshService, method: str, path: str, query: Mapping[str, str], headers: HeaderLookup, body: bytes
 ) -> Answer:
     """Route, parse, validate, dispatch and serialize one call; every failure becomes AWS's error shape."""
     try:

@@ -20,6 +20,8 @@ from waitress.task import WSGITask
 class OneWriteTask(WSGITask):
     """WSGITask whose first body write carries the response header with it."""
 
+    wrote_header: bool
+
     def write(self, data: bytes) -> None:
         if self.wrote_header or not self.complete:
             return super().write(data)  # waitress's checks and errors, unchanged

@@ -9,9 +9,9 @@ boot prefix means a restarted server never reuses a version an Envoy ACKed.
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any, Iterable, Iterator, Mapping
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -56,9 +56,24 @@ class Resource:
         source = self.source
         return source.message if isinstance(source, EncodedMessage) else source
 
+    @cached_property
+    def references(self) -> tuple[str, ...]:
+        """What Envoy waits for after taking this resource: the route configurations a listener
+        loads over RDS, the ClusterLoadAssignment of an EDS cluster (else nothing).
+
+        Computed on first use and kept on the resource, which never changes and is reused while
+        its content is unchanged: the consistency check parses each listener and cluster once.
+        """
+        if self.type_url == LISTENER:
+            return tuple(_route_config_names(self.message))
+        if self.type_url == CLUSTER:
+            return _eds_service_names(self.name, self.message)
+        return ()
+
 
 # Within one write: id(message) → (message, packed, digest), for messages shared by many proxies.
-EncodeMemo = dict[int, tuple[Message, any_pb2.Any, str]]
+EncodeMemo = dict[int, tuple["Message | EncodedMessage", any_pb2.Any, str]]
+EnvoyMessage = Any  # a generated Envoy protobuf message: xds-protos ships no type information
 
 
 class EncodedMessage:
@@ -177,31 +192,19 @@ def check_consistency(resources: Mapping[str, Mapping[str, Resource]]) -> list[s
     """What Envoy would wait for forever: RDS names no route config answers, EDS clusters with no CLA."""
     problems: list[str] = []
     routes = resources.get(ROUTE_CONFIGURATION, {})
-    for listener_name, rds_name in _referenced_route_configs(resources.get(LISTENER, {}).values()):
-        if rds_name not in routes:
-            problems.append(f"listener {listener_name} references route config {rds_name} that does not exist")
+    for listener in resources.get(LISTENER, {}).values():
+        for rds_name in listener.references:
+            if rds_name not in routes:
+                problems.append(f"listener {listener.name} references route config {rds_name} that does not exist")
     assignments = resources.get(CLUSTER_LOAD_ASSIGNMENT, {})
-    for cluster_name, service_name in _eds_clusters(resources.get(CLUSTER, {}).values()):
-        if service_name not in assignments:
-            problems.append(f"EDS cluster {cluster_name} has no ClusterLoadAssignment {service_name}")
+    for cluster in resources.get(CLUSTER, {}).values():
+        for service_name in cluster.references:
+            if service_name not in assignments:
+                problems.append(f"EDS cluster {cluster.name} has no ClusterLoadAssignment {service_name}")
     return problems
 
 
-# Per Resource object (they are immutable and reused while unchanged): what it references.
-_ROUTE_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
-_EDS_REFS: weakref.WeakKeyDictionary[Resource, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def _referenced_route_configs(listeners: Iterable[Resource]) -> Iterable[tuple[str, str]]:
-    for res in listeners:
-        names = _ROUTE_REFS.get(res)
-        if names is None:
-            names = _ROUTE_REFS[res] = tuple(_route_config_names(res.message))
-        for name in names:
-            yield res.name, name
-
-
-def _route_config_names(listener: Message) -> Iterable[str]:
+def _route_config_names(listener: EnvoyMessage) -> Iterable[str]:
     from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
     chains = list(listener.filter_chains)
@@ -217,17 +220,11 @@ def _route_config_names(listener: Message) -> Iterable[str]:
                 yield hcm.rds.route_config_name
 
 
-def _eds_clusters(clusters: Iterable[Resource]) -> Iterable[tuple[str, str]]:
+def _eds_service_names(name: str, cluster: EnvoyMessage) -> tuple[str, ...]:
     from envoy.config.cluster.v3 import cluster_pb2
 
-    for res in clusters:
-        names = _EDS_REFS.get(res)
-        if names is None:
-            cluster = res.message
-            eds = cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
-            names = _EDS_REFS[res] = (cluster.eds_cluster_config.service_name or res.name,) if eds else ()
-        for name in names:
-            yield res.name, name
+    eds = cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
+    return (cluster.eds_cluster_config.service_name or name,) if eds else ()
 
 
 def empty_types(version: str) -> dict[str, TypeSnapshot]:
