@@ -14,6 +14,7 @@ from . import settings
 def _serve(args: argparse.Namespace) -> int:
     from .server import AppMeshServer, ServerConfig
     from .service import Quotas
+    from .store import StateVersionError
 
     try:
         quotas = Quotas.parse(args.quota or [])
@@ -32,7 +33,11 @@ def _serve(args: argparse.Namespace) -> int:
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
     )
-    server = AppMeshServer(config)
+    try:
+        server = AppMeshServer(config)
+    except StateVersionError as error:  # state this version must not touch: one line, no traceback
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     print(
         f"appmesh-local: App Mesh API on {server.endpoint}"
         + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")

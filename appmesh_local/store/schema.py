@@ -103,7 +103,7 @@ def _tables(db: sqlite3.Connection) -> set[str]:
 
 
 def _backup(db: sqlite3.Connection, path: str, version: int) -> None:
-    """A consistent copy of the state as it was, beside it, before a migration changes it."""
+    """A consistent copy of the state as it is, beside it, before a migration changes it."""
     if path == ":memory:":
         return
     target = Path(f"{path}.schema-{version}.bak")
@@ -118,6 +118,8 @@ def prepare(db: sqlite3.Connection, path: str) -> int:
 
     Raises StateVersionError for state written by a newer version, or a database that is not ours.
     """
+    if "resources" in _tables(db) and schema_version(db) < SCHEMA_VERSION:
+        _backup(db, path, schema_version(db))  # SQLite's backup cannot run inside the write transaction
     db.execute("BEGIN IMMEDIATE")  # one writer: two servers starting on one directory do not both migrate
     try:
         tables = _tables(db)
@@ -134,7 +136,6 @@ def prepare(db: sqlite3.Connection, path: str) -> int:
         elif "resources" not in tables:
             raise StateVersionError(f"{path} is an SQLite database but not appmesh-local state (no resources table)")
         elif found < SCHEMA_VERSION:
-            _backup(db, path, found)
             for version in range(found, SCHEMA_VERSION):
                 MIGRATIONS[version](db)
                 log.info("state %s migrated from schema version %d to %d", path, version, version + 1)
