@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .insight.inspector import Inspector
 from .ir.names import DEFAULT_BIND_ADDRESS
 from .service import AppMeshService, Quotas
 from .store import Store
@@ -44,6 +45,7 @@ class AppMeshServer:
         self.service = AppMeshService(self.store, config.quotas)
         self.xds: XdsRuntime | None = None
         status = None
+        inspector: Inspector | None = None
         if config.xds_port is not None:
             from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
             from .bridge.runtime import XdsRuntime
@@ -60,7 +62,9 @@ class AppMeshServer:
                 build=build,
             )
             status = self.xds.status_snapshot
-        self.app = create_app(self.service, status)
+            inspector = Inspector(self.store, self.xds.cache, self.xds.status, certificates=InProcessAcm())
+        self.inspector = inspector
+        self.app = create_app(self.service, status, inspector)
         self.wsgi = self._with_neighbours(self.app)
         self.http = create_http_server(
             self.wsgi,

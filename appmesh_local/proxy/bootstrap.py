@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
+from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_ADMIN, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
 SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
@@ -65,6 +65,8 @@ def render_bootstrap(
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
+    if admin_port:  # a fixed admin port: the console can read this proxy's stats there
+        metadata[METADATA_ADMIN] = f"{admin_address}:{admin_port}"
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
     if metadata:
         node["metadata"] = metadata

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from botocore import xform_name
 
 from ..api_models.errors import LimitExceeded
-from ..store import ResourceStore
+from ..store import ResourceStore, StateStore
 from . import kinds, references, spec_rules
 from .context import RequestContext
 from .quotas import Quotas
@@ -28,7 +28,7 @@ def _no_check(*_: Any) -> None:
 
 class AppMeshService:
     def __init__(
-        self, store: ResourceStore, quotas: Quotas | None = None, clock: Callable[[], float] | None = None
+        self, store: StateStore, quotas: Quotas | None = None, clock: Callable[[], float] | None = None
     ) -> None:
         self.store = store
         self.quotas = quotas or Quotas()

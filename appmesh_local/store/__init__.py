@@ -1,13 +1,14 @@
 """Durable state: one SQLite database (WAL) holding every resource, tag and client token."""
 
 from .frozen import FrozenDict, freeze
-from .protocols import MeshSource, ResourceReader, ResourceStore, WriteTransaction
+from .protocols import AppliedSetStore, MeshSource, ResourceReader, ResourceStore, StateStore, WriteTransaction
 from .records import ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
 from .schema import SCHEMA_VERSION, StateVersionError
 from .sqlite import ArnTaken, Store
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AppliedSetStore",
     "ArnTaken",
     "ChangeEvent",
     "FrozenDict",
@@ -17,6 +18,7 @@ __all__ = [
     "ResourceReader",
     "ResourceRecord",
     "ResourceStore",
+    "StateStore",
     "StateVersionError",
     "Store",
     "WriteTransaction",

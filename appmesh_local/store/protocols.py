@@ -1,6 +1,7 @@
 """What the layers above read and write of the store: the seams, as Protocols.
 
-`AppMeshService` needs `ResourceStore` (reads plus one-transaction writes); the xDS bridge
+`AppMeshService` needs `ResourceStore` (reads plus one-transaction writes; `StateStore` adds
+what `appmesh-local apply` keeps, for the web front); the xDS bridge
 needs only `MeshSource` (whole-mesh snapshots and change events). `Store` (store/sqlite.py)
 is the one implementation; tests may hand in anything with the same shape. Everything these
 return is immutable (docs/contracts.md).
@@ -9,7 +10,7 @@ return is immutable (docs/contracts.md).
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .records import ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
 
@@ -65,6 +66,22 @@ class ResourceStore(ResourceReader, Protocol):
     """What the App Mesh service uses: reads, and writes as one atomic transaction each."""
 
     def write(self) -> AbstractContextManager[WriteTransaction]: ...
+
+
+class AppliedSetStore(Protocol):
+    """What `appmesh-local apply` keeps on the server: opaque JSON documents by (account, region, name)."""
+
+    def applied_set(self, account: str, region: str, name: str) -> dict[str, Any] | None: ...
+
+    def applied_sets(self, account: str, region: str) -> list[dict[str, Any]]: ...
+
+    def put_applied_set(self, account: str, region: str, name: str, document: Mapping[str, Any]) -> None: ...
+
+    def delete_applied_set(self, account: str, region: str, name: str) -> bool: ...
+
+
+class StateStore(ResourceStore, AppliedSetStore, Protocol):
+    """All the state a server keeps, as the service and its web front use it."""
 
 
 class MeshSource(Protocol):

@@ -49,6 +49,10 @@ CREATE TABLE client_tokens (
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (key, value) VALUES ('revision', 0);
+CREATE TABLE applied_sets (
+    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
 """
 
 _RESOURCE_COLUMNS = (
@@ -61,26 +65,33 @@ class StateVersionError(RuntimeError):
     """The state database was written by a newer appmesh-local (or is not ours): refuse to touch it."""
 
 
+def _statements() -> list[str]:
+    return [statement.strip() for statement in CURRENT_SCHEMA.split(";") if statement.strip()]
+
+
+def _create(db: sqlite3.Connection, table: str) -> None:
+    """`table` and its indexes exactly as CURRENT_SCHEMA writes them, if it is not there yet."""
+    for statement in _statements():
+        if statement.startswith(f"CREATE TABLE {table} "):
+            db.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+        elif statement.startswith("CREATE") and f" ON {table} " in statement:
+            db.execute(statement.replace(" INDEX ", " INDEX IF NOT EXISTS ", 1))
+
+
 def _from_unversioned(db: sqlite3.Connection) -> None:
     """0 → 1: the resources table gets its ARN index by name and an index for whole-mesh reads.
 
     The key columns are unchanged, so every resource keeps its key, ARN, uid and version. Names
     with a `/`, which the previous release accepted, are kept (they can still be listed, tagged
-    and deleted) and reported; new ones are refused (docs/aws-behaviour.md, "Names").
+    and deleted) and reported; new ones are refused (docs/aws-behaviour.md, "Names"). Tables that
+    arrived unversioned after 06d7b97 (`applied_sets`, for `appmesh-local apply`) are made sure of.
     """
     db.execute("ALTER TABLE resources RENAME TO resources_v0")
-    for statement in CURRENT_SCHEMA.split(";"):
-        if "CREATE TABLE resources " in statement or "ON resources " in statement:
-            db.execute(statement)
+    _create(db, "resources")
     db.execute(f"INSERT INTO resources ({_RESOURCE_COLUMNS}) SELECT {_RESOURCE_COLUMNS} FROM resources_v0")
     db.execute("DROP TABLE resources_v0")
-    # Present in every release before; made sure of, so that a partial early database opens too.
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS client_tokens (account TEXT NOT NULL, region TEXT NOT NULL, "
-        "operation TEXT NOT NULL, token TEXT NOT NULL, fingerprint TEXT NOT NULL, response TEXT NOT NULL, "
-        "PRIMARY KEY (account, region, operation, token))"
-    )
-    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    for table in ("client_tokens", "meta", "applied_sets"):
+        _create(db, table)
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0)")
     slashed = db.execute(
         "SELECT kind, mesh, parent, name FROM resources WHERE instr(name, '/') > 0 OR instr(parent, '/') > 0"
@@ -130,9 +141,8 @@ def prepare(db: sqlite3.Connection, path: str) -> int:
                 f"reads up to {SCHEMA_VERSION}): upgrade appmesh-local, or use another --state-dir"
             )
         if not tables:
-            for statement in CURRENT_SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in _statements():
+                db.execute(statement)
         elif "resources" not in tables:
             raise StateVersionError(f"{path} is an SQLite database but not appmesh-local state (no resources table)")
         elif found < SCHEMA_VERSION:

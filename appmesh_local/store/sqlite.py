@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from .cache import Group, GroupKey, RecordCache, group_of
 from .frozen import freeze
@@ -337,6 +337,39 @@ class Store:
                 (account, region, operation, token),
             ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
+
+    # -- applied sets: what `appmesh-local apply` made from a stack or a set of manifests ------
+    # Kept beside the resources (same file, same durability) but outside their revisions:
+    # they describe who made a resource, not the mesh, so writing one re-translates nothing.
+    def applied_set(self, account: str, region: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def applied_sets(self, account: str, region: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? ORDER BY name", (account, region)
+            ).fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+    def put_applied_set(self, account: str, region: str, name: str, document: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO applied_sets VALUES (?,?,?,?)",
+                (account, region, name, json.dumps(document, separators=(",", ":"))),
+            )
+
+    def delete_applied_set(self, account: str, region: str, name: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute(
+                    "DELETE FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+                ).rowcount
+                > 0
+            )
 
     def mesh_keys(self) -> list[MeshKey]:
         with self._lock:

@@ -190,3 +190,20 @@ def test_serve_refuses_newer_state_with_one_line(old_state: Path) -> None:
         f"appmesh-local: {path} was written by a newer appmesh-local (state schema version {SCHEMA_VERSION + 7}; "
         f"this version reads up to {SCHEMA_VERSION}): upgrade appmesh-local, or use another --state-dir"
     ]
+
+
+def test_unversioned_state_with_applied_stacks_keeps_them(old_state: Path) -> None:
+    """`appmesh-local apply` added a table before versions existed: state that has it migrates too."""
+    path = old_state / STATE_FILE
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE applied_sets (account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, "
+            "document TEXT NOT NULL, PRIMARY KEY (account, region, name))"
+        )
+        db.execute("INSERT INTO applied_sets VALUES (?, ?, ?, ?)", (ACCOUNT, REGION, "stack", '{"name": "stack"}'))
+    db.close()
+    store = Store.open_dir(old_state)
+    try:
+        assert store.applied_set(ACCOUNT, REGION, "stack") == {"name": "stack"}
+    finally:
+        store.close()
