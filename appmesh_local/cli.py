@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         xds_extra_hosts=tuple(args.xds_extra_host),
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
+        gc_freeze=True,  # this process is the server's own
     )
     try:
         server = AppMeshServer(config)

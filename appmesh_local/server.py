@@ -34,6 +34,8 @@ class ServerConfig:
     xds_extra_hosts: tuple[str, ...] = ()  # also serve xDS there, e.g. a bridge address for network namespaces
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
     listener_bind_address: str = DEFAULT_BIND_ADDRESS  # where Envoys' generated listeners bind (App Mesh: all IPv4)
+    # gc.freeze() after long translations: process-wide, so only for a process the server owns (`serve`).
+    gc_freeze: bool = False
 
 
 class AppMeshServer:
@@ -60,6 +62,7 @@ class AppMeshServer:
                 bind_address=config.listener_bind_address,
                 unix_socket=config.xds_socket,
                 build=build,
+                gc_freeze=config.gc_freeze,
             )
             status = self.xds.status_snapshot
             inspector = Inspector(self.store, self.xds.cache, self.xds.status, certificates=InProcessAcm())

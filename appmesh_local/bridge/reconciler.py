@@ -92,7 +92,11 @@ class Reconciler:
         quiet_s: float = 0.002,
         max_delay_s: float = 0.02,
         bind_address: str = DEFAULT_BIND_ADDRESS,
+        gc_freeze: bool = False,
     ) -> None:
+        """`gc_freeze`: after a long build, move the survivors out of the garbage collector's reach
+        (`gc.freeze()`). That is process-wide, so only a process the server owns (`serve`) asks for
+        it; embedded and pytest use leave the host's collector alone."""
         self.store = store
         self.cache = cache
         self.status = status
@@ -100,6 +104,7 @@ class Reconciler:
         self.quiet_s = quiet_s
         self.max_delay_s = max_delay_s
         self.bind_address = bind_address
+        self.gc_freeze = gc_freeze
         self._cond = threading.Condition()
         self._dirty: dict[MeshKey, tuple[float, float]] = {}  # mesh -> (first, last) change time
         self._busy = False
@@ -217,7 +222,7 @@ class Reconciler:
             duration_ms=duration_ms,
             proxies=len(config.proxies),
         )
-        if duration_ms >= FREEZE_AFTER_MS:
+        if self.gc_freeze and duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
             # collection would walk again (350-450 ms pauses in the middle of later pushes).
             # Frozen objects are still freed by reference counting when dropped; only cyclic

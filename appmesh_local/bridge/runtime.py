@@ -59,6 +59,7 @@ class XdsRuntime:
         max_delay_s: float = 0.02,
         bind_address: str = DEFAULT_BIND_ADDRESS,
         unix_socket: str | os.PathLike[str] | None = None,
+        gc_freeze: bool = False,
     ) -> None:
         self.host = host
         self.unix_socket = Path(unix_socket) if unix_socket else None
@@ -75,6 +76,7 @@ class XdsRuntime:
                 quiet_s=quiet_s,
                 max_delay_s=max_delay_s,
                 bind_address=bind_address,
+                gc_freeze=gc_freeze,
             )
             if store is not None
             else None
