@@ -2,7 +2,7 @@
 
 App Mesh's control plane exported ACM certificates (`tls.certificate.acm`) and read ACM
 PCA roots (`validation.trust.acm`) and pushed them to Envoy as SDS secrets on the ADS
-stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a proxy uses
+stream (docs/reference.md#tls). The translator keeps ARNs in the IR; here each ARN a proxy uses
 is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serves:
 `appmesh_local.neighbours.sources.InProcessAcm`, wired by `server.py`) and becomes a Secret named as `envoy.tls` names it.
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret

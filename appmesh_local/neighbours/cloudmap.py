@@ -1,9 +1,9 @@
 """AWS Cloud Map as App Mesh saw it: the instances a virtual node's `awsCloudMap` names.
 
 App Mesh's control plane called DiscoverInstances for each Cloud Map virtual node and sent
-the result to Envoy as EDS endpoints (reference §3.6). `discover` is that call, made
+the result to Envoy as EDS endpoints (docs/reference.md#egress-clusters). `discover` is that call, made
 in-process against moto's Cloud Map state: only instances carrying every listed attribute,
-only HEALTHY or UNKNOWN ones (DiscoverInstances' default, reference §6), address and port
+only HEALTHY or UNKNOWN ones (DiscoverInstances' default, docs/reference.md#uncertain), address and port
 from the standard AWS_INSTANCE_* attributes.
 """
 
@@ -47,7 +47,7 @@ class Instance:
     health: str = "HEALTHY"
 
     def address(self, ip_preference: str | None) -> str | None:
-        """The IP App Mesh would use under a mesh/node `ipPreference` (reference §4.13).
+        """The IP App Mesh would use under a mesh/node `ipPreference` (docs/reference.md#ip-preference).
 
         Unset, IPv4_PREFERRED: IPv4, else IPv6. IPv6_PREFERRED: the reverse. IPv4_ONLY /
         IPv6_ONLY: that family or nothing (the instance then gives no endpoint).

@@ -1,6 +1,6 @@
 """Referential integrity: what a spec may point at, and what may not be deleted while in use.
 
-Messages follow those AWS returned (reference §5.2); see docs/aws-behaviour.md.
+Messages follow those AWS returned (docs/reference.md#api-errors); see docs/aws-behaviour.md.
 """
 
 from __future__ import annotations

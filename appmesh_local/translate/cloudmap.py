@@ -1,4 +1,4 @@
-"""Cloud Map service discovery → EDS endpoints (reference §3.6, §4.13, §6).
+"""Cloud Map service discovery → EDS endpoints (docs/reference.md#egress-clusters, #ip-preference, #uncertain).
 
 App Mesh's control plane called DiscoverInstances for every virtual node whose service
 discovery is `awsCloudMap` and pushed the result as the ClusterLoadAssignment of the
@@ -79,7 +79,7 @@ def discover(lookup: CloudMapLookup | None, account: str, region: str, discovery
 
 
 def instance_address(ipv4: str | None, ipv6: str | None, ip_preference: str | None) -> str | None:
-    """The address App Mesh used under `ipPreference` (reference §4.13); None: no endpoint.
+    """The address App Mesh used under `ipPreference` (docs/reference.md#ip-preference); None: no endpoint.
 
     Unset and IPv4_PREFERRED: IPv4 first. IPv6_PREFERRED: IPv6 first. *_ONLY: that family only.
     """

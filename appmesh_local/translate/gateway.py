@@ -1,4 +1,4 @@
-"""A virtual gateway → its proxy (reference §3.7, §4.10).
+"""A virtual gateway → its proxy (docs/reference.md#virtual-gateway, #gateway-routes).
 
 Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
 (127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
@@ -61,7 +61,7 @@ def gateway_targets(routes: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
 def _prefix_variants(
     match: RouteMatch, rewrite: Mapping[str, Any], protocol: str
 ) -> list[tuple[RouteMatch, str | None]]:
-    """Routes (match, prefix_rewrite) for one gateway route's path (reference §3.7 choice):
+    """Routes (match, prefix_rewrite) for one gateway route's path (the choice in docs/reference.md#virtual-gateway):
     default → P/ and P both rewritten to "/"; DISABLED → P kept; `value` → P → value."""
     if protocol == GRPC or match.path_kind != "prefix":
         return [(match, None)]

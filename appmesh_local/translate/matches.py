@@ -96,7 +96,7 @@ RouteOrder = tuple[bool, int, int, int, int, str]
 
 def route_order(priority: int | None, match: RouteMatch, name: str) -> RouteOrder:
     """Sort key: priority ascending (unset last), then exact > longest prefix > regex,
-    then more header/query conditions first, then name (reference §4.1 / §6 choice)."""
+    then more header/query conditions first, then name (docs/reference.md#route-matching, #uncertain)."""
     return (
         priority is None,
         priority or 0,

@@ -2,7 +2,8 @@
 
 Provider virtual router → its routes for each router listener; provider virtual node →
 one catch-all route per node listener (15 s timeout, default retries); no provider →
-no ports (clients still get an empty virtual host). Reference §3.5, §4.1-4.4, §4.12.
+no ports (clients still get an empty virtual host). Facts: docs/reference.md#egress-virtual-hosts, #route-matching,
+#weighted-targets, #retries, #timeouts, #tcp-routes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A virtual node seen as a route target: its listeners and the egress clusters clients use.
 
 Policies the *server* declares on its listener (outlier detection, health check) are
-realised in the clients' egress clusters (reference §0, §3.6, §4.5, §4.7).
+realised in the clients' egress clusters (docs/reference.md#big-picture, #egress-clusters, #outlier-detection, #health-checks).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Listener TLS and client policies → IR TLS (reference §4.8).
+"""Listener TLS and client policies → IR TLS (docs/reference.md#tls).
 
 Server side: a listener's `tls` terminates on its ingress chain (PERMISSIVE splits the
 chain on the detected transport protocol). Client side: an enforced client policy whose

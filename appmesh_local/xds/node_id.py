@@ -1,6 +1,6 @@
 """Envoy node ids as App Mesh read them: `APPMESH_RESOURCE_ARN` in `node.id`.
 
-Accepted forms (reference §1.1):
+Accepted forms (docs/reference.md#node-id):
 - `arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>`
 - `mesh/<mesh>/virtualNode/<name>` (also `virtualGateway`)
 - the mesh segment may be `<mesh>@<meshOwnerAccount>` in either form.
