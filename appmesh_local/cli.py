@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import settings
+from .ir.names import DEFAULT_BIND_ADDRESS
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -60,7 +61,7 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--admin-address", default="127.0.0.1")
-    parser.add_argument("--account", help="account of the mesh (default 123456789012)")
+    parser.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
     parser.add_argument("--region", help="region of the mesh (default us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
@@ -168,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--listener-bind-address",
-        default="0.0.0.0",
-        help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)",
+        default=DEFAULT_BIND_ADDRESS,
+        help=f"address the generated Envoy listeners bind (App Mesh: {DEFAULT_BIND_ADDRESS})",
     )
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the server's xDS unix socket (serve --xds-socket; default {settings.DEFAULT_XDS_SOCKET})",
     )
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
-    task.add_argument("--account", help="account of the mesh (default 123456789012)")
+    task.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
     task.add_argument("--envoy-log-level", default="info")
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:4600"
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
+from .settings import DEFAULT_ACCOUNT, DEFAULT_API_PORT, DEFAULT_HOST, DEFAULT_REGION
+
+DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_API_PORT}"
 
 
 def default_endpoint(region: str = DEFAULT_REGION) -> str:

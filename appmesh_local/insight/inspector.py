@@ -20,7 +20,7 @@ from appmesh_local.insight import lint as lint_rules
 from appmesh_local.insight.envoy_match import parse_request
 from appmesh_local.insight.explain import Explanation, explain
 from appmesh_local.insight.topology import build_topology
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.store.records import VIRTUAL_NODE, MeshSnapshot
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.status import Status
@@ -128,7 +128,7 @@ class Inspector:
             for type_url, typed in snapshot.types.items()
         }
         request = parse_request(url, method, headers)
-        return explain(resources, request, f"{kind}/{name}", outbound=kind == "virtualNode")
+        return explain(resources, request, f"{kind}/{name}", outbound=kind == VIRTUAL_NODE)
 
     def lint(self, account: str, region: str, mesh: str) -> list[lint_rules.Finding]:
         snapshot = self.snapshot(account, region, mesh)

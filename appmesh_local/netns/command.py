@@ -22,6 +22,7 @@ from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
 from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
+from appmesh_local.store.records import VIRTUAL_NODE
 
 BRIDGE_NAME = "aml-br0"
 BRIDGE_ADDRESS = "198.51.100.1"
@@ -124,7 +125,7 @@ def run_task(
             raise TaskCommandError(f"cannot create task {name}: {error}") from None
         bootstrap = render_bootstrap(
             mesh,
-            "virtualNode",
+            VIRTUAL_NODE,
             virtual_node,
             "127.0.0.1",
             0,

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ..api_models.errors import BadRequest, NotFound, ResourceInUse
+from ..api_models.model import GATEWAY_ROUTE_SPEC, ROUTE_SPEC, route_types
 from ..store import ResourceReader
 from ..store.records import ResourceKey, ResourceRecord
 from . import kinds, spec_rules
 from .context import RequestContext
 
-ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
-GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
+ROUTE_TYPES = route_types(ROUTE_SPEC)
+GATEWAY_ROUTE_TYPES = route_types(GATEWAY_ROUTE_SPEC)
 
 
 def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, parent: str = "") -> NotFound:
@@ -130,7 +131,7 @@ def check_mesh_deletable(store: ResourceReader, ctx: RequestContext, mesh: str) 
 
 
 def check_node_deletable(store: ResourceReader, ctx: RequestContext, mesh: str, name: str) -> None:
-    if any(_providers(store, ctx, mesh, "virtualNode", name)):
+    if any(_providers(store, ctx, mesh, kinds.VIRTUAL_NODE.kind, name)):
         raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
         _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")

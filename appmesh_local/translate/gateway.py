@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
+from appmesh_local.api_models.model import GATEWAY_ROUTE_SPEC, route_protocol, route_types
 from appmesh_local.ir import (
     GRPC,
     HTTP2,
@@ -28,6 +29,7 @@ from appmesh_local.ir import (
     WeightedTarget,
     names,
 )
+from appmesh_local.store.records import VIRTUAL_GATEWAY
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
@@ -35,14 +37,14 @@ from appmesh_local.translate.services import ServicePort, ServiceView
 from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, access_logs
 
-GATEWAY_ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"))
 SELF_REDIRECT_CONNECT_TIMEOUT_MS = 250
 
 
 def gateway_route_kind(spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
-    for key, protocol in GATEWAY_ROUTE_KINDS:
+    """(protocol, body) of a gateway route spec's single route member."""
+    for key in route_types(GATEWAY_ROUTE_SPEC):
         if spec.get(key):
-            return protocol, spec[key]
+            return route_protocol(key), spec[key]
     return None
 
 
@@ -229,7 +231,7 @@ def gateway_proxy(
         )
     )
     return ProxyIR(
-        kind="virtualGateway",
+        kind=VIRTUAL_GATEWAY,
         name=name,
         listeners=tuple(listeners),
         route_configs=tuple(route_configs),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy, VirtualHost
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
 from appmesh_local.translate.node import NodeIngress, backend_names, egress_virtual_host, node_ingress, node_proxy
@@ -82,8 +82,8 @@ class Translator:
             del self._vhosts[key]
         for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
             del self._ingress[name]
-        live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {
-            ("virtualGateway", n) for n in snapshot.virtual_gateways
+        live = {(VIRTUAL_NODE, n) for n in snapshot.virtual_nodes} | {
+            (VIRTUAL_GATEWAY, n) for n in snapshot.virtual_gateways
         }
         for ident in [k for k in self._proxies if k not in live]:
             del self._proxies[ident]
@@ -180,7 +180,7 @@ class _Run:
         services = {vs: self.service(vs) for vs in backend_names(spec)}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         return self._proxy(
-            ("virtualNode", name),
+            (VIRTUAL_NODE, name),
             key,
             lambda: node_proxy(
                 self.mesh,
@@ -210,7 +210,7 @@ class _Run:
         services = {vs: self.service(vs) for vs in gateway_targets(routes)}
         key = (self.mesh, spec, routes, self.t.options, tuple(services.items()))
         return self._proxy(
-            ("virtualGateway", name),
+            (VIRTUAL_GATEWAY, name),
             key,
             lambda: gateway_proxy(self.mesh, name, spec, routes, services, self.t.options),
         )

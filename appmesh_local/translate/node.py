@@ -29,6 +29,7 @@ from appmesh_local.ir import (
     WeightedTarget,
     names,
 )
+from appmesh_local.store.records import VIRTUAL_NODE
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
 from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
@@ -336,7 +337,7 @@ def node_proxy(
     clusters = {c.name: c for c in ingress.clusters}
     clusters.update(egress_clusters)
     return ProxyIR(
-        kind="virtualNode",
+        kind=VIRTUAL_NODE,
         name=name,
         listeners=tuple(x for x in (ingress.listener, egress) if x is not None),
         route_configs=ingress.route_configs + tuple(egress_routes),

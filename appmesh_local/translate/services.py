@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from appmesh_local.api_models.model import ROUTE_SPEC, route_protocol, route_types
 from appmesh_local.ir import (
     HTTP_FAMILY,
     TCP,
@@ -25,7 +26,6 @@ from appmesh_local.translate.retries import retry_policy
 from appmesh_local.translate.targets import NodeTarget, TargetListener
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms, opt
 
-ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"), ("tcpRoute", "tcp"))
 CATCH_ALL = RouteMatch(path_kind="prefix", path="/")
 PROVIDER_NODE_WEIGHT = 100
 
@@ -66,9 +66,9 @@ NodeLookup = Callable[[str], "NodeTarget | None"]
 
 def route_kind(spec: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
     """(spec key, protocol, body) of a route spec's single route member."""
-    for key, protocol in ROUTE_KINDS:
+    for key in route_types(ROUTE_SPEC):
         if spec.get(key):
-            return key, protocol, spec[key]
+            return key, route_protocol(key), spec[key]
     return None
 
 
