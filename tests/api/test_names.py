@@ -66,3 +66,46 @@ def test_other_punctuation_is_still_accepted(api, mesh) -> None:
     name = "svc.ns.svc.cluster.local:8080@x_y-z"
     created = api.create_virtual_service(meshName=mesh, virtualServiceName=name, spec={})["virtualService"]
     assert created["metadata"]["arn"].endswith(f"/virtualService/{name}")
+
+
+def test_a_legacy_slashed_name_keeps_its_arn_and_blocks_the_resource_that_would_share_it() -> None:
+    """State from releases that accepted '/' may hold router `r/route/x`; creating route `x` of router `r`
+    would give it the same ARN: a ConflictException, and both the legacy router and the store stay intact."""
+    from appmesh_local.api_models.errors import Conflict
+    from appmesh_local.service import AppMeshService, RequestContext
+    from appmesh_local.service.arns import arn_for
+    from appmesh_local.store import Store
+    from appmesh_local.store.records import VIRTUAL_ROUTER, ResourceKey, ResourceRecord
+
+    ctx = RequestContext()
+    store = Store()
+    service = AppMeshService(store)
+    service.dispatch("CreateMesh", ctx, {"meshName": "m"})
+    service.dispatch("CreateVirtualNode", ctx, {"meshName": "m", "virtualNodeName": "n", "spec": node_spec()})
+    legacy_key = ResourceKey(ctx.account, ctx.region, VIRTUAL_ROUTER, "m", "", "r/route/x")
+    legacy = ResourceRecord(
+        key=legacy_key,
+        arn=arn_for(legacy_key, ctx.account),
+        uid="legacy",
+        version=1,
+        created_at=0.0,
+        last_updated_at=0.0,
+        mesh_owner=ctx.account,
+        resource_owner=ctx.account,
+        status="ACTIVE",
+        spec=router_spec(),
+    )
+    with store.write() as tx:  # as the previous release stored it
+        tx.put(legacy, "create")
+    service.dispatch("CreateVirtualRouter", ctx, {"meshName": "m", "virtualRouterName": "r", "spec": router_spec()})
+    revision = store.revision
+    with pytest.raises(Conflict, match="already names virtualRouter 'r/route/x'"):
+        service.dispatch(
+            "CreateRoute",
+            ctx,
+            {"meshName": "m", "virtualRouterName": "r", "routeName": "x", "spec": http_route_spec("n")},
+        )
+    assert store.revision == revision, "nothing was written"
+    kept = store.get(legacy_key)
+    assert kept is not None and kept.uid == "legacy"
+    store.close()
