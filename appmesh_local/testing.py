@@ -196,8 +196,9 @@ class ProxyNotConfigured(RuntimeError):
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text(), stop())
-    is available on this object too.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text(),
+    stop()) is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    It cannot outlive this process: if the process ends without stopping it, its supervisor does.
     """
 
     def __init__(self, server: InProcessServer, process: EnvoyProcess, proxy: ProxyRef) -> None:
@@ -207,6 +208,12 @@ class MeshEnvoy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
+
+    def __enter__(self) -> MeshEnvoy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
 
     @property
     def node_id(self) -> str:
@@ -275,9 +282,9 @@ def _versions_to_ack(snapshot: Snapshot) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: ProxyRef, timeout: float = 5.0) -> None:
-    """Refuse to start when a listener's address stays taken for `timeout` seconds: Envoy binds
-    with SO_REUSEPORT, so a second proxy on App Mesh's fixed ports (15000/15001) would silently
-    share them with the first and take some of its connections."""
+    """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
+    naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
+    set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
     from envoy.config.listener.v3 import listener_pb2
 
     from appmesh_local.xds.proxy_config import LISTENER
