@@ -124,22 +124,31 @@ def _backup(db: sqlite3.Connection, path: str, version: int) -> None:
     log.info("state %s (schema version %d) backed up to %s before migrating", path, version, target)
 
 
+def _newer(path: str, found: int) -> str:
+    return (
+        f"{path} was written by a newer appmesh-local (state schema version {found}; this version "
+        f"reads up to {SCHEMA_VERSION}): upgrade appmesh-local, or use another --state-dir"
+    )
+
+
 def prepare(db: sqlite3.Connection, path: str) -> int:
     """Bring the database at `path` (open as `db`, autocommit) to `SCHEMA_VERSION`; return the version found.
 
     Raises StateVersionError for state written by a newer version, or a database that is not ours.
     """
-    if "resources" in _tables(db) and schema_version(db) < SCHEMA_VERSION:
-        _backup(db, path, schema_version(db))  # SQLite's backup cannot run inside the write transaction
+    tables, found = _tables(db), schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise StateVersionError(_newer(path, found))
+    if found == SCHEMA_VERSION and "resources" in tables:
+        return found  # up to date: no write lock, so a reader (`export --state-dir`) can open a live server's state
+    if "resources" in tables:
+        _backup(db, path, found)  # SQLite's backup cannot run inside the write transaction
     db.execute("BEGIN IMMEDIATE")  # one writer: two servers starting on one directory do not both migrate
     try:
         tables = _tables(db)
         found = schema_version(db)
-        if found > SCHEMA_VERSION:
-            raise StateVersionError(
-                f"{path} was written by a newer appmesh-local (state schema version {found}; this version "
-                f"reads up to {SCHEMA_VERSION}): upgrade appmesh-local, or use another --state-dir"
-            )
+        if found > SCHEMA_VERSION:  # another process got there first
+            raise StateVersionError(_newer(path, found))
         if not tables:
             for statement in _statements():
                 db.execute(statement)
