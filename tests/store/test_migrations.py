@@ -207,3 +207,17 @@ def test_unversioned_state_with_applied_stacks_keeps_them(old_state: Path) -> No
         assert store.applied_set(ACCOUNT, REGION, "stack") == {"name": "stack"}
     finally:
         store.close()
+
+
+def test_opening_current_state_needs_no_write_lock(tmp_path: Path) -> None:
+    """A reader (export --state-dir) opens a live server's state while the server holds the write lock."""
+    Store.open_dir(tmp_path).close()
+    holder = sqlite3.connect(tmp_path / STATE_FILE, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        store = Store.open_dir(tmp_path)  # with a write lock to take, this waits 5 s and fails "locked"
+        assert store.schema_found == SCHEMA_VERSION
+        store.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
