@@ -363,10 +363,18 @@ def start_envoy(
         raise ValueError("this appmesh-local server runs without xDS")
     kind, name = (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, virtual_gateway)
     assert name is not None
-    bootstrap = render_bootstrap(
-        mesh, kind, name, server.xds_host, server.xds_port, admin_port=0, account=account, region=region
-    )
     proxy = ProxyRef(account, region, mesh, kind, name)
+    bootstrap = render_bootstrap(
+        mesh,
+        kind,
+        name,
+        server.xds_host,
+        server.xds_port,
+        admin_port=0,
+        account=account,
+        region=region,
+        xds_token=server.server.xds_token(proxy),  # when the server authenticates its proxies
+    )
     _check_listener_ports(server, proxy)
     process = EnvoyProcess(bootstrap, log_level=log_level)
     envoy = MeshEnvoy(server, process, proxy)
