@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import settings
+from .ir.names import DEFAULT_BIND_ADDRESS
 from .store.state_dir import XDS_AUTH_KEY
 from .xds.auth import AuthKeyError
 
@@ -17,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import AppMeshServer, ServerConfig, raise_open_file_limit
     from .service import Quotas
     from .service.credentials import CredentialsError
+    from .store import StateVersionError
     from .store.state_dir import StateDirError
 
     try:
@@ -46,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         xds_extra_hosts=tuple(args.xds_extra_host),
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
+        gc_freeze=True,  # this process is the server's own
         xds_auth=args.xds_auth,
         xds_auth_key=args.xds_auth_key,
         credentials_file=args.credentials_file,
@@ -56,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     try:
         server = AppMeshServer(config)
-    except (StateDirError, AuthKeyError, CredentialsError) as error:
+    except (StateDirError, StateVersionError, AuthKeyError, CredentialsError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
     print(
@@ -115,7 +118,7 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--admin-address", default="127.0.0.1")
-    parser.add_argument("--account", help="account of the mesh (default 123456789012)")
+    parser.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
     parser.add_argument("--region", help="region of the mesh (default us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
@@ -291,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--listener-bind-address",
-        default="0.0.0.0",
-        help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)",
+        default=DEFAULT_BIND_ADDRESS,
+        help=f"address the generated Envoy listeners bind (App Mesh: {DEFAULT_BIND_ADDRESS})",
     )
     serve.add_argument(
         "--xds-socket-group",
@@ -373,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the server's xDS unix socket (serve --xds-socket; default {settings.DEFAULT_XDS_SOCKET})",
     )
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
-    task.add_argument("--account", help="account of the mesh (default 123456789012)")
+    task.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
     task.add_argument("--envoy-log-level", default="info")
     _xds_auth_key_option(task)

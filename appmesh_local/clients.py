@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:4600"
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
+from .settings import DEFAULT_ACCOUNT, DEFAULT_API_PORT, DEFAULT_HOST, DEFAULT_REGION
+
+DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_API_PORT}"
 
 
 def default_endpoint(region: str = DEFAULT_REGION) -> str:
@@ -40,12 +40,19 @@ def api_client(
     from botocore.config import Config
 
     session = botocore.session.get_session()
-    credentials: dict[str, str] = {}
+    key_id = secret = None  # None: botocore's own credential chain
     if account is not None or session.get_credentials() is None:
-        credentials = {"aws_access_key_id": account or DEFAULT_ACCOUNT, "aws_secret_access_key": "appmesh-local"}
+        key_id, secret = account or DEFAULT_ACCOUNT, "appmesh-local"
     # No host prefix: DiscoverInstances would otherwise go to data-servicediscovery.<endpoint host>.
     config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30, inject_host_prefix=False)
-    return session.create_client(service, endpoint_url=endpoint, region_name=region, config=config, **credentials)
+    return session.create_client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        config=config,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
 
 
 def api_client_factory(endpoint: str) -> Callable[[str, str, str], Any]:

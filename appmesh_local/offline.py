@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from appmesh_local.export.command import one_line
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE
 
 PROG = "appmesh-local translate"
 
@@ -47,7 +49,9 @@ def register(commands: Any) -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--virtual-node", metavar="NAME", help="only this virtual node's proxy")
     which.add_argument("--virtual-gateway", metavar="NAME", help="only this virtual gateway's proxy")
-    parser.add_argument("--bind-address", default="0.0.0.0", help="listener bind address (default 0.0.0.0)")
+    parser.add_argument(
+        "--bind-address", default=DEFAULT_BIND_ADDRESS, help=f"listener bind address (default {DEFAULT_BIND_ADDRESS})"
+    )
     parser.set_defaults(func=run, output="ir")
     return parser
 
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def translate_file(
-    path: Path, output: str = "ir", proxy: tuple[str, str] | None = None, bind_address: str = "0.0.0.0"
+    path: Path, output: str = "ir", proxy: tuple[str, str] | None = None, bind_address: str = DEFAULT_BIND_ADDRESS
 ) -> str:
     """The YAML text `translate` prints: the IR or the Envoy resources, of the mesh or one proxy."""
     from appmesh_local.export.sources import SourceError, snapshot_from_file
@@ -116,14 +120,14 @@ def _envoy(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> A
 
 def _proxy(args: argparse.Namespace) -> tuple[str, str] | None:
     if args.virtual_node:
-        return ("virtualNode", args.virtual_node)
+        return (VIRTUAL_NODE, args.virtual_node)
     if args.virtual_gateway:
-        return ("virtualGateway", args.virtual_gateway)
+        return (VIRTUAL_GATEWAY, args.virtual_gateway)
     return None
 
 
 def _missing(proxy: tuple[str, str], mesh: str, have: list[tuple[str, str]]) -> str:
     kind, name = proxy
-    label = "virtual node" if kind == "virtualNode" else "virtual gateway"
+    label = "virtual node" if kind == VIRTUAL_NODE else "virtual gateway"
     names = sorted(n for k, n in have if k == kind) or ["none"]
     return f"{label} {name!r} not found in mesh {mesh!r} (it has: {', '.join(names)})"

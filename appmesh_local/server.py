@@ -9,9 +9,10 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .insight.inspector import Inspector
+from .ir.names import DEFAULT_BIND_ADDRESS
 from .service import AppMeshService, Quotas
 from .store import Store
 from .store.state_dir import XDS_AUTH_KEY, StateDir, StateDirError, open_state_dir
@@ -21,6 +22,9 @@ from .web.host_check import AllowedHosts, HostCheck
 from .web.limits import Limits
 from .web.serving import HttpServer
 from .web.sigv4 import RequireSigV4, SigV4Verifier
+
+if TYPE_CHECKING:
+    from .bridge.runtime import XdsRuntime
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +38,14 @@ class ServerConfig:
     state_dir: Path | None  # None: ephemeral (in memory)
     quotas: Quotas = field(default_factory=Quotas)
     threads: int = 8
-    xds_extra_hosts: tuple[str, ...] = ()
+    xds_extra_hosts: tuple[str, ...] = ()  # also serve xDS there, e.g. a bridge address for network namespaces
     xds_socket: str | None = None  # also serve xDS on this unix socket (Envoys in network namespaces)
-    listener_bind_address: str = "0.0.0.0"  # where Envoys' generated listeners bind (App Mesh: all IPv4)
+    listener_bind_address: str = DEFAULT_BIND_ADDRESS  # where Envoys' generated listeners bind (App Mesh: all IPv4)
     limits: Limits = field(default_factory=Limits)  # per-connection sizes and times of the API port
     require_sigv4: bool = False  # refuse API calls without a valid signature from a configured key
     allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides bound addresses and localhost ("*": any)
+    # gc.freeze() after long translations: process-wide, so only for a process the server owns (`serve`).
+    gc_freeze: bool = False
     xds_auth: bool = False  # every ADS stream must present a token or a SigV4 signature (xds.auth)
     xds_auth_key: Path | None = None  # token key file; default <state_dir>/xds-auth.key, in memory if ephemeral
     credentials_file: Path | None = None  # AWS shared-credentials file whose keys may sign API calls and xDS streams
@@ -73,7 +79,7 @@ class AppMeshServer:
         self.config = config
         verifier = self._verifier() if config.require_sigv4 else None  # a missing key fails before any state opens
         self.state_dir: StateDir | None = open_state_dir(config.state_dir) if config.state_dir else None
-        self.xds: Any = None
+        self.xds: XdsRuntime | None = None
         self._thread: threading.Thread | None = None
         self._neighbour_state: Any = None
         try:
@@ -125,6 +131,7 @@ class AppMeshServer:
                 bind_address=config.listener_bind_address,
                 unix_socket=config.xds_socket,
                 build=build,
+                gc_freeze=config.gc_freeze,
                 auth=self._xds_auth(config) if config.xds_auth else None,
                 unix_socket_group=config.xds_socket_group,
             )
@@ -173,7 +180,7 @@ class AppMeshServer:
         from .bridge.neighbour_events import mark_region_dirty
         from .neighbours import NeighbourApis
 
-        reconciler = getattr(self.xds, "reconciler", None)
+        reconciler = self.xds.reconciler if self.xds is not None else None
         listener = mark_region_dirty(self.store, reconciler) if reconciler is not None else None
         return NeighbourApis(app, on_change=listener, on_tls_change=listener, state=self._neighbour_state)
 

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
+# Who a request is when its signature names no 12-digit access key id, and its region when none:
+# the account and region of every default in the API, the tools and the tests (moto's and LocalStack's).
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
 DEFAULT_API_PORT = 4600
 DEFAULT_XDS_PORT = 4601
 DEFAULT_XDS_SOCKET = "/tmp/appmesh-local/xds.sock"  # namespaces share the filesystem: no bridge needed

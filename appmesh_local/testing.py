@@ -18,9 +18,20 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from appmesh_local.server import AppMeshServer, ServerConfig
+from appmesh_local.service.context import DEFAULT_ACCOUNT, DEFAULT_REGION
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE
+
+if TYPE_CHECKING:
+    # Type names only: boto3's client is typed when the optional `types-boto3-appmesh` stubs are installed.
+    from types_boto3_appmesh import AppMeshClient
+
+    from appmesh_local.bridge.runtime import XdsRuntime
+    from appmesh_local.proxy.process import EnvoyProcess
+    from appmesh_local.xds.node_id import ProxyRef
+    from appmesh_local.xds.snapshot import Snapshot
 
 LOOPBACK = "127.0.0.1"
 TEST_ACCESS_KEY = "testing"
@@ -57,10 +68,16 @@ class InProcessServer:
     @property
     def listener_bind_address(self) -> str:
         """Where the Envoys this server configures bind their listeners."""
-        reconciler = getattr(self.server.xds, "reconciler", None)
-        return getattr(reconciler, "bind_address", LOOPBACK)
+        return self.server.config.listener_bind_address
 
-    def client(self, region: str = "us-east-1", access_key: str = TEST_ACCESS_KEY, **config: Any) -> Any:
+    @property
+    def xds(self) -> XdsRuntime:
+        """The running xDS runtime (snapshot cache, reconciler, status); ValueError without xDS."""
+        if self.server.xds is None or self.server.xds.reconciler is None:
+            raise ValueError("this appmesh-local server runs without xDS")
+        return self.server.xds
+
+    def client(self, region: str = DEFAULT_REGION, access_key: str = TEST_ACCESS_KEY, **config: Any) -> AppMeshClient:
         """A boto3 App Mesh client bound to this server (any credentials work).
 
         A 12-digit `access_key` selects that account, as the server derives the
@@ -93,7 +110,8 @@ class InProcessServer:
         SigV4Auth(Credentials(access_key, secret_key), "appmesh", "us-east-1").add_auth(signed)
         request = urllib.request.Request(url, headers=dict(signed.headers.items()))
         with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
+            status: dict[str, Any] = json.loads(response.read())
+            return status
 
     def stop(self) -> None:
         """Close both ports and end every server thread (HTTP loop, workers, xDS, reconciler)."""
@@ -194,10 +212,10 @@ class MeshEnvoy:
     It cannot outlive this process: if the process ends without stopping it, its supervisor does.
     """
 
-    def __init__(self, server: InProcessServer, process: Any, proxy: Any) -> None:
+    def __init__(self, server: InProcessServer, process: EnvoyProcess, proxy: ProxyRef) -> None:
         self.server = server
         self.process = process
-        self.proxy = proxy  # xds.node_id.ProxyRef
+        self.proxy = proxy
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
@@ -218,8 +236,9 @@ class MeshEnvoy:
         Call again after changing the mesh. Raises ProxyNotConfigured when the server
         has nothing for this proxy, RuntimeError on a NACK, TimeoutError otherwise.
         """
-        xds = self.server.server.xds
+        xds = self.server.xds
         deadline = time.monotonic() + timeout
+        assert xds.reconciler is not None
         xds.reconciler.flush(timeout)
         snapshot = xds.cache.get(self.proxy)
         if snapshot is None:
@@ -242,9 +261,9 @@ class MeshEnvoy:
                 )
             time.sleep(0.02)
 
-    def _acked(self) -> tuple[dict[str, str | None], Any]:
+    def _acked(self) -> tuple[dict[str, str | None], str | None]:
         """ACKed versions of this proxy's live stream, and a NACK of the current versions if any."""
-        for stream in reversed(self.server.server.xds.status.snapshot()["proxies"]):
+        for stream in reversed(self.server.xds.status.snapshot()["proxies"]):
             if (stream.get("mesh"), stream.get("kind"), stream.get("name")) != (
                 self.proxy.mesh,
                 self.proxy.kind,
@@ -262,7 +281,7 @@ class MeshEnvoy:
         return {}, None
 
 
-def _versions_to_ack(snapshot: Any) -> dict[str, str]:
+def _versions_to_ack(snapshot: Snapshot) -> dict[str, str]:
     """Types Envoy will hold: listeners and clusters always, the others when they have resources."""
     from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
 
@@ -273,20 +292,25 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
     }
 
 
-def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
+def _check_listener_ports(server: InProcessServer, proxy: ProxyRef, timeout: float = 5.0) -> None:
     """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
     naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
     set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
+    from envoy.config.listener.v3 import listener_pb2
+
     from appmesh_local.xds.proxy_config import LISTENER
 
-    xds = server.server.xds
+    xds = server.xds
+    assert xds.reconciler is not None
     xds.reconciler.flush(timeout)
     snapshot = xds.cache.get(proxy)
     if snapshot is None or LISTENER not in snapshot.types:
         return  # nothing configured yet: wait_synced reports it
     deadline = time.monotonic() + timeout
     for resource in snapshot.types[LISTENER].resources.values():
-        address = resource.message.address.socket_address
+        listener = resource.message
+        assert isinstance(listener, listener_pb2.Listener)
+        address = listener.address.socket_address
         while (error := _bind_error(address.address, address.port_value)) is not None:
             if time.monotonic() > deadline:
                 raise RuntimeError(
@@ -329,8 +353,8 @@ def start_envoy(
     *,
     virtual_node: str | None = None,
     virtual_gateway: str | None = None,
-    account: str = "123456789012",
-    region: str = "us-east-1",
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
     wait: bool = True,
     timeout: float = 30.0,
     log_level: str = "warning",
@@ -348,7 +372,7 @@ def start_envoy(
         raise ValueError("give exactly one of virtual_node= or virtual_gateway=")
     if server.xds_port is None:
         raise ValueError("this appmesh-local server runs without xDS")
-    kind, name = ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", virtual_gateway)
+    kind, name = (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, virtual_gateway)
     assert name is not None
     proxy = ProxyRef(account, region, mesh, kind, name)
     bootstrap = render_bootstrap(

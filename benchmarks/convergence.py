@@ -76,7 +76,15 @@ def in_process_server() -> Iterator[Any]:
 
     quotas = Quotas.parse([f"{k}={v}" for k, v in BENCH_QUOTAS.items()])
     server = AppMeshServer(
-        ServerConfig(host="127.0.0.1", port=0, xds_host="127.0.0.1", xds_port=0, state_dir=None, quotas=quotas)
+        ServerConfig(
+            host="127.0.0.1",
+            port=0,
+            xds_host="127.0.0.1",
+            xds_port=0,
+            state_dir=None,
+            quotas=quotas,
+            gc_freeze=True,  # as `appmesh-local serve` runs (this benchmark process is the server's)
+        )
     )
     server.xds.reconciler.bind_address = "127.0.0.1"
     server.start_background()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -164,7 +165,8 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
     shape = MeshShape(shape.nodes, shape.routes_per_router, shape.backends, shape.mesh, gateway_ports)
     store = Store()
     populate(store, shape)
-    runtime = XdsRuntime(store, "127.0.0.1", free_port(), bind_address="127.0.0.1").start()
+    # gc_freeze as `appmesh-local serve` runs the reconciler (this benchmark process is the server's)
+    runtime = XdsRuntime(store, "127.0.0.1", free_port(), bind_address="127.0.0.1", gc_freeze=True).start()
     procs: list[Any] = []
     workdir = Path(tempfile.mkdtemp(prefix="appmesh-bench-"))
     try:
@@ -254,6 +256,7 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
                 proc.wait(10)
         runtime.stop()
         store.close()
+        shutil.rmtree(workdir, ignore_errors=True)
         if gc_freeze:
             gc.unfreeze()
 

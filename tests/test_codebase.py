@@ -1,4 +1,4 @@
-"""The codebase's own contracts, checked by the same command as the behaviour: lint, format, import layers.
+"""The codebase's own contracts, checked by the same command as the behaviour: lint, format, import layers, types.
 
 They run here (not only in a separate CI step) so that the README's single test command proves them,
 on a developer's machine as in CI. Each check is the tool's own exit status; its output is the message.
@@ -40,4 +40,10 @@ def test_ruff_format_is_applied() -> None:
 
 def test_imports_follow_the_data_flow() -> None:
     done = run_tool(tool("lint-imports"), "--no-cache")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_types_check() -> None:
+    """mypy with the configuration in pyproject.toml ([tool.mypy]: strict for the data model)."""
+    done = run_tool(tool("mypy"))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -17,7 +17,7 @@ import re
 from functools import cache
 from typing import Any, Callable
 
-from botocore.model import Shape
+from botocore.model import ListShape, Shape, StringShape, StructureShape
 
 from . import representable
 from .model import service_model
@@ -37,7 +37,7 @@ def _bounds(shape: Shape) -> tuple[int | None, int | None]:
 def _string(shape: Shape) -> Checker:
     low, high = _bounds(shape)
     pattern = re.compile(shape.metadata["pattern"]).fullmatch if "pattern" in shape.metadata else None
-    allowed = frozenset(shape.enum) if shape.enum else None
+    allowed = frozenset(shape.enum) if isinstance(shape, StringShape) and shape.enum else None
 
     def check(value: Any) -> Any:
         if not isinstance(value, str) or (not value.isascii() and has_lone_surrogate(value)):
@@ -73,6 +73,7 @@ def _boolean(value: Any) -> Any:
 
 
 def _list(shape: Shape) -> Checker:
+    assert isinstance(shape, ListShape), shape.name
     low, high = _bounds(shape)
     item = checker_for(shape.member)
 
@@ -87,6 +88,7 @@ def _list(shape: Shape) -> Checker:
 
 
 def _structure(shape: Shape) -> Checker:
+    assert isinstance(shape, StructureShape), shape.name
     top_level = shape.name.endswith("Input")
     members = tuple(
         (name, _lazy(member))
@@ -152,4 +154,6 @@ def checker_for(shape: Shape) -> Checker:
 @cache
 def input_checker(operation_name: str) -> Checker:
     """The checker of an operation's input shape: params in, marshmallow-equal output or Unsure."""
-    return checker_for(service_model().operation_model(operation_name).input_shape)
+    shape = service_model().operation_model(operation_name).input_shape
+    assert shape is not None, operation_name  # every App Mesh operation has an input shape
+    return checker_for(shape)

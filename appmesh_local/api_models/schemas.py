@@ -16,7 +16,7 @@ import re
 from functools import cache
 from typing import Any, Callable
 
-from botocore.model import Shape
+from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
 from . import representable
@@ -116,7 +116,7 @@ def _string_checks(shape: Shape) -> list[Callable[[Any], None]]:
                 raise ValidationError(f"Member must satisfy regular expression pattern: {pattern}")
 
         checks.append(matches)
-    if shape.enum:
+    if isinstance(shape, StringShape) and shape.enum:
         allowed = frozenset(shape.enum)
         listing = ", ".join(shape.enum)
 
@@ -151,8 +151,8 @@ class _StrictBoolean(fields.Boolean):
         return value
 
 
-class _StrictList(fields.List):
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list:
+class _StrictList(fields.List[Any]):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
         if not isinstance(value, list):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
@@ -179,7 +179,7 @@ class _Blob(fields.String):
         return value
 
 
-class _Timestamp(fields.Field):
+class _Timestamp(fields.Field[Any]):
     """JSON protocols send timestamps as epoch seconds (a number) or, in some clients, ISO text."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
@@ -188,7 +188,7 @@ class _Timestamp(fields.Field):
         return value
 
 
-def _field_for(shape: Shape, required: bool, service: str = SERVICE_NAME) -> fields.Field:
+def _field_for(shape: Shape, required: bool, service: str = SERVICE_NAME) -> fields.Field[Any]:
     """One marshmallow field enforcing everything the model says about `shape`."""
     messages = {
         "required": NOT_NULL,
@@ -200,9 +200,9 @@ def _field_for(shape: Shape, required: bool, service: str = SERVICE_NAME) -> fie
     if kind == "structure":
         name = shape.name  # resolved on first use: recursive shapes (ACM's search filters) nest themselves
         return fields.Nested(lambda: schema_class(name, service)(), **common)
-    if kind == "list":
+    if isinstance(shape, ListShape):
         return _StrictList(_field_for(shape.member, True, service), validate=_length_checks(shape), **common)
-    if kind == "map":
+    if isinstance(shape, MapShape):
         return fields.Dict(
             keys=_field_for(shape.key, True, service),
             values=_field_for(shape.value, True, service),
@@ -228,30 +228,33 @@ def _union_check(members: tuple[str, ...]) -> Callable[..., None]:
     listing = ", ".join(members)
 
     @validates_schema(pass_original=True)
-    def exactly_one(self: Schema, data: dict, original: Any, **kwargs: Any) -> None:
+    def exactly_one(self: Schema, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         present = [m for m in members if isinstance(original, dict) and original.get(m) is not None]
         if len(present) != 1:
             raise ValidationError(f"Member must have exactly one of the following fields set: [{listing}]", "_union")
 
-    return exactly_one
+    check: Callable[..., None] = exactly_one
+    return check
 
 
 def _duration_check() -> Callable[..., None]:
     """A Duration's value, in its unit, must fit what Envoy can hold (api_models/representable.py)."""
 
     @validates_schema(pass_original=True)
-    def fits_envoy(self: Schema, data: dict, original: Any, **kwargs: Any) -> None:
+    def fits_envoy(self: Schema, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         problem = representable.duration_problem(original)
         if problem is not None:
             raise ValidationError(problem, "value")
 
-    return fits_envoy
+    check: Callable[..., None] = fits_envoy
+    return check
 
 
 @cache
 def schema_class(shape_name: str, service: str = SERVICE_NAME) -> type[Schema]:
     """The marshmallow Schema class for a structure shape (cached: built once per process)."""
     shape = service_model(service).shape_for(shape_name)
+    assert isinstance(shape, StructureShape), shape_name
     required = set(shape.required_members)
     attrs: dict[str, Any] = {
         name: _field_for(member, name in required, service)
@@ -270,4 +273,5 @@ def schema_class(shape_name: str, service: str = SERVICE_NAME) -> type[Schema]:
 def input_schema(operation_name: str, service: str = SERVICE_NAME) -> Schema:
     """A ready Schema instance for an operation's input (thread-safe: load() keeps no state)."""
     shape = service_model(service).operation_model(operation_name).input_shape
+    assert shape is not None, operation_name
     return schema_class(shape.name, service)()

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, MapAdapter, Rule
 
 from .errors import ApiError, BadRequest, status_for
 from .model import service_model
@@ -44,14 +44,15 @@ def _url_map() -> Map:
 
 
 @cache
-def _adapter():
+def _adapter() -> MapAdapter:
     return _url_map().bind("appmesh.local")
 
 
 def match_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
     """The operation name and URI labels for a request line."""
     try:
-        return _adapter().match(path, method=method.upper())
+        endpoint, labels = _adapter().match(path, method=method.upper())
+        return str(endpoint), {str(k): str(v) for k, v in labels.items()}
     except (NoRoute, MethodNotAllowed):
         raise UnknownOperation(f"No App Mesh operation matches {method.upper()} {path}") from None
 
@@ -60,6 +61,7 @@ def match_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
 def _input_layout(operation_name: str) -> tuple[dict[str, str], dict[str, tuple[str, str]], str | None]:
     """(uri member by label, query member by name → (member, type), payload member)."""
     shape = service_model().operation_model(operation_name).input_shape
+    assert shape is not None, operation_name  # every App Mesh operation has an input shape
     uri, query = {}, {}
     for member_name, member in shape.members.items():
         location = member.serialization.get("location")

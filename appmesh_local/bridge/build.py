@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from functools import partial
 from typing import Any, Callable
 
 from envoy.config.route.v3 import route_pb2
@@ -56,7 +57,7 @@ class _IdentityMemo:
 
     def __init__(self, build: Callable[[Any], Any]) -> None:
         self._build = build
-        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
+        self._entries: dict[int, tuple[weakref.ref[Any], Any]] = {}
 
     def __call__(self, ir: Any) -> Any:
         key = id(ir)
@@ -65,7 +66,7 @@ class _IdentityMemo:
             return entry[1]
         message = self._build(ir)
         entries = self._entries
-        self._entries[key] = (weakref.ref(ir, lambda _ref, k=key: entries.pop(k, None)), message)
+        self._entries[key] = (weakref.ref(ir, lambda _ref: entries.pop(key, None)), message)
         return message
 
     def __len__(self) -> int:
@@ -157,9 +158,9 @@ class MeshConfigBuilder:
         for listener in proxy.listeners:
             waits = _pending_in(pending, listener_references(listener)) if pending else frozenset()
             if waits:
-                put(LISTENER, listener.name, (listener, waits), lambda spec=listener, w=waits: build_listener(spec, w))
+                put(LISTENER, listener.name, (listener, waits), partial(build_listener, listener, waits))
             else:
-                put(LISTENER, listener.name, listener, lambda spec=listener: build_listener(spec))
+                put(LISTENER, listener.name, listener, partial(build_listener, listener))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies); the message is parsed from those bytes only if someone reads it.
@@ -169,7 +170,7 @@ class MeshConfigBuilder:
                     proxy,
                     ROUTE_CONFIGURATION,
                     route_config.name,
-                    lambda spec=route_config: encode_route_configuration(spec, self._vhosts),
+                    partial(encode_route_configuration, route_config, self._vhosts),
                 )
                 cached = (route_config, EncodedMessage(route_pb2.RouteConfiguration, data))
             current[(ROUTE_CONFIGURATION, route_config.name)] = cached
@@ -177,15 +178,15 @@ class MeshConfigBuilder:
         for cluster in proxy.clusters:
             waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
             if waits:  # rare and proxy-specific: not shared through the identity memo
-                put(CLUSTER, cluster.name, (cluster, waits), lambda c=cluster, w=waits: build_cluster(c, w))
+                put(CLUSTER, cluster.name, (cluster, waits), partial(build_cluster, cluster, waits))
             else:
-                put(CLUSTER, cluster.name, cluster, lambda c=cluster: self._clusters(c))
+                put(CLUSTER, cluster.name, cluster, partial(self._clusters, cluster))
             if cluster.discovery == "eds":
                 put(
                     CLUSTER_LOAD_ASSIGNMENT,
                     cluster.name,
                     cluster.endpoints,
-                    lambda c=cluster: build_load_assignment(c.name, c.endpoints),
+                    partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
         self._resources[(proxy.kind, proxy.name)] = current
         before = self._proxies.get((proxy.kind, proxy.name))

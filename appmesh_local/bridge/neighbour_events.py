@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Callable, Protocol, Sequence
 
+from appmesh_local.store.protocols import MeshKey
+
 log = logging.getLogger(__name__)
-MeshKey = tuple[str, str, str]  # (account, region, mesh)
 
 
 class MeshKeys(Protocol):
@@ -31,7 +32,7 @@ def mark_region_dirty(store: MeshKeys, reconciler: DirtyMarker) -> Callable[...,
     def listener(account: str, region: str, *detail: str) -> None:
         for key in store.mesh_keys():
             if key[1] == region:
-                reconciler.mark_dirty(tuple(key))  # type: ignore[arg-type]
+                reconciler.mark_dirty(key)
         log.debug("neighbour change in %s/%s %s: meshes of the region marked", account, region, detail)
 
     return listener

@@ -16,9 +16,11 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.store.protocols import MeshKey, MeshSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.cache import SnapshotCache
@@ -29,17 +31,17 @@ if TYPE_CHECKING:
     from appmesh_local.bridge.build import MeshConfigBuilder
 
 log = logging.getLogger(__name__)
-MeshKey = tuple[str, str, str]
-BuildFn = Callable[..., MeshConfig]
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 
 
-class MeshSource(Protocol):
-    """The part of the store the reconciler reads."""
+class MeshBuild(Protocol):
+    """One mesh snapshot → every proxy's Envoy resources (`MemoTranslator` in the server).
 
-    def mesh_snapshot(self, account: str, region: str, mesh: str) -> MeshSnapshot | None: ...
-    def mesh_keys(self) -> list[MeshKey]: ...
-    def subscribe(self, callback: Callable[[ChangeEvent], None]) -> Any: ...
+    Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh
+    may also have `forget(key)`, called when the mesh is deleted.
+    """
+
+    def __call__(self, snapshot: MeshSnapshot, *, bind_address: str) -> MeshConfig: ...
 
 
 class MemoTranslator:
@@ -59,7 +61,7 @@ class MemoTranslator:
         self.secrets = secrets if secrets is not None else NoSecrets()
         self._builders: dict[MeshKey, tuple[str, MeshConfigBuilder]] = {}
 
-    def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
+    def __call__(self, snapshot: MeshSnapshot, *, bind_address: str = DEFAULT_BIND_ADDRESS) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
 
@@ -88,11 +90,15 @@ class Reconciler:
         cache: SnapshotCache,
         status: Status,
         *,
-        build: BuildFn | None = None,
+        build: MeshBuild | None = None,
         quiet_s: float = 0.002,
         max_delay_s: float = 0.02,
-        bind_address: str = "0.0.0.0",
+        bind_address: str = DEFAULT_BIND_ADDRESS,
+        gc_freeze: bool = False,
     ) -> None:
+        """`gc_freeze`: after a long build, move the survivors out of the garbage collector's reach
+        (`gc.freeze()`). That is process-wide, so only a process the server owns (`serve`) asks for
+        it; embedded and pytest use leave the host's collector alone."""
         self.store = store
         self.cache = cache
         self.status = status
@@ -100,6 +106,7 @@ class Reconciler:
         self.quiet_s = quiet_s
         self.max_delay_s = max_delay_s
         self.bind_address = bind_address
+        self.gc_freeze = gc_freeze
         self._cond = threading.Condition()
         self._dirty: dict[MeshKey, tuple[float, float]] = {}  # mesh -> (first, last) change time
         self._busy = False
@@ -113,14 +120,12 @@ class Reconciler:
             self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
         for key in self.store.mesh_keys():
-            self.mark_dirty(tuple(key))
+            self.mark_dirty(key)
         self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        unsubscribe = getattr(self.store, "unsubscribe", None)
-        if callable(unsubscribe):
-            unsubscribe(self.on_change)
+        self.store.unsubscribe(self.on_change)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -193,7 +198,8 @@ class Reconciler:
             if callable(forget):
                 forget(key)
             return
-        assert self.build is not None
+        if self.build is None:
+            self.build = MemoTranslator()
         try:
             config = self.build(snapshot, bind_address=self.bind_address)
             update = self.cache.apply_mesh_config(config)
@@ -224,7 +230,7 @@ class Reconciler:
             proxies=len(config.proxies),
             failures=config.failures,
         )
-        if duration_ms >= FREEZE_AFTER_MS:
+        if self.gc_freeze and duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
             # collection would walk again (350-450 ms pauses in the middle of later pushes).
             # Frozen objects are still freed by reference counting when dropped; only cyclic

@@ -17,9 +17,11 @@ from typing import Any, Sequence
 
 import grpc
 
-from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
+from appmesh_local.bridge.reconciler import MeshBuild, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.settings import DEFAULT_XDS_PORT
+from appmesh_local.store.protocols import MeshSource
 from appmesh_local.xds.ads import FlowLimits, add_to_server
 from appmesh_local.xds.auth import ENVOY_AUTHORITY, XdsAuth
 from appmesh_local.xds.cache import SnapshotCache
@@ -66,11 +68,12 @@ class XdsRuntime:
         extra_hosts: Sequence[str] = (),
         cache: SnapshotCache | None = None,
         status: Status | None = None,
-        build: BuildFn | None = None,
+        build: MeshBuild | None = None,
         quiet_s: float = 0.002,
         max_delay_s: float = 0.02,
-        bind_address: str = "0.0.0.0",
+        bind_address: str = DEFAULT_BIND_ADDRESS,
         unix_socket: str | os.PathLike[str] | None = None,
+        gc_freeze: bool = False,
         flow_limits: FlowLimits | None = None,
         auth: XdsAuth | None = None,
         unix_socket_group: int | None = None,
@@ -96,6 +99,7 @@ class XdsRuntime:
                 quiet_s=quiet_s,
                 max_delay_s=max_delay_s,
                 bind_address=bind_address,
+                gc_freeze=gc_freeze,
             )
             if store is not None
             else None

@@ -2,7 +2,7 @@
 
 App Mesh's control plane exported ACM certificates (`tls.certificate.acm`) and read ACM
 PCA roots (`validation.trust.acm`) and pushed them to Envoy as SDS secrets on the ADS
-stream (reference §4.8). The translator keeps ARNs in the IR; here each ARN a proxy uses
+stream (docs/reference.md#tls). The translator keeps ARNs in the IR; here each ARN a proxy uses
 is looked up through a `SecretSource` (in the server, the ACM / ACM PCA it serves:
 `appmesh_local.neighbours.sources.InProcessAcm`, wired by `server.py`) and becomes a Secret named as `envoy.tls` names it.
 A lookup that finds nothing (unknown, not ISSUED, public, CA not ACTIVE) leaves the secret
@@ -27,10 +27,23 @@ _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re
 
 
 class SecretSource(Protocol):
-    """Where ACM material comes from (the shapes of `appmesh_local.neighbours.acm`)."""
+    """Where ACM material comes from (in the server `neighbours.sources.InProcessAcm`).
 
-    def certificate(self, account: str, region: str, arn: str) -> tuple[str, str] | None: ...
-    def ca_bundle(self, account: str, region: str, arns: Iterable[str]) -> str | None: ...
+    `account`/`region` are the mesh owner's; an implementation looks an ARN up in the account
+    and region the ARN itself names, and uses these only for an ARN it cannot parse. Both are
+    called on the reconciler's thread at every build of a mesh that uses ACM, so they must be
+    cheap and must not block on the API.
+    """
+
+    def certificate(self, account: str, region: str, arn: str, /) -> tuple[str, str] | None:
+        """(certificate chain PEM, leaf first; private key PEM) of an ISSUED private or imported
+        ACM certificate; None when there is no such usable certificate."""
+        ...
+
+    def ca_bundle(self, account: str, region: str, arns: Iterable[str], /) -> str | None:
+        """Concatenated PEM of the ACTIVE ACM PCA authorities among `arns` (each with its own
+        chain); None when none of them is ACTIVE."""
+        ...
 
 
 class NoSecrets:

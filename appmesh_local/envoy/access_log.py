@@ -1,4 +1,4 @@
-"""IR AccessLog → envoy.access_loggers.file (reference §4.9)."""
+"""IR AccessLog → envoy.access_loggers.file (docs/reference.md#access-logs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IR Cluster → envoy.config.cluster.v3.Cluster (reference §3.3, §3.6, §4.5-4.7)."""
+"""IR Cluster → envoy.config.cluster.v3.Cluster (docs/reference.md#local-app-cluster, #egress-clusters, #outlier-detection, #connection-pools, #health-checks)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,12 @@ def build_filter_chain(chain: FilterChain, pending: frozenset[str] = frozenset()
         match.destination_port.CopyFrom(uint32(chain.destination_port))
     if chain.transport_protocol:
         match.transport_protocol = chain.transport_protocol
-    terminal = build_http_filter(chain.http) if chain.http is not None else build_tcp_filter(chain.tcp)
+    if chain.http is not None:
+        terminal = build_http_filter(chain.http)
+    elif chain.tcp is not None:
+        terminal = build_tcp_filter(chain.tcp)
+    else:
+        raise ValueError(f"filter chain {chain.name} has neither an HTTP nor a TCP filter")
     built = lc_pb2.FilterChain(name=chain.name, filter_chain_match=match, filters=[terminal])
     if chain.tls is not None:
         built.transport_socket.CopyFrom(downstream_socket(chain.tls, pending))

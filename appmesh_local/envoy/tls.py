@@ -1,6 +1,6 @@
 """IR TLS → envoy.transport_sockets.tls Downstream/UpstreamTlsContext transport sockets.
 
-Two kinds of SDS, as in App Mesh (reference §1.4, §4.8):
+Two kinds of SDS, as in App Mesh (docs/reference.md#sds-socket, #tls):
 - `sds` certificates and trust come from the local SDS socket cluster the bootstrap
   declares when APPMESH_SDS_SOCKET_PATH is set (`static_cluster_sds_unix_socket`);
 - ACM certificates and ACM PCA trust come from the control plane itself, as SDS

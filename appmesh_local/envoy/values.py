@@ -35,7 +35,7 @@ def stats_metadata(tags: tuple[StatsTag, ...]) -> base_pb2.Metadata:
 
 
 def ads_source() -> config_source_pb2.ConfigSource:
-    """Resources delivered over the same ADS stream (App Mesh's only transport, reference §1.2)."""
+    """Resources delivered over the same ADS stream (App Mesh's only transport, docs/reference.md#xds-transport)."""
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3
     )

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from appmesh_local.bridge.secrets import SecretSource
 from appmesh_local.export.sources import SourceError
 from appmesh_local.export.static import StaticExportError, static_bootstrap, uses_sds_socket
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
+from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.proxy_config import MeshConfig, ProxyConfig
 
-VIRTUAL_NODE = "virtualNode"
-VIRTUAL_GATEWAY = "virtualGateway"
 _FILE_PREFIX = {VIRTUAL_NODE: "virtual-node", VIRTUAL_GATEWAY: "virtual-gateway"}
 
 
@@ -33,7 +34,12 @@ class ExportResult:
     failures: tuple[str, ...] = ()  # proxies that could not be exported, and why
 
 
-def build_config(snapshot: MeshSnapshot, bind_address: str, cloud_map: Any = None, secrets: Any = None) -> MeshConfig:
+def build_config(
+    snapshot: MeshSnapshot,
+    bind_address: str,
+    cloud_map: CloudMapLookup | None = None,
+    secrets: SecretSource | None = None,
+) -> MeshConfig:
     """The bridge's own build (mesh → IR → Envoy protos), errors made one line.
 
     `cloud_map` (translate.cloudmap.CloudMapLookup) and `secrets` (bridge.secrets.SecretSource)
@@ -90,12 +96,12 @@ def export_mesh(
     virtual_nodes: Sequence[str] = (),
     virtual_gateways: Sequence[str] = (),
     everything: bool = False,
-    bind_address: str = "0.0.0.0",
+    bind_address: str = DEFAULT_BIND_ADDRESS,
     admin_port: int = 9901,
     admin_address: str = "127.0.0.1",
     sds_socket_path: str | None = None,
-    cloud_map: Any = None,
-    secrets: Any = None,
+    cloud_map: CloudMapLookup | None = None,
+    secrets: SecretSource | None = None,
 ) -> ExportResult:
     """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
     from appmesh_local.proxy.bootstrap import bootstrap_yaml

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from appmesh_local.export.sources import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceError, default_endpoint
+from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 
 PROG = "appmesh-local export"
 FORMATS = ("envoy", "cloudformation", "kubernetes")
@@ -59,8 +60,8 @@ def register(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--mesh-owner", help="owner account of a shared mesh (API only)")
     parser.add_argument(
         "--bind-address",
-        default="0.0.0.0",
-        help="address the proxies' listeners bind (default 0.0.0.0, as in App Mesh)",
+        default=DEFAULT_BIND_ADDRESS,
+        help=f"address the proxies' listeners bind (default {DEFAULT_BIND_ADDRESS}, as in App Mesh)",
     )
     parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
     parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from appmesh_local.api_models.model import ROUTE_SPEC, route_types
+
 from ..apply.cfn import schema as cfn_schema
 from ..apply.meshops import create_input_shape
 from ..apply.shapes import from_api
@@ -165,12 +167,9 @@ def _without_defaults(kind: kinds.Kind, spec: Mapping[str, Any]) -> dict[str, An
     }
 
 
-ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
-
-
 def _with_route_targets(spec: Mapping[str, Any], node: Any) -> dict[str, Any]:
     out = dict(spec)
-    for route_type in ROUTE_TYPES:
+    for route_type in route_types(ROUTE_SPEC):
         if route_type in out:
             body = dict(out[route_type])
             action = dict(body.get("action") or {})
@@ -199,7 +198,7 @@ def _with_provider(spec: Mapping[str, Any], node: Any, router: Any) -> dict[str,
 
 def _with_gateway_target(spec: Mapping[str, Any], service: Any) -> dict[str, Any]:
     out = dict(spec)
-    for route_type in ROUTE_TYPES:
+    for route_type in route_types(ROUTE_SPEC):
         if route_type in out:
             body = dict(out[route_type])
             action = dict(body.get("action") or {})
@@ -307,7 +306,7 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
         routes = []
         for route_name, route in sorted((snapshot.routes.get(name) or {}).items()):
             body = dict(route)
-            for route_type in ROUTE_TYPES:
+            for route_type in route_types(ROUTE_SPEC):
                 if route_type in body:
                     part = dict(body[route_type])
                     action = dict(part.get("action") or {})
@@ -348,10 +347,10 @@ def kubernetes_manifests(snapshot: MeshSnapshot, namespace: str | None = None) -
                 "gatewayRouteSelector": {"matchLabels": {GATEWAY_LABEL: names("VirtualGateway", name)}},
             },
         )
-    for gateway, routes in sorted(snapshot.gateway_routes.items()):
-        for name, spec in sorted(routes.items()):
+    for gateway, gateway_routes in sorted(snapshot.gateway_routes.items()):
+        for name, spec in sorted(gateway_routes.items()):
             body = dict(spec)
-            for route_type in ROUTE_TYPES:
+            for route_type in route_types(ROUTE_SPEC):
                 if route_type in body:
                     part = dict(body[route_type])
                     action = dict(part.get("action") or {})

@@ -32,6 +32,7 @@ from appmesh_local.xds.proxy_config import (
 
 _HCM_TYPE = "type.googleapis.com/" + hcm_pb2.HttpConnectionManager.DESCRIPTOR.full_name
 _SDS_SECRET_CONFIG = "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig"
+EnvoyMessage = Any  # a generated Envoy protobuf message: xds-protos ships no type information
 _CONFIG_SOURCE = "envoy.config.core.v3.ConfigSource"
 
 
@@ -165,7 +166,7 @@ def inline_endpoints(cluster: Message, assignments: Mapping[str, Message]) -> Me
     return out
 
 
-def _endpoint_addresses(assignment: Message) -> Iterable[str]:
+def _endpoint_addresses(assignment: EnvoyMessage) -> Iterable[str]:
     for locality in assignment.endpoints:
         for lb_endpoint in locality.lb_endpoints:
             yield lb_endpoint.endpoint.address.socket_address.address
@@ -179,7 +180,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _detach_ads_secret(message: Message, secrets: Mapping[str, Message]) -> bool:
+def _detach_ads_secret(message: EnvoyMessage, secrets: Mapping[str, Message]) -> bool:
     """An SdsSecretConfig fetched over ADS, for a secret we have, becomes a static reference."""
     if message.DESCRIPTOR.full_name != _SDS_SECRET_CONFIG or not message.HasField("sds_config"):
         return False
@@ -197,7 +198,7 @@ def _missing_secrets(message: Message) -> list[str]:
     """Names of secrets still referenced over ADS (the mesh had no material for them)."""
     found: list[str] = []
 
-    def visit(m: Message) -> bool:
+    def visit(m: EnvoyMessage) -> bool:
         if m.DESCRIPTOR.full_name == _SDS_SECRET_CONFIG and m.HasField("sds_config") and m.sds_config.HasField("ads"):
             found.append(m.name)
         return False

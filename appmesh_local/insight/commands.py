@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE
+
 from .. import settings
 from ..service.context import DEFAULT_ACCOUNT, DEFAULT_REGION
 from .explain import render_text
@@ -57,7 +59,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    kind, name = ("virtualNode", args.virtual_node) if args.virtual_node else ("virtualGateway", args.virtual_gateway)
+    kind, name = (VIRTUAL_NODE, args.virtual_node) if args.virtual_node else (VIRTUAL_GATEWAY, args.virtual_gateway)
     headers = {}
     for header in args.header:
         key, separator, value = header.partition(":")

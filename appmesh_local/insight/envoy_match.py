@@ -63,7 +63,7 @@ class Request:
         return self.headers.get(name)
 
     def with_changes(self, **changes: object) -> Request:
-        values = {
+        values: dict[str, object] = {
             "method": self.method,
             "scheme": self.scheme,
             "authority": self.authority,

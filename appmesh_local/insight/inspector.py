@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -19,7 +20,7 @@ from appmesh_local.insight import lint as lint_rules
 from appmesh_local.insight.envoy_match import parse_request
 from appmesh_local.insight.explain import Explanation, explain
 from appmesh_local.insight.topology import build_topology
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.store.records import VIRTUAL_NODE, MeshSnapshot
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.status import Status
@@ -127,7 +128,7 @@ class Inspector:
             for type_url, typed in snapshot.types.items()
         }
         request = parse_request(url, method, headers)
-        return explain(resources, request, f"{kind}/{name}", outbound=kind == "virtualNode")
+        return explain(resources, request, f"{kind}/{name}", outbound=kind == VIRTUAL_NODE)
 
     def lint(self, account: str, region: str, mesh: str) -> list[lint_rules.Finding]:
         snapshot = self.snapshot(account, region, mesh)
@@ -174,7 +175,7 @@ def _admin_address(entry: Mapping[str, Any]) -> str:
 
 def read_cluster_stats(admin: str) -> dict[str, dict[str, int]]:
     """Per cluster: upstream_rq_total and upstream_rq_5xx from one Envoy's admin (empty if unreachable)."""
-    url = f"http://{admin}/stats?format=json&filter=" + urllib.request.quote(
+    url = f"http://{admin}/stats?format=json&filter=" + urllib.parse.quote(
         r"^cluster\.cds_.*\.upstream_rq_(total|5xx)$"
     )
     try:

@@ -19,12 +19,12 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.api_models.model import ROUTE_SPEC, route_types
+from appmesh_local.store.records import VIRTUAL_GATEWAY, MeshSnapshot
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_RANK = {WARNING: 1, ERROR: 2}
 ROUTE_CONFIGURATION = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 ProxyResources = Mapping[tuple[str, str], Mapping[str, Mapping[str, Message]]]  # (kind, name) → type → name → msg
 CertificateLookup = Callable[[Mapping[str, Any]], str | None]  # a listener `tls.certificate` → leaf PEM
 
@@ -114,7 +114,7 @@ def _missing_references(snapshot: MeshSnapshot) -> Iterator[Finding]:
     for service, spec in sorted(services.items()):
         provider = spec.get("provider") or {}
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
-        node = (provider.get("virtualNode") or {}).get("virtualNodeName")
+        provider_node: str | None = (provider.get("virtualNode") or {}).get("virtualNodeName")
         if not provider:
             yield Finding(
                 "no-provider",
@@ -131,21 +131,21 @@ def _missing_references(snapshot: MeshSnapshot) -> Iterator[Finding]:
                 "spec.provider.virtualRouter.virtualRouterName",
                 f"virtual router {router} does not exist",
             )
-        elif node and node not in nodes:
+        elif provider_node and provider_node not in nodes:
             yield Finding(
                 "missing-provider",
                 ERROR,
                 f"virtualService/{service}",
                 "spec.provider.virtualNode.virtualNodeName",
-                f"virtual node {node} does not exist",
+                f"virtual node {provider_node} does not exist",
             )
-        elif node and not (nodes[node].get("listeners") or ()):
+        elif provider_node and not (nodes[provider_node].get("listeners") or ()):
             yield Finding(
                 "provider-without-listener",
                 ERROR,
                 f"virtualService/{service}",
                 "spec.provider.virtualNode.virtualNodeName",
-                f"virtual node {node} has no listener: nothing can reach this service",
+                f"virtual node {provider_node} has no listener: nothing can reach this service",
             )
     for router, routes in sorted(snapshot.routes.items()):
         for route, spec in sorted(routes.items()):
@@ -175,7 +175,7 @@ def _missing_references(snapshot: MeshSnapshot) -> Iterator[Finding]:
 
 
 def _route_bodies(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for kind in ROUTE_KINDS:
+    for kind in route_types(ROUTE_SPEC):
         if spec.get(kind):
             yield kind, spec[kind]
 
@@ -190,7 +190,7 @@ def _unreachable_listener_ports(snapshot: MeshSnapshot) -> Iterator[Finding]:
     """Router and gateway listener ports that no route (or gateway route) matches."""
     owners = (
         ("virtualRouter", "route", snapshot.virtual_routers, snapshot.routes),
-        ("virtualGateway", "gateway route", snapshot.virtual_gateways, snapshot.gateway_routes),
+        (VIRTUAL_GATEWAY, "gateway route", snapshot.virtual_gateways, snapshot.gateway_routes),
     )
     for kind, route_word, specs, children in owners:
         for owner, spec in sorted(specs.items()):
@@ -268,7 +268,7 @@ def _provider_nodes(snapshot: MeshSnapshot, service: str) -> list[str]:
     router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
     targets = {
         target.get("virtualNode")
-        for route in (snapshot.routes.get(router) or {}).values()
+        for route in (snapshot.routes.get(router or "") or {}).values()
         for _, body in _route_bodies(route)
         for target in (body.get("action") or {}).get("weightedTargets") or ()
     }
@@ -387,7 +387,7 @@ def _describe(match: rc.RouteMatch) -> str:
 
 def _route_owner(snapshot: MeshSnapshot, kind: str, proxy: str, vhost: str, route: str) -> tuple[str, str] | None:
     """(resource, field) of the App Mesh route that became Envoy route `route` in virtual host `vhost`."""
-    if kind == "virtualGateway" and route in (snapshot.gateway_routes.get(proxy) or {}):
+    if kind == VIRTUAL_GATEWAY and route in (snapshot.gateway_routes.get(proxy) or {}):
         spec = snapshot.gateway_routes[proxy][route]
         field = next((f"spec.{name}.match" for name, _ in _route_bodies(spec)), "spec")
         return f"gatewayRoute/{proxy}/{route}", field

@@ -10,18 +10,18 @@ that node through the router's service.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.api_models.model import ROUTE_SPEC, route_types
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
 
-ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 _PROTOCOL_PORT = re.compile(r"_(http|http2|grpc|tcp)_\d+$")
 Counters = dict[str, int]
 
 
 def build_topology(
     snapshot: MeshSnapshot,
-    proxies: list[Mapping[str, Any]],
+    proxies: Sequence[Mapping[str, Any]],
     translation: Mapping[str, Any],
     stats: Mapping[str, Mapping[str, Mapping[str, int]]],
 ) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def build_topology(
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, Any]] = []
     for name, spec in sorted(snapshot.virtual_gateways.items()):
-        nodes.append(_node("virtualGateway", name, _ports(spec), states))
+        nodes.append(_node(VIRTUAL_GATEWAY, name, _ports(spec), states))
     for name in sorted(snapshot.virtual_services):
         nodes.append(_node("virtualService", name, [], states))
     for name, spec in sorted(snapshot.virtual_routers.items()):
@@ -38,7 +38,7 @@ def build_topology(
         node["routes"] = sorted((snapshot.routes.get(name) or {}).keys())
         nodes.append(node)
     for name, spec in sorted(snapshot.virtual_nodes.items()):
-        nodes.append(_node("virtualNode", name, _ports(spec), states))
+        nodes.append(_node(VIRTUAL_NODE, name, _ports(spec), states))
 
     targets = _cluster_targets(snapshot)
     per_client = {proxy: _by_target(clusters, targets) for proxy, clusters in stats.items()}
@@ -54,12 +54,12 @@ def build_topology(
     for service, spec in sorted(snapshot.virtual_services.items()):
         provider = spec.get("provider") or {}
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
-        node = (provider.get("virtualNode") or {}).get("virtualNodeName")
+        provider_node: str | None = (provider.get("virtualNode") or {}).get("virtualNodeName")
         if router:
             edges.append(_edge(f"virtualService/{service}", f"virtualRouter/{router}", "provider", None))
-        elif node:
-            counters = _sum_all_clients(per_client, {node})
-            edges.append(_edge(f"virtualService/{service}", f"virtualNode/{node}", "provider", counters))
+        elif provider_node:
+            counters = _sum_all_clients(per_client, {provider_node})
+            edges.append(_edge(f"virtualService/{service}", f"virtualNode/{provider_node}", "provider", counters))
     for router, routes in sorted(snapshot.routes.items()):
         for route, spec in sorted(routes.items()):
             for _kind, body in _route_bodies(spec):
@@ -97,7 +97,7 @@ def build_topology(
 
 
 def _route_bodies(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for kind in ROUTE_KINDS:
+    for kind in route_types(ROUTE_SPEC):
         if spec.get(kind):
             yield kind, spec[kind]
 
@@ -111,7 +111,7 @@ def _ports(spec: Mapping[str, Any]) -> list[str]:
 
 def _node(kind: str, name: str, ports: list[str], states: Mapping[str, Any]) -> dict[str, Any]:
     node: dict[str, Any] = {"id": f"{kind}/{name}", "kind": kind, "name": name, "ports": ports}
-    if kind in ("virtualNode", "virtualGateway"):
+    if kind in (VIRTUAL_NODE, VIRTUAL_GATEWAY):
         node["proxy"] = states.get(node["id"], {"connected": False})
     return node
 
@@ -163,7 +163,7 @@ def _providers(snapshot: MeshSnapshot, service: str) -> set[str]:
     router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
     return {
         str(target.get("virtualNode"))
-        for route in (snapshot.routes.get(router) or {}).values()
+        for route in (snapshot.routes.get(router or "") or {}).values()
         for _, body in _route_bodies(route)
         for target in (body.get("action") or {}).get("weightedTargets") or ()
     }

@@ -1,7 +1,7 @@
 """App Mesh's Envoy resource names: the one place that spells them.
 
 Users debug with these names and App Mesh's documented stats depend on them
-(reference §3). Names always say 0.0.0.0 even when a listener binds elsewhere.
+(docs/reference.md#resource-names). Names always say 0.0.0.0 even when a listener binds elsewhere.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 App Mesh delivered an ACM listener certificate (`tls.certificate.acm.certificateArn`) to
 Envoy as an SDS secret, and trusted ACM PCA roots for `validation.trust.acm`
-(reference §4.8). These two functions are those reads, made in-process against moto.
+(docs/reference.md#tls). These two functions are those reads, made in-process against moto.
 Lookups go to the account and region written in the ARN (a PCA shared through RAM lives in
 another account); `account`/`region`, the mesh owner's, are the fallback for a malformed ARN.
 """

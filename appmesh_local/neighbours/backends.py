@@ -26,7 +26,7 @@ def backend(service: str, account: str, region: str) -> Any | None:
     """
     from moto.backends import get_backend
 
-    per_account = get_backend(service)[account]  # type: ignore[index]
+    per_account = get_backend(service)[account]  # type: ignore[call-overload]  # moto types it per literal name
     if region not in per_account:
         return None
     return per_account[region]

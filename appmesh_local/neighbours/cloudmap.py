@@ -1,9 +1,9 @@
 """AWS Cloud Map as App Mesh saw it: the instances a virtual node's `awsCloudMap` names.
 
 App Mesh's control plane called DiscoverInstances for each Cloud Map virtual node and sent
-the result to Envoy as EDS endpoints (reference §3.6). `discover` is that call, made
+the result to Envoy as EDS endpoints (docs/reference.md#egress-clusters). `discover` is that call, made
 in-process against moto's Cloud Map state: only instances carrying every listed attribute,
-only HEALTHY or UNKNOWN ones (DiscoverInstances' default, reference §6), address and port
+only HEALTHY or UNKNOWN ones (DiscoverInstances' default, docs/reference.md#uncertain), address and port
 from the standard AWS_INSTANCE_* attributes.
 """
 
@@ -47,7 +47,7 @@ class Instance:
     health: str = "HEALTHY"
 
     def address(self, ip_preference: str | None) -> str | None:
-        """The IP App Mesh would use under a mesh/node `ipPreference` (reference §4.13).
+        """The IP App Mesh would use under a mesh/node `ipPreference` (docs/reference.md#ip-preference).
 
         Unset, IPv4_PREFERRED: IPv4, else IPv6. IPv6_PREFERRED: the reverse. IPv4_ONLY /
         IPv6_ONLY: that family or nothing (the instance then gives no endpoint).
@@ -101,7 +101,7 @@ def affected_services(account: str, region: str, operation: str, params: Mapping
     field_name = _INSTANCE_CHANGES.get(operation)
     service = backend.services.get(params.get(field_name)) if field_name else None
     namespace = backend.namespaces.get(service.namespace_id) if service is not None else None
-    return [(namespace.name, service.name)] if namespace is not None else []
+    return [(namespace.name, service.name)] if service is not None and namespace is not None else []
 
 
 def keep_latest_registration(account: str, region: str, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:

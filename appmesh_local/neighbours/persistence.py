@@ -109,7 +109,7 @@ class NeighbourState:
         from moto.backends import get_backend
 
         state = {
-            service: {account: dict(per_account.items()) for account, per_account in get_backend(service).items()}  # type: ignore[attr-defined]
+            service: {account: dict(per_account.items()) for account, per_account in get_backend(service).items()}  # type: ignore[call-overload]
             for service in SERVICES
         }
         buffer = io.BytesIO()

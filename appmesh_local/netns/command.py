@@ -27,6 +27,7 @@ from appmesh_local.proxy.bootstrap import render_bootstrap, with_xds_token
 from appmesh_local.proxy.private import UnsafeDirectory
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
+from appmesh_local.store.records import VIRTUAL_NODE
 from appmesh_local.xds.auth import TokenKey
 
 BRIDGE_NAME = "aml-br0"
@@ -141,7 +142,7 @@ def run_task(
                 raise TaskCommandError(f"cannot create task {name}: {error}") from None
             bootstrap = render_bootstrap(
                 mesh,
-                "virtualNode",
+                VIRTUAL_NODE,
                 virtual_node,
                 "127.0.0.1",
                 0,

@@ -1,4 +1,4 @@
-"""App Mesh's traffic-interception rules, exactly (reference §2: the EC2 guide script = k8s proxyinit).
+"""App Mesh's traffic-interception rules, exactly (docs/reference.md#interception: the EC2 guide script = k8s proxyinit).
 
 NAT table, TCP only. Egress: everything not from the ignored uid/gid, not to an
 ignored port (22 always) or IP, and not to a local address is redirected to

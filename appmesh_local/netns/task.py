@@ -56,7 +56,7 @@ class Bridge:
 
     @property
     def subnet(self) -> ipaddress.IPv4Network:
-        return ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
+        return ipaddress.IPv4Network(f"{self.address}/{self.prefixlen}", strict=False)
 
     def exists(self) -> bool:
         return sh("ip", "link", "show", self.name, check=False).returncode == 0

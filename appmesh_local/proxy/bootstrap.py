@@ -1,6 +1,6 @@
 """Envoy v3 bootstraps equivalent to the App Mesh image's, pointed at our ADS server.
 
-App Mesh's agent (reference §1) wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster
+App Mesh's agent (docs/reference.md#envoy-bootstrap) wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster
 = the same unless set, ADS SotW over gRPC v3 with lds/cds from ADS and
 `initial_fetch_timeout` 0 (wait forever), admin on 9901, a static runtime layer
 plus an admin layer, and the outlier-detection event log. We speak plaintext

@@ -14,6 +14,7 @@ from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap, with
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE
 from appmesh_local.xds.auth import TokenKey
 
 
@@ -21,7 +22,7 @@ def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[s
     """(kind, name) from the mutually exclusive --virtual-node / --virtual-gateway options."""
     if bool(virtual_node) == bool(virtual_gateway):
         raise ValueError("give exactly one of --virtual-node or --virtual-gateway")
-    return ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", str(virtual_gateway))
+    return (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, str(virtual_gateway))
 
 
 def build_bootstrap(

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping, Sequence
@@ -262,7 +263,7 @@ class EnvoyProcess:
 
     def stats(self, prefix: str = "") -> dict[str, int]:
         """Counters and gauges (`/stats?filter=`) as a dict."""
-        text = self.admin_get(f"/stats?filter={urllib.request.quote(prefix)}" if prefix else "/stats")
+        text = self.admin_get(f"/stats?filter={urllib.parse.quote(prefix)}" if prefix else "/stats")
         out: dict[str, int] = {}
         for line in text.splitlines():
             name, _, value = line.partition(": ")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
+from ..settings import DEFAULT_ACCOUNT, DEFAULT_REGION
+
+__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "RequestContext"]
 
 
 @dataclass(frozen=True)

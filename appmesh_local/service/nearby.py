@@ -10,9 +10,9 @@ mesh or proxy of that name, or of a similar name, does exist.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, cast
+from typing import Iterable
 
-from ..store import ResourceKey, Store
+from ..store import ResourceKey, ResourceReader
 from . import kinds
 
 PROXY_KINDS = {kinds.VIRTUAL_NODE.kind: "virtual node", kinds.VIRTUAL_GATEWAY.kind: "virtual gateway"}
@@ -21,7 +21,7 @@ MAX_LISTED = 5
 
 
 def missing_proxy_reason(
-    store: Store, account: str, region: str, mesh: str, kind: str, name: str, advice: str = "use"
+    store: ResourceReader, account: str, region: str, mesh: str, kind: str, name: str, advice: str = "use"
 ) -> str | None:
     """None when the proxy exists; else one line saying what is missing and what exists nearby.
 
@@ -39,7 +39,7 @@ def missing_proxy_reason(
     other = next(k for k in PROXY_KINDS if k != kind)
     if _get(store, account, region, other, mesh, name) is not None:
         hints.append(f"it has a {PROXY_KINDS[other]} named {name!r} ({advice} {FLAGS[other]} {name})")
-    names = [record.key.name for record in store.list(account, region, kind, mesh)]
+    names = [record.key.name for record in store.list_records(account, region, kind, mesh)]
     similar = _similar(name, names)
     if similar:
         hints.append(f"similar {label}s: {', '.join(similar)}")
@@ -57,7 +57,7 @@ def missing_proxy_reason(
     return f"mesh {mesh!r} ({where}) has no {label} {name!r}: " + "; ".join(hints)
 
 
-def _elsewhere(store: Store, account: str, region: str, mesh: str, kind: str, name: str, advice: str) -> str:
+def _elsewhere(store: ResourceReader, account: str, region: str, mesh: str, kind: str, name: str, advice: str) -> str:
     """What exists when the mesh does not: the same name elsewhere, or similar names here."""
     keys = _mesh_keys(store)
     same_name = [(a, r) for a, r, m in keys if m == mesh and (a, r) != (account, region)]
@@ -101,10 +101,10 @@ def _listed(names: list[str]) -> str:
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
 
-def _mesh_keys(store: Store) -> list[tuple[str, str, str]]:
+def _mesh_keys(store: ResourceReader) -> list[tuple[str, str, str]]:
     """(account, region, mesh) of every mesh the server holds, in every account and region."""
-    return cast("list[tuple[str, str, str]]", store.mesh_keys())
+    return list(store.mesh_keys())
 
 
-def _get(store: Store, account: str, region: str, kind: str, mesh: str, name: str) -> object | None:
+def _get(store: ResourceReader, account: str, region: str, kind: str, mesh: str, name: str) -> object | None:
     return store.get(ResourceKey(account, region, kind, mesh, "", name))

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from botocore import xform_name
 
 from ..api_models.errors import LimitExceeded
-from ..store import Store
+from ..store import ResourceStore, StateStore
 from . import kinds, references, spec_rules
 from .context import RequestContext
 from .quotas import Quotas
@@ -27,14 +27,16 @@ def _no_check(*_: Any) -> None:
 
 
 class AppMeshService:
-    def __init__(self, store: Store, quotas: Quotas | None = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, store: StateStore, quotas: Quotas | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
         self.store = store
         self.quotas = quotas or Quotas()
         self.resources = Resources(store, self.quotas, clock or time.time)
         self.tags = Tags(store)
 
     def dispatch(self, operation: str, ctx: RequestContext, params: Params) -> dict[str, Any]:
-        handler = getattr(self, xform_name(operation), None)
+        handler: Callable[[RequestContext, Params], Params] | None = getattr(self, xform_name(operation), None)
         if handler is None:
             raise NotImplementedError(f"operation {operation} is not implemented")
         return handler(ctx, params)
@@ -47,7 +49,7 @@ class AppMeshService:
 
     @staticmethod
     def _route_check(params: Params) -> Check:
-        def check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+        def check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
             router = references.require(store, ctx, kinds.VIRTUAL_ROUTER, mesh, params["virtualRouterName"])
             references.check_route(store, ctx, mesh, router, spec)
 
@@ -55,19 +57,19 @@ class AppMeshService:
 
     @staticmethod
     def _gateway_route_check(params: Params) -> Check:
-        def check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+        def check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
             gateway = references.require(store, ctx, kinds.VIRTUAL_GATEWAY, mesh, params["virtualGatewayName"])
             references.check_gateway_route(store, ctx, mesh, gateway, spec)
 
         return check
 
     @staticmethod
-    def _router_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+    def _router_check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
         if current is not None:
             references.check_router_update(store, ctx, mesh, current.key.name, spec)
 
     @staticmethod
-    def _service_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+    def _service_check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
         references.check_virtual_service(store, ctx, mesh, spec)
 
     # -- meshes --------------------------------------------------------------------------------

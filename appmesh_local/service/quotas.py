@@ -29,4 +29,4 @@ class Quotas:
         return replace(cls(), **values)
 
     def per_mesh(self, kind: str) -> int:
-        return getattr(self, f"{kind}sPerMesh")
+        return int(getattr(self, f"{kind}sPerMesh"))

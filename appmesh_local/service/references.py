@@ -1,6 +1,6 @@
 """Referential integrity: what a spec may point at, and what may not be deleted while in use.
 
-Messages follow those AWS returned (reference §5.2); see docs/aws-behaviour.md.
+Messages follow those AWS returned (docs/reference.md#api-errors); see docs/aws-behaviour.md.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Collection, Iterable, Mapping
 
 from ..api_models.errors import BadRequest, NotFound, ResourceInUse
-from ..store import Store
+from ..store import ResourceReader
 from ..store.records import ResourceKey, ResourceRecord
 from . import kinds, spec_rules
 from .context import RequestContext
@@ -26,7 +26,7 @@ def not_found(ctx: RequestContext, kind: kinds.Kind, name: str, mesh: str, paren
 
 
 def require(
-    store: Store, ctx: RequestContext, kind: kinds.Kind, mesh: str, name: str, parent: str = ""
+    store: ResourceReader, ctx: RequestContext, kind: kinds.Kind, mesh: str, name: str, parent: str = ""
 ) -> ResourceRecord:
     mesh_key = mesh if kind is not kinds.MESH else name
     record = store.get(ResourceKey(ctx.account, ctx.region, kind.kind, mesh_key, parent, name))
@@ -49,7 +49,9 @@ def _check_port_match(route_body: Mapping[str, Any], ports: Collection[int], own
         raise BadRequest(f"The port match {port} does not match any listener port of {owner_title} {owner}")
 
 
-def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
+def check_route(
+    store: ResourceReader, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]
+) -> None:
     """A route needs a port match that fits its router and existing target nodes (spec_rules ran before)."""
     _, body = one_route_type(spec, ROUTE_TYPES, "Route")
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
@@ -57,16 +59,18 @@ def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRe
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
 
 
-def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]) -> None:
+def check_router_update(
+    store: ResourceReader, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]
+) -> None:
     """Adding listeners to a router must not strand routes without a matching port."""
     ports = set(_listener_ports(spec))
-    for route in store.list(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
+    for route in store.list_records(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
         _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         _check_port_match(body, ports, name, "Virtual Router")
 
 
 def check_gateway_route(
-    store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
+    store: ResourceReader, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
     _, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
@@ -78,7 +82,9 @@ def check_gateway_route(
         )
 
 
-def _provider_ports(store: Store, ctx: RequestContext, mesh: str, service_spec: Mapping[str, Any]) -> list[int]:
+def _provider_ports(
+    store: ResourceReader, ctx: RequestContext, mesh: str, service_spec: Mapping[str, Any]
+) -> list[int]:
     """Listener ports of a virtual service's provider (node or router), [] when it has none."""
     provider = service_spec.get("provider") or {}
     for kind in (kinds.VIRTUAL_NODE, kinds.VIRTUAL_ROUTER):
@@ -90,7 +96,7 @@ def _provider_ports(store: Store, ctx: RequestContext, mesh: str, service_spec: 
     return []
 
 
-def check_virtual_service(store: Store, ctx: RequestContext, mesh: str, spec: Mapping[str, Any]) -> None:
+def check_virtual_service(store: ResourceReader, ctx: RequestContext, mesh: str, spec: Mapping[str, Any]) -> None:
     provider = spec.get("provider") or {}
     if "virtualNode" in provider:
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, provider["virtualNode"]["virtualNodeName"])
@@ -99,14 +105,14 @@ def check_virtual_service(store: Store, ctx: RequestContext, mesh: str, spec: Ma
 
 
 # -- in use ------------------------------------------------------------------------------------
-def _providers(store: Store, ctx: RequestContext, mesh: str, kind: str, name: str) -> Iterable[ResourceRecord]:
+def _providers(store: ResourceReader, ctx: RequestContext, mesh: str, kind: str, name: str) -> Iterable[ResourceRecord]:
     for service in store.in_mesh(ctx.account, ctx.region, mesh, kinds.VIRTUAL_SERVICE.kind):
         provider = (service.spec.get("provider") or {}).get(kind) or {}
         if provider.get(f"{kind}Name") == name:
             yield service
 
 
-def check_mesh_deletable(store: Store, ctx: RequestContext, mesh: str) -> None:
+def check_mesh_deletable(store: ResourceReader, ctx: RequestContext, mesh: str) -> None:
     for child in kinds.MESH_CHILDREN:
         if store.count(ctx.account, ctx.region, child.kind, mesh):
             raise ResourceInUse(
@@ -115,8 +121,8 @@ def check_mesh_deletable(store: Store, ctx: RequestContext, mesh: str) -> None:
             )
 
 
-def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
-    if any(_providers(store, ctx, mesh, "virtualNode", name)):
+def check_node_deletable(store: ResourceReader, ctx: RequestContext, mesh: str, name: str) -> None:
+    if any(_providers(store, ctx, mesh, kinds.VIRTUAL_NODE.kind, name)):
         raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
         _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
@@ -126,7 +132,7 @@ def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str
             )
 
 
-def check_router_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+def check_router_deletable(store: ResourceReader, ctx: RequestContext, mesh: str, name: str) -> None:
     if store.count(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
         raise ResourceInUse(
             f"VirtualRouter with name {name} cannot be deleted because it has active Routes, please delete Routes first"
@@ -135,14 +141,14 @@ def check_router_deletable(store: Store, ctx: RequestContext, mesh: str, name: s
         raise ResourceInUse(f"VirtualRouter with name {name} cannot be deleted because it is a VirtualService provider")
 
 
-def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+def check_gateway_deletable(store: ResourceReader, ctx: RequestContext, mesh: str, name: str) -> None:
     if store.count(ctx.account, ctx.region, kinds.GATEWAY_ROUTE.kind, mesh, name):
         raise ResourceInUse(
             f"VirtualGateway with name {name} cannot be deleted because it has active GatewayRoutes, please delete GatewayRoutes first"
         )
 
 
-def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
+def check_service_deletable(store: ResourceReader, ctx: RequestContext, mesh: str, name: str) -> None:
     users = []
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.GATEWAY_ROUTE.kind):
         _, body = one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")

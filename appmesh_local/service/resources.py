@@ -16,16 +16,16 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from ..api_models.errors import Conflict, LimitExceeded, NotFound
-from ..store import Store
+from ..store import ArnTaken, ResourceStore
 from ..store.records import ResourceKey, ResourceRecord
-from . import kinds, pagination, references
+from . import kinds, pagination, references, spec_rules
 from .arns import arn_for
 from .context import RequestContext
 from .defaults import with_defaults
 from .quotas import Quotas
 from .views import data_view, ref_view
 
-Check = Callable[[Store, RequestContext, str, dict[str, Any], ResourceRecord | None], None]
+Check = Callable[[ResourceStore, RequestContext, str, dict[str, Any], ResourceRecord | None], None]
 Rules = Callable[[dict[str, Any]], None]  # a spec's own rules: no store, linear in the spec's size
 
 
@@ -34,13 +34,14 @@ def _no_rules(spec: dict[str, Any]) -> None:
 
 
 def _fingerprint(params: dict[str, Any]) -> str:
+    """The request without its token, canonical: a retried token must carry exactly this."""
     return json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True, separators=(",", ":"))
 
 
 class Resources:
     """Generic CRUD over the store, parameterised by `kinds.Kind`."""
 
-    def __init__(self, store: Store, quotas: Quotas, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ResourceStore, quotas: Quotas, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.quotas = quotas
         self.clock = clock
@@ -61,13 +62,13 @@ class Resources:
             self.mesh(ctx, mesh, params.get("meshOwner"))
         if kind.parent is None:
             return ""
-        parent = params[kind.parent.name_param]
+        parent: str = params[kind.parent.name_param]
         references.require(self.store, ctx, kind.parent, mesh, parent)
         return parent
 
     def _key(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any], parent: str) -> ResourceKey:
         name = params[kind.name_param]
-        return ResourceKey(ctx.account, ctx.region, kind.kind, params["meshName"], parent, name)
+        return ResourceKey(ctx.account, ctx.region, kind.kind, params["meshName"], parent, str(name))
 
     def _replay(
         self, ctx: RequestContext, operation: str, params: dict[str, Any], fingerprint: str | None
@@ -125,7 +126,10 @@ class Resources:
                 return replay
             parent = self._parent(ctx, kind, params)
             record, action = make(self._key(ctx, kind, params, parent), parent)
-            tx.put(record, action)
+            try:
+                record = tx.put(record, action)
+            except ArnTaken as taken:
+                raise Conflict(f"{kind.title} with name {record.key.name} cannot be stored: its ARN {taken}") from None
             response = {kind.output_member: data_view(kind, record)}
             if fingerprint is not None:
                 tx.remember_token(ctx.account, ctx.region, operation, params["clientToken"], fingerprint, response)
@@ -140,6 +144,7 @@ class Resources:
         check: Check,
         rules: Rules = _no_rules,
     ) -> dict[str, Any]:
+        spec_rules.check_name(kind.name_param, params[kind.name_param])
         spec = with_defaults(kind.kind, params.get("spec"))
         rules(spec)
 
@@ -202,7 +207,7 @@ class Resources:
         ctx: RequestContext,
         kind: kinds.Kind,
         params: dict[str, Any],
-        in_use: Callable[[Store, RequestContext, str, str], None],
+        in_use: Callable[[ResourceStore, RequestContext, str, str], None],
     ) -> dict[str, Any]:
         with self.store.write() as tx:
             parent = self._parent(ctx, kind, params)
@@ -216,7 +221,7 @@ class Resources:
         parent = self._parent(ctx, kind, params) if kind is not kinds.MESH else ""
         limit = params.get("limit") or pagination.DEFAULT_PAGE
         after = pagination.decode(params.get("nextToken"), "after") or ""
-        records = self.store.list(
+        records = self.store.list_records(
             ctx.account, ctx.region, kind.kind, params.get("meshName", ""), parent, after, limit + 1
         )
         page = records[:limit]

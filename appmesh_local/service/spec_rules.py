@@ -11,17 +11,30 @@ from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from ..api_models.errors import BadRequest
+from ..api_models.model import GATEWAY_ROUTE_SPEC, ROUTE_SPEC, route_types
 
 Spec = Mapping[str, Any]
+# A name is one segment of the resource's ARN (`mesh/M/virtualRouter/R/route/N`) and of its Envoy
+# node id (`mesh/M/virtualNode/N`), both separated by '/': docs/aws-behaviour.md, "Names".
+NAME_PATTERN = "[^/]+"
 RESERVED_GATEWAY_PREFIXES = ("/aws-appmesh", "/aws-app-mesh")
 RESERVED_GRPC_SERVICES = ("aws.app-mesh", "aws.appmesh")
-ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
-GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
+ROUTE_TYPES = route_types(ROUTE_SPEC)  # from the model: grpcRoute, http2Route, httpRoute, tcpRoute
+GATEWAY_ROUTE_TYPES = route_types(GATEWAY_ROUTE_SPEC)
 
 
 def _duplicates(values: Iterable[Any]) -> list[Any]:
     """Values seen more than once, sorted (one pass: a 100,000-listener spec stays cheap)."""
     return sorted(value for value, seen in Counter(values).items() if seen > 1)
+
+
+def check_name(param: str, name: str) -> None:
+    """A new resource's name must fit in one ARN segment: no '/' (else two resources could share an ARN)."""
+    if "/" in name:
+        raise BadRequest(
+            f"1 validation error detected: Value '{name}' at '{param}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {NAME_PATTERN}"
+        )
 
 
 def _unique_ports(listeners: Iterable[Mapping[str, Any]], owner: str) -> None:

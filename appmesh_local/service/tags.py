@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..api_models.errors import NotFound, TooManyTags
-from ..store import Store
+from ..store import ResourceStore
 from ..store.records import ResourceRecord
 from . import pagination
 from .context import RequestContext
@@ -15,7 +15,7 @@ MAX_TAGS = 50
 
 
 class Tags:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ResourceStore) -> None:
         self.store = store
 
     def _record(self, ctx: RequestContext, arn: str) -> ResourceRecord:

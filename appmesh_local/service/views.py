@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from botocore.model import StructureShape
+
 from ..api_models.model import service_model
 from ..store.records import ResourceRecord
 from .kinds import Kind
@@ -12,7 +14,9 @@ from .kinds import Kind
 
 @cache
 def _members(shape_name: str) -> tuple[str, ...]:
-    return tuple(service_model().shape_for(shape_name).members)
+    shape = service_model().shape_for(shape_name)
+    assert isinstance(shape, StructureShape), shape_name
+    return tuple(shape.members)
 
 
 def _flat(kind: Kind, record: ResourceRecord) -> dict[str, Any]:

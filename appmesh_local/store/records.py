@@ -19,6 +19,7 @@ VIRTUAL_SERVICE = "virtualService"
 VIRTUAL_GATEWAY = "virtualGateway"
 GATEWAY_ROUTE = "gatewayRoute"
 KINDS = (MESH, VIRTUAL_NODE, VIRTUAL_ROUTER, ROUTE, VIRTUAL_SERVICE, VIRTUAL_GATEWAY, GATEWAY_ROUTE)
+PROXY_KINDS = (VIRTUAL_NODE, VIRTUAL_GATEWAY)  # the kinds an Envoy runs as (node ids, xDS snapshots)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 WAL with synchronous=NORMAL: a committed transaction is in the WAL file before
 the API answers, so killing the process (even with SIGKILL) loses no
-acknowledged write; only an OS crash could lose the last commits.
+acknowledged write; only an OS crash could lose the last commits. The schema and
+its migrations are in schema.py; every record and snapshot handed out is frozen
+(frozen.py, docs/contracts.md).
 """
 
 from __future__ import annotations
@@ -13,44 +15,31 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from .cache import GroupKey, RecordCache, group_of
+from .cache import Group, GroupKey, RecordCache, group_of
+from .frozen import freeze
 from .mirror import Mirrors
+from .protocols import MeshKey, Subscriber
 from .records import GATEWAY_ROUTE, MESH, ROUTE, ChangeEvent, MeshSnapshot, ResourceKey, ResourceRecord
+from .schema import prepare
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS resources (
-    account TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,
-    mesh TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
-    arn TEXT NOT NULL UNIQUE, uid TEXT NOT NULL, version INTEGER NOT NULL,
-    created_at REAL NOT NULL, last_updated_at REAL NOT NULL,
-    mesh_owner TEXT NOT NULL, resource_owner TEXT NOT NULL, status TEXT NOT NULL,
-    spec TEXT NOT NULL, tags TEXT NOT NULL, revision INTEGER NOT NULL,
-    PRIMARY KEY (account, region, kind, mesh, parent, name)
-);
-CREATE TABLE IF NOT EXISTS client_tokens (
-    account TEXT NOT NULL, region TEXT NOT NULL, operation TEXT NOT NULL, token TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, response TEXT NOT NULL,
-    PRIMARY KEY (account, region, operation, token)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS applied_sets (
-    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL,
-    PRIMARY KEY (account, region, name)
-);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
-"""
+STATE_FILE = "appmesh-local.sqlite3"
+
 _COLUMNS = (
     "account, region, kind, mesh, parent, name, arn, uid, version, created_at, last_updated_at, "
     "mesh_owner, resource_owner, status, spec, tags, revision"
 )
+_UPDATE = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS.split(", ")[6:])
 
-Subscriber = Callable[[ChangeEvent], None]
 _PARENTED = (ROUTE, GATEWAY_ROUTE)  # kinds whose records sit under a router or gateway
 
 
-def _record(row: tuple) -> ResourceRecord:
+class ArnTaken(Exception):
+    """A write would give a second resource an ARN another resource holds (names with `/` from older state)."""
+
+
+def _record(row: tuple[Any, ...]) -> ResourceRecord:
     key = ResourceKey(*row[:6])
     return ResourceRecord(
         key=key,
@@ -62,8 +51,8 @@ def _record(row: tuple) -> ResourceRecord:
         mesh_owner=row[11],
         resource_owner=row[12],
         status=row[13],
-        spec=json.loads(row[14]),
-        tags=tuple(tuple(t) for t in json.loads(row[15])),
+        spec=freeze(json.loads(row[14])),
+        tags=tuple((str(k), str(v)) for k, v in json.loads(row[15])),
         revision=row[16],
     )
 
@@ -79,9 +68,25 @@ class Transaction:
         self.revision = store.revision + 1
 
     def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
+        """Insert or replace the resource with `record.key`; never another one (ArnTaken)."""
+        k = record.key
+        record = replace(record, spec=freeze(record.spec), revision=self.revision)
+        try:
+            self._insert_or_update(record)
+        except sqlite3.IntegrityError:
+            owner = self._store._db.execute("SELECT kind, name FROM resources WHERE arn=?", (record.arn,)).fetchone()
+            if owner is None:
+                raise
+            raise ArnTaken(f"{record.arn} already names {owner[0]} {owner[1]!r}") from None
+        self._event(k, action)
+        self.writes.append((k, record))
+        return record
+
+    def _insert_or_update(self, record: ResourceRecord) -> None:
         k = record.key
         self._store._db.execute(
-            f"INSERT OR REPLACE INTO resources ({_COLUMNS}) VALUES ({','.join('?' * 17)})",
+            f"INSERT INTO resources ({_COLUMNS}) VALUES ({','.join('?' * 17)}) ON CONFLICT "
+            f"(account, region, kind, mesh, parent, name) DO UPDATE SET {_UPDATE}",
             (
                 k.account,
                 k.region,
@@ -102,9 +107,6 @@ class Transaction:
                 self.revision,
             ),
         )
-        self._event(k, action)
-        self.writes.append((k, record if record.revision == self.revision else replace(record, revision=self.revision)))
-        return record
 
     def delete(self, key: ResourceKey) -> None:
         self._store._db.execute(
@@ -115,7 +117,7 @@ class Transaction:
         self.writes.append((key, None))
 
     def remember_token(
-        self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict
+        self, account: str, region: str, operation: str, token: str, fingerprint: str, response: dict[str, Any]
     ) -> None:
         self._store._db.execute(
             "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?,?)",
@@ -135,6 +137,14 @@ class Store:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = str(path) if path else ":memory:"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self.schema_found = prepare(self._db, self.path)  # the version the state had when opened
+        except BaseException:
+            self._db.close()
+            raise
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
         self._mirrors = Mirrors()
@@ -143,16 +153,12 @@ class Store:
         # Every stored client token's key, loaded on first use: boto3 sends a fresh token with each
         # create and update, so almost every lookup is a miss that needs no SQL.
         self._token_keys: set[tuple[str, str, str, str]] | None = None
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
         self.revision: int = self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0]
 
     @classmethod
     def open_dir(cls, state_dir: Path) -> Store:
         state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(state_dir / "appmesh-local.sqlite3")
+        return cls(state_dir / STATE_FILE)
 
     def close(self) -> None:
         with self._lock:
@@ -194,7 +200,7 @@ class Store:
                         callback(event)
 
     # -- reads ---------------------------------------------------------------------------------
-    def _group(self, key: GroupKey):
+    def _group(self, key: GroupKey) -> Group | None:
         """The cached group (loaded on first use), or None inside a transaction that has written.
 
         Call with the lock held. A transaction's own writes reach the cache only after
@@ -237,7 +243,7 @@ class Store:
             ).fetchone()
             return self.get(ResourceKey(*row)) if row else None
 
-    def list(
+    def list_records(
         self,
         account: str,
         region: str,
@@ -256,7 +262,7 @@ class Store:
                 if group is not None:
                     return group.page(after, limit)
         sql = f"SELECT {_COLUMNS} FROM resources WHERE account=? AND region=? AND kind=?"
-        args: list = [account, region, kind]
+        args: list[str | int] = [account, region, kind]
         if kind != MESH:
             sql += " AND mesh=? AND parent=?"
             args += [mesh, parent]
@@ -280,7 +286,7 @@ class Store:
                 if group is not None:
                     return len(group.records)
         sql = "SELECT COUNT(*) FROM resources WHERE account=? AND region=? AND kind=?"
-        args: list = [account, region, kind]
+        args: list[str | int] = [account, region, kind]
         if mesh is not None:
             sql += " AND mesh=?"
             args.append(mesh)
@@ -288,7 +294,7 @@ class Store:
             sql += " AND parent=?"
             args.append(parent)
         with self._lock:
-            return self._db.execute(sql, args).fetchone()[0]
+            return int(self._db.execute(sql, args).fetchone()[0])
 
     def in_mesh(self, account: str, region: str, mesh: str, kind: str) -> list[ResourceRecord]:
         """Every resource of one kind in a mesh, whatever its parent (for reference checks)."""
@@ -316,12 +322,12 @@ class Store:
             ).fetchall()
         return [_record(row) for row in rows]
 
-    def token(self, account: str, region: str, operation: str, token: str) -> tuple[str, dict] | None:
+    def token(self, account: str, region: str, operation: str, token: str) -> tuple[str, dict[str, Any]] | None:
         with self._lock:
             if self._token_keys is None:
                 self._token_keys = {
-                    tuple(row)
-                    for row in self._db.execute("SELECT account, region, operation, token FROM client_tokens")
+                    (a, r, o, t)
+                    for a, r, o, t in self._db.execute("SELECT account, region, operation, token FROM client_tokens")
                 }
             key = (account, region, operation, token)
             if key not in self._token_keys and (self._tx is None or key not in self._tx.tokens):
@@ -365,11 +371,11 @@ class Store:
                 > 0
             )
 
-    def mesh_keys(self) -> list[tuple[str, str, str]]:
+    def mesh_keys(self) -> list[MeshKey]:
         with self._lock:
             return [
-                tuple(r)
-                for r in self._db.execute(
+                (account, region, name)
+                for account, region, name in self._db.execute(
                     "SELECT account, region, name FROM resources WHERE kind=? ORDER BY account, region, name", (MESH,)
                 )
             ]
@@ -385,5 +391,5 @@ class Store:
                 ).fetchall()
                 if not any(kind == MESH for kind, *_ in rows):
                     return None
-                mirror = self._mirrors.load(key, [(k, p, n, json.loads(spec)) for k, p, n, spec in rows])
+                mirror = self._mirrors.load(key, [(k, p, n, freeze(json.loads(spec))) for k, p, n, spec in rows])
             return mirror.snapshot(key, self.revision)

@@ -1,4 +1,4 @@
-"""Cloud Map service discovery → EDS endpoints (reference §3.6, §4.13, §6).
+"""Cloud Map service discovery → EDS endpoints (docs/reference.md#egress-clusters, #ip-preference, #uncertain).
 
 App Mesh's control plane called DiscoverInstances for every virtual node whose service
 discovery is `awsCloudMap` and pushed the result as the ClusterLoadAssignment of the
@@ -16,7 +16,7 @@ listeners shares one registration.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from appmesh_local.ir import Endpoint
 
@@ -24,14 +24,30 @@ from appmesh_local.ir import Endpoint
 class CloudMapInstance(Protocol):
     """What the translator needs of one discovered instance (`neighbours.cloudmap.Instance`)."""
 
-    instance_id: str
-    ipv4: str | None
-    ipv6: str | None
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def ipv4(self) -> str | None: ...
+
+    @property
+    def ipv6(self) -> str | None: ...
 
 
-# (account, region, namespace name, service name, attributes) → discoverable instances,
-# already filtered by attributes and health (HEALTHY/UNKNOWN), sorted by instance id.
-CloudMapLookup = Callable[[str, str, str, str, Mapping[str, str]], Sequence[CloudMapInstance]]
+class CloudMapLookup(Protocol):
+    """Cloud Map's DiscoverInstances, as App Mesh's control plane called it for `awsCloudMap` nodes.
+
+    Takes (account, region, namespace name, service name, attributes that must all match) and
+    returns the discoverable instances: filtered by those attributes and by health (HEALTHY or
+    UNKNOWN, DiscoverInstances' default), sorted by instance id, empty when the namespace or
+    service does not exist. Called on the reconciler's thread during a translation; raising
+    fails that translation (the last good config stays).
+    """
+
+    def __call__(
+        self, account: str, region: str, namespace: str, service: str, attributes: Mapping[str, str], /
+    ) -> Sequence[CloudMapInstance]: ...
+
 
 Discovered = tuple[tuple[str, str | None, str | None], ...]  # (instance id, ipv4, ipv6) per instance
 
@@ -63,7 +79,7 @@ def discover(lookup: CloudMapLookup | None, account: str, region: str, discovery
 
 
 def instance_address(ipv4: str | None, ipv6: str | None, ip_preference: str | None) -> str | None:
-    """The address App Mesh used under `ipPreference` (reference §4.13); None: no endpoint.
+    """The address App Mesh used under `ipPreference` (docs/reference.md#ip-preference); None: no endpoint.
 
     Unset and IPv4_PREFERRED: IPv4 first. IPv6_PREFERRED: IPv6 first. *_ONLY: that family only.
     """

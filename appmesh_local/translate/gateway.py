@@ -1,4 +1,4 @@
-"""A virtual gateway → its proxy (reference §3.7, §4.10).
+"""A virtual gateway → its proxy (docs/reference.md#virtual-gateway, #gateway-routes).
 
 Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
 (127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from appmesh_local.api_models.model import GATEWAY_ROUTE_SPEC, route_protocol, route_types
 from appmesh_local.ir import (
     GRPC,
     HTTP2,
@@ -29,6 +30,7 @@ from appmesh_local.ir import (
     WeightedTarget,
     names,
 )
+from appmesh_local.store.records import VIRTUAL_GATEWAY
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
@@ -36,14 +38,14 @@ from appmesh_local.translate.services import ServicePort, ServiceView
 from appmesh_local.translate.tls import listener_tls, secure_chains
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, access_logs
 
-GATEWAY_ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"))
 SELF_REDIRECT_CONNECT_TIMEOUT_MS = 250
 
 
 def gateway_route_kind(spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
-    for key, protocol in GATEWAY_ROUTE_KINDS:
+    """(protocol, body) of a gateway route spec's single route member."""
+    for key in route_types(GATEWAY_ROUTE_SPEC):
         if spec.get(key):
-            return protocol, spec[key]
+            return route_protocol(key), spec[key]
     return None
 
 
@@ -62,7 +64,7 @@ def gateway_targets(routes: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
 def _prefix_variants(
     match: RouteMatch, rewrite: Mapping[str, Any], protocol: str
 ) -> list[tuple[RouteMatch, str | None]]:
-    """Routes (match, prefix_rewrite) for one gateway route's path (reference §3.7 choice):
+    """Routes (match, prefix_rewrite) for one gateway route's path (the choice in docs/reference.md#virtual-gateway):
     default → P/ and P both rewritten to "/"; DISABLED → P kept; `value` → P → value."""
     if protocol == GRPC or match.path_kind != "prefix":
         return [(match, None)]
@@ -71,7 +73,7 @@ def _prefix_variants(
         return [(match, prefix_rewrite["value"])]
     if prefix_rewrite.get("defaultPrefix") == "DISABLED" or match.path == "/":
         return [(match, None if match.path == "/" else match.path)]
-    variants = []
+    variants: list[tuple[RouteMatch, str | None]] = []
     if not match.path.endswith("/"):
         variants.append((RouteMatch("prefix", match.path + "/", match.headers, match.query), "/"))
     variants.append((match, "/"))
@@ -238,7 +240,7 @@ def gateway_proxy(
         )
     )
     return ProxyIR(
-        kind="virtualGateway",
+        kind=VIRTUAL_GATEWAY,
         name=name,
         listeners=tuple(listeners),
         route_configs=tuple(route_configs),

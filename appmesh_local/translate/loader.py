@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from appmesh_local.settings import DEFAULT_ACCOUNT, DEFAULT_REGION
 from appmesh_local.store.records import MeshSnapshot
 
 _LISTS = {
@@ -48,7 +49,7 @@ def _name(item: Mapping[str, Any], field: str, where: str) -> str:
 
 
 def snapshot_from_document(
-    doc: Any, default_account: str = "123456789012", default_region: str = "us-east-1"
+    doc: Any, default_account: str = DEFAULT_ACCOUNT, default_region: str = DEFAULT_REGION
 ) -> MeshSnapshot:
     """Validate the document's shape and build the MeshSnapshot it describes."""
     if not isinstance(doc, Mapping):

@@ -90,9 +90,13 @@ def grpc_match(match: Mapping[str, Any], gateway: bool = False) -> RouteMatch:
 _PATH_RANK = {"exact": 0, "prefix": 1, "regex": 2}
 
 
-def route_order(priority: int | None, match: RouteMatch, name: str) -> tuple:
+# (unprioritised, priority, path kind rank, -path length, -conditions, name): sorts best first.
+RouteOrder = tuple[bool, int, int, int, int, str]
+
+
+def route_order(priority: int | None, match: RouteMatch, name: str) -> RouteOrder:
     """Sort key: priority ascending (unset last), then exact > longest prefix > regex,
-    then more header/query conditions first, then name (reference §4.1 / §6 choice)."""
+    then more header/query conditions first, then name (docs/reference.md#route-matching, #uncertain)."""
     return (
         priority is None,
         priority or 0,

@@ -8,10 +8,10 @@ which lets `xds.build` skip rebuilding protobufs for unchanged proxies in O(1).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import MeshIR, ProxyFailure, ProxyIR, RetryPolicy, VirtualHost
-from appmesh_local.store.records import MeshSnapshot
+from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.failure import ResourceFailure
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
@@ -21,6 +21,9 @@ from appmesh_local.translate.retries import DEFAULT_RETRY
 from appmesh_local.translate.services import ServicePort, ServiceView, node_service, router_service
 from appmesh_local.translate.targets import NodeTarget, node_target
 
+# What a memo entry was computed from: compared with `==` (specs are frozen dicts) on the next run.
+MemoKey = tuple[object, ...]
+
 
 class Translator:
     """Translates successive snapshots of one mesh, reusing results whose inputs did not change."""
@@ -29,11 +32,11 @@ class Translator:
         """`cloud_map` answers DiscoverInstances for Cloud Map nodes (None: no endpoints)."""
         self.options = options or TranslateOptions()
         self.cloud_map = cloud_map
-        self._targets: dict[str, tuple[tuple, NodeTarget]] = {}
-        self._services: dict[str, tuple[tuple, tuple[tuple[str, Any], ...], ServiceView]] = {}
-        self._proxies: dict[tuple[str, str], tuple[tuple, ProxyIR]] = {}
+        self._targets: dict[str, tuple[MemoKey, NodeTarget]] = {}
+        self._services: dict[str, tuple[MemoKey, tuple[tuple[str, NodeTarget | None], ...], ServiceView]] = {}
+        self._proxies: dict[tuple[str, str], tuple[MemoKey, ProxyIR]] = {}
         self._vhosts: dict[tuple[str, int], tuple[ServicePort | None, VirtualHost]] = {}
-        self._ingress: dict[str, tuple[tuple, NodeIngress]] = {}
+        self._ingress: dict[str, tuple[MemoKey, NodeIngress]] = {}
 
     def virtual_host(self, service: str, port: int, sp: ServicePort | None) -> VirtualHost:
         """One shared egress VirtualHost per (service, port) while the service's view is unchanged.
@@ -89,11 +92,11 @@ class Translator:
             del self._vhosts[key]
         for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
             del self._ingress[name]
-        live = {("virtualNode", n) for n in snapshot.virtual_nodes} | {
-            ("virtualGateway", n) for n in snapshot.virtual_gateways
+        live = {(VIRTUAL_NODE, n) for n in snapshot.virtual_nodes} | {
+            (VIRTUAL_GATEWAY, n) for n in snapshot.virtual_gateways
         }
-        for key in [k for k in self._proxies if k not in live]:
-            del self._proxies[key]
+        for ident in [k for k in self._proxies if k not in live]:
+            del self._proxies[ident]
 
 
 class _Run:
@@ -147,7 +150,7 @@ class _Run:
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
         node = (provider.get("virtualNode") or {}).get("virtualNodeName")
         if router:
-            key: tuple = (
+            key: MemoKey = (
                 "router",
                 self.mesh,
                 spec,
@@ -162,7 +165,7 @@ class _Run:
         if cached is not None and cached[0] == key and all(self.target(n) is t for n, t in cached[1]):
             view = cached[2]
         else:
-            seen: dict[str, Any] = {}
+            seen: dict[str, NodeTarget | None] = {}
 
             def lookup(node_name: str) -> NodeTarget | None:
                 seen[node_name] = self.target(node_name)
@@ -173,7 +176,9 @@ class _Run:
         self._services[name] = view
         return view
 
-    def _build_service(self, name: str, router: str | None, node: str | None, lookup) -> ServiceView:
+    def _build_service(
+        self, name: str, router: str | None, node: str | None, lookup: Callable[[str], NodeTarget | None]
+    ) -> ServiceView:
         if router:
             router_spec = self.s.virtual_routers.get(router)
             if router_spec is None:
@@ -194,7 +199,7 @@ class _Run:
         services = {vs: self.service(vs) for vs in backend_names(spec)}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         return self._proxy(
-            ("virtualNode", name),
+            (VIRTUAL_NODE, name),
             key,
             lambda: node_proxy(
                 self.mesh,
@@ -224,12 +229,12 @@ class _Run:
         services = {vs: self.service(vs) for vs in gateway_targets(routes)}
         key = (self.mesh, spec, routes, self.t.options, tuple(services.items()))
         return self._proxy(
-            ("virtualGateway", name),
+            (VIRTUAL_GATEWAY, name),
             key,
             lambda: gateway_proxy(self.mesh, name, spec, routes, services, self.t.options),
         )
 
-    def _proxy(self, ident: tuple[str, str], key: tuple, build) -> ProxyIR:
+    def _proxy(self, ident: tuple[str, str], key: MemoKey, build: Callable[[], ProxyIR]) -> ProxyIR:
         cached = self.t._proxies.get(ident)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -1,6 +1,6 @@
 """A virtual node → its proxy: ingress (15000, local app) and egress (15001, backends).
 
-Reference §3.2-3.6: one ingress chain per node listener keyed on the original
+App Mesh's layout (docs/reference.md#ingress-listener, #egress-listener, #egress-virtual-hosts): one ingress chain per node listener keyed on the original
 destination port; one egress chain per destination port used by reachable backends,
 the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 """
@@ -29,6 +29,7 @@ from appmesh_local.ir import (
     WeightedTarget,
     names,
 )
+from appmesh_local.store.records import VIRTUAL_NODE
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
 from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
@@ -287,7 +288,7 @@ def _egress(
     )
     if ((mesh_spec.get("egressFilter") or {}).get("type")) == "ALLOW_ALL":
         # Ports without a modeled chain pass through; HTTP ports with backends do not
-        # (the documented ALLOW_ALL caveat, reference §3.5 / §6).
+        # (the documented ALLOW_ALL caveat, docs/reference.md#egress-virtual-hosts, #uncertain).
         allow_all = passthrough_cluster(names.allow_all_cluster(mesh))
         clusters[allow_all.name] = allow_all
         chains.append(
@@ -336,7 +337,7 @@ def node_proxy(
     clusters = {c.name: c for c in ingress.clusters}
     clusters.update(egress_clusters)
     return ProxyIR(
-        kind="virtualNode",
+        kind=VIRTUAL_NODE,
         name=name,
         listeners=tuple(x for x in (ingress.listener, egress) if x is not None),
         route_configs=ingress.route_configs + tuple(egress_routes),

@@ -11,7 +11,7 @@ from appmesh_local.ir import names
 class TranslateOptions:
     """bind_address: where virtual node listeners and gateway ingress listeners bind (names
     keep saying 0.0.0.0); loopback tests use 127.0.0.1. default_retry_policy: App Mesh's
-    invisible default retries (reference §4.3); False emulates pre-2020-07-29 accounts."""
+    invisible default retries (docs/reference.md#retries); False emulates pre-2020-07-29 accounts."""
 
     bind_address: str = names.DEFAULT_BIND_ADDRESS
     default_retry_policy: bool = True

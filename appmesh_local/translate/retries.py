@@ -1,4 +1,4 @@
-"""App Mesh retry policies → IR RetryPolicy (reference §4.3), including the invisible default."""
+"""App Mesh retry policies → IR RetryPolicy (docs/reference.md#retries), including the invisible default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from appmesh_local.ir import RetryPolicy
 from appmesh_local.translate.values import duration_ms, opt
 
 # Applied when a route has no retryPolicy, and to virtual-node-provider services. `reset`
-# included as the later docs say (reference §6); no per-try timeout (RM#229 snippet).
+# included as the later docs say (docs/reference.md#uncertain); no per-try timeout (RM#229 snippet).
 DEFAULT_RETRY = RetryPolicy(
     retry_on=("reset", "unavailable", "connect-failure", "refused-stream", "retriable-status-codes"),
     num_retries=2,

@@ -2,7 +2,8 @@
 
 Provider virtual router → its routes for each router listener; provider virtual node →
 one catch-all route per node listener (15 s timeout, default retries); no provider →
-no ports (clients still get an empty virtual host). Reference §3.5, §4.1-4.4, §4.12.
+no ports (clients still get an empty virtual host). Facts: docs/reference.md#egress-virtual-hosts, #route-matching,
+#weighted-targets, #retries, #timeouts, #tcp-routes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from appmesh_local.api_models.model import ROUTE_SPEC, route_protocol, route_types
 from appmesh_local.ir import (
     HTTP_FAMILY,
     TCP,
@@ -19,12 +21,11 @@ from appmesh_local.ir import (
     StatsTag,
     WeightedTarget,
 )
-from appmesh_local.translate.matches import grpc_match, http_match, route_order
+from appmesh_local.translate.matches import RouteOrder, grpc_match, http_match, route_order
 from appmesh_local.translate.retries import retry_policy
 from appmesh_local.translate.targets import NodeTarget, TargetListener
 from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms, opt
 
-ROUTE_KINDS = (("httpRoute", "http"), ("http2Route", "http2"), ("grpcRoute", "grpc"), ("tcpRoute", "tcp"))
 CATCH_ALL = RouteMatch(path_kind="prefix", path="/")
 PROVIDER_NODE_WEIGHT = 100
 
@@ -65,9 +66,9 @@ NodeLookup = Callable[[str], "NodeTarget | None"]
 
 def route_kind(spec: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
     """(spec key, protocol, body) of a route spec's single route member."""
-    for key, protocol in ROUTE_KINDS:
+    for key in route_types(ROUTE_SPEC):
         if spec.get(key):
-            return key, protocol, spec[key]
+            return key, route_protocol(key), spec[key]
     return None
 
 
@@ -107,17 +108,19 @@ def _http_route(
     targets, clusters = _targets(body.get("action") or {}, router_port, nodes, where, problems)
     timeout = body.get("timeout") or {}
     per_request = duration_ms(timeout.get("perRequest"))
-    common = dict(name=name, match=match, stats_tags=(StatsTag("TargetVirtualService", service),))
+    tags = (StatsTag("TargetVirtualService", service),)
     if not targets or not any(t.weight for t in targets):
         reason = "no usable target" if not targets else "every target has weight 0"
         problems.append(f"{where}: {reason}; requests get 503")
-        return HttpRoute(direct_status=503, **common), []
+        return HttpRoute(name=name, match=match, direct_status=503, stats_tags=tags), []
     return HttpRoute(
+        name=name,
+        match=match,
         clusters=tuple(targets),
         timeout_ms=DEFAULT_ROUTE_TIMEOUT_MS if per_request is None else per_request,
         idle_timeout_ms=duration_ms(timeout.get("idle")),
         retry=retry_policy(body.get("retryPolicy"), default_retry),
-        **common,
+        stats_tags=tags,
     ), clusters
 
 
@@ -137,7 +140,7 @@ def _router_port(
 ) -> ServicePort:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
-    ordered: list[tuple[tuple, str, Mapping[str, Any], str]] = []
+    ordered: list[tuple[RouteOrder, str, Mapping[str, Any], str]] = []
     for name, spec in routes.items():
         kind = route_kind(spec)
         if kind is None:
@@ -169,7 +172,7 @@ def _router_port(
         for _, other, _, _ in ordered[1:]:
             problems.append(f"route {router}/{other}: only one TCP route per router listener ({port}) is used; ignored")
         targets, found = _targets(body.get("action") or {}, port, nodes, f"route {router}/{name}", problems)
-        clusters.update((t.cluster.name, t) for t in found)
+        clusters.update((t.cluster.name, t) for t in found if t.cluster is not None)
         if targets and not any(t.weight for t in targets):
             problems.append(f"route {router}/{name}: every target has weight 0; TCP route dropped")
             targets = []
@@ -186,7 +189,7 @@ def _router_port(
             service, f"route {router}/{name}", name, route_protocol, body, port, nodes, default_retry, problems
         )
         built.append(route)
-        clusters.update((t.cluster.name, t) for t in found)
+        clusters.update((t.cluster.name, t) for t in found if t.cluster is not None)
     return ServicePort(port=port, protocol=protocol, routes=tuple(built), targets=tuple(clusters.values()))
 
 

@@ -1,7 +1,7 @@
 """A virtual node seen as a route target: its listeners and the egress clusters clients use.
 
 Policies the *server* declares on its listener (outlier detection, health check) are
-realised in the clients' egress clusters (reference §0, §3.6, §4.5, §4.7).
+realised in the clients' egress clusters (docs/reference.md#big-picture, #egress-clusters, #outlier-detection, #health-checks).
 """
 
 from __future__ import annotations
@@ -87,28 +87,28 @@ def _egress_cluster(
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     discovery = node_spec.get("serviceDiscovery") or {}
-    common = dict(
-        name=names.egress_cluster(mesh, node, protocol, port),
-        http2=protocol in (HTTP2, GRPC),
-        outlier_detection=_outlier(listener.get("outlierDetection")),
-        health_check=_health_check(listener.get("healthCheck")),
-        stats_tags=(StatsTag("TargetVirtualNode", node),),
-        tls=server_default(listener, server_name(discovery)),
-    )
+
+    def cluster(kind: str, endpoints: tuple[Endpoint, ...], family: str | None = None) -> Cluster:
+        """The egress cluster with this discovery kind; everything else comes from the listener."""
+        return Cluster(
+            name=names.egress_cluster(mesh, node, protocol, port),
+            discovery=kind,
+            endpoints=endpoints,
+            http2=protocol in (HTTP2, GRPC),
+            dns_lookup_family=family,
+            outlier_detection=_outlier(listener.get("outlierDetection")),
+            health_check=_health_check(listener.get("healthCheck")),
+            tls=server_default(listener, server_name(discovery)),
+            stats_tags=(StatsTag("TargetVirtualNode", node),),
+        )
+
     if discovery.get("dns"):
         dns = discovery["dns"]
-        pref = ip_preference(mesh_spec, dns)
         kind = "strict_dns" if dns.get("responseType") == "ENDPOINTS" else "logical_dns"
-        return Cluster(
-            discovery=kind,
-            endpoints=(Endpoint(dns["hostname"], port),),
-            dns_lookup_family=dns_lookup_family(pref),
-            **common,
-        )
+        return cluster(kind, (Endpoint(dns["hostname"], port),), dns_lookup_family(ip_preference(mesh_spec, dns)))
     if discovery.get("awsCloudMap"):
-        cloud_map = discovery["awsCloudMap"]
-        pref = ip_preference(mesh_spec, cloud_map)
-        return Cluster(discovery="eds", endpoints=cloud_map_endpoints(instances, port, pref), **common)
+        preference = ip_preference(mesh_spec, discovery["awsCloudMap"])
+        return cluster("eds", cloud_map_endpoints(instances, port, preference))
     return None
 
 

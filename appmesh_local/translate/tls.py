@@ -1,4 +1,4 @@
-"""Listener TLS and client policies → IR TLS (reference §4.8).
+"""Listener TLS and client policies → IR TLS (docs/reference.md#tls).
 
 Server side: a listener's `tls` terminates on its ingress chain (PERMISSIVE splits the
 chain on the detected transport protocol). Client side: an enforced client policy whose
@@ -52,7 +52,7 @@ def _validation(
 def server_name(discovery: Mapping[str, Any]) -> str:
     """The name a server's certificate must carry by default: its service-discovery name."""
     if discovery.get("dns"):
-        return opt(discovery["dns"], "hostname", "")
+        return str(opt(discovery["dns"], "hostname", ""))
     cloud_map = discovery.get("awsCloudMap") or {}
     if cloud_map:
         return f"{cloud_map.get('serviceName', '')}.{cloud_map.get('namespaceName', '')}"
@@ -107,8 +107,10 @@ def client_policy(spec: Mapping[str, Any], service: str) -> Mapping[str, Any] | 
     for backend in spec.get("backends") or ():
         vs = backend.get("virtualService") or {}
         if vs.get("virtualServiceName") == service and (vs.get("clientPolicy") or {}).get("tls"):
-            return vs["clientPolicy"]["tls"]
-    return ((spec.get("backendDefaults") or {}).get("clientPolicy") or {}).get("tls")
+            policy: Mapping[str, Any] = vs["clientPolicy"]["tls"]
+            return policy
+    defaults: Mapping[str, Any] | None = ((spec.get("backendDefaults") or {}).get("clientPolicy") or {}).get("tls")
+    return defaults
 
 
 def with_client_policy(

@@ -6,11 +6,11 @@ from typing import Any, Mapping
 
 from appmesh_local.ir import AccessLog
 
-DEFAULT_ROUTE_TIMEOUT_MS = 15_000  # App Mesh's invisible per-request default (reference §4.4)
+DEFAULT_ROUTE_TIMEOUT_MS = 15_000  # App Mesh's invisible per-request default (docs/reference.md#timeouts)
 
 _UNIT_MS = {"ms": 1, "s": 1000}
 
-# Mesh / node `ipPreference` → Envoy dns_lookup_family (reference §4.13). Unset maps to
+# Mesh / node `ipPreference` → Envoy dns_lookup_family (docs/reference.md#ip-preference). Unset maps to
 # V4_PREFERRED, not App Mesh's AUTO (v6 first): with AUTO, Envoy's c-ares resolves
 # `localhost` to ::1 and local apps listening on 127.0.0.1 become unreachable (checked
 # with Envoy 1.40). VPC names usually only have A records, so the result is the same there.
@@ -54,10 +54,11 @@ def access_logs(spec: Mapping[str, Any]) -> tuple[AccessLog, ...]:
 
 def ip_preference(mesh_spec: Mapping[str, Any], discovery: Mapping[str, Any] | None) -> str | None:
     """The node's own DNS/Cloud Map ipPreference, else the mesh's, else None (= default)."""
-    own = (discovery or {}).get("ipPreference")
+    own: str | None = (discovery or {}).get("ipPreference")
     if own:
         return own
-    return ((mesh_spec.get("serviceDiscovery") or {}).get("ipPreference")) or None
+    mesh: str | None = (mesh_spec.get("serviceDiscovery") or {}).get("ipPreference")
+    return mesh or None
 
 
 def dns_lookup_family(preference: str | None) -> str:

@@ -21,9 +21,9 @@ from ..api_models.wire import operation_table
 from ..insight.explain import render_text
 from ..insight.inspector import Inspector, UnknownProxy
 from ..insight.lint import WARNING, exit_code
+from ..store.records import PROXY_KINDS
 
 STATIC = Path(__file__).with_name("console_static")
-PROXY_KINDS = ("virtualNode", "virtualGateway")
 
 
 def console_blueprint(inspector: Inspector | None, revision: Any) -> Blueprint:

@@ -166,7 +166,7 @@ class SnapshotCache:
         source = self._sources.get(proxy) if trust_identity and previous is not None else None
         for type_url in TYPE_URLS:
             named = resources.get(type_url, {})
-            if source is not None and named and source.get(type_url) is named:
+            if source is not None and previous is not None and named and source.get(type_url) is named:
                 by_type[type_url] = previous.types[type_url].resources
                 digests[type_url] = previous.types[type_url].digest
                 continue
@@ -182,12 +182,12 @@ class SnapshotCache:
             problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
             return None
         types: dict[str, TypeSnapshot] = {}
-        for type_url, named in by_type.items():
+        for type_url, built in by_type.items():
             old_ts = previous.types.get(type_url) if previous else None
             if old_ts is not None and old_ts.digest == digests[type_url]:
                 types[type_url] = old_ts
             else:
-                types[type_url] = TypeSnapshot(version=self.next_version(), resources=named, digest=digests[type_url])
+                types[type_url] = TypeSnapshot(version=self.next_version(), resources=built, digest=digests[type_url])
         self._sources[proxy] = resources
         return Snapshot(proxy=proxy, revision=revision, types=types)
 

@@ -1,6 +1,6 @@
 """Envoy node ids as App Mesh read them: `APPMESH_RESOURCE_ARN` in `node.id`.
 
-Accepted forms (reference §1.1):
+Accepted forms (docs/reference.md#node-id):
 - `arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<name>`
 - `mesh/<mesh>/virtualNode/<name>` (also `virtualGateway`)
 - the mesh segment may be `<mesh>@<meshOwnerAccount>` in either form.
@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
+from appmesh_local.settings import DEFAULT_ACCOUNT, DEFAULT_REGION
+from appmesh_local.store.records import PROXY_KINDS
+
 METADATA_ACCOUNT = "appmesh_local.account"
 METADATA_REGION = "appmesh_local.region"
 # Where the proxy's Envoy admin interface answers, so the console can read its stats.
 METADATA_ADMIN = "appmesh_local.admin"
-PROXY_KINDS = ("virtualNode", "virtualGateway")
 
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:appmesh(?:-preview)?:(?P<region>[^:]*):(?P<account>[^:]*):(?P<path>.*)$")
 _ACCOUNT = re.compile(r"^\d{12}$")

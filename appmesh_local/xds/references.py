@@ -20,8 +20,6 @@ on it at once and keeps it subscribed, so it holds nothing back and is not await
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Iterator, Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -47,9 +45,9 @@ REFERRED_TYPES = (CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION, SECRET)
 def awaited(type_url: str, message: Message, name: str) -> Awaited:
     """The ADS resources Envoy waits for when it (re)creates this listener or cluster."""
     if type_url == CLUSTER:
-        return tuple(_cluster_refs(message, name))  # type: ignore[arg-type]
+        return tuple(_cluster_refs(message, name))
     if type_url == LISTENER:
-        return tuple(_listener_refs(message))  # type: ignore[arg-type]
+        return tuple(_listener_refs(message))
     return ()
 
 
@@ -65,20 +63,14 @@ class NamedResource(Protocol):
     @property
     def message(self) -> Message: ...
 
-
-_MEMO: weakref.WeakKeyDictionary[NamedResource, Awaited] = weakref.WeakKeyDictionary()
-_MEMO_LOCK = threading.Lock()  # the cache's writer thread and the ADS streams' loop both fill it
+    @property
+    def awaited(self) -> Awaited: ...
 
 
 def awaited_of(resource: NamedResource) -> Awaited:
-    """`awaited` per resource object: snapshot resources are immutable and reused while
-    unchanged, so each listener and cluster is parsed once however often it is pushed or checked."""
-    found = _MEMO.get(resource)
-    if found is None:
-        found = awaited(resource.type_url, resource.message, resource.name)
-        with _MEMO_LOCK:
-            _MEMO[resource] = found
-    return found
+    """`awaited` of a snapshot resource, which keeps it (snapshot.Resource.awaited): snapshot resources
+    are immutable and reused while unchanged, so each is parsed once however often it is pushed."""
+    return resource.awaited
 
 
 def _is_ads(source: config_source_pb2.ConfigSource) -> bool:

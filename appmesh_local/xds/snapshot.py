@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from functools import cached_property
+from typing import Any, Iterator, Mapping
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -24,7 +25,7 @@ from appmesh_local.xds.proxy_config import (
     SECRET,
     TYPE_URLS,
 )
-from appmesh_local.xds.references import REFERRING_TYPES, awaited_of
+from appmesh_local.xds.references import REFERRING_TYPES, Awaited, awaited, awaited_of
 
 # The order Envoy expects updates in (xDS protocol, "eventual consistency considerations"):
 # clusters before their endpoints, listeners before their routes; secrets last.
@@ -55,9 +56,17 @@ class Resource:
         source = self.source
         return source.message if isinstance(source, EncodedMessage) else source
 
+    @cached_property
+    def awaited(self) -> Awaited:
+        """What Envoy waits for after taking this resource (xds.references.awaited): computed on
+        first use and kept on the resource, which never changes and is reused while its content is
+        unchanged, so each listener and cluster is parsed once however often it is pushed or checked."""
+        return awaited(self.type_url, self.message, self.name)
+
 
 # Within one write: id(message) → (message, packed, digest), for messages shared by many proxies.
-EncodeMemo = dict[int, tuple[Message, any_pb2.Any, str]]
+EncodeMemo = dict[int, tuple["Message | EncodedMessage", any_pb2.Any, str]]
+EnvoyMessage = Any  # a generated Envoy protobuf message: xds-protos ships no type information
 
 
 class EncodedMessage:

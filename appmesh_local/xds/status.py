@@ -209,7 +209,8 @@ class Status:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able: {proxies, unknown_nodes, meshes, disconnected, refused} (lists)."""
         with self._lock:
-            proxies, unknown = [], []
+            proxies: list[dict[str, Any]] = []
+            unknown: list[dict[str, Any]] = []
             for record in sorted(self._streams.values(), key=lambda r: r.stream_id):
                 entry = _stream_dict(record)
                 failure = self._failures.get(record.proxy.mesh_key, {}) if record.proxy else {}

@@ -1,7 +1,7 @@
 """Knobs that choose among several Cloud Map endpoints: outlier detection, active health checks,
 and the instance list itself (register / deregister reach a running Envoy, no restart).
 
-Reference §4.5 / §4.7: the *server* node's listener declares them, the *clients'* egress
+As in App Mesh (docs/reference.md#outlier-detection, #health-checks), the *server* node's listener declares them, the *clients'* egress
 cluster for that node enforces them. Every count below is taken at the backends.
 """
 
@@ -160,7 +160,7 @@ def test_attributes_filter_instances(scenario) -> None:
 
 
 def test_cloud_map_custom_health_status_removes_and_restores_an_endpoint(scenario) -> None:
-    """Only HEALTHY/UNKNOWN instances are discovered (DiscoverInstances' default, reference §6)."""
+    """Only HEALTHY/UNKNOWN instances are discovered (DiscoverInstances' default, docs/reference.md#uncertain)."""
     service = scenario.lab.cloud_map_service(
         scenario.namespace, "backend", HealthCheckCustomConfig={"FailureThreshold": 1}
     )

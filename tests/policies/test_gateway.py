@@ -1,4 +1,4 @@
-"""A virtual gateway's connection pool: the self_redirect cluster's circuit breakers (reference §3.7, §4.6).
+"""A virtual gateway's connection pool: the self_redirect cluster's circuit breakers (docs/reference.md#virtual-gateway, #connection-pools).
 
 The gateway's Envoy runs in the client task (no iptables act on it: App Mesh gateways have
 none); requests come from this process to the task's gateway port.

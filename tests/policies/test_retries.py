@@ -1,4 +1,4 @@
-"""Retry policies, proven by counting attempts at the backend (reference §4.3).
+"""Retry policies, proven by counting attempts at the backend (docs/reference.md#retries).
 
 App Mesh semantics reproduced here:
 - A route without `retryPolicy` (and a service whose provider is a virtual node) gets App

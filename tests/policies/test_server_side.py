@@ -1,6 +1,6 @@
 """Knobs App Mesh applied in the *server's* Envoy or on both sides: connection pools (the
-ingress cluster's circuit breakers, reference §4.6) and access logs (ingress and egress
-HCMs, §4.9). Traffic enters the server task through its iptables, as in App Mesh.
+ingress cluster's circuit breakers, docs/reference.md#connection-pools) and access logs (ingress and egress
+HCMs, docs/reference.md#access-logs). Traffic enters the server task through its iptables, as in App Mesh.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Route and listener timeouts (reference §4.4), with a slow backend and real Envoys.
+"""Route and listener timeouts (docs/reference.md#timeouts), with a slow backend and real Envoys.
 
 Client side (route `timeout`): the client Envoy's egress route. Server side (listener
 `timeout`): the server task Envoy's ingress route. App Mesh's invisible default is 15 s on

@@ -31,14 +31,14 @@ def route(target: str, weight: int) -> dict:
 
 def reads(store: Store) -> dict:
     """Everything the service reads, through the store's public read methods."""
-    answer: dict = {"meshes": store.list(A, R, MESH), "mesh_count": store.count(A, R, MESH)}
+    answer: dict = {"meshes": store.list_records(A, R, MESH), "mesh_count": store.count(A, R, MESH)}
     for mesh in ("m", "other"):
         answer[mesh] = {
             "mesh": store.get(ResourceKey(A, R, MESH, mesh, "", mesh)),
-            "nodes": store.list(A, R, VIRTUAL_NODE, mesh),
-            "nodes_after_b": store.list(A, R, VIRTUAL_NODE, mesh, "", "b", 2),
+            "nodes": store.list_records(A, R, VIRTUAL_NODE, mesh),
+            "nodes_after_b": store.list_records(A, R, VIRTUAL_NODE, mesh, "", "b", 2),
             "node_count": store.count(A, R, VIRTUAL_NODE, mesh),
-            "routes": store.list(A, R, ROUTE, mesh, "r"),
+            "routes": store.list_records(A, R, ROUTE, mesh, "r"),
             "route_count": store.count(A, R, ROUTE, mesh, "r"),
             "all_routes": store.in_mesh(A, R, mesh, ROUTE),
             "services": store.in_mesh(A, R, mesh, VIRTUAL_SERVICE),
@@ -133,7 +133,7 @@ def test_reads_after_a_write_in_the_same_transaction_see_it():
         mesh = store.get(key)
         tx.put(mesh.__class__(**{**mesh.__dict__, "version": 2}), "update")
         assert store.get(key).version == 2
-        assert store.list(A, R, MESH)[0].version == 2
+        assert store.list_records(A, R, MESH)[0].version == 2
     assert store.get(key).version == 2
     assert store.get(key).revision == store.revision
 

@@ -9,7 +9,6 @@ Port 15001 is remapped to a free port so parallel Envoys cannot collide.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -22,11 +21,17 @@ import pytest
 import requests
 
 from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
+from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.testing import envoy_available
 from appmesh_local.translate.loader import snapshot_from_document
 from tests.translate.test_envoy_validate import bootstrap_for
 
-ENVOY = shutil.which("envoy")
-pytestmark = [pytest.mark.skipif(ENVOY is None, reason="envoy binary not on PATH"), pytest.mark.timeout(120)]
+ENVOY_MISSING = envoy_available()
+ENVOY = str(envoy_binary()) if ENVOY_MISSING is None else "envoy"
+pytestmark = [
+    pytest.mark.skipif(ENVOY_MISSING is not None, reason=f"cannot run Envoy: {ENVOY_MISSING}"),
+    pytest.mark.timeout(120),
+]
 
 
 def free_port() -> int:

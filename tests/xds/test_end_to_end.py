@@ -92,7 +92,7 @@ def test_api_write_reaches_envoy(server, envoy_factory, capsys):
             f"\nAPI UpdateVirtualNode → Envoy ACK (real store + translator): median {median:.1f} ms, "
             f"max {max(latencies):.1f} ms over {len(latencies)} writes"
         )
-    assert median < 40  # target < 15 ms; the margin is for a busy 2-core CI machine
+    # The number is printed, not bounded: speed is measured by benchmarks/convergence.py (docs/performance.md).
 
     # Deleting the node makes the Envoy an unknown node (it keeps its last config).
     appmesh.delete_virtual_node(meshName="e2e", virtualNodeName="front")

@@ -91,7 +91,7 @@ def test_change_reaches_envoy_and_is_acked(xds, envoy_factory, api_type, capsys)
             f"\n[{api_type}] cache update → Envoy ACK: median {statistics.median(latencies):.1f} ms, "
             f"max {max(latencies):.1f} ms over {len(latencies)} changes"
         )
-    assert statistics.median(latencies) < 50
+    # Printed, not bounded: benchmarks/convergence.py measures speed (docs/performance.md).
 
 
 @pytest.mark.parametrize("api_type", API_TYPES)

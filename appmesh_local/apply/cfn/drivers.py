@@ -169,14 +169,14 @@ class AppMeshDriver:
         return resource.label + (" (was already gone)" if gone else "")
 
 
-class _known_after(dict):  # type: ignore[type-arg]
+class _known_after(dict):
     """Return values in a dry run when the resource's own properties are not known yet."""
 
     def __init__(self, logical_id: str, known: Mapping[str, Any]) -> None:
         super().__init__(known)
         self.logical_id = logical_id
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return Unknown(f"{self.logical_id}.{key}")
 
 

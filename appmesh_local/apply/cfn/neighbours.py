@@ -143,14 +143,14 @@ class _Replace(Exception):
         self.changed = changed
 
 
-class _UnknownAttributes(dict):  # type: ignore[type-arg]
+class _UnknownAttributes(dict):
     """A dry run's attributes of a resource not created yet: every one known after apply."""
 
     def __init__(self, logical_id: str) -> None:
         super().__init__()
         self.logical_id = logical_id
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return Unknown(f"{self.logical_id}.{key}")
 
 

@@ -243,12 +243,12 @@ class StackApply:
                 previous = None
             replace_reason = self._replacement(entry.type, previous, properties)
             if replace_reason:
-                retired.append((logical_id, previous))  # type: ignore[arg-type]
+                retired.append((logical_id, previous))
                 previous = None
             try:
                 applied = self._guarded(logical_id, "", driver.apply, self.run, logical_id, properties, previous)
             except REPLACE as exc:
-                retired.append((logical_id, previous))  # type: ignore[arg-type]
+                retired.append((logical_id, previous))
                 replace_reason = ", ".join(exc.changed)
                 applied = self._guarded(logical_id, "", driver.apply, self.run, logical_id, properties, None)
             action = "replace" if replace_reason else applied.action
@@ -342,14 +342,14 @@ class StackApply:
         self.record["outputs"], self.record["exports"] = outputs, exports
 
 
-class _StandIns(dict):  # type: ignore[type-arg]
+class _StandIns(dict):
     """Return values of a skipped resource: `<LogicalId>.<Attribute>` stand-ins."""
 
     def __init__(self, logical_id: str) -> None:
         super().__init__()
         self.logical_id = logical_id
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return f"{self.logical_id}.{key}"
 
 

@@ -63,7 +63,7 @@ def _member_for_reference(shape: Shape, base: str) -> str | None:
     return None
 
 
-def _override(obj: KObject, known: Objects):  # type: ignore[no-untyped-def]
+def _override(obj: KObject, known: Objects):
     """The walk's hook: replace `*Ref` / `*ARN` by the App Mesh name they stand for."""
 
     def replace(shape: Shape, value: Mapping[str, Any], path: str) -> dict[str, Any] | None:
