@@ -66,21 +66,30 @@ def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
     return built
 
 
+def _socket_address(address: str, port: int) -> address_pb2.Address:
+    return address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=address, port_value=port, ipv4_compat=address == "::")
+    )
+
+
 def build_listener(spec: Listener) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=spec.name,
-        address=address_pb2.Address(
-            socket_address=address_pb2.SocketAddress(
-                address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::"
-            )
-        ),
         filter_chains=[build_filter_chain(c) for c in spec.filter_chains],
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),
     )
-    # Without this, a second Envoy binding the same address silently shares its connections
-    # (SO_REUSEPORT); with it, the clash is a visible NACK in `appmesh-local status`.
-    listener.enable_reuse_port.value = False
+    if spec.internal:
+        # No socket at all: only this Envoy's own clusters reach it (envoy_internal_address), so no
+        # other process on the machine can take its place or receive its traffic.
+        listener.internal_listener.SetInParent()
+    else:
+        listener.address.CopyFrom(_socket_address(spec.address, spec.port))
+        for address, port in spec.additional:
+            listener.additional_addresses.add(address=_socket_address(address, port))
+        # Without this, a second Envoy binding the same address silently shares its connections
+        # (SO_REUSEPORT); with it, the clash is a bind error Envoy reports (a NACK in `status`).
+        listener.enable_reuse_port.value = False
     if spec.use_original_dst:
         listener.use_original_dst.value = True
     if spec.tls_inspector:

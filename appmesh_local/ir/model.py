@@ -196,6 +196,10 @@ class FilterChain:
 
 @dataclass(frozen=True)
 class Listener:
+    """One Envoy listener. `internal`: an Envoy internal listener (no socket; reached only by
+    this Envoy's own clusters through `Endpoint.internal_listener`), so `address`/`port` are
+    nominal. `additional`: more (address, port) pairs the same listener binds (host mode)."""
+
     name: str
     address: str
     port: int
@@ -203,12 +207,17 @@ class Listener:
     use_original_dst: bool
     filter_chains: tuple[FilterChain, ...]
     tls_inspector: bool = True
+    internal: bool = False
+    additional: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A socket address, or (`internal_listener` set) this Envoy's own internal listener of that name."""
+
     address: str
     port: int
+    internal_listener: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ import ipaddress
 from typing import Any
 
 import yaml
+from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb2
 
 from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
+INTERNAL_LISTENER_EXTENSION = "envoy.bootstrap.internal_listener"
 SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
 API_TYPES = ("GRPC", "DELTA_GRPC")
 # The App Mesh agent's static runtime layer (getRuntimeConfigLayer0) minus flags Envoy 1.40 dropped.
@@ -93,6 +95,7 @@ def render_bootstrap(
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
+        "bootstrap_extensions": [internal_listener_extension()],
         "static_resources": {
             "clusters": [xds_cluster(xds_host, xds_port, xds_socket_path)]
             + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])
@@ -107,6 +110,18 @@ def render_bootstrap(
     if outlier_event_log_path:
         bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
     return bootstrap
+
+
+def internal_listener_extension() -> dict[str, Any]:
+    """The bootstrap extension Envoy requires before it accepts internal listeners.
+
+    A gateway's path back into its own egress listener is one (docs/translation.md): no port
+    on the machine is involved, so another proxy can neither block it nor receive its traffic.
+    """
+    return {
+        "name": INTERNAL_LISTENER_EXTENSION,
+        "typed_config": {"@type": "type.googleapis.com/" + internal_listener_pb2.InternalListener.DESCRIPTOR.full_name},
+    }
 
 
 def xds_cluster(host: str, port: int, socket_path: str | None = None) -> dict[str, Any]:
