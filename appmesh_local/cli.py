@@ -218,9 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
+    from .apply.command import register as register_apply
     from .export.command import register as register_export
     from .offline import register as register_translate
 
+    register_apply(commands)
     register_export(commands)
     register_translate(commands)
     return parser

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 
 from ..service import AppMeshService
+from .applied import register_applied_sets
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
 
@@ -26,6 +27,8 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
     @app.get(f"{ADMIN_PREFIX}/status")
     def xds_status() -> Response:
         return jsonify(status() if status else {"xds": "disabled"})
+
+    register_applied_sets(app, service)
 
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))
