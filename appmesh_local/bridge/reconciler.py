@@ -5,6 +5,10 @@ loop: translation is CPU work) rebuilds a mesh once it has been quiet for
 `quiet_s`, or `max_delay_s` after its first pending change at the latest
 (Contour's holdoff/max delay), from one store revision. A translation that
 raises keeps the last good snapshots and is recorded for `status`.
+
+Host-mode Envoys (placed proxies) count as changes too: when one connects or goes away the
+cache says so (`on_wanted_change`) and its mesh is rebuilt with the placements wanted now,
+which are also the virtual nodes' host-mode instances (docs/host-mode.md).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MeshKey = tuple[str, str, str]
+PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
+# build(snapshot, bind_address=..., placements=(PlacedProxy, ...)) -> MeshConfig
 BuildFn = Callable[..., MeshConfig]
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 
@@ -57,7 +63,9 @@ class MemoTranslator:
         self.secrets = secrets if secrets is not None else NoSecrets()
         self._builders: dict[MeshKey, tuple[str, MeshConfigBuilder]] = {}
 
-    def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0") -> MeshConfig:
+    def __call__(
+        self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0", placements: Sequence[PlacedProxy] = ()
+    ) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
 
@@ -70,7 +78,7 @@ class MemoTranslator:
             )
             self._builders[key] = entry
         try:
-            return build_mesh_config(snapshot, bind_address, builder=entry[1])
+            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements)
         except Exception:
             self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
             raise
@@ -110,6 +118,7 @@ class Reconciler:
         if self.build is None:
             self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
+        self.cache.on_wanted_change = self.mark_dirty
         for key in self.store.mesh_keys():
             self.mark_dirty(tuple(key))
         self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
@@ -119,6 +128,7 @@ class Reconciler:
         unsubscribe = getattr(self.store, "unsubscribe", None)
         if callable(unsubscribe):
             unsubscribe(self.on_change)
+        self.cache.on_wanted_change = None
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -192,8 +202,9 @@ class Reconciler:
                 forget(key)
             return
         assert self.build is not None
+        placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
-            config = self.build(snapshot, bind_address=self.bind_address)
+            config = self.build(snapshot, bind_address=self.bind_address, placements=placements)
             update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
@@ -214,7 +225,7 @@ class Reconciler:
             list(config.problems) + update.problems,
             None,
             duration_ms=duration_ms,
-            proxies=len(config.proxies),
+            proxies=len(config.proxies) + len(config.placed),
         )
         if duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full

@@ -26,7 +26,10 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
         rds=hcm_pb2.Rds(config_source=ads_source(), route_config_name=spec.route_config),
         http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))],
-        upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
+        upgrade_configs=[
+            hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type=kind)
+            for kind in (("websocket", "CONNECT") if spec.allow_connect else ("websocket",))
+        ],
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=True,
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,

@@ -49,7 +49,10 @@ class QueryMatch:
 
 @dataclass(frozen=True)
 class RouteMatch:
-    """Path match (path_kind: prefix | exact | regex) plus header and query conditions."""
+    """Path match (path_kind: prefix | exact | regex) plus header and query conditions.
+
+    path_kind `connect` matches HTTP CONNECT requests (path unused); their route tunnels the
+    connection's bytes to its cluster (host mode's HTTP proxy)."""
 
     path_kind: str
     path: str
@@ -164,11 +167,14 @@ class UpstreamTls:
 
 @dataclass(frozen=True)
 class HttpFilter:
-    """A chain ending in an HTTP connection manager that loads `route_config` over ADS."""
+    """A chain ending in an HTTP connection manager that loads `route_config` over ADS.
+
+    `allow_connect`: the connection manager accepts HTTP CONNECT (host mode's HTTP proxy)."""
 
     stat_prefix: str
     route_config: str
     access_logs: tuple[AccessLog, ...] = ()
+    allow_connect: bool = False
 
 
 @dataclass(frozen=True)

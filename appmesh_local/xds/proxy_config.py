@@ -37,6 +37,8 @@ class MeshConfig:
 
     Problems are things App Mesh silently dropped (a route target port that
     matches no listener, a backend with no provider...): shown by `status`.
+    `placed` holds the configs of proxies placed elsewhere than App Mesh placed them (host
+    mode), keyed by (kind, name, placement key): built only for placements an Envoy asked for.
     """
 
     account: str
@@ -45,3 +47,4 @@ class MeshConfig:
     revision: int
     proxies: Mapping[tuple[ProxyKind, str], ProxyConfig] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    placed: Mapping[tuple[ProxyKind, str, str], ProxyConfig] = field(default_factory=dict)
