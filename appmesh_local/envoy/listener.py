@@ -90,9 +90,9 @@ def build_listener(spec: Listener) -> listener_pb2.Listener:
         listener.address.CopyFrom(_socket_address(spec.address, spec.port))
         for address, port in spec.additional:
             listener.additional_addresses.add(address=_socket_address(address, port))
-        # Without this, a second Envoy binding the same address silently shares its connections
-        # (SO_REUSEPORT); with it, the clash is a bind error Envoy reports (a NACK in `status`).
-        listener.enable_reuse_port.value = False
+        # Off, a second Envoy binding the same address is a bind error Envoy reports (a NACK in
+        # `status`) instead of silently sharing its connections (SO_REUSEPORT).
+        listener.enable_reuse_port.value = spec.reuse_port
     if spec.use_original_dst:
         listener.use_original_dst.value = True
     if spec.tls_inspector:

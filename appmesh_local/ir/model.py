@@ -204,7 +204,10 @@ class FilterChain:
 class Listener:
     """One Envoy listener. `internal`: an Envoy internal listener (no socket; reached only by
     this Envoy's own clusters through `Endpoint.internal_listener`), so `address`/`port` are
-    nominal. `additional`: more (address, port) pairs the same listener binds (host mode)."""
+    nominal. `additional`: more (address, port) pairs the same listener binds (host mode).
+    `reuse_port`: SO_REUSEPORT, which Envoy needs to update a listener whose address list changes
+    (host mode, where every backend port is an address of the egress listener); off otherwise, so a
+    second process on the same address is a bind error instead of a silent share."""
 
     name: str
     address: str
@@ -215,6 +218,7 @@ class Listener:
     tls_inspector: bool = True
     internal: bool = False
     additional: tuple[tuple[str, int], ...] = ()
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb2
 
+from appmesh_local.ir.placement import METADATA_KEY as METADATA_HOST
+from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
@@ -49,6 +51,7 @@ def render_bootstrap(
     reconnect_base_ms: int | None = None,
     sds_socket_path: str | None = None,
     xds_socket_path: str | None = None,
+    host: HostPlacement | None = None,
 ) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
@@ -58,6 +61,7 @@ def render_bootstrap(
     `sds_socket_path` (APPMESH_SDS_SOCKET_PATH) adds the SDS unix-socket cluster that
     `sds` certificates and trust in the mesh are fetched through. `xds_socket_path` points
     the `xds_cluster` at the server's unix socket (`serve --xds-socket`) instead of host:port.
+    `host` places the proxy in host mode (its own loopback addresses, docs/host-mode.md).
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
@@ -67,6 +71,8 @@ def render_bootstrap(
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
+    if host is not None:
+        metadata[METADATA_HOST] = host.metadata()
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
     if metadata:
         node["metadata"] = metadata

@@ -137,13 +137,18 @@ def _egress(
 
 
 def _bound(listener: Listener, address: str, ports: tuple[int, ...]) -> Listener:
-    """`listener` binding `address` on each of `ports` (the first is its primary address)."""
+    """`listener` binding `address` on each of `ports` (the first is its primary address).
+
+    With SO_REUSEPORT: a new backend port changes the listener's address list, which Envoy can
+    only apply by binding the new list while the old one drains. The address is this proxy's
+    alone (proxy.host leases it, and takes no block something already listens on)."""
     return replace(
         listener,
         address=address,
         port=ports[0] if ports else listener.port,
         additional=tuple((address, port) for port in ports[1:]),
         use_original_dst=False,
+        reuse_port=True,
     )
 
 

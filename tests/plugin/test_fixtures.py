@@ -63,8 +63,10 @@ def test_envoy_fixture_applies_the_nodes_config_and_follows_changes(appmesh_mesh
     envoy = appmesh_envoy(appmesh_mesh, virtual_node="app")
     dump = envoy.config_dump()
     listeners = _listeners(dump)
-    assert listeners["lds_ingress_0.0.0.0_15000"] == "127.0.0.1"
-    assert listeners["lds_egress_0.0.0.0_15001"] == "127.0.0.1"
+    # Host mode (a virtual node's default): App Mesh's names on the proxy's own loopback addresses.
+    assert listeners["lds_ingress_0.0.0.0_15000"] == envoy.address == envoy.placement.address
+    assert listeners["lds_egress_0.0.0.0_15001"] == envoy.placement.egress_address
+    assert envoy.address.startswith("127.") and envoy.address != "127.0.0.1"
     assert f"cds_ingress_{appmesh_mesh}_app_http_8080" in _clusters(dump)
 
     appmesh_client.create_virtual_node(

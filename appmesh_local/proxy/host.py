@@ -1,0 +1,334 @@
+"""Host mode on this machine: a loopback address block per proxy, what its app is told, and its listeners' health.
+
+Every host-mode proxy holds a block of three loopback addresses (`ir.placement.HostPlacement`):
+by default the next free block of `POOL` (127.100.0.0/16: block k is .4k+1 task, .4k+2 app,
+.4k+3 egress). A block is held with an advisory lock on a file in `LOCK_DIR` for as long as the
+holder lives, so concurrent runs (parallel CI jobs, two terminals) never pick the same one; the
+kernel drops the lock when the holder exits, however it exits. A block where something already
+listens (seen in /proc/net/tcp, on Linux) is skipped, or refused when asked for by address: host-mode
+listeners use SO_REUSEPORT (translate/host.py), which must never let two processes share an address.
+
+Linux routes all of 127.0.0.0/8 to `lo`. macOS configures only 127.0.0.1: each address needs
+`sudo ifconfig lo0 alias <address>` once (docs/host-mode.md); `check_local` says so.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping, Sequence
+
+from appmesh_local.ir import names
+from appmesh_local.ir.placement import HostPlacement
+
+POOL_VARIABLE = "APPMESH_LOCAL_HOST_POOL"
+DEFAULT_POOL = "127.100.0.0/16"
+LOCK_DIR = Path(tempfile.gettempdir()) / "appmesh-local-hosts"
+
+# What the app is told (README "Host mode"): where to listen, where its backends are.
+ENV_ADDRESS = "APPMESH_LOCAL_ADDRESS"
+ENV_APP_HOST = "APPMESH_LOCAL_APP_HOST"
+ENV_APP_PORTS = "APPMESH_LOCAL_APP_PORTS"
+ENV_EGRESS_HOST = "APPMESH_LOCAL_EGRESS_HOST"
+ENV_ENVOY_ADMIN = "APPMESH_LOCAL_ENVOY_ADMIN"
+
+
+class HostModeError(RuntimeError):
+    """A host-mode proxy cannot run as asked (no free block, an address that is not local, a listener that cannot bind)."""
+
+
+def pool() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The loopback network blocks are taken from: `$APPMESH_LOCAL_HOST_POOL` or 127.100.0.0/16."""
+    text = os.environ.get(POOL_VARIABLE) or DEFAULT_POOL
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError:
+        raise HostModeError(f"{POOL_VARIABLE}={text!r} is not a network (e.g. {DEFAULT_POOL})") from None
+    if not network.is_loopback or network.num_addresses < 4:
+        raise HostModeError(f"{POOL_VARIABLE}={text!r} must be a loopback network of at least 4 addresses")
+    return network
+
+
+@dataclass
+class Lease:
+    """A placement held by this process until `release()` (or its exit)."""
+
+    placement: HostPlacement
+    _file: IO[bytes] | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the lock
+            self._file = None
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lease(address: str | None = None) -> Lease:
+    """Hold the block of `address` (task address; app and egress are the next two), or the first free block of the pool."""
+    if address is not None:
+        placement = HostPlacement.block(address)
+        held = _try_lock(placement)
+        if held is None:
+            raise HostModeError(
+                f"{address} is in use by another appmesh-local proxy on this machine ({_holder(placement)}); "
+                "choose another address or leave it out to get a free one"
+            )
+        busy = listening_on(placement)
+        if busy:
+            held.release()
+            raise HostModeError(
+                f"something already listens on {', '.join(busy)}: host mode needs {placement.address}, "
+                f"{placement.app_address} and {placement.egress_address} to itself; choose another address "
+                "or leave it out to get a free one"
+            )
+        check_local(placement)
+        return held
+    network = pool()
+    first = int(network.network_address)
+    for block in range(network.num_addresses // 4):
+        base = first + 4 * block
+        placement = HostPlacement(*(str(ipaddress.ip_address(base + offset)) for offset in (1, 2, 3)))
+        held = _try_lock(placement)
+        if held is None:
+            continue
+        if listening_on(placement):
+            held.release()  # not ours to share (an Envoy left running by hand?): try the next block
+            continue
+        check_local(placement)
+        return held
+    raise HostModeError(f"every address block of {network} is held by another proxy")
+
+
+def listening_on(placement: HostPlacement) -> list[str]:
+    """`address:port` of every TCP listener on one of the placement's addresses (Linux; elsewhere [])."""
+    wanted = {placement.address, placement.app_address, placement.egress_address}
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            address, port = _proc_address(fields[1])
+            if address in wanted:
+                found.append(f"{address}:{port}")
+    return found
+
+
+def _proc_address(text: str) -> tuple[str, int]:
+    """/proc/net/tcp's `0100007F:1F90` → ("127.0.0.1", 8080): the kernel prints each 32-bit word of the
+    address (network byte order in memory) as a number in the host's byte order."""
+    hex_address, hex_port = text.split(":")
+    words = b"".join(int(hex_address[i : i + 8], 16).to_bytes(4, sys.byteorder) for i in range(0, len(hex_address), 8))
+    return str(ipaddress.ip_address(words)), int(hex_port, 16)
+
+
+def check_local(placement: HostPlacement) -> None:
+    """Fail with the fix when an address of `placement` is not configured on this machine (macOS)."""
+    for address in (placement.address, placement.app_address, placement.egress_address):
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, 0))
+            except OSError as error:
+                if error.errno == errno.EADDRNOTAVAIL:
+                    raise HostModeError(
+                        f"{address} is not an address of this machine; on macOS add it once with "
+                        f"`sudo ifconfig lo0 alias {address} up` (docs/host-mode.md)"
+                    ) from None
+                raise
+
+
+def _lock_dir() -> Path:
+    """LOCK_DIR, shared by every user (sticky and world-writable like /tmp), else a directory of our own."""
+    try:
+        LOCK_DIR.mkdir(mode=0o1777, exist_ok=True)
+        if LOCK_DIR.stat().st_uid == os.geteuid():
+            LOCK_DIR.chmod(0o1777)
+        if os.access(LOCK_DIR, os.W_OK | os.X_OK):
+            return LOCK_DIR
+    except OSError:
+        pass
+    own = LOCK_DIR.with_name(f"{LOCK_DIR.name}-{os.geteuid()}")
+    own.mkdir(mode=0o700, exist_ok=True)
+    return own
+
+
+def _try_lock(placement: HostPlacement) -> Lease | None:
+    path = _lock_dir() / f"{placement.address}.lock"
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        descriptor = os.open(path, os.O_RDONLY)  # another user's file: a read descriptor locks as well
+    handle = os.fdopen(descriptor, "r+b" if os.access(path, os.W_OK) else "rb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    if handle.writable():
+        handle.truncate(0)
+        handle.write(json.dumps({"pid": os.getpid(), "placement": placement.metadata()}).encode())
+        handle.flush()
+    return Lease(placement, handle)
+
+
+def _holder(placement: HostPlacement) -> str:
+    try:
+        return "pid " + str(json.loads((_lock_dir() / f"{placement.address}.lock").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return "pid unknown"
+
+
+# ---- the app -----------------------------------------------------------------------------------
+def app_environment(
+    placement: HostPlacement,
+    app_ports: Sequence[int],
+    admin_url: str | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The app's environment: `base` (default: ours) plus where to listen and how to reach backends.
+
+    HTTP/1.1 clients that honour HTTP_PROXY (curl, requests, urllib, Go, Java with it set) and
+    gRPC (grpc-core reads http_proxy and tunnels with CONNECT) need no change; other clients
+    connect to `<egress host>:<backend port>` with Host (or :authority) `<service>:<port>`.
+    """
+    env = dict(os.environ if base is None else base)
+    proxy = f"http://{placement.egress_address}:{names.HTTP_PROXY_PORT}"
+    bypass = [entry for entry in env.get("NO_PROXY", env.get("no_proxy", "")).split(",") if entry.strip()]
+    for host in ("localhost", "127.0.0.1", "::1", placement.address, placement.app_address):
+        if host not in bypass:
+            bypass.append(host)
+    env.update(
+        {
+            ENV_ADDRESS: placement.address,
+            ENV_APP_HOST: placement.app_address,
+            ENV_APP_PORTS: ",".join(str(p) for p in app_ports),
+            ENV_EGRESS_HOST: placement.egress_address,
+            "HTTP_PROXY": proxy,
+            "http_proxy": proxy,
+            "NO_PROXY": ",".join(bypass),
+            "no_proxy": ",".join(bypass),
+        }
+    )
+    if len(app_ports) == 1:
+        env["PORT"] = str(app_ports[0])
+    if admin_url:
+        env[ENV_ENVOY_ADMIN] = admin_url
+    return env
+
+
+def ingress_ports(config_dump: Mapping[str, Any]) -> list[int]:
+    """The ports a node's ingress listener holds in Envoy's config dump: the app's listener ports."""
+    ports: list[int] = []
+    for section in config_dump.get("configs", []):
+        for item in section.get("dynamic_listeners", []):
+            if item.get("name") != names.ingress_listener():
+                continue
+            listener = (item.get("active_state") or item.get("warming_state") or {}).get("listener", {})
+            for address in [listener.get("address", {})] + [
+                a.get("address", {}) for a in listener.get("additional_addresses", [])
+            ]:
+                port = address.get("socket_address", {}).get("port_value")
+                if port:
+                    ports.append(int(port))
+    return sorted(set(ports))
+
+
+def start_app(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    log: IO[Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the app in a session of its own (so `stop_app` reaches everything it starts)."""
+    return subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
+        start_new_session=True,
+    )
+
+
+def stop_app(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+    """SIGTERM the app's process group, SIGKILL it after `timeout`; its exit status."""
+    import signal
+
+    if proc.poll() is None:
+        for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+            try:
+                os.killpg(proc.pid, signum)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # what the app left behind in its group
+        except (ProcessLookupError, PermissionError):
+            pass
+    return proc.returncode
+
+
+def wait_listening(
+    address: str, ports: Sequence[int], timeout: float, alive: Callable[[], bool] = lambda: True
+) -> list[int]:
+    """Wait until something accepts connections on `address` at every port; the ports still closed at the end."""
+    deadline = time.monotonic() + timeout
+    waiting = list(ports)
+    while waiting and alive():
+        still = []
+        for port in waiting:
+            try:
+                socket.create_connection((address, port), timeout=0.5).close()
+            except OSError:
+                still.append(port)
+        waiting = still
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return waiting
+
+
+# ---- Envoy's listeners ---------------------------------------------------------------------------
+def listener_errors(config_dump: Mapping[str, Any]) -> list[str]:
+    """Listeners Envoy could not add (a taken address...), as `<name>: <Envoy's reason>`."""
+    named: dict[str, str] = {}
+    anonymous: list[str] = []  # Envoy 1.40 repeats a failure without the listener's name
+    for section in config_dump.get("configs", []):
+        for item in section.get("dynamic_listeners", []):
+            state = item.get("error_state")
+            if state:
+                details = str(state.get("details", state))
+                if item.get("name"):
+                    named[str(item["name"])] = details
+                else:
+                    anonymous.append(details)
+    return [f"{name}: {details}" for name, details in named.items()] + [
+        details for details in dict.fromkeys(anonymous) if details not in named.values()
+    ]
