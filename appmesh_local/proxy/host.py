@@ -176,9 +176,12 @@ def _try_lock(placement: HostPlacement) -> Lease | None:
     path = _lock_dir() / f"{placement.address}.lock"
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if os.fstat(descriptor).st_uid == os.geteuid():
+            os.fchmod(descriptor, 0o666)  # past our umask: any user may take the block after us
+        mode = "r+b"
     except PermissionError:
-        descriptor = os.open(path, os.O_RDONLY)  # another user's file: a read descriptor locks as well
-    handle = os.fdopen(descriptor, "r+b" if os.access(path, os.W_OK) else "rb")
+        descriptor, mode = os.open(path, os.O_RDONLY), "rb"  # another user's file: a read descriptor locks too
+    handle = os.fdopen(descriptor, mode)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

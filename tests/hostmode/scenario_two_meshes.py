@@ -16,6 +16,7 @@ runs it as an unprivileged user and checks that it leaves no process behind. Run
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections import Counter
@@ -61,6 +62,8 @@ def counter(proxy: Any, name: str) -> int:
 
 
 def test_two_colour_meshes_side_by_side_never_cross(appmesh_client, appmesh_app, appmesh_envoy, tmp_path):
+    if os.environ.get("APPMESH_LOCAL_TEST_UID"):  # set by test_nonroot.py: prove who we are
+        assert os.geteuid() == int(os.environ["APPMESH_LOCAL_TEST_UID"]) != 0
     run = uuid.uuid4().hex[:6]
     meshes = [f"colour-{run}-a", f"colour-{run}-b"]
     logs = tmp_path / "logs"
