@@ -492,7 +492,7 @@ def start_app(
     on every listener port at its app address; raises (and stops both) when it exits or does not
     within `timeout`.
     """
-    from appmesh_local.proxy.host import app_environment, ingress_ports, stop_app, wait_listening
+    from appmesh_local.proxy.host import app_environment, ingress_ports, listeners_dump, stop_app, wait_listening
     from appmesh_local.proxy.host import start_app as start_process
 
     envoy = start_envoy(
@@ -508,7 +508,7 @@ def start_app(
     )
     workdir = Path(tempfile.mkdtemp(prefix="appmesh-app-"))
     try:
-        ports = ingress_ports(envoy.config_dump())
+        ports = ingress_ports(listeners_dump(envoy.admin_get))
         app_env = app_environment(envoy.placement, ports, envoy.admin_url, base={**os.environ, **(env or {})})
         with open(workdir / "app.log", "wb") as log:
             process = start_process(command, app_env, cwd=cwd, log=log)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.host import ListenerWatch
 from appmesh_local.proxy.process import envoy_binary
 from appmesh_local.proxy.status_text import render_status
 
@@ -87,13 +88,19 @@ def envoy_command(
     extra_args: Sequence[str] = (),
     **options: Any,
 ) -> int:
-    """Run Envoy in the foreground (logs on this terminal) until it exits or Ctrl-C; return its exit code."""
+    """Run Envoy in the foreground (logs on this terminal) until it exits or Ctrl-C; return its exit code.
+
+    A listener Envoy cannot bind when it starts (an address someone else holds) stops it with
+    status 1 and Envoy's reason: never a proxy serving some listeners and not others. Later
+    failures (a change it cannot apply) are reported and Envoy keeps its last good listeners.
+    """
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     binary = Path(envoy_path) if envoy_path else envoy_binary()
     workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
     try:
         path = workdir / "bootstrap.json"
         path.write_text(json.dumps(bootstrap, indent=2))
+        admin_address_path = workdir / "admin-address"
         args = [
             str(binary),
             "-c",
@@ -103,6 +110,8 @@ def envoy_command(
             "--log-level",
             log_level,
             "--disable-hot-restart",
+            "--admin-address-path",
+            str(admin_address_path),
             *extra_args,
         ]
         xds = (
@@ -117,7 +126,7 @@ def envoy_command(
         )
         proc = subprocess.Popen(args)
         try:
-            return proc.wait()
+            return _wait_watching_listeners(proc, admin_address_path, bootstrap["node"]["id"])
         except KeyboardInterrupt:
             proc.terminate()
             try:
@@ -127,6 +136,40 @@ def envoy_command(
                 return proc.wait()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_watching_listeners(proc: subprocess.Popen[bytes], admin_address_path: Path, node_id: str) -> int:
+    """Envoy's exit status; 1 after stopping it when a listener could not bind as it started."""
+
+    def admin_get(path: str) -> str:
+        address = admin_address_path.read_text().strip()
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=2) as response:
+            return response.read().decode()
+
+    watch = ListenerWatch(admin_get)
+    while True:
+        try:
+            return proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
+        was_started = watch.started
+        started, errors = watch.poll()
+        if errors and not was_started:
+            print(
+                f"appmesh-local: envoy for {node_id} cannot listen: {'; '.join(errors)}; stopping it "
+                "(another process holds that address: stop it, or choose other ports)",
+                file=sys.stderr,
+                flush=True,
+            )
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return 1
+        for error in errors:
+            print(f"appmesh-local: warning: envoy for {node_id} rejected a listener: {error}", file=sys.stderr)
 
 
 def status_command(endpoint: str = "http://127.0.0.1:4600", as_json: bool = False, timeout: float = 5.0) -> str:

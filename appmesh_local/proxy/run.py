@@ -1,0 +1,224 @@
+"""`appmesh-local run`: an app and its Envoy sidecar in host mode, without root or network namespaces.
+
+The proxy takes a block of loopback addresses of its own (proxy/host.py): its Envoy listens on
+the task address (ingress) and the egress address (backends, and an HTTP proxy on 15001), the
+app on the app address; the app learns all of it from its environment (README "Host mode").
+Envoy starts first and must have every listener bound, as ECS started the app once Envoy was
+healthy; a listener that cannot bind (a taken address) fails the run at once with Envoy's
+reason. Both stop together: when the app exits (its status is the command's), on Ctrl-C,
+SIGTERM or SIGHUP, or when Envoy dies.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence, TextIO
+
+from appmesh_local.ir.placement import HostPlacement
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.host import (
+    ENV_ADDRESS,
+    ENV_APP_HOST,
+    ENV_APP_PORTS,
+    ENV_EGRESS_HOST,
+    ENV_ENVOY_ADMIN,
+    HostModeError,
+    app_environment,
+    ingress_ports,
+    lease,
+    listener_errors,
+    listeners_dump,
+    start_app,
+    stop_app,
+    wait_listening,
+)
+from appmesh_local.proxy.process import EnvoyProcess
+
+ADMIN_PORT = 9901
+RECONNECT_BASE_MS = 250  # back quickly after a server restart: the proxy is its node's instance again
+LISTEN_WARNING_S = 10.0  # an app not listening by then probably binds the wrong address
+SHOWN_VARIABLES = (ENV_ADDRESS, ENV_APP_HOST, ENV_APP_PORTS, "PORT", ENV_EGRESS_HOST, "HTTP_PROXY", ENV_ENVOY_ADMIN)
+
+
+class RunError(Exception):
+    """A problem reported to the user as one paragraph (exit status 1)."""
+
+
+def run_command(
+    mesh: str,
+    kind: str,
+    name: str,
+    command: Sequence[str] = (),
+    *,
+    address: str | None = None,
+    admin_port: int = ADMIN_PORT,
+    xds_host: str = "127.0.0.1",
+    xds_port: int = 4601,
+    xds_socket_path: str | None = None,
+    account: str | None = None,
+    region: str | None = None,
+    envoy_log_level: str = "info",
+    ready_timeout: float = 60.0,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run until the app exits (its status), or a stop signal (0), or Envoy dies (RunError); always clean up.
+
+    Without `command` only the Envoy runs (a gateway, or a sidecar for an app started elsewhere
+    with the printed environment).
+    """
+    if kind == "virtualGateway" and command:
+        raise RunError("a virtual gateway has no app: leave out the command after `--`")
+    try:
+        held = lease(address)
+    except (HostModeError, ValueError) as error:
+        raise RunError(str(error)) from None
+    placement = held.placement
+    bootstrap = render_bootstrap(
+        mesh,
+        kind,
+        name,
+        xds_host,
+        xds_port,
+        admin_port=admin_port,
+        admin_address=placement.address,
+        account=account,
+        region=region,
+        reconnect_base_ms=RECONNECT_BASE_MS,
+        xds_socket_path=xds_socket_path,
+        host=placement,
+    )
+    node_id = bootstrap["node"]["id"]
+    envoy = EnvoyProcess(bootstrap, log_level=envoy_log_level)
+    app = None
+    with _stop_signals_interrupt():
+        try:
+            _start_envoy(envoy, node_id, placement, ready_timeout, xds_socket_path or f"{xds_host}:{xds_port}")
+            ports = ingress_ports(listeners_dump(envoy.admin_get)) if kind == "virtualNode" else []
+            env = app_environment(placement, ports, envoy.admin_url)
+            _announce(out, node_id, kind, placement, ports, envoy.admin_url, env, bool(command))
+            if command:
+                app = start_app(command, env)
+            return _supervise(envoy, app, placement, ports, node_id, out)
+        except KeyboardInterrupt:
+            print(f"appmesh-local: {name}: stopping", file=out, flush=True)
+            return 0
+        finally:
+            with _shielded():  # a second Ctrl-C must not leave the app or Envoy behind
+                try:
+                    if app is not None:
+                        stop_app(app)
+                finally:
+                    envoy.stop()
+                    held.release()
+
+
+def _start_envoy(envoy: EnvoyProcess, node_id: str, placement: HostPlacement, timeout: float, xds: str) -> None:
+    """Envoy LIVE with every listener bound, or RunError saying why."""
+    try:
+        envoy.start(wait_live=True, timeout=timeout)
+    except (TimeoutError, RuntimeError) as error:
+        tail = envoy.log_text()[-2000:].strip()
+        raise RunError(
+            f"Envoy for {node_id} did not become LIVE ({str(error).splitlines()[0]}); is appmesh-local serving "
+            f"xDS at {xds}, and does {node_id} exist?" + (f"\n{tail}" if tail else "")
+        ) from None
+    errors = listener_errors(listeners_dump(envoy.admin_get))
+    if errors:
+        raise RunError(
+            f"Envoy for {node_id} cannot listen where host mode placed it ({placement.address}, "
+            f"{placement.egress_address}): " + "; ".join(errors)
+        )
+
+
+def _announce(
+    out: TextIO,
+    node_id: str,
+    kind: str,
+    placement: HostPlacement,
+    ports: list[int],
+    admin_url: str | None,
+    env: dict[str, str],
+    with_app: bool,
+) -> None:
+    if kind == "virtualGateway":
+        where = f"gateway listeners on {placement.address}"
+    else:
+        listening = ", ".join(f"{placement.address}:{p}" for p in ports) or "no listeners"
+        where = f"ingress {listening}, app address {placement.app_address}, egress {placement.egress_address}"
+    print(
+        f"appmesh-local: {node_id} up in host mode: {where}, Envoy admin {admin_url} (Ctrl-C to stop)",
+        file=out,
+        flush=True,
+    )
+    if kind == "virtualNode" and not with_app:
+        print("appmesh-local: start the app with:", file=out)
+        for variable in SHOWN_VARIABLES:
+            if variable in env:
+                print(f"  export {variable}={shlex.quote(env[variable])}", file=out)
+        out.flush()
+
+
+def _supervise(
+    envoy: EnvoyProcess, app: object, placement: HostPlacement, ports: list[int], node_id: str, out: TextIO
+) -> int:
+    """Wait for the app to exit (its status) or Envoy to die (RunError); say when the app does not listen."""
+    import subprocess
+
+    started, warned, reported = time.monotonic(), not ports or app is None, set()
+    while True:
+        if isinstance(app, subprocess.Popen):
+            status = app.poll()
+            if status is not None:
+                print(f"appmesh-local: the app of {node_id} exited with status {status}", file=out, flush=True)
+                return status
+        if not envoy.alive():
+            raise RunError(f"Envoy for {node_id} exited:\n{envoy.log_text()[-2000:].strip()}")
+        if not warned and time.monotonic() - started > LISTEN_WARNING_S:
+            warned = True
+            closed = wait_listening(placement.app_address, ports, 0)
+            if closed:
+                print(
+                    f"appmesh-local: warning: nothing listens on {placement.app_address}:{closed} yet; the app must "
+                    f"bind ${ENV_APP_HOST} ({placement.app_address}), not 0.0.0.0",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        try:
+            errors = set(listener_errors(listeners_dump(envoy.admin_get))) - reported
+        except OSError:
+            errors = set()  # Envoy going away: the next round sees it
+        for error in sorted(errors):  # a later change Envoy could not apply: it keeps serving the rest
+            print(f"appmesh-local: warning: Envoy for {node_id} rejected a listener: {error}", file=sys.stderr)
+        reported |= errors
+        time.sleep(0.5)
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run through its clean-up, as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """Clean-up that a second Ctrl-C or stop signal must not cut short (it is bounded in time)."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
