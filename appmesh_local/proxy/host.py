@@ -228,6 +228,7 @@ def app_environment(
             ENV_EGRESS_HOST: placement.egress_address,
             "HTTP_PROXY": proxy,
             "http_proxy": proxy,
+            "grpc_proxy": proxy,  # gRPC's C core reads it first (grpc/grpc doc/environment_variables.md)
             "NO_PROXY": ",".join(bypass),
             "no_proxy": ",".join(bypass),
         }

@@ -4,6 +4,7 @@
     mesh_apps.py greeter NAME   gRPC demo.Greeter/Hello: answers b"NAME:" + request
     mesh_apps.py echo NAME      TCP: each chunk comes back as b"NAME:" + chunk
     mesh_apps.py front          HTTP: GET /colour calls http://color.local:8080/ (through HTTP_PROXY),
+                                GET /colour-direct calls $APPMESH_LOCAL_EGRESS_HOST:8080 with Host color.local:8080,
                                 GET /grpc calls greeter.local:9090 (gRPC through http_proxy: CONNECT),
                                 GET /grpc-direct calls $APPMESH_LOCAL_EGRESS_HOST:9090 (authority greeter.local:9090),
                                 GET /tcp talks to $APPMESH_LOCAL_EGRESS_HOST:7000 (echo.local's port);
@@ -119,11 +120,15 @@ def front() -> None:
             test_id = self.headers.get("x-test-id", "")
             record(test_id)
             try:
-                if path == "/colour":
+                if path in ("/colour", "/colour-direct"):
                     headers = {h: self.headers[h] for h in ("x-test-id", "color-override") if self.headers.get(h)}
-                    request = urllib.request.Request("http://color.local:8080/", headers=headers)
+                    if path == "/colour":  # urllib sends it to HTTP_PROXY as http://color.local:8080/
+                        opener, url = urllib.request.build_opener(), "http://color.local:8080/"
+                    else:  # to the egress address's port 8080 itself, naming the service in Host
+                        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                        url, headers["Host"] = f"http://{EGRESS}:8080/", "color.local:8080"
                     try:
-                        with urllib.request.urlopen(request, timeout=5) as response:
+                        with opener.open(urllib.request.Request(url, headers=headers), timeout=5) as response:
                             payload = {"status": response.status, "body": response.read().decode()}
                     except urllib.error.HTTPError as error:  # Envoy's own answers (404 NR, 503...)
                         payload = {"status": error.code, "body": error.read().decode(errors="replace")}
