@@ -133,7 +133,8 @@ class _Answer(BaseHTTPRequestHandler):
 
 def self_redirect(requests_per_way: int, workdir: Path) -> dict[str, dict[str, float]]:
     """The generated gateway (egress: an internal listener) against the same gateway whose egress is a
-    loopback TCP socket, as App Mesh's 127.0.0.1:15001 was; both static, in front of one app."""
+    loopback TCP socket, as App Mesh's 127.0.0.1:15001 was; both static, in front of one app.
+    Latency per request, and each gateway Envoy's own CPU per request (steadier on a busy machine)."""
     from appmesh_local.bridge.build import build_mesh_config
     from appmesh_local.export.static import static_bootstrap
     from appmesh_local.proxy.process import EnvoyProcess
@@ -174,6 +175,7 @@ def self_redirect(requests_per_way: int, workdir: Path) -> dict[str, dict[str, f
         ],
     }
     ways: dict[str, int] = {}
+    processes: dict[str, psutil.Process] = {}
     with ExitStack() as stack:
         stack.callback(httpd.shutdown)
         for way in ("internal listener", "TCP 127.0.0.1"):
@@ -185,7 +187,8 @@ def self_redirect(requests_per_way: int, workdir: Path) -> dict[str, dict[str, f
                 _egress_on_tcp(bootstrap, free_port())
             envoy = EnvoyProcess(bootstrap, log_level="error", workdir=workdir / way.replace(" ", "-"))
             stack.enter_context(envoy)
-            ways[way] = port
+            assert envoy.proc is not None
+            ways[way], processes[way] = port, psutil.Process(envoy.proc.pid)
         session = requests.Session()
         session.trust_env = False
         samples: dict[str, list[float]] = {way: [] for way in ways}
@@ -193,10 +196,19 @@ def self_redirect(requests_per_way: int, workdir: Path) -> dict[str, dict[str, f
         for port in ways.values():
             for _ in range(20):
                 _timed(session, f"http://127.0.0.1:{port}/", ok)
+        cpu = {way: _cpu(process) for way, process in processes.items()}
         for _ in range(requests_per_way):
             for way, port in ways.items():
                 samples[way].append(_timed(session, f"http://127.0.0.1:{port}/", ok))
-    return {way: _summary(values) for way, values in samples.items()}
+        cpu = {way: (_cpu(processes[way]) - before) * 1000 / requests_per_way for way, before in cpu.items()}
+    return {
+        way: {**_summary(values), "envoy_cpu_ms_per_request": round(cpu[way], 4)} for way, values in samples.items()
+    }
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def _egress_on_tcp(bootstrap: dict[str, Any], port: int) -> None:
@@ -254,9 +266,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     )
-    rows = [[name, s["n"], s["p50_ms"], s["p90_ms"], s["p99_ms"]] for name, s in {**paths, **redirect}.items()]
-    print("\n" + table(["path", "requests", "p50 ms", "p90 ms", "p99 ms"], rows))
+    rows = [
+        [name, s["n"], s["p50_ms"], s["p90_ms"], s["p99_ms"], s.get("envoy_cpu_ms_per_request")]
+        for name, s in {**paths, **{f"gateway self-redirect: {k}": v for k, v in redirect.items()}}.items()
+    ]
+    print("\n" + table(["path", "requests", "p50 ms", "p90 ms", "p99 ms", "gateway Envoy CPU ms/request"], rows))
     document = {
+        "load_average": list(psutil.getloadavg()),
         "meshes": args.meshes,
         "proxies": len(starts),
         "start_total_s": round(total_start_s, 2),
