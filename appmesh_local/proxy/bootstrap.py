@@ -18,7 +18,7 @@ from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb
 
 from appmesh_local.ir.placement import METADATA_KEY as METADATA_HOST
 from appmesh_local.ir.placement import HostPlacement
-from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
+from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_ADMIN, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
 INTERNAL_LISTENER_EXTENSION = "envoy.bootstrap.internal_listener"
@@ -71,6 +71,8 @@ def render_bootstrap(
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
+    if admin_port:  # a fixed admin port: the console can read this proxy's stats there
+        metadata[METADATA_ADMIN] = f"{admin_address}:{admin_port}"
     if host is not None:
         metadata[METADATA_HOST] = host.metadata()
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
