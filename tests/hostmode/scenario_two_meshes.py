@@ -5,6 +5,7 @@ its own Envoy (`appmesh_app`), all on loopback addresses of their own; no root, 
 
     test client ──▶ gw Envoy <gw>:8088 ──▶ front Envoy <front>:8080 ──▶ front app
     front app ── HTTP_PROXY ─────────▶ front Envoy ──▶ color.local: blue 80 / red 20 (their Envoys, then apps)
+              ── HTTP <egress>:8080 ─▶ front Envoy ──▶ color.local (the same, without the proxy)
               ── gRPC, http_proxy ───▶ front Envoy ──▶ greeter.local:9090 ──▶ greeter Envoy ──▶ greeter app
               ── TCP <egress>:7000 ──▶ front Envoy ──▶ echo.local:7000 ──▶ echo Envoy ──▶ echo app
 
@@ -105,6 +106,11 @@ def test_two_colour_meshes_side_by_side_never_cross(appmesh_client, appmesh_app,
                 assert reply.status_code == 200, reply.text
                 assert reply.json()["body"] == f"{expected}@{mesh}:{test_id}", reply.json()
                 sent[mesh][kind].add(test_id)
+            # HTTP without the proxy: the front app connects to its egress address's port 8080 itself.
+            test_id = f"{mesh}:colour-direct:{index}"
+            reply = session.get(f"{gateway}/colour-direct", headers={"x-test-id": test_id}, timeout=10)
+            assert reply.status_code == 200 and reply.json()["body"].endswith(f"@{mesh}"), reply.text
+            sent[mesh]["colour"].add(test_id)
 
     report: dict[str, Any] = {}
     for mesh in meshes:
@@ -118,9 +124,8 @@ def test_two_colour_meshes_side_by_side_never_cross(appmesh_client, appmesh_app,
         for node, ids in seen.items():
             strangers = [i for i in ids if not i.startswith(f"{mesh}:")]
             assert not strangers, f"{node} of {mesh} saw requests of another mesh: {strangers[:5]}"
-        assert set(seen["blue"]) | set(seen["red"]) == sent[mesh]["colour"]
-        assert len(seen["blue"]) + len(seen["red"]) == REQUESTS
-        assert Counter(seen["blue"] + seen["red"]) == Counter(sent[mesh]["colour"])  # once each: no retries
+        assert Counter(seen["blue"] + seen["red"]) == Counter(sent[mesh]["colour"])  # each once: no retries
+        assert len(seen["blue"]) + len(seen["red"]) == REQUESTS + RPCS
         assert set(seen["greeter"]) == sent[mesh]["grpc"]
         assert set(seen["echo"]) == sent[mesh]["tcp"]
 
@@ -129,11 +134,15 @@ def test_two_colour_meshes_side_by_side_never_cross(appmesh_client, appmesh_app,
         assert counter(node["gw"], "http.ingress.downstream_rq_total") >= REQUESTS + 3 * RPCS
         assert counter(node["front"], "http.ingress.downstream_rq_total") >= REQUESTS + 3 * RPCS
         assert counter(node["front"], "http.egress_http_proxy.downstream_rq_total") >= REQUESTS + RPCS
-        assert counter(node["front"], "http.egress.downstream_rq_total") >= REQUESTS + 2 * RPCS
+        assert counter(node["front"], "http.egress.downstream_rq_total") >= REQUESTS + 3 * RPCS
         assert counter(node["front"], "tcp.egress.downstream_cx_total") >= RPCS
-        for colour in ("blue", "red"):
-            reached = counter(node["front"], f"cluster.cds_egress_{mesh}_{colour}_http_8080.upstream_rq_total")
-            assert reached == colours[mesh][colour] == counter(node[colour], "http.ingress.downstream_rq_total")
+        reached = {
+            colour: counter(node["front"], f"cluster.cds_egress_{mesh}_{colour}_http_8080.upstream_rq_total")
+            for colour in ("blue", "red")
+        }
+        for colour in ("blue", "red"):  # every request the front's Envoy sent a colour, that colour's Envoy took in
+            assert reached[colour] == len(seen[colour]) == counter(node[colour], "http.ingress.downstream_rq_total")
+        assert sum(reached.values()) == REQUESTS + RPCS
         assert counter(node["greeter"], "http.ingress.downstream_rq_total") == 2 * RPCS
         assert counter(node["echo"], "tcp.ingress.downstream_cx_total") >= RPCS
         report[mesh]["sidecars"] = {name: envoy_of(p).address for name, p in node.items()}

@@ -68,3 +68,10 @@ def test_render_status_tables():
 def test_render_empty_status():
     text = render_status({"proxies": [], "unknown_nodes": [], "meshes": []}, now=NOW)
     assert text.count("(none)") == 3
+
+
+def test_a_host_mode_proxy_shows_its_task_address():
+    data = json.loads(json.dumps(DATA))
+    data["proxies"][0]["placement"] = "host:127.100.0.5,127.100.0.6,127.100.0.7"
+    row = render_status(data, now=NOW).splitlines()[2]
+    assert "virtualNode/front @127.100.0.5" in row
