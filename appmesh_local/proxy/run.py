@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -93,7 +94,7 @@ def run_command(
     )
     node_id = bootstrap["node"]["id"]
     envoy = EnvoyProcess(bootstrap, log_level=envoy_log_level)
-    app = None
+    app: subprocess.Popen[bytes] | None = None
     with _stop_signals_interrupt():
         try:
             _start_envoy(envoy, node_id, placement, ready_timeout, xds_socket_path or f"{xds_host}:{xds_port}")
@@ -163,14 +164,18 @@ def _announce(
 
 
 def _supervise(
-    envoy: EnvoyProcess, app: object, placement: HostPlacement, ports: list[int], node_id: str, out: TextIO
+    envoy: EnvoyProcess,
+    app: subprocess.Popen[bytes] | None,
+    placement: HostPlacement,
+    ports: list[int],
+    node_id: str,
+    out: TextIO,
 ) -> int:
     """Wait for the app to exit (its status) or Envoy to die (RunError); say when the app does not listen."""
-    import subprocess
-
-    started, warned, reported = time.monotonic(), not ports or app is None, set()
+    started, warned = time.monotonic(), not ports or app is None
+    reported: set[str] = set()
     while True:
-        if isinstance(app, subprocess.Popen):
+        if app is not None:
             status = app.poll()
             if status is not None:
                 print(f"appmesh-local: the app of {node_id} exited with status {status}", file=out, flush=True)

@@ -50,10 +50,10 @@ _CONNECT = RouteMatch(path_kind="connect", path="")
 def place_proxy(proxy: ProxyIR, placement: HostPlacement, mesh: str) -> ProxyIR:
     """`proxy` (as `translate_mesh` made it) with its listeners and local-app clusters placed in host mode."""
     if proxy.kind == "virtualGateway":
-        listeners = tuple(
+        bound = tuple(
             lst if lst.internal else replace(lst, address=placement.address, additional=()) for lst in proxy.listeners
         )
-        return replace(proxy, listeners=listeners)
+        return replace(proxy, listeners=bound)
     problems: list[str] = list(proxy.problems)
     route_configs = {rc.name: rc for rc in proxy.route_configs}
     clusters = {c.name: c for c in proxy.clusters}
