@@ -200,6 +200,12 @@ class MeshEnvoy:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
 
+    def __enter__(self) -> MeshEnvoy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     @property
     def node_id(self) -> str:
         return self.proxy.short_id()
@@ -453,6 +459,12 @@ class MeshApp:
 
     def alive(self) -> bool:
         return self.process.poll() is None and self.envoy.alive()
+
+    def __enter__(self) -> MeshApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def log_text(self) -> str:
         """What the app wrote to stdout and stderr so far."""
