@@ -70,6 +70,45 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port",
     )
+    _check_options(parser)
+
+
+def _check_options(parser: argparse.ArgumentParser) -> None:
+    """--endpoint and --strict: how `bootstrap`, `envoy` and `task` check the server knows the proxy."""
+    parser.add_argument(
+        "--endpoint",
+        help="the appmesh-local API to check the proxy against (default: the App Mesh endpoint of your "
+        "AWS configuration, e.g. $AWS_ENDPOINT_URL_APP_MESH, else http://127.0.0.1:4600)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) instead of warning when the server is unreachable or does not know the proxy",
+    )
+
+
+def _preflight(args: argparse.Namespace, command: str) -> bool:
+    """Warn (error with --strict) about what would leave Envoy without configuration; False: stop here."""
+    from .clients import DEFAULT_REGION, default_endpoint
+    from .proxy.preflight import check_proxy
+
+    kind, name = ("virtualNode", args.virtual_node) if args.virtual_node else ("virtualGateway", args.virtual_gateway)
+    endpoint = args.endpoint or default_endpoint(args.region or DEFAULT_REGION)
+    problems = check_proxy(
+        endpoint,
+        args.mesh,
+        kind,
+        name,
+        account=args.account,
+        region=args.region,
+        mesh_owner=getattr(args, "mesh_owner", None),
+        xds_port=None if args.xds_socket else getattr(args, "xds_port", None),
+        xds_socket=args.xds_socket,
+    )
+    level = "error" if args.strict else "warning"
+    for problem in problems:
+        print(f"appmesh-local {command}: {level}: {problem}", file=sys.stderr)
+    return not (problems and args.strict)
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
@@ -92,6 +131,8 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
 def _bootstrap(args: argparse.Namespace) -> int:
     from .proxy.commands import bootstrap_command
 
+    if not _preflight(args, "bootstrap"):
+        return 1
     text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
     if args.output is None:
         sys.stdout.write(text)
@@ -101,13 +142,22 @@ def _bootstrap(args: argparse.Namespace) -> int:
 def _envoy(args: argparse.Namespace) -> int:
     from .proxy.commands import envoy_command
 
+    if not _preflight(args, "envoy"):
+        return 1
     return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
 
 
 def _task(args: argparse.Namespace) -> int:
-    from .netns.command import TaskCommandError, parse_hosts, run_task
+    from .netns.command import TaskCommandError, missing_requirements, parse_hosts, run_task
 
     command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
+    missing = missing_requirements()
+    if missing:
+        print(f"appmesh-local: {missing}", file=sys.stderr)
+        return 1
+    args.virtual_gateway = None
+    if command and not _preflight(args, "task"):
+        return 1
     try:
         return run_task(
             args.mesh,
@@ -133,6 +183,8 @@ def _run(args: argparse.Namespace) -> int:
 
     command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
     kind, name = proxy_kind(args.virtual_node, args.virtual_gateway)
+    if not _preflight(args, "run"):
+        return 1
     try:
         return run_command(
             args.mesh,
@@ -237,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
     task.add_argument("--envoy-log-level", default="info")
+    _check_options(task)
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     task.set_defaults(func=_task)
 
@@ -263,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--region", help="region of the mesh (default us-east-1)")
     run.add_argument("--envoy-log-level", default="info")
     run.add_argument("--ready-timeout", type=float, default=60.0, help="seconds Envoy may take to become LIVE")
+    _check_options(run)
     run.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     run.set_defaults(func=_run)
 

@@ -185,9 +185,10 @@ class AddressInUse(RuntimeError):
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text())
-    is available on this object too. In host mode (`placement` set) it holds its loopback
-    addresses until `stop()`.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text())
+    is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    It cannot outlive this process: if the process ends without stopping it, its supervisor does.
+    In host mode (`placement` set) it holds its loopback addresses until `stop()`.
     """
 
     def __init__(self, server: InProcessServer, process: Any, proxy: Any, lease: Any = None) -> None:
@@ -296,8 +297,9 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 3.0) -> None:
-    """Refuse to start when a listener's address stays taken for `timeout` seconds, saying which and why,
-    rather than let Envoy come up with some listeners and not others."""
+    """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
+    naming the listener and the address, rather than let Envoy come up with some listeners and not
+    others (its NACK would be a vaguer failure)."""
     from appmesh_local.xds.proxy_config import LISTENER
 
     xds = server.server.xds

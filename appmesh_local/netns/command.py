@@ -4,7 +4,9 @@ The task sits on the bridge `aml-br0` (198.51.100.1/24), App Mesh's iptables rul
 send its inbound traffic on the app ports to Envoy's 15000 and its outbound traffic
 to 15001, Envoy runs as uid 1337 and reaches xDS over the server's unix socket
 (`serve --xds-socket`; namespaces share the filesystem), and the app runs as uid
-1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM.
+1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM / SIGHUP. If the
+command is killed outright (SIGKILL), its supervisors stop Envoy and the app at once, and
+the next `task` start reclaims the namespace, veth and bridge it left (netns/ownership.py).
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from appmesh_local.netns import ownership
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
 from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.private import UnsafeDirectory
+from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
 
 BRIDGE_NAME = "aml-br0"
@@ -39,6 +44,8 @@ def missing_requirements() -> str | None:
     for tool, package in (("ip", "iproute2"), ("setpriv", "util-linux")):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed (apt-get install {package})"
+    if "--pdeathsig" not in subprocess.run(["setpriv", "--help"], capture_output=True, text=True).stdout:
+        return "`setpriv` is too old (no --pdeathsig: util-linux 2.33 or later needed)"
     if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
         return "`iptables` is not installed (apt-get install iptables)"
     try:
@@ -115,69 +122,75 @@ def run_task(
     if address == bridge.address:
         raise TaskCommandError(f"{address} is the bridge's own address")
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        bridge.up()
+        for line in ownership.reclaim_dead(sh):
+            print(f"appmesh-local: reclaimed {line}", file=sys.stderr)
+    except UnsafeDirectory as error:
+        raise TaskCommandError(str(error)) from None
+    with interrupt_on_stop_signals():
         try:
-            task.up()
-        except RuntimeError as error:
-            raise TaskCommandError(f"cannot create task {name}: {error}") from None
-        bootstrap = render_bootstrap(
-            mesh,
-            "virtualNode",
-            virtual_node,
-            "127.0.0.1",
-            0,
-            admin_port=admin_port,
-            admin_address=address,
-            account=account,
-            region=region,
-            xds_socket_path=xds_socket,
-        )
-        envoy = task.envoy(bootstrap, log_level=envoy_log_level)
-        try:
-            envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
-        except (TimeoutError, RuntimeError) as error:
-            tail = envoy.log_text()[-2000:].strip()
-            raise TaskCommandError(
-                f"Envoy for {virtual_node} did not become LIVE ({error}); is "
-                f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
-                f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
-            ) from None
-        app = task.popen(list(command), uid=APP_UID)
-        print(
-            f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
-            f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
-            f"(Ctrl-C to stop)",
-            file=out,
-            flush=True,
-        )
-        while True:
-            status = app.poll()
-            if status is not None:
-                print(f"appmesh-local: task {name}: the app exited with status {status}", file=out, flush=True)
-                return status
-            if not envoy.alive():
-                raise TaskCommandError(f"Envoy of task {name} exited:\n{envoy.log_text()[-2000:].strip()}")
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print(f"appmesh-local: task {name}: stopping", file=out, flush=True)
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
-        try:
-            task.down()
-            _remove_bridge_if_unused(bridge)
+            bridge.up()
+            try:
+                task.up()
+            except (RuntimeError, UnsafeDirectory) as error:
+                raise TaskCommandError(f"cannot create task {name}: {error}") from None
+            bootstrap = render_bootstrap(
+                mesh,
+                "virtualNode",
+                virtual_node,
+                "127.0.0.1",
+                0,
+                admin_port=admin_port,
+                admin_address=address,
+                account=account,
+                region=region,
+                xds_socket_path=xds_socket,
+            )
+            envoy = task.envoy(bootstrap, log_level=envoy_log_level)
+            try:
+                envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
+            except (TimeoutError, RuntimeError) as error:
+                tail = envoy.log_text()[-2000:].strip()
+                raise TaskCommandError(
+                    f"Envoy for {virtual_node} did not become LIVE ({error}); is "
+                    f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
+                    f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
+                ) from None
+            try:
+                app = task.popen(list(command), uid=APP_UID)
+            except OSError as error:
+                raise TaskCommandError(f"cannot start the app of task {name}: {error}") from None
+            print(
+                f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
+                f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
+                f"(pids: Envoy {envoy.pid}, app {app.pid}; Envoy's files in {envoy.workdir}; Ctrl-C to stop)",
+                file=out,
+                flush=True,
+            )
+            while True:
+                status = app.poll()
+                if status is not None:
+                    print(f"appmesh-local: task {name}: the app exited with status {status}", file=out, flush=True)
+                    return status
+                if not envoy.alive():
+                    raise TaskCommandError(f"Envoy of task {name} exited:\n{envoy.log_text()[-2000:].strip()}")
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print(f"appmesh-local: task {name}: stopping", file=out, flush=True)
+            return 0
         finally:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+            with shielded():  # a second Ctrl-C or SIGTERM must not interrupt the clean-up
+                task.down()
+                _remove_bridge_if_unused(bridge)
+                ownership.reclaim_dead(sh)  # e.g. a bridge whose creator has exited since
 
 
 def _remove_bridge_if_unused(bridge: Bridge) -> None:
-    """Delete the bridge only if this run created it and no other task's veth is still attached."""
-    if bridge.created and sh("ip", "-o", "link", "show", "master", bridge.name, check=False).stdout.strip():
-        bridge.created = False  # another task still uses it; that task's run removes nothing either
+    """Delete the bridge only if this run created it and no other task's veth is still attached.
+
+    If one is, the bridge stays, and so does its record naming this (soon dead) process: the
+    first task to start or stop after the last user has gone reclaims it.
+    """
+    if bridge.created and ownership.bridge_in_use(bridge.name, sh):
+        bridge.created = False
     bridge.down()

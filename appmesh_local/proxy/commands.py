@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
 from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
 from appmesh_local.proxy.host import ListenerWatch
-from appmesh_local.proxy.process import envoy_binary
+from appmesh_local.proxy.process import EnvoyProcess
+from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
 
 
@@ -88,72 +88,71 @@ def envoy_command(
     extra_args: Sequence[str] = (),
     **options: Any,
 ) -> int:
-    """Run Envoy in the foreground (logs on this terminal) until it exits or Ctrl-C; return its exit code.
+    """Run Envoy in the foreground (logs on this terminal) until it exits, or Ctrl-C, SIGTERM or SIGHUP.
+
+    Returns Envoy's exit status (128 + N when a signal N ended it; 0 when stopped as asked). Envoy and its work
+    directory go away with this process however it ends (EnvoyProcess's supervisor).
 
     A listener Envoy cannot bind when it starts (an address someone else holds) stops it with
     status 1 and Envoy's reason: never a proxy serving some listeners and not others. Later
     failures (a change it cannot apply) are reported and Envoy keeps its last good listeners.
     """
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
-    binary = Path(envoy_path) if envoy_path else envoy_binary()
-    workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
-    try:
-        path = workdir / "bootstrap.json"
-        path.write_text(json.dumps(bootstrap, indent=2))
-        admin_address_path = workdir / "admin-address"
-        args = [
-            str(binary),
-            "-c",
-            str(path),
-            "--concurrency",
-            str(concurrency),
-            "--log-level",
-            log_level,
-            "--disable-hot-restart",
-            "--admin-address-path",
-            str(admin_address_path),
-            *extra_args,
-        ]
-        xds = (
-            f"unix:{options['xds_socket_path']}"
-            if options.get("xds_socket_path")
-            else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}"
-        )
-        print(
-            f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS {xds}, admin "
-            f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}",
-            file=sys.stderr,
-        )
-        proc = subprocess.Popen(args)
+    envoy = EnvoyProcess(
+        bootstrap,
+        envoy_path=envoy_path,
+        log_level=log_level,
+        concurrency=concurrency,
+        extra_args=extra_args,
+        console=True,
+    )
+    xds = (
+        f"unix:{options['xds_socket_path']}"
+        if options.get("xds_socket_path")
+        else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}"
+    )
+    code: int | None = None
+    with interrupt_on_stop_signals():
         try:
-            return _wait_watching_listeners(proc, admin_address_path, bootstrap["node"]["id"])
+            envoy.start(wait_live=False)
+            print(
+                f"appmesh-local: envoy (pid {envoy.pid}) for {bootstrap['node']['id']} → xDS {xds}, admin "
+                f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}, "
+                f"files in {envoy.workdir}",
+                file=sys.stderr,
+                flush=True,
+            )
+            assert envoy.proc is not None
+            code = _wait_watching_listeners(envoy, bootstrap["node"]["id"])
         except KeyboardInterrupt:
-            proc.terminate()
-            try:
-                return proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                return proc.wait()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            pass
+        except (RuntimeError, TimeoutError) as error:  # Envoy exited (or hung) before its admin came up
+            code = envoy.proc.returncode if envoy.proc is not None else None
+            if code != 0:  # 0: it was asked to exit early (e.g. --mode validate), not a failure
+                first = str(error).splitlines()[0]
+                print(f"appmesh-local: envoy: error: {first} (Envoy's messages are above)", file=sys.stderr)
+                code = code or 1
+        finally:
+            with shielded():  # a second Ctrl-C must not leave Envoy or its files behind
+                stopped = envoy.stop()
+    if code is None:  # stopped on request: ending by our SIGTERM (Envoy still starting up) is success too
+        code = 0 if stopped in (None, -signal.SIGTERM) else stopped
+    return code if code >= 0 else 128 - code
 
 
-def _wait_watching_listeners(proc: subprocess.Popen[bytes], admin_address_path: Path, node_id: str) -> int:
-    """Envoy's exit status; 1 after stopping it when a listener could not bind as it started."""
-
-    def admin_get(path: str) -> str:
-        address = admin_address_path.read_text().strip()
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=2) as response:
-            return response.read().decode()
-
-    watch = ListenerWatch(admin_get)
+def _wait_watching_listeners(envoy: EnvoyProcess, node_id: str) -> int:
+    """Envoy's exit status; 1 when a listener could not bind as it started (the caller stops Envoy)."""
+    assert envoy.proc is not None
+    watch = ListenerWatch(lambda path: envoy.admin_get(path, timeout=2))
     while True:
         try:
-            return proc.wait(timeout=0.25)
+            return envoy.proc.wait(timeout=0.25)
         except subprocess.TimeoutExpired:
             pass
+        if envoy.admin_url is None:
+            continue  # admin not up yet
         was_started = watch.started
-        started, errors = watch.poll()
+        _, errors = watch.poll()
         if errors and not was_started:
             print(
                 f"appmesh-local: envoy for {node_id} cannot listen: {'; '.join(errors)}; stopping it "
@@ -161,12 +160,6 @@ def _wait_watching_listeners(proc: subprocess.Popen[bytes], admin_address_path: 
                 file=sys.stderr,
                 flush=True,
             )
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
             return 1
         for error in errors:
             print(f"appmesh-local: warning: envoy for {node_id} rejected a listener: {error}", file=sys.stderr)

@@ -30,6 +30,7 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 from appmesh_local.ir import names
 from appmesh_local.ir.placement import HostPlacement
+from appmesh_local.proxy.supervised import SupervisedProcess
 
 POOL_VARIABLE = "APPMESH_LOCAL_HOST_POOL"
 DEFAULT_POOL = "127.100.0.0/16"
@@ -278,39 +279,31 @@ def start_app(
     *,
     cwd: str | os.PathLike[str] | None = None,
     log: IO[Any] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start the app in a session of its own (so `stop_app` reaches everything it starts)."""
-    return subprocess.Popen(
+) -> SupervisedProcess:
+    """Start the app under a supervisor (proxy/supervised.py), as Envoy is: it leads a process group of
+    its own, and if this process dies without stopping it (SIGKILL included), the supervisor does."""
+    return SupervisedProcess(
         list(argv),
-        env=dict(env),
+        env=env,
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT if log is not None else None,
-        start_new_session=True,
     )
 
 
-def stop_app(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
-    """SIGTERM the app's process group, SIGKILL it after `timeout`; its exit status."""
-    import signal
-
+def stop_app(proc: SupervisedProcess, timeout: float = 10.0) -> int | None:
+    """SIGTERM the app's process group, SIGKILL after `timeout`; its exit status."""
     if proc.poll() is None:
-        for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
-            try:
-                os.killpg(proc.pid, signum)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    else:
+        proc.terminate()
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # what the app left behind in its group
-        except (ProcessLookupError, PermissionError):
-            pass
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+    proc.release()
     return proc.returncode
 
 

@@ -12,12 +12,9 @@ SIGTERM or SIGHUP, or when Envoy dies.
 from __future__ import annotations
 
 import shlex
-import signal
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
-from typing import Iterator, Sequence, TextIO
+from typing import Sequence, TextIO
 
 from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.proxy.bootstrap import render_bootstrap
@@ -38,6 +35,8 @@ from appmesh_local.proxy.host import (
     wait_listening,
 )
 from appmesh_local.proxy.process import EnvoyProcess
+from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
+from appmesh_local.proxy.supervised import SupervisedProcess
 
 ADMIN_PORT = 9901
 RECONNECT_BASE_MS = 250  # back quickly after a server restart: the proxy is its node's instance again
@@ -94,8 +93,8 @@ def run_command(
     )
     node_id = bootstrap["node"]["id"]
     envoy = EnvoyProcess(bootstrap, log_level=envoy_log_level)
-    app: subprocess.Popen[bytes] | None = None
-    with _stop_signals_interrupt():
+    app: SupervisedProcess | None = None
+    with interrupt_on_stop_signals():
         try:
             _start_envoy(envoy, node_id, placement, ready_timeout, xds_socket_path or f"{xds_host}:{xds_port}")
             ports = ingress_ports(listeners_dump(envoy.admin_get)) if kind == "virtualNode" else []
@@ -108,7 +107,7 @@ def run_command(
             print(f"appmesh-local: {name}: stopping", file=out, flush=True)
             return 0
         finally:
-            with _shielded():  # a second Ctrl-C must not leave the app or Envoy behind
+            with shielded():  # a second Ctrl-C must not leave the app or Envoy behind
                 try:
                     if app is not None:
                         stop_app(app)
@@ -165,7 +164,7 @@ def _announce(
 
 def _supervise(
     envoy: EnvoyProcess,
-    app: subprocess.Popen[bytes] | None,
+    app: SupervisedProcess | None,
     placement: HostPlacement,
     ports: list[int],
     node_id: str,
@@ -200,30 +199,3 @@ def _supervise(
             print(f"appmesh-local: warning: Envoy for {node_id} rejected a listener: {error}", file=sys.stderr)
         reported |= errors
         time.sleep(0.5)
-
-
-@contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run through its clean-up, as Ctrl-C does."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-
-@contextmanager
-def _shielded() -> Iterator[None]:
-    """Clean-up that a second Ctrl-C or stop signal must not cut short (it is bounded in time)."""
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

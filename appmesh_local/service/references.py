@@ -34,7 +34,7 @@ def require(
     return record
 
 
-def _one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
+def one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
     present = [t for t in allowed if spec.get(t) is not None]
     if len(present) != 1:
         raise BadRequest(f"{what} spec must contain exactly one of the following: [{', '.join(allowed)}]")
@@ -57,7 +57,7 @@ def _check_port_match(route_body: Mapping[str, Any], ports: list[int], owner: st
 
 def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
     """A route needs one route type, a port match that fits its router, and existing target nodes."""
-    route_type, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    route_type, body = one_route_type(spec, ROUTE_TYPES, "Route")
     spec_rules.check_route(route_type, body)
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
     for target in body["action"]["weightedTargets"]:
@@ -68,14 +68,14 @@ def check_router_update(store: Store, ctx: RequestContext, mesh: str, name: str,
     """Adding listeners to a router must not strand routes without a matching port."""
     ports = _listener_ports(spec)
     for route in store.list(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
-        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         _check_port_match(body, ports, name, "Virtual Router")
 
 
 def check_gateway_route(
     store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
-    route_type, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    route_type, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     spec_rules.check_gateway_route(route_type, body)
     _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
     target = body["action"]["target"]
@@ -127,7 +127,7 @@ def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str
     if any(_providers(store, ctx, mesh, "virtualNode", name)):
         raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
-        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         if any(t["virtualNode"] == name for t in body["action"]["weightedTargets"]):
             raise ResourceInUse(
                 f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes."
@@ -153,7 +153,7 @@ def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: 
 def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
     users = []
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.GATEWAY_ROUTE.kind):
-        _, body = _one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+        _, body = one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
         if body["action"]["target"]["virtualService"]["virtualServiceName"] == name:
             users.append(route.uid)
     if users:

@@ -21,6 +21,7 @@ from appmesh_local.proxy.host import lease
 from appmesh_local.testing import envoy_available, serve_in_thread
 from tests.hostmode import colourmesh
 from tests.hostmode.test_nonroot import MARKER, _marked_processes
+from tests.support.waiting import wait_until
 
 APPS = Path(__file__).parent / "apps" / "mesh_apps.py"
 UP = re.compile(r"up in host mode: (?:ingress|gateway listeners on) (?P<address>[0-9.]+)")
@@ -50,6 +51,7 @@ class Runs:
         self, *args: str, app: list[str] | None = None, env: dict[str, str] | None = None
     ) -> subprocess.Popen[str]:
         argv = [sys.executable, "-m", "appmesh_local", "run", *args, "--xds-port", str(self.server.xds_port)]
+        argv += ["--endpoint", self.server.endpoint, "--strict"]  # a proxy the server does not know: exit 1
         argv += ["--envoy-log-level", "warning"]
         if app:
             argv += ["--", *app]
@@ -209,7 +211,8 @@ def test_envoy_command_stops_a_proxy_whose_listener_cannot_bind(server):
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "appmesh_local", "envoy", "--mesh", mesh, "--virtual-gateway", "gw"]
-            + ["--xds-port", str(server.xds_port), "--admin-port", str(admin_port), "--envoy-log-level", "error"],
+            + ["--xds-port", str(server.xds_port), "--admin-port", str(admin_port), "--envoy-log-level", "error"]
+            + ["--endpoint", server.endpoint],
             capture_output=True,
             text=True,
             timeout=30,
@@ -241,3 +244,28 @@ def ipaddress_after(address: str, offset: int) -> object:
     import ipaddress
 
     return ipaddress.ip_address(address) + offset
+
+
+def test_nothing_outlives_a_killed_run(server, runs):
+    """kill -9 of `run` cannot run its clean-up: the supervisors stop the app and Envoy all the same."""
+    client, mesh = server.client(), f"kill-{uuid.uuid4().hex[:6]}"
+    client.create_mesh(meshName=mesh)
+    client.create_virtual_node(meshName=mesh, virtualNodeName="api", spec=api_spec(8080))
+    app = "import os, socket, time; s = socket.create_server((os.environ['APPMESH_LOCAL_APP_HOST'], 8080)); time.sleep(600)"
+    proc = runs.start("--mesh", mesh, "--virtual-node", "api", app=[sys.executable, "-c", app])
+    address = runs.address(proc)
+    wait_until(lambda: any("-c import os" in p for p in _marked_processes(runs.marker)), 10, "the app to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 15
+    while (left := _marked_processes(runs.marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
+    with lease(address):  # and its addresses are free again
+        pass
+
+
+def test_run_refuses_a_proxy_the_server_does_not_know(server, runs):
+    proc = runs.start("--mesh", "no-such-mesh", "--virtual-node", "api")
+    assert proc.wait(30) == 1
+    assert "appmesh-local run: error:" in proc.stderr.read()
