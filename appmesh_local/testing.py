@@ -474,7 +474,7 @@ class MeshApp:
 
     def stop(self) -> int | None:
         """Stop the app (its whole process group), then its Envoy; the app's exit status."""
-        from appmesh_local.proxy.host import stop_app
+        from appmesh_local.proxy.app import stop_app
 
         try:
             code = stop_app(self.process)
@@ -506,8 +506,9 @@ def start_app(
     on every listener port at its app address; raises (and stops both) when it exits or does not
     within `timeout`.
     """
-    from appmesh_local.proxy.host import app_environment, ingress_ports, listeners_dump, stop_app, wait_listening
-    from appmesh_local.proxy.host import start_app as start_process
+    from appmesh_local.proxy.app import app_environment, stop_app, wait_listening
+    from appmesh_local.proxy.app import start_app as start_process
+    from appmesh_local.proxy.listeners import ingress_ports, listeners_dump
 
     envoy = start_envoy(
         server,
@@ -525,7 +526,7 @@ def start_app(
         ports = ingress_ports(listeners_dump(envoy.admin_get))
         app_env = app_environment(envoy.placement, ports, envoy.admin_url, base={**os.environ, **(env or {})})
         with open(workdir / "app.log", "wb") as log:
-            process = start_process(command, app_env, cwd=cwd, log=log)
+            process = start_process(command, app_env, cwd=cwd, log=log, remove=[workdir])
         app = MeshApp(envoy, process, app_env, ports, workdir)
         closed = wait_listening(app.app_address, ports, timeout, alive=lambda: process.poll() is None)
         if process.poll() is not None or closed:

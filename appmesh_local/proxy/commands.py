@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
-from appmesh_local.proxy.host import ListenerWatch
+from appmesh_local.proxy.listeners import ListenerWatch
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status

@@ -1,10 +1,11 @@
-"""Host mode on this machine: a loopback address block per proxy, what its app is told, and its listeners' health.
+"""Host mode on this machine: the block of loopback addresses each proxy holds while it runs.
 
 Every host-mode proxy holds a block of three loopback addresses (`ir.placement.HostPlacement`):
 by default the next free block of `POOL` (127.100.0.0/16: block k is .4k+1 task, .4k+2 app,
-.4k+3 egress). A block is held with an advisory lock on a file in `LOCK_DIR` for as long as the
-holder lives, so concurrent runs (parallel CI jobs, two terminals) never pick the same one; the
-kernel drops the lock when the holder exits, however it exits. A block where something already
+.4k+3 egress). A block is held with an advisory lock on a file in `LOCK_DIR` (/tmp/appmesh-local-hosts,
+not under $TMPDIR, so every process on the machine sees the same locks) for as long as the holder
+lives, so concurrent runs (parallel CI jobs, two terminals) never pick the same one; the kernel
+drops the lock when the holder exits, however it exits. A block where something already
 listens (seen in /proc/net/tcp, on Linux) is skipped, or refused when asked for by address: host-mode
 listeners use SO_REUSEPORT (translate/host.py), which must never let two processes share an address.
 
@@ -20,28 +21,17 @@ import ipaddress
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping, Sequence
+from typing import IO
 
-from appmesh_local.ir import names
 from appmesh_local.ir.placement import HostPlacement
-from appmesh_local.proxy.supervised import SupervisedProcess
 
 POOL_VARIABLE = "APPMESH_LOCAL_HOST_POOL"
 DEFAULT_POOL = "127.100.0.0/16"
-LOCK_DIR = Path(tempfile.gettempdir()) / "appmesh-local-hosts"
-
-# What the app is told (README "Host mode"): where to listen, where its backends are.
-ENV_ADDRESS = "APPMESH_LOCAL_ADDRESS"
-ENV_APP_HOST = "APPMESH_LOCAL_APP_HOST"
-ENV_APP_PORTS = "APPMESH_LOCAL_APP_PORTS"
-ENV_EGRESS_HOST = "APPMESH_LOCAL_EGRESS_HOST"
-ENV_ENVOY_ADMIN = "APPMESH_LOCAL_ENVOY_ADMIN"
+# One place for every process on the machine, whatever its $TMPDIR: locks only exclude each other there.
+LOCK_DIR = Path(os.environ.get("APPMESH_LOCAL_HOST_LOCKS") or "/tmp/appmesh-local-hosts")
 
 
 class HostModeError(RuntimeError):
@@ -200,173 +190,3 @@ def _holder(placement: HostPlacement) -> str:
         return "pid " + str(json.loads((_lock_dir() / f"{placement.address}.lock").read_text())["pid"])
     except (OSError, ValueError, KeyError):
         return "pid unknown"
-
-
-# ---- the app -----------------------------------------------------------------------------------
-def app_environment(
-    placement: HostPlacement,
-    app_ports: Sequence[int],
-    admin_url: str | None = None,
-    base: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The app's environment: `base` (default: ours) plus where to listen and how to reach backends.
-
-    HTTP/1.1 clients that honour HTTP_PROXY (curl, requests, urllib, Go, Java with it set) and
-    gRPC (grpc-core reads http_proxy and tunnels with CONNECT) need no change; other clients
-    connect to `<egress host>:<backend port>` with Host (or :authority) `<service>:<port>`.
-    """
-    env = dict(os.environ if base is None else base)
-    proxy = f"http://{placement.egress_address}:{names.HTTP_PROXY_PORT}"
-    bypass = [entry for entry in env.get("NO_PROXY", env.get("no_proxy", "")).split(",") if entry.strip()]
-    for host in ("localhost", "127.0.0.1", "::1", placement.address, placement.app_address):
-        if host not in bypass:
-            bypass.append(host)
-    env.update(
-        {
-            ENV_ADDRESS: placement.address,
-            ENV_APP_HOST: placement.app_address,
-            ENV_APP_PORTS: ",".join(str(p) for p in app_ports),
-            ENV_EGRESS_HOST: placement.egress_address,
-            "HTTP_PROXY": proxy,
-            "http_proxy": proxy,
-            "grpc_proxy": proxy,  # gRPC's C core reads it first (grpc/grpc doc/environment_variables.md)
-            "NO_PROXY": ",".join(bypass),
-            "no_proxy": ",".join(bypass),
-        }
-    )
-    if len(app_ports) == 1:
-        env["PORT"] = str(app_ports[0])
-    if admin_url:
-        env[ENV_ENVOY_ADMIN] = admin_url
-    return env
-
-
-def dynamic_listeners(config_dump: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The DynamicListener entries of a whole `/config_dump` or of `/config_dump?resource=dynamic_listeners`."""
-    out: list[Mapping[str, Any]] = []
-    for item in config_dump.get("configs", []):
-        if str(item.get("@type", "")).endswith("ListenersConfigDump.DynamicListener"):
-            out.append(item)
-        else:
-            out.extend(item.get("dynamic_listeners", []))
-    return out
-
-
-def listeners_dump(admin_get: Callable[[str], str]) -> dict[str, Any]:
-    """Only the dynamic listeners of an Envoy's config dump (`admin_get` as EnvoyProcess.admin_get)."""
-    return dict(json.loads(admin_get("/config_dump?resource=dynamic_listeners")))
-
-
-def ingress_ports(config_dump: Mapping[str, Any]) -> list[int]:
-    """The ports a node's ingress listener holds in Envoy's config dump: the app's listener ports."""
-    ports: list[int] = []
-    for item in dynamic_listeners(config_dump):
-        if item.get("name") != names.ingress_listener():
-            continue
-        listener = (item.get("active_state") or item.get("warming_state") or {}).get("listener", {})
-        for address in [listener.get("address", {})] + [
-            a.get("address", {}) for a in listener.get("additional_addresses", [])
-        ]:
-            port = address.get("socket_address", {}).get("port_value")
-            if port:
-                ports.append(int(port))
-    return sorted(set(ports))
-
-
-def start_app(
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    cwd: str | os.PathLike[str] | None = None,
-    log: IO[Any] | None = None,
-) -> SupervisedProcess:
-    """Start the app under a supervisor (proxy/supervised.py), as Envoy is: it leads a process group of
-    its own, and if this process dies without stopping it (SIGKILL included), the supervisor does."""
-    return SupervisedProcess(
-        list(argv),
-        env=env,
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT if log is not None else None,
-    )
-
-
-def stop_app(proc: SupervisedProcess, timeout: float = 10.0) -> int | None:
-    """SIGTERM the app's process group, SIGKILL after `timeout`; its exit status."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-    proc.release()
-    return proc.returncode
-
-
-def wait_listening(
-    address: str, ports: Sequence[int], timeout: float, alive: Callable[[], bool] = lambda: True
-) -> list[int]:
-    """Wait until something accepts connections on `address` at every port; the ports still closed at the end."""
-    deadline = time.monotonic() + timeout
-    waiting = list(ports)
-    while waiting and alive():
-        still = []
-        for port in waiting:
-            try:
-                socket.create_connection((address, port), timeout=0.5).close()
-            except OSError:
-                still.append(port)
-        waiting = still
-        if not waiting or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    return waiting
-
-
-# ---- Envoy's listeners ---------------------------------------------------------------------------
-def listener_errors(config_dump: Mapping[str, Any]) -> list[str]:
-    """Listeners Envoy could not add (a taken address...), as `<name>: <Envoy's reason>`."""
-    named: dict[str, str] = {}
-    anonymous: list[str] = []  # Envoy 1.40 repeats a failure without the listener's name
-    for item in dynamic_listeners(config_dump):
-        state = item.get("error_state")
-        if state:
-            details = str(state.get("details", state))
-            if item.get("name"):
-                named[str(item["name"])] = details
-            else:
-                anonymous.append(details)
-    return [f"{name}: {details}" for name, details in named.items()] + [
-        details for details in dict.fromkeys(anonymous) if details not in named.values()
-    ]
-
-
-class ListenerWatch:
-    """Watches a running Envoy's listeners through its admin interface (any placement).
-
-    `poll()` returns (started, new_errors): `started` once Envoy has taken its first listener
-    update (accepted or rejected), `new_errors` the listener failures not reported before. A
-    failure before or in that first update means the proxy came up half-configured: the
-    `envoy` and `run` commands stop it instead of serving without those listeners.
-    """
-
-    def __init__(self, admin_get: Callable[[str], str]) -> None:
-        self.admin_get = admin_get
-        self.started = False
-        self.reported: set[str] = set()
-
-    def poll(self) -> tuple[bool, list[str]]:
-        try:
-            if not self.started:
-                stats = self.admin_get("/stats?filter=^listener_manager\\.lds\\.update_(success|rejected)$")
-                self.started = any(line.partition(": ")[2].strip() not in ("", "0") for line in stats.splitlines())
-            errors = listener_errors(listeners_dump(self.admin_get)) if self.started else []
-        except (OSError, ValueError):
-            return self.started, []  # admin not up yet, or Envoy going away
-        new = [e for e in errors if e not in self.reported]
-        self.reported.update(new)
-        return self.started, new

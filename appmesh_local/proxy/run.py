@@ -17,23 +17,20 @@ import time
 from typing import Sequence, TextIO
 
 from appmesh_local.ir.placement import HostPlacement
-from appmesh_local.proxy.bootstrap import render_bootstrap
-from appmesh_local.proxy.host import (
+from appmesh_local.proxy.app import (
     ENV_ADDRESS,
     ENV_APP_HOST,
     ENV_APP_PORTS,
     ENV_EGRESS_HOST,
     ENV_ENVOY_ADMIN,
-    HostModeError,
     app_environment,
-    ingress_ports,
-    lease,
-    listener_errors,
-    listeners_dump,
     start_app,
     stop_app,
     wait_listening,
 )
+from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.host import HostModeError, lease
+from appmesh_local.proxy.listeners import ingress_ports, listener_errors, listeners_dump
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.supervised import SupervisedProcess
