@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 
 from . import settings
+from .store.state_dir import XDS_AUTH_KEY
+from .xds.auth import AuthKeyError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import AppMeshServer, ServerConfig
+    from .server import AppMeshServer, ServerConfig, raise_open_file_limit
     from .service import Quotas
+    from .service.credentials import CredentialsError
+    from .store.state_dir import StateDirError
 
     try:
         quotas = Quotas.parse(args.quota or [])
@@ -21,6 +25,17 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
     state_dir = None if args.ephemeral else (args.state_dir or settings.default_state_dir())
+    if args.xds_auth and state_dir is None and args.xds_auth_key is None:
+        print(
+            "appmesh-local: --xds-auth with --ephemeral needs --xds-auth-key FILE (where tokens are minted from)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        socket_group = _group_id(args.xds_socket_group)
+    except ValueError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -31,8 +46,17 @@ def _serve(args: argparse.Namespace) -> int:
         xds_extra_hosts=tuple(args.xds_extra_host),
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
+        xds_auth=args.xds_auth,
+        xds_auth_key=args.xds_auth_key,
+        credentials_file=args.credentials_file,
+        xds_socket_group=socket_group,
     )
-    server = AppMeshServer(config)
+    raise_open_file_limit()
+    try:
+        server = AppMeshServer(config)
+    except (StateDirError, AuthKeyError, CredentialsError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
     print(
         f"appmesh-local: App Mesh API on {server.endpoint}"
         + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
@@ -42,6 +66,41 @@ def _serve(args: argparse.Namespace) -> int:
     )
     server.serve_forever()
     return 0
+
+
+def _group_id(group: str | None) -> int | None:
+    """A group name or number as a gid (None stays None)."""
+    if group is None:
+        return None
+    if group.isdigit():
+        return int(group)
+    import grp
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"--xds-socket-group: no group named {group!r}") from None
+
+
+def _xds_auth_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--xds-auth-key",
+        metavar="FILE",
+        type=Path,
+        help="put the proxy's xDS token, minted from the server's key FILE, in the bootstrap "
+        f"(serve --xds-auth; default: <default state dir>/{XDS_AUTH_KEY} when it exists)",
+    )
+
+
+def _xds_auth_key(args: argparse.Namespace) -> Path | None:
+    """--xds-auth-key, else the default state directory's key if this user can see one there."""
+    if args.xds_auth_key is not None:
+        return args.xds_auth_key
+    default = settings.default_state_dir() / XDS_AUTH_KEY
+    try:
+        return default if default.is_file() else None
+    except OSError:  # a state directory this user may not look into: no token, as without one
+        return None
 
 
 def _proxy_options(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +128,13 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
         "--xds-socket",
         metavar="PATH",
         help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port",
+    )
+    _xds_auth_key_option(parser)
+    parser.add_argument(
+        "--xds-sigv4",
+        action="store_true",
+        help="Envoy signs its xDS requests with SigV4 (service appmesh, --region), with the AWS "
+        "credentials of its environment, as App Mesh's Envoy did (serve --xds-auth --credentials-file)",
     )
     _check_options(parser)
 
@@ -125,6 +191,8 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
         api_type="DELTA_GRPC" if args.delta else "GRPC",
         sds_socket_path=args.sds_socket,
         xds_socket_path=args.xds_socket,
+        xds_auth_key=_xds_auth_key(args),
+        xds_sigv4=args.xds_sigv4,
     )
 
 
@@ -133,7 +201,11 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
     if not _preflight(args, "bootstrap"):
         return 1
-    text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
+    try:
+        text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
+    except (AuthKeyError, OSError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
     if args.output is None:
         sys.stdout.write(text)
     return 0
@@ -144,7 +216,11 @@ def _envoy(args: argparse.Namespace) -> int:
 
     if not _preflight(args, "envoy"):
         return 1
-    return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+    try:
+        return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+    except AuthKeyError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
 
 
 def _task(args: argparse.Namespace) -> int:
@@ -171,8 +247,9 @@ def _task(args: argparse.Namespace) -> int:
             account=args.account,
             region=args.region,
             envoy_log_level=args.envoy_log_level,
+            xds_auth_key=_xds_auth_key(args),
         )
-    except TaskCommandError as error:
+    except (TaskCommandError, AuthKeyError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
 
@@ -200,8 +277,10 @@ def _run(args: argparse.Namespace) -> int:
             region=args.region,
             envoy_log_level=args.envoy_log_level,
             ready_timeout=args.ready_timeout,
+            xds_auth_key=_xds_auth_key(args),
+            xds_sigv4=args.xds_sigv4,
         )
-    except RunError as error:
+    except (RunError, AuthKeyError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
 
@@ -243,6 +322,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--listener-bind-address",
         default="0.0.0.0",
         help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)",
+    )
+    serve.add_argument(
+        "--xds-socket-group",
+        metavar="GROUP",
+        help="make the xDS socket 0660 for this group (name or gid; `task` needs 1337), else it is 0600",
+    )
+    serve.add_argument(
+        "--xds-auth",
+        action="store_true",
+        help="every xDS stream must carry its proxy's token (bootstrap --xds-auth-key) or a SigV4 "
+        "signature by a known credential (--credentials-file, AWS_ACCESS_KEY_ID); others get nothing",
+    )
+    serve.add_argument(
+        "--xds-auth-key",
+        type=Path,
+        metavar="FILE",
+        help=f"the key xDS tokens are minted from (default <state-dir>/{XDS_AUTH_KEY}; made 0600 if missing)",
+    )
+    serve.add_argument(
+        "--credentials-file",
+        type=Path,
+        metavar="FILE",
+        help="AWS shared-credentials file whose keys may sign (with the server's AWS_ACCESS_KEY_ID)",
     )
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
@@ -289,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
     task.add_argument("--envoy-log-level", default="info")
+    _xds_auth_key_option(task)
     _check_options(task)
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     task.set_defaults(func=_task)
@@ -316,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--region", help="region of the mesh (default us-east-1)")
     run.add_argument("--envoy-log-level", default="info")
     run.add_argument("--ready-timeout", type=float, default=60.0, help="seconds Envoy may take to become LIVE")
+    _xds_auth_key_option(run)
+    run.add_argument(
+        "--xds-sigv4",
+        action="store_true",
+        help="Envoy signs its xDS requests with SigV4 (service appmesh, --region), with the AWS credentials "
+        "of its environment (serve --xds-auth --credentials-file)",
+    )
     _check_options(run)
     run.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     run.set_defaults(func=_run)

@@ -401,7 +401,16 @@ def start_envoy(
     placement = lease.placement if lease is not None else None
     proxy = ProxyRef(account, region, mesh, kind, name, placement.key() if placement is not None else "")
     bootstrap = render_bootstrap(
-        mesh, kind, name, server.xds_host, server.xds_port, admin_port=0, account=account, region=region, host=placement
+        mesh,
+        kind,
+        name,
+        server.xds_host,
+        server.xds_port,
+        admin_port=0,
+        account=account,
+        region=region,
+        xds_token=server.server.xds_token(proxy),  # when the server authenticates its proxies
+        host=placement,
     )
     envoy = MeshEnvoy(server, EnvoyProcess(bootstrap, log_level=log_level), proxy, lease)
     # A placed proxy's snapshot is built now (the address check reads it) and stays wanted, as a

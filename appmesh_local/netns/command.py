@@ -22,11 +22,12 @@ from typing import Mapping, Sequence, TextIO
 
 from appmesh_local.netns import ownership
 from appmesh_local.netns.iptables import Interception
-from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
-from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task, sh
+from appmesh_local.proxy.bootstrap import render_bootstrap, with_xds_token
 from appmesh_local.proxy.private import UnsafeDirectory
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
+from appmesh_local.xds.auth import TokenKey
 
 BRIDGE_NAME = "aml-br0"
 BRIDGE_ADDRESS = "198.51.100.1"
@@ -92,6 +93,7 @@ def run_task(
     envoy_log_level: str = "info",
     ready_timeout: float = 60.0,
     out: TextIO = sys.stdout,
+    xds_auth_key: str | Path | None = None,
 ) -> int:
     """Run the task until the app exits (its status is returned) or SIGINT/SIGTERM (0); always clean up.
 
@@ -108,6 +110,9 @@ def run_task(
     blocked = [str(d) for d in Path(xds_socket).resolve().parents if d.exists() and not d.stat().st_mode & 0o001]
     if blocked:
         raise TaskCommandError(f"Envoy (uid 1337) cannot reach {xds_socket}: {blocked[0]} is not o+x")
+    refused = socket_refuses_envoy(xds_socket)
+    if refused:
+        raise TaskCommandError(refused)
     if not os.path.exists(xds_socket):
         print(
             f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
@@ -146,6 +151,8 @@ def run_task(
                 region=region,
                 xds_socket_path=xds_socket,
             )
+            if xds_auth_key is not None:
+                with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
             envoy = task.envoy(bootstrap, log_level=envoy_log_level)
             try:
                 envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
@@ -183,6 +190,25 @@ def run_task(
                 task.down()
                 _remove_bridge_if_unused(bridge)
                 ownership.reclaim_dead(sh)  # e.g. a bridge whose creator has exited since
+
+
+def socket_refuses_envoy(path: str) -> str | None:
+    """Why Envoy (uid and gid 1337, no other groups) could not connect to the xDS socket, if so.
+
+    The server makes its socket 0600, or 0660 with `serve --xds-socket-group`: a task's Envoy
+    needs the group to be 1337 (or the socket to be its own).
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # not there yet: Envoy waits for it, and the warning below says so
+    mode = info.st_mode
+    if (info.st_uid == ENVOY_UID and mode & 0o200) or (info.st_gid == ENVOY_UID and mode & 0o020) or mode & 0o002:
+        return None
+    return (
+        f"Envoy (uid {ENVOY_UID}) may not connect to {path} (mode {mode & 0o777:04o}, owner "
+        f"{info.st_uid}:{info.st_gid}); serve it with `--xds-socket-group {ENVOY_UID}`"
+    )
 
 
 def _remove_bridge_if_unused(bridge: Bridge) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,11 +11,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap, with_xds_token
 from appmesh_local.proxy.listeners import ListenerWatch
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
+from appmesh_local.xds.auth import TokenKey
 
 
 def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[str, str]:
@@ -40,9 +42,12 @@ def build_bootstrap(
     api_type: str = "GRPC",
     sds_socket_path: str | None = None,
     xds_socket_path: str | None = None,
+    xds_auth_key: str | Path | None = None,
+    xds_sigv4: bool = False,
 ) -> dict[str, Any]:
+    """The bootstrap; with `xds_auth_key` (the server's token key file) it carries the proxy's token."""
     kind, name = proxy_kind(virtual_node, virtual_gateway)
-    return render_bootstrap(
+    bootstrap = render_bootstrap(
         mesh,
         kind,
         name,
@@ -57,7 +62,11 @@ def build_bootstrap(
         api_type=api_type,
         sds_socket_path=sds_socket_path,
         xds_socket_path=xds_socket_path,
+        xds_sigv4=xds_sigv4,
     )
+    if xds_auth_key is not None:
+        with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
+    return bootstrap
 
 
 def bootstrap_command(
@@ -73,7 +82,12 @@ def bootstrap_command(
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     text = bootstrap_yaml(bootstrap) if fmt == "yaml" else json.dumps(bootstrap, indent=2) + "\n"
     if output is not None:
-        Path(output).write_text(text)
+        # a bootstrap with a token is a credential: readable by its owner only
+        mode = 0o600 if options.get("xds_auth_key") else 0o644
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(output, mode)
     return text
 
 

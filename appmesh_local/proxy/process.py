@@ -88,8 +88,12 @@ class EnvoyProcess:
         owner_uid: int | None = None,
         keep_workdir: bool = False,
         console: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env`: variables added to this process's environment for Envoy (e.g. the AWS credentials
+        its SigV4 signing of xDS requests uses)."""
         self.bootstrap = dict(bootstrap)
+        self.env = dict(env) if env else None
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
         self._own_workdir = workdir is None
         self._workdir = Path(workdir) if workdir else None  # our own is made by start(), under the supervisor
@@ -159,6 +163,7 @@ class EnvoyProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 remove=[self.workdir] if self._own_workdir and not self.keep_workdir else [],
+                env={**os.environ, **self.env} if self.env else None,
             )
         finally:
             if out is not None:

@@ -11,9 +11,11 @@ SIGTERM or SIGHUP, or when Envoy dies.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Sequence, TextIO
 
 from appmesh_local.ir.placement import HostPlacement
@@ -28,12 +30,13 @@ from appmesh_local.proxy.app import (
     stop_app,
     wait_listening,
 )
-from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import render_bootstrap, with_xds_token
 from appmesh_local.proxy.host import HostModeError, lease
 from appmesh_local.proxy.listeners import ingress_ports, listener_errors, listeners_dump
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.supervised import SupervisedProcess
+from appmesh_local.xds.auth import TokenKey
 
 ADMIN_PORT = 9901
 RECONNECT_BASE_MS = 250  # back quickly after a server restart: the proxy is its node's instance again
@@ -60,15 +63,19 @@ def run_command(
     region: str | None = None,
     envoy_log_level: str = "info",
     ready_timeout: float = 60.0,
+    xds_auth_key: str | os.PathLike[str] | None = None,
+    xds_sigv4: bool = False,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run until the app exits (its status), or a stop signal (0), or Envoy dies (RunError); always clean up.
 
     Without `command` only the Envoy runs (a gateway, or a sidecar for an app started elsewhere
-    with the printed environment).
+    with the printed environment). `xds_auth_key` (the server's token key file, `serve --xds-auth`)
+    puts the proxy's token in the bootstrap; `xds_sigv4` has Envoy sign its xDS requests instead.
     """
     if kind == "virtualGateway" and command:
         raise RunError("a virtual gateway has no app: leave out the command after `--`")
+    token_key = TokenKey.load(Path(xds_auth_key)) if xds_auth_key is not None else None
     try:
         held = lease(address)
     except (HostModeError, ValueError) as error:
@@ -86,8 +93,11 @@ def run_command(
         region=region,
         reconnect_base_ms=RECONNECT_BASE_MS,
         xds_socket_path=xds_socket_path,
+        xds_sigv4=xds_sigv4,
         host=placement,
     )
+    if token_key is not None:
+        with_xds_token(bootstrap, token_key)
     node_id = bootstrap["node"]["id"]
     envoy = EnvoyProcess(bootstrap, log_level=envoy_log_level)
     app: SupervisedProcess | None = None

@@ -28,7 +28,8 @@ import pytest
 
 from appmesh_local.cli import main
 from appmesh_local.netns import ownership
-from appmesh_local.netns.command import BRIDGE_NAME, TaskCommandError, parse_hosts
+from appmesh_local.netns.command import BRIDGE_NAME, TaskCommandError, parse_hosts, socket_refuses_envoy
+from appmesh_local.netns.task import ENVOY_UID
 from appmesh_local.proxy.bootstrap import XDS_CLUSTER, render_bootstrap
 from appmesh_local.proxy.private import private_dir
 from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
@@ -52,8 +53,11 @@ http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 
 
 @contextmanager
-def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer, Path]]:
-    """An in-process appmesh-local whose xDS also listens on a unix socket in a fresh 0755 directory."""
+def socket_server(
+    listener_bind_address: str, xds_auth_key: Path | None = None
+) -> Iterator[tuple[InProcessServer, Path]]:
+    """An in-process appmesh-local whose xDS also listens on a unix socket in a fresh 0755 directory
+    (authenticating its proxies with tokens from `xds_auth_key` when given)."""
     directory = Path(tempfile.mkdtemp(prefix="aml-xds-", dir="/tmp"))
     directory.chmod(0o755)  # uid 1337 (Envoy in a task) must traverse it
     socket_path = directory / "sock" / "xds.sock"  # the runtime creates the missing directory itself
@@ -65,6 +69,9 @@ def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer,
         state_dir=None,
         listener_bind_address=listener_bind_address,
         xds_socket=str(socket_path),
+        xds_socket_group=ENVOY_UID,  # the task's Envoy runs as uid and gid 1337
+        xds_auth=xds_auth_key is not None,
+        xds_auth_key=xds_auth_key,
     )
     server = AppMeshServer(config)
     try:
@@ -107,7 +114,8 @@ def test_bootstrap_command_line_takes_xds_socket(capsys):
 def test_gateway_envoy_gets_its_config_over_the_unix_socket():
     bind = f"127.0.{random.randint(1, 254)}.{random.randint(2, 254)}"
     with socket_server(bind) as (server, socket_path):
-        assert socket_path.is_socket() and socket_path.stat().st_mode & 0o777 == 0o666
+        assert socket_path.is_socket() and socket_path.stat().st_mode & 0o777 == 0o660  # never world-writable
+        assert socket_path.stat().st_gid == ENVOY_UID
         assert socket_path.parent.stat().st_mode & 0o777 == 0o755
         assert server.status()["server"]["unix_socket"] == str(socket_path)
         appmesh = server.client()
@@ -127,6 +135,23 @@ def test_gateway_envoy_gets_its_config_over_the_unix_socket():
             assert bind in dump  # the gateway's listener, as the server translated it
             assert [p["name"] for p in server.status()["proxies"]] == ["gw"]
         delete_mesh_tree(appmesh, "sock")
+
+
+def test_task_says_when_its_envoy_may_not_use_the_socket(tmp_path):
+    """A 0600 socket of another user is refused up front, naming the serve option that fixes it."""
+    import socket
+
+    path = tmp_path / "xds.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        path.chmod(0o600)
+        refused = socket_refuses_envoy(str(path))
+        assert refused is not None and "--xds-socket-group 1337" in refused and "0600" in refused
+        if os.geteuid() == 0:
+            os.chown(path, -1, ENVOY_UID)
+        path.chmod(0o660)
+        assert (socket_refuses_envoy(str(path)) is None) == (os.geteuid() == 0)
+    assert socket_refuses_envoy(str(tmp_path / "missing")) is None  # not there yet: Envoy waits
 
 
 def test_task_refuses_without_root(monkeypatch, capsys):
@@ -191,7 +216,9 @@ class RunningTask:
         return "".join(self.output)
 
 
-def start_task(server: InProcessServer, socket_path: Path, name: str, address: str, *app: str) -> RunningTask:
+def start_task(
+    server: InProcessServer, socket_path: Path, name: str, address: str, *app: str, xds_auth_key: Path | None = None
+) -> RunningTask:
     """Start the task command (virtual node `color` of mesh `taskcmd`) and wait for its "up" line."""
     proc = subprocess.Popen(
         [
@@ -216,6 +243,7 @@ def start_task(server: InProcessServer, socket_path: Path, name: str, address: s
             name,
             "--envoy-log-level",
             "warning",
+            *(["--xds-auth-key", str(xds_auth_key)] if xds_auth_key else []),
             "--",
             *(app or (app_python(), "-c", APP_SERVER, "8080")),
         ],
@@ -279,7 +307,13 @@ def get_with_retries(url: str, output: list[str]) -> tuple[int, dict, bytes]:
 @pytest.fixture
 def color_server(task_requirements) -> Iterator[tuple[InProcessServer, Path]]:
     """The in-process server (xDS on a unix socket) with mesh `taskcmd` and its virtual node `color`."""
-    with socket_server("0.0.0.0") as (server, socket_path):  # 0.0.0.0 inside the task's own namespace
+    with color_mesh_server() as running:
+        yield running
+
+
+@contextmanager
+def color_mesh_server(xds_auth_key: Path | None = None) -> Iterator[tuple[InProcessServer, Path]]:
+    with socket_server("0.0.0.0", xds_auth_key) as (server, socket_path):  # 0.0.0.0 inside the task's namespace
         appmesh = server.client()
         appmesh.create_mesh(meshName="taskcmd")
         appmesh.create_virtual_node(
@@ -337,6 +371,24 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(color_server):
         kill_task(task.proc, name)
     assert task_leftovers(task) == []
     assert link_exists(BRIDGE_NAME) == bridge_existed  # removed only if the command created it
+
+
+def test_task_envoy_authenticates_with_its_token_when_the_server_asks(task_requirements, tmp_path):
+    """serve --xds-auth: the task mints its proxy's token into Envoy's bootstrap, and traffic flows."""
+    key = tmp_path / "xds-auth.key"
+    with color_mesh_server(key) as (server, socket_path):
+        name = fresh_name("ta")
+        task = start_task(server, socket_path, name, TASK_ADDRESS, xds_auth_key=key)
+        try:
+            status, headers, _ = get_with_retries(f"http://{TASK_ADDRESS}:8080/auth", task.output)
+            assert status == 200 and "x-envoy-upstream-service-time" in headers
+            assert [p["name"] for p in server.status()["proxies"]] == ["color"]
+            assert server.status()["refused"] == []
+            task.proc.send_signal(signal.SIGTERM)
+            assert task.proc.wait(30) == 0
+        finally:
+            kill_task(task.proc, name)
+    assert task_leftovers(task) == []
 
 
 @pytest.mark.parametrize(("how", "address"), [("SIGINT", "198.51.100.11"), ("SIGHUP", "198.51.100.12")])
