@@ -269,3 +269,38 @@ def test_run_refuses_a_proxy_the_server_does_not_know(server, runs):
     proc = runs.start("--mesh", "no-such-mesh", "--virtual-node", "api")
     assert proc.wait(30) == 1
     assert "appmesh-local run: error:" in proc.stderr.read()
+
+
+def test_run_with_a_server_that_authenticates_its_proxies(tmp_path):
+    """serve --xds-auth: run puts the proxy's token (from the key file) in the bootstrap; without it, no config."""
+    from appmesh_local.server import AppMeshServer, ServerConfig
+    from appmesh_local.testing import InProcessServer
+
+    key = tmp_path / "xds-auth.key"
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        xds_host="127.0.0.1",
+        xds_port=0,
+        state_dir=None,
+        listener_bind_address="127.0.0.1",
+        xds_auth=True,
+        xds_auth_key=key,
+    )
+    app = AppMeshServer(config)
+    app.start_background()
+    secured = InProcessServer(app)
+    runs = Runs(secured, tmp_path)
+    try:
+        client, mesh = secured.client(), "authenticated"
+        client.create_mesh(meshName=mesh)
+        client.create_virtual_node(meshName=mesh, virtualNodeName="api", spec=api_spec(8080))
+        proc = runs.start("--mesh", mesh, "--virtual-node", "api", "--xds-auth-key", str(key))
+        assert runs.address(proc)
+        refused = runs.start("--mesh", mesh, "--virtual-node", "api", "--ready-timeout", "3")
+        assert refused.wait(30) == 1
+        assert "did not become LIVE" in refused.stderr.read()
+    finally:
+        runs.stop_all()
+        secured.stop()
+    assert not _marked_processes(runs.marker)
