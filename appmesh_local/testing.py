@@ -13,6 +13,9 @@ and leaving the block closes both ports and ends every thread the server started
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -204,18 +207,25 @@ class ProxyNotConfigured(RuntimeError):
     """The server has no configuration for the proxy (no such node/gateway, or translation failed)."""
 
 
+class AddressInUse(RuntimeError):
+    """A listener of the proxy needs an address:port that something else on this machine holds."""
+
+
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text(),
-    stop()) is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text())
+    is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
     It cannot outlive this process: if the process ends without stopping it, its supervisor does.
+    In host mode (`placement` set) it holds its loopback addresses until `stop()`.
     """
 
-    def __init__(self, server: InProcessServer, process: EnvoyProcess, proxy: ProxyRef) -> None:
+    def __init__(self, server: InProcessServer, process: EnvoyProcess, proxy: ProxyRef, lease: Any = None) -> None:
         self.server = server
         self.process = process
         self.proxy = proxy
+        self.lease = lease  # proxy.host.Lease in host mode
+        self._stopped = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
@@ -224,17 +234,40 @@ class MeshEnvoy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.process.stop()
+        self.stop()
 
     @property
     def node_id(self) -> str:
         return self.proxy.short_id()
 
+    @property
+    def placement(self) -> Any:
+        """The proxy's `HostPlacement` in host mode, else None."""
+        return self.lease.placement if self.lease is not None else None
+
+    @property
+    def address(self) -> str | None:
+        """Host mode: the task address (ingress on the node's or gateway's listener ports)."""
+        return self.placement.address if self.placement is not None else None
+
+    def stop(self) -> int | None:
+        """Stop Envoy and give its addresses back (idempotent); Envoy's exit status."""
+        code = self.process.stop()
+        if not self._stopped:
+            self._stopped = True
+            xds = self.server.server.xds
+            if self.proxy.placement and xds is not None:
+                xds.cache.unwant(self.proxy)
+            if self.lease is not None:
+                self.lease.release()
+        return code
+
     def wait_synced(self, timeout: float = 15.0) -> dict[str, str]:
         """Wait until Envoy has ACKed the server's current config for this proxy; return its versions.
 
         Call again after changing the mesh. Raises ProxyNotConfigured when the server
-        has nothing for this proxy, RuntimeError on a NACK, TimeoutError otherwise.
+        has nothing for this proxy, RuntimeError on a NACK (a listener that cannot bind
+        included), TimeoutError otherwise.
         """
         xds = self.server.xds
         deadline = time.monotonic() + timeout
@@ -264,10 +297,11 @@ class MeshEnvoy:
     def _acked(self) -> tuple[dict[str, str | None], str | None]:
         """ACKed versions of this proxy's live stream, and a NACK of the current versions if any."""
         for stream in reversed(self.server.xds.status.snapshot()["proxies"]):
-            if (stream.get("mesh"), stream.get("kind"), stream.get("name")) != (
+            if (stream.get("mesh"), stream.get("kind"), stream.get("name"), stream.get("placement") or "") != (
                 self.proxy.mesh,
                 self.proxy.kind,
                 self.proxy.name,
+                self.proxy.placement,
             ):
                 continue
             types = stream.get("types", {})
@@ -292,10 +326,10 @@ def _versions_to_ack(snapshot: Snapshot) -> dict[str, str]:
     }
 
 
-def _check_listener_ports(server: InProcessServer, proxy: ProxyRef, timeout: float = 5.0) -> None:
+def _check_listener_ports(server: InProcessServer, proxy: ProxyRef, timeout: float = 3.0) -> None:
     """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
-    naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
-    set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
+    naming the listener and the address, rather than let Envoy come up with some listeners and not
+    others (its NACK would be a vaguer failure)."""
     from envoy.config.listener.v3 import listener_pb2
 
     from appmesh_local.xds.proxy_config import LISTENER
@@ -310,15 +344,24 @@ def _check_listener_ports(server: InProcessServer, proxy: ProxyRef, timeout: flo
     for resource in snapshot.types[LISTENER].resources.values():
         listener = resource.message
         assert isinstance(listener, listener_pb2.Listener)
-        address = listener.address.socket_address
-        while (error := _bind_error(address.address, address.port_value)) is not None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{proxy.short_id()}: listener {resource.name} needs "
-                    f"{address.address}:{address.port_value}, which is in use ({error}); "
-                    f"App Mesh's ports allow one such proxy per machine: stop the other first"
-                )
-            time.sleep(0.1)
+        if listener.HasField("internal_listener"):
+            continue  # binds nothing
+        for address in [listener.address, *(a.address for a in listener.additional_addresses)]:
+            where = address.socket_address
+            while (error := _bind_error(where.address, where.port_value)) is not None:
+                if time.monotonic() > deadline:
+                    hint = (
+                        "something else on this machine listens there; give another address= or leave it out "
+                        "to get a free one"
+                        if proxy.placement
+                        else "App Mesh's placement gives every such proxy the same ports (a virtual node's "
+                        "15000/15001): start it in host mode (host=True), or stop the other first"
+                    )
+                    raise AddressInUse(
+                        f"{proxy.short_id()}: listener {resource.name} cannot bind "
+                        f"{where.address}:{where.port_value}: it is in use ({error}); {hint}"
+                    )
+                time.sleep(0.1)
 
 
 def _bind_error(host: str, port: int) -> str | None:
@@ -358,13 +401,23 @@ def start_envoy(
     wait: bool = True,
     timeout: float = 30.0,
     log_level: str = "warning",
+    host: bool | None = None,
+    address: str | None = None,
 ) -> MeshEnvoy:
     """Start Envoy for one virtual node or gateway of `mesh`, bootstrapped to `server`'s xDS port.
 
-    The admin interface takes a free loopback port. With `wait`, return only once Envoy
-    has applied the proxy's current configuration. The caller must `stop()` it.
+    `host`: run it in host mode, on loopback addresses of its own (docs/host-mode.md), so any
+    number of proxies share this machine and carry traffic without iptables. The default is host
+    mode for a virtual node (App Mesh's placement needs interception and the same 15000/15001 for
+    every node) and App Mesh's placement for a gateway (its listeners on the server's listener
+    address, e.g. 127.0.0.1:<port>). `address` (implies host mode) chooses the task address;
+    otherwise a free block is taken. The admin interface takes a free loopback port.
+    With `wait`, return only once Envoy has applied the proxy's current configuration.
+    A listener address that something else holds raises AddressInUse within a few seconds.
+    The caller must `stop()` it.
     """
     from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.host import lease as host_lease
     from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
@@ -374,7 +427,13 @@ def start_envoy(
         raise ValueError("this appmesh-local server runs without xDS")
     kind, name = (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, virtual_gateway)
     assert name is not None
-    proxy = ProxyRef(account, region, mesh, kind, name)
+    if host is None:
+        host = address is not None or kind == "virtualNode"
+    elif address is not None and not host:
+        raise ValueError("address= places the proxy in host mode; it cannot go with host=False")
+    lease = host_lease(address) if host else None
+    placement = lease.placement if lease is not None else None
+    proxy = ProxyRef(account, region, mesh, kind, name, placement.key() if placement is not None else "")
     bootstrap = render_bootstrap(
         mesh,
         kind,
@@ -385,16 +444,148 @@ def start_envoy(
         account=account,
         region=region,
         xds_token=server.server.xds_token(proxy),  # when the server authenticates its proxies
+        host=placement,
     )
-    _check_listener_ports(server, proxy)
-    process = EnvoyProcess(bootstrap, log_level=log_level)
-    envoy = MeshEnvoy(server, process, proxy)
-    process.start(wait_live=False, timeout=timeout)
+    envoy = MeshEnvoy(server, EnvoyProcess(bootstrap, log_level=log_level), proxy, lease)
+    # A placed proxy's snapshot is built now (the address check reads it) and stays wanted, as a
+    # host-mode instance of its node, until stop(): a reconnecting Envoy keeps its place meanwhile.
+    server.xds.cache.want(proxy)
     try:
+        _check_listener_ports(server, proxy)
+        envoy.process.start(wait_live=False, timeout=timeout)
         if wait:
             envoy.wait_synced(timeout)
-            process.wait_live(timeout)
+            envoy.process.wait_live(timeout)
     except BaseException:
-        process.stop()
+        envoy.stop()
         raise
     return envoy
+
+
+# ---- apps with their sidecars ------------------------------------------------------------------
+class MeshApp:
+    """An app process and its Envoy sidecar in host mode: what `appmesh-local run` starts, in-process.
+
+    `address` is where others reach the node (its Envoy's ingress on the listener ports),
+    `app_address` where the app listens, `egress_address` the app's way to its backends;
+    `env` is the environment the app got (README "Host mode"). `stop()` ends both.
+    """
+
+    def __init__(self, envoy: MeshEnvoy, process: Any, env: dict[str, str], ports: list[int], workdir: Path) -> None:
+        self.envoy = envoy
+        self.process = process
+        self.env = env
+        self.ports = ports
+        self.workdir = workdir
+
+    @property
+    def placement(self) -> Any:
+        return self.envoy.placement
+
+    @property
+    def address(self) -> str:
+        return str(self.envoy.placement.address)
+
+    @property
+    def app_address(self) -> str:
+        return str(self.envoy.placement.app_address)
+
+    @property
+    def egress_address(self) -> str:
+        return str(self.envoy.placement.egress_address)
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "app.log"
+
+    def url(self, path: str = "/", port: int | None = None) -> str:
+        """http://<address>:<port><path>: the node as its clients reach it, through its Envoy."""
+        return f"http://{self.address}:{port or self.ports[0]}{path}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.envoy.alive()
+
+    def __enter__(self) -> MeshApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        """What the app wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> int | None:
+        """Stop the app (its whole process group), then its Envoy; the app's exit status."""
+        from appmesh_local.proxy.app import stop_app
+
+        try:
+            code = stop_app(self.process)
+        finally:
+            self.envoy.stop()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return code
+
+
+def start_app(
+    server: InProcessServer,
+    mesh: str,
+    virtual_node: str,
+    command: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    address: str | None = None,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    timeout: float = 30.0,
+    log_level: str = "warning",
+) -> MeshApp:
+    """Start virtual node `virtual_node`'s Envoy in host mode, then `command` as its app.
+
+    The app gets this process's environment, `env`, and host mode's variables (where to listen:
+    APPMESH_LOCAL_APP_HOST and the listener ports, PORT when there is one; HTTP_PROXY and
+    APPMESH_LOCAL_EGRESS_HOST to reach its backends). Returns once the app accepts connections
+    on every listener port at its app address; raises (and stops both) when it exits or does not
+    within `timeout`.
+    """
+    from appmesh_local.proxy.app import app_environment, stop_app, wait_listening
+    from appmesh_local.proxy.app import start_app as start_process
+    from appmesh_local.proxy.listeners import ingress_ports, listeners_dump
+
+    envoy = start_envoy(
+        server,
+        mesh,
+        virtual_node=virtual_node,
+        account=account,
+        region=region,
+        timeout=timeout,
+        log_level=log_level,
+        host=True,
+        address=address,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="appmesh-app-"))
+    try:
+        ports = ingress_ports(listeners_dump(envoy.admin_get))
+        app_env = app_environment(envoy.placement, ports, envoy.admin_url, base={**os.environ, **(env or {})})
+        with open(workdir / "app.log", "wb") as log:
+            process = start_process(command, app_env, cwd=cwd, log=log, remove=[workdir])
+        app = MeshApp(envoy, process, app_env, ports, workdir)
+        closed = wait_listening(app.app_address, ports, timeout, alive=lambda: process.poll() is None)
+        if process.poll() is not None or closed:
+            status = process.poll()
+            stop_app(process)
+            what = (
+                f"exited with status {status}"
+                if status is not None
+                else f"did not listen on {closed} within {timeout}s"
+            )
+            raise RuntimeError(
+                f"the app of {envoy.node_id} ({' '.join(command)}) {what} (it must listen on "
+                f"$APPMESH_LOCAL_APP_HOST={app.app_address}, ports {ports}); its output:\n{app.log_text()[-3000:]}"
+            )
+    except BaseException:
+        envoy.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return app

@@ -4,6 +4,10 @@
 identical ProxyIR for unchanged proxies (their ProxyConfig is reused as is), and within a
 changed proxy every resource whose IR compares equal keeps its previous message object.
 Messages are shared between builds and must be treated as immutable.
+
+Placements (host mode, docs/host-mode.md) add, for each wanted (kind, name, placement key), the
+proxy placed by `translate.host.place_proxy`; the virtual nodes' placements are also their
+host-mode instances, which their clients reach (the translator's `host_instances`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 import weakref
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
@@ -30,10 +34,12 @@ from appmesh_local.envoy.listener import build_listener
 from appmesh_local.envoy.route import build_route, encode_route_configuration, encode_virtual_host
 from appmesh_local.ir import ProxyIR
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.translate.failure import ResourceFailure, describe
+from appmesh_local.translate.host import place_proxy
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -46,6 +52,18 @@ from appmesh_local.xds.proxy_config import (
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
+_ProxyKey = tuple[str, str, str]  # kind, name, placement key ("" as App Mesh placed it)
+PlacedProxy = tuple[str, str, str]  # a wanted (kind, name, placement key), placement key not empty
+
+
+def host_instances(placements: Sequence[PlacedProxy]) -> dict[str, tuple[str, ...]]:
+    """Virtual node → the task addresses of its host-mode instances (sorted): where clients reach it."""
+    found: dict[str, set[str]] = {}
+    for kind, name, key in placements:
+        placement = HostPlacement.from_key(key)
+        if kind == "virtualNode" and placement is not None:
+            found.setdefault(name, set()).add(placement.address)
+    return {name: tuple(sorted(addresses)) for name, addresses in found.items()}
 
 
 class _IdentityMemo:
@@ -85,10 +103,11 @@ class MeshConfigBuilder:
         """`secrets` resolves ACM ARNs into ADS-delivered Secrets (None: referenced, never resolved)."""
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
-        # Per proxy: (its IR, the ACM secrets pending when built, its config).
-        self._proxies: dict[tuple[str, str], tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
+        # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
+        self._proxies: dict[_ProxyKey, tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
         # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
-        self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Any]]] = {}
+        self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
+        self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
@@ -98,52 +117,71 @@ class MeshConfigBuilder:
             )
         )
 
-    def build(self, snapshot: MeshSnapshot) -> MeshConfig:
-        """Every proxy's config. A proxy that cannot be translated or built keeps its last good
-        config (if it had one) and is reported in `failures`; the others are built as usual."""
-        mesh_ir = self.translator.translate(snapshot)
-        proxies: dict[tuple[str, str], ProxyConfig] = {}
+    def build(self, snapshot: MeshSnapshot, placements: Sequence[PlacedProxy] = ()) -> MeshConfig:
+        """Every proxy's config, and the placed copies wanted now (`placements`, host mode). A proxy that
+        cannot be translated or built keeps its last good config (if it had one) and is reported in
+        `failures`; the others are built as usual."""
+        mesh_ir = self.translator.translate(snapshot, host_instances(placements))
+        built: dict[_ProxyKey, ProxyConfig] = {}
         problems = list(mesh_ir.problems)
         failures = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
-        for proxy in mesh_ir.proxies:
-            ident = (proxy.kind, proxy.name)
+        wanted_placed = {(kind, name, key) for kind, name, key in placements if key}
+        wanted: list[tuple[_ProxyKey, ProxyIR]] = [((p.kind, p.name, ""), p) for p in mesh_ir.proxies]
+        by_ident = {(p.kind, p.name): p for p in mesh_ir.proxies}
+        wanted += [(ident, by_ident[ident[:2]]) for ident in sorted(wanted_placed) if ident[:2] in by_ident]
+        for ident, source in wanted:
+            kind, name, key = ident
             try:
+                proxy = self._place(source, ident, snapshot.name) if key else source
                 # ACM material can change (renewal, import) while the mesh does not: resolved every build.
                 resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
                 pending = resolved.pending if resolved is not None else frozenset()
                 cached = self._proxies.get(ident)
                 if cached is None or cached[0] is not proxy or cached[1] != pending:
-                    cached = (proxy, pending, self._build_proxy(proxy, pending))
+                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
                 if resolved is not None:
                     problems.extend(resolved.problems)
                     cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
             except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
-                failures[ident] = ResourceFailure.wrap(f"{proxy.kind} {proxy.name}", error).reason
+                where = f"{kind} {name}" + (f" ({key})" if key else "")
+                failures[(kind, name)] = ResourceFailure.wrap(where, error).reason
                 continue
             self._proxies[ident] = cached
-            proxies[ident] = cached[2]
-        for ident in failures:
-            last_good = self._proxies.get(ident)
-            if last_good is not None:
-                proxies[ident] = last_good[2]
-        for ident in [k for k in self._proxies if k not in proxies]:
+            built[ident] = cached[2]
+        for ident, (_, _, last_good) in self._proxies.items():
+            if ident not in built and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
+                built[ident] = last_good
+        for ident in [k for k in self._proxies if k not in built]:
             del self._proxies[ident]
             self._resources.pop(ident, None)
+            self._placed.pop(ident, None)
         return MeshConfig(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies=proxies,
+            proxies={(kind, name): config for (kind, name, key), config in built.items() if not key},
             problems=tuple(dict.fromkeys(problems)),
             failures=failures,
+            placed={ident: config for ident, config in built.items() if ident[2]},
         )
 
-    def _build_proxy(self, proxy: ProxyIR, pending: frozenset[str] = frozenset()) -> ProxyConfig:
+    def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
+        """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
+        cached = self._placed.get(ident)
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        placement = HostPlacement.from_key(ident[2])
+        assert placement is not None
+        placed = place_proxy(source, placement, mesh)
+        self._placed[ident] = (source, placed)
+        return placed
+
+    def _build_proxy(self, proxy: ProxyIR, ident: _ProxyKey, pending: frozenset[str] = frozenset()) -> ProxyConfig:
         """`pending`: ACM secrets the proxy names that cannot be delivered yet (`bridge.secrets`)."""
         resources: dict[str, Any] = {t: {} for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
-        previous = self._resources.get((proxy.kind, proxy.name), {})
+        previous = self._resources.get(ident, {})
         current: dict[_ResourceKey, tuple[Any, Any]] = {}
 
         def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
@@ -188,8 +226,8 @@ class MeshConfigBuilder:
                     cluster.endpoints,
                     partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
-        self._resources[(proxy.kind, proxy.name)] = current
-        before = self._proxies.get((proxy.kind, proxy.name))
+        self._resources[ident] = current
+        before = self._proxies.get(ident)
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
@@ -246,9 +284,12 @@ def _with_secrets(config: ProxyConfig, secrets: dict[str, Message]) -> ProxyConf
 
 
 def build_mesh_config(
-    snapshot: MeshSnapshot, bind_address: str = DEFAULT_BIND_ADDRESS, builder: MeshConfigBuilder | None = None
+    snapshot: MeshSnapshot,
+    bind_address: str = DEFAULT_BIND_ADDRESS,
+    builder: MeshConfigBuilder | None = None,
+    placements: Sequence[PlacedProxy] = (),
 ) -> MeshConfig:
-    """Translate `snapshot` and build every proxy's Envoy resources.
+    """Translate `snapshot` and build every proxy's Envoy resources (and those of `placements`).
 
     Without `builder` this is a pure one-shot build. The reconciler should keep one
     MeshConfigBuilder per mesh and pass it, so unchanged resources are not rebuilt
@@ -256,7 +297,7 @@ def build_mesh_config(
     """
     if builder is None:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address))
-    return builder.build(snapshot)
+    return builder.build(snapshot, placements)
 
 
 def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:
@@ -270,7 +311,8 @@ def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:
 
 
 def dump_mesh_config(config: MeshConfig) -> dict[str, Any]:
-    """Every proxy's resources (and the problems, and failures if any) as plain data, for golden files and `translate`."""
+    """Every proxy's resources (and the problems, failures and placed proxies if any) as plain data, for
+    golden files and `translate`."""
     data: dict[str, Any] = {
         "proxies": {
             f"{kind}/{name}": dump_proxy_config(proxy) for (kind, name), proxy in sorted(config.proxies.items())
@@ -279,4 +321,9 @@ def dump_mesh_config(config: MeshConfig) -> dict[str, Any]:
     }
     if config.failures:
         data["failures"] = {f"{kind}/{name}": reason for (kind, name), reason in sorted(config.failures.items())}
+    if config.placed:
+        data["placed"] = {
+            f"{kind}/{name} {key}": dump_proxy_config(proxy)
+            for (kind, name, key), proxy in sorted(config.placed.items())
+        }
     return data

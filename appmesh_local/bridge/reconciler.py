@@ -7,6 +7,10 @@ loop: translation is CPU work) rebuilds a mesh once it has been quiet for
 translated keeps its last good snapshot while the rest of its mesh converges (the
 builder isolates it); a whole-mesh failure keeps every last good snapshot. Both are
 recorded for `status`.
+
+Host-mode Envoys (placed proxies) count as changes too: when one connects or goes away the
+cache says so (`on_wanted_change`) and its mesh is rebuilt with the placements wanted now,
+which are also the virtual nodes' host-mode instances (docs/host-mode.md).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
@@ -31,17 +35,21 @@ if TYPE_CHECKING:
     from appmesh_local.bridge.build import MeshConfigBuilder
 
 log = logging.getLogger(__name__)
+PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 
 
 class MeshBuild(Protocol):
     """One mesh snapshot → every proxy's Envoy resources (`MemoTranslator` in the server).
 
+    `placements` are the host-mode copies of proxies wanted now (kind, name, placement key).
     Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh
     may also have `forget(key)`, called when the mesh is deleted.
     """
 
-    def __call__(self, snapshot: MeshSnapshot, *, bind_address: str) -> MeshConfig: ...
+    def __call__(
+        self, snapshot: MeshSnapshot, *, bind_address: str, placements: Sequence[PlacedProxy] = ()
+    ) -> MeshConfig: ...
 
 
 class MemoTranslator:
@@ -61,7 +69,13 @@ class MemoTranslator:
         self.secrets = secrets if secrets is not None else NoSecrets()
         self._builders: dict[MeshKey, tuple[str, MeshConfigBuilder]] = {}
 
-    def __call__(self, snapshot: MeshSnapshot, *, bind_address: str = DEFAULT_BIND_ADDRESS) -> MeshConfig:
+    def __call__(
+        self,
+        snapshot: MeshSnapshot,
+        *,
+        bind_address: str = DEFAULT_BIND_ADDRESS,
+        placements: Sequence[PlacedProxy] = (),
+    ) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
 
@@ -74,7 +88,7 @@ class MemoTranslator:
             )
             self._builders[key] = entry
         try:
-            return build_mesh_config(snapshot, bind_address, builder=entry[1])
+            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements)
         except Exception:
             self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
             raise
@@ -119,6 +133,7 @@ class Reconciler:
         if self.build is None:
             self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
+        self.cache.on_wanted_change = self.mark_dirty
         for key in self.store.mesh_keys():
             self.mark_dirty(key)
         self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
@@ -126,6 +141,7 @@ class Reconciler:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.store.unsubscribe(self.on_change)
+        self.cache.on_wanted_change = None
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -200,8 +216,9 @@ class Reconciler:
             return
         if self.build is None:
             self.build = MemoTranslator()
+        placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
-            config = self.build(snapshot, bind_address=self.bind_address)
+            config = self.build(snapshot, bind_address=self.bind_address, placements=placements)
             update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
@@ -227,7 +244,7 @@ class Reconciler:
             list(config.problems) + update.problems,
             None,
             duration_ms=duration_ms,
-            proxies=len(config.proxies),
+            proxies=len(config.proxies) + len(config.placed),
             failures=config.failures,
         )
         if self.gc_freeze and duration_ms >= FREEZE_AFTER_MS:

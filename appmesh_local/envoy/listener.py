@@ -26,7 +26,10 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
         rds=hcm_pb2.Rds(config_source=ads_source(), route_config_name=spec.route_config),
         http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))],
-        upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
+        upgrade_configs=[
+            hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type=kind)
+            for kind in (("websocket", "CONNECT") if spec.allow_connect else ("websocket",))
+        ],
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=True,
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
@@ -71,22 +74,31 @@ def build_filter_chain(chain: FilterChain, pending: frozenset[str] = frozenset()
     return built
 
 
+def _socket_address(address: str, port: int) -> address_pb2.Address:
+    return address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=address, port_value=port, ipv4_compat=address == "::")
+    )
+
+
 def build_listener(spec: Listener, pending: frozenset[str] = frozenset()) -> listener_pb2.Listener:
     """`pending`: ACM secrets the control plane cannot deliver yet (`envoy.tls`)."""
     listener = listener_pb2.Listener(
         name=spec.name,
-        address=address_pb2.Address(
-            socket_address=address_pb2.SocketAddress(
-                address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::"
-            )
-        ),
         filter_chains=[build_filter_chain(c, pending) for c in spec.filter_chains],
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),
     )
-    # Without this, a second Envoy binding the same address silently shares its connections
-    # (SO_REUSEPORT); with it, the clash is a visible NACK in `appmesh-local status`.
-    listener.enable_reuse_port.value = False
+    if spec.internal:
+        # No socket at all: only this Envoy's own clusters reach it (envoy_internal_address), so no
+        # other process on the machine can take its place or receive its traffic.
+        listener.internal_listener.SetInParent()
+    else:
+        listener.address.CopyFrom(_socket_address(spec.address, spec.port))
+        for address, port in spec.additional:
+            listener.additional_addresses.add(address=_socket_address(address, port))
+        # Off, a second Envoy binding the same address is a bind error Envoy reports (a NACK in
+        # `status`) instead of silently sharing its connections (SO_REUSEPORT).
+        listener.enable_reuse_port.value = spec.reuse_port
     if spec.use_original_dst:
         listener.use_original_dst.value = True
     if spec.tls_inspector:

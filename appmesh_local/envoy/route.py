@@ -34,7 +34,9 @@ def build_header_matcher(spec: HeaderMatch) -> rc_pb2.HeaderMatcher:
 
 def build_match(spec: RouteMatch) -> rc_pb2.RouteMatch:
     match = rc_pb2.RouteMatch(headers=[build_header_matcher(h) for h in spec.headers])
-    if spec.path_kind == "exact":
+    if spec.path_kind == "connect":
+        match.connect_matcher.SetInParent()
+    elif spec.path_kind == "exact":
         match.path = spec.path
     elif spec.path_kind == "regex":
         match.safe_regex.CopyFrom(_regex(spec.path))
@@ -98,6 +100,9 @@ def build_route(spec: HttpRoute) -> rc_pb2.Route:
         action.regex_rewrite.CopyFrom(_whole_path_rewrite(spec.path_rewrite))
     if spec.host_rewrite is not None:
         action.host_rewrite_literal = spec.host_rewrite
+    if spec.match.path_kind == "connect":
+        # Terminate the CONNECT here and carry the tunnelled bytes to the cluster as TCP.
+        action.upgrade_configs.add(upgrade_type="CONNECT").connect_config.SetInParent()
     return route
 
 

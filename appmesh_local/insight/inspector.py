@@ -77,8 +77,8 @@ class Inspector:
             return {}
         out: dict[tuple[str, str], dict[str, dict[str, Message]]] = {}
         for ref in self.cache.proxies():
-            if ref.mesh_key != (account, region, mesh):
-                continue
+            if ref.mesh_key != (account, region, mesh) or ref.placement:
+                continue  # a host-mode copy has the same configuration on other addresses
             snapshot = self.cache.get(ref)
             if snapshot is None:
                 continue

@@ -49,7 +49,10 @@ class QueryMatch:
 
 @dataclass(frozen=True)
 class RouteMatch:
-    """Path match (path_kind: prefix | exact | regex) plus header and query conditions."""
+    """Path match (path_kind: prefix | exact | regex) plus header and query conditions.
+
+    path_kind `connect` matches HTTP CONNECT requests (path unused); their route tunnels the
+    connection's bytes to its cluster (host mode's HTTP proxy)."""
 
     path_kind: str
     path: str
@@ -164,11 +167,14 @@ class UpstreamTls:
 
 @dataclass(frozen=True)
 class HttpFilter:
-    """A chain ending in an HTTP connection manager that loads `route_config` over ADS."""
+    """A chain ending in an HTTP connection manager that loads `route_config` over ADS.
+
+    `allow_connect`: the connection manager accepts HTTP CONNECT (host mode's HTTP proxy)."""
 
     stat_prefix: str
     route_config: str
     access_logs: tuple[AccessLog, ...] = ()
+    allow_connect: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,13 @@ class FilterChain:
 
 @dataclass(frozen=True)
 class Listener:
+    """One Envoy listener. `internal`: an Envoy internal listener (no socket; reached only by
+    this Envoy's own clusters through `Endpoint.internal_listener`), so `address`/`port` are
+    nominal. `additional`: more (address, port) pairs the same listener binds (host mode).
+    `reuse_port`: SO_REUSEPORT, which Envoy needs to update a listener whose address list changes
+    (host mode, where every backend port is an address of the egress listener); off otherwise, so a
+    second process on the same address is a bind error instead of a silent share."""
+
     name: str
     address: str
     port: int
@@ -203,12 +216,18 @@ class Listener:
     use_original_dst: bool
     filter_chains: tuple[FilterChain, ...]
     tls_inspector: bool = True
+    internal: bool = False
+    additional: tuple[tuple[str, int], ...] = ()
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A socket address, or (`internal_listener` set) this Envoy's own internal listener of that name."""
+
     address: str
     port: int
+    internal_listener: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ GATEWAY_EGRESS_BIND_ADDRESS = "127.0.0.1"
 LOCAL_APP_V4 = "127.0.0.1"
 LOCAL_APP_V6 = "::1"
 SELF_REDIRECT_VHOST = "self_redirect"
+HTTP_PROXY_PORT = EGRESS_PORT  # host mode: the egress address's HTTP proxy (HTTP_PROXY, CONNECT)
+HTTP_PROXY_CHAIN = "egress_http_proxy"
+HTTP_PROXY_STAT_PREFIX = "egress_http_proxy"
 DEFAULT_BACKEND_VHOST = "default_backend"
 VIRTUAL_SERVICE_HEADER = "x-app-mesh-virtual-service"
 AGGREGATE_STATS_KEY = "aws.appmesh.aggregate_stats"
@@ -47,6 +50,11 @@ def self_redirect_cluster(mesh: str, gateway: str, protocol: str, listener_port:
     """Gateway → own egress; the listener port appears only with several gateway listeners."""
     middle = "self_redirect" if listener_port is None else f"self_redirect_{listener_port}"
     return f"cds_ingress_{mesh}_{gateway}_{middle}_{protocol}_{EGRESS_PORT}"
+
+
+def host_redirect_cluster(mesh: str, node: str, port: int) -> str:
+    """Host mode: from the HTTP proxy on the egress address's 15001 to the same Envoy's egress on `port`."""
+    return f"cds_egress_{mesh}_{node}_self_redirect_{port}"
 
 
 def amazonaws_cluster(mesh: str) -> str:

@@ -15,7 +15,10 @@ import ipaddress
 from typing import Any
 
 import yaml
+from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb2
 
+from appmesh_local.ir.placement import METADATA_KEY as METADATA_HOST
+from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.xds.auth import ENVOY_AUTHORITY, SIGNING_SERVICES, TOKEN_HEADER, TokenKey
 from appmesh_local.xds.node_id import (
     DEFAULT_REGION,
@@ -28,6 +31,7 @@ from appmesh_local.xds.node_id import (
 )
 
 XDS_CLUSTER = ENVOY_AUTHORITY  # Envoy sends a cluster's name as the :authority a signature covers
+INTERNAL_LISTENER_EXTENSION = "envoy.bootstrap.internal_listener"
 SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
 API_TYPES = ("GRPC", "DELTA_GRPC")
 # The App Mesh agent's static runtime layer (getRuntimeConfigLayer0) minus flags Envoy 1.40 dropped.
@@ -59,6 +63,7 @@ def render_bootstrap(
     xds_socket_path: str | None = None,
     xds_token: str | None = None,
     xds_sigv4: bool = False,
+    host: HostPlacement | None = None,
 ) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
@@ -71,6 +76,7 @@ def render_bootstrap(
     `xds_token` (for `serve --xds-auth`) travels as `initial_metadata` of every ADS stream;
     `xds_sigv4` makes Envoy sign its xDS requests with SigV4 (service `appmesh`, the region of
     the mesh), with the credentials of its environment, as App Mesh's Envoy image did.
+    `host` places the proxy in host mode (its own loopback addresses, docs/host-mode.md).
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
@@ -82,6 +88,8 @@ def render_bootstrap(
         metadata[METADATA_REGION] = region
     if admin_port:  # a fixed admin port: the console can read this proxy's stats there
         metadata[METADATA_ADMIN] = f"{admin_address}:{admin_port}"
+    if host is not None:
+        metadata[METADATA_HOST] = host.metadata()
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
     if metadata:
         node["metadata"] = metadata
@@ -110,6 +118,7 @@ def render_bootstrap(
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
+        "bootstrap_extensions": [internal_listener_extension()],
         "static_resources": {
             "clusters": [
                 xds_cluster(
@@ -128,6 +137,18 @@ def render_bootstrap(
     if outlier_event_log_path:
         bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
     return bootstrap
+
+
+def internal_listener_extension() -> dict[str, Any]:
+    """The bootstrap extension Envoy requires before it accepts internal listeners.
+
+    A gateway's path back into its own egress listener is one (docs/translation.md): no port
+    on the machine is involved, so another proxy can neither block it nor receive its traffic.
+    """
+    return {
+        "name": INTERNAL_LISTENER_EXTENSION,
+        "typed_config": {"@type": "type.googleapis.com/" + internal_listener_pb2.InternalListener.DESCRIPTOR.full_name},
+    }
 
 
 def _grpc_service(envoy_grpc: dict[str, Any], token: str | None) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
 from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap, with_xds_token
+from appmesh_local.proxy.listeners import ListenerWatch
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
@@ -105,6 +107,10 @@ def envoy_command(
 
     Returns Envoy's exit status (128 + N when a signal N ended it; 0 when stopped as asked). Envoy and its work
     directory go away with this process however it ends (EnvoyProcess's supervisor).
+
+    A listener Envoy cannot bind when it starts (an address someone else holds) stops it with
+    status 1 and Envoy's reason: never a proxy serving some listeners and not others. Later
+    failures (a change it cannot apply) are reported and Envoy keeps its last good listeners.
     """
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     envoy = EnvoyProcess(
@@ -132,7 +138,7 @@ def envoy_command(
                 flush=True,
             )
             assert envoy.proc is not None
-            code = envoy.proc.wait()
+            code = _wait_watching_listeners(envoy, bootstrap["node"]["id"])
         except KeyboardInterrupt:
             pass
         except (RuntimeError, TimeoutError) as error:  # Envoy exited (or hung) before its admin came up
@@ -147,6 +153,31 @@ def envoy_command(
     if code is None:  # stopped on request: ending by our SIGTERM (Envoy still starting up) is success too
         code = 0 if stopped in (None, -signal.SIGTERM) else stopped
     return code if code >= 0 else 128 - code
+
+
+def _wait_watching_listeners(envoy: EnvoyProcess, node_id: str) -> int:
+    """Envoy's exit status; 1 when a listener could not bind as it started (the caller stops Envoy)."""
+    assert envoy.proc is not None
+    watch = ListenerWatch(lambda path: envoy.admin_get(path, timeout=2))
+    while True:
+        try:
+            return envoy.proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
+        if envoy.admin_url is None:
+            continue  # admin not up yet
+        was_started = watch.started
+        _, errors = watch.poll()
+        if errors and not was_started:
+            print(
+                f"appmesh-local: envoy for {node_id} cannot listen: {'; '.join(errors)}; stopping it "
+                "(another process holds that address: stop it, or choose other ports)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        for error in errors:
+            print(f"appmesh-local: warning: envoy for {node_id} rejected a listener: {error}", file=sys.stderr)
 
 
 def status_command(endpoint: str = "http://127.0.0.1:4600", as_json: bool = False, timeout: float = 5.0) -> str:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+from appmesh_local.ir.placement import HostPlacement
+
 TYPE_ORDER = ("cds", "eds", "lds", "rds", "sds")
+
+
+def _placed_at(placement: str | None) -> str:
+    """` @<task address>` for a host-mode proxy (its placement key), else nothing."""
+    try:
+        where = HostPlacement.from_key(placement or "")
+    except ValueError:
+        return f" ({placement})"
+    return f" @{where.address}" if where is not None else ""
 
 
 def render_status(data: dict[str, Any], now: float | None = None) -> str:
@@ -17,7 +28,7 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     rows = [
         [
             p.get("mesh") or "",
-            f"{p.get('kind')}/{p.get('name')}",
+            f"{p.get('kind')}/{p.get('name')}" + _placed_at(p.get("placement")),
             p.get("stream", ""),
             _age(p.get("connected_since"), now),
             _acked(p.get("types", {})),

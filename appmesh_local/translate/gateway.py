@@ -1,9 +1,12 @@
 """A virtual gateway → its proxy (docs/reference.md#virtual-gateway, #gateway-routes).
 
-Gateway listeners route each gateway route to the STATIC `self_redirect` cluster
-(127.0.0.1:15001) with host/prefix rewrites; the gateway's own egress listener on
-15001 then routes like a virtual node's egress, one virtual host per targeted service
-(per service and provider port when routes target one service on several ports).
+Gateway listeners route each gateway route to the STATIC `self_redirect` cluster with
+host/prefix rewrites; the gateway's own egress listener then routes like a virtual node's
+egress, one virtual host per targeted service (per service and provider port when routes
+target one service on several ports). App Mesh bound that egress listener on
+127.0.0.1:15001; here it is an Envoy internal listener of the same name, reached through
+an internal address, so two gateways on one machine never share (or steal) a port
+(docs/translation.md, "The gateway's way back into itself").
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def gateway_proxy(
         redirect = Cluster(
             name=names.self_redirect_cluster(mesh, name, protocol, port if len(listeners_spec) > 1 else None),
             discovery="static",
-            endpoints=(Endpoint("127.0.0.1", names.EGRESS_PORT),),
+            endpoints=(Endpoint("", 0, internal_listener=names.egress_listener()),),
             connect_timeout_ms=SELF_REDIRECT_CONNECT_TIMEOUT_MS,
             http2=protocol in (HTTP2, GRPC),
             circuit_breakers=circuit_breakers(lst.get("connectionPool")),
@@ -224,9 +227,9 @@ def gateway_proxy(
             )
         )
     route_configs.append(RouteConfig(name=egress_rds, virtual_hosts=tuple(vhosts)))
+    # An internal connection has no destination port: the one chain matches everything.
     egress_chain = FilterChain(
         name=f"egress_http_{names.EGRESS_PORT}",
-        destination_port=names.EGRESS_PORT,
         http=HttpFilter(stat_prefix="egress", route_config=egress_rds, access_logs=logs),
     )
     listeners.append(
@@ -237,6 +240,8 @@ def gateway_proxy(
             direction="OUTBOUND",
             use_original_dst=False,
             filter_chains=(egress_chain,),
+            tls_inspector=False,
+            internal=True,
         )
     )
     return ProxyIR(

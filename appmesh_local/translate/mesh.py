@@ -51,9 +51,11 @@ class Translator:
         self._vhosts[(service, port)] = (sp, vhost)
         return vhost
 
-    def translate(self, snapshot: MeshSnapshot) -> MeshIR:
-        """The mesh's proxies; one that cannot be translated is left out, with the reason, in `failures`."""
-        run = _Run(self, snapshot)
+    def translate(self, snapshot: MeshSnapshot, host_instances: Mapping[str, tuple[str, ...]] | None = None) -> MeshIR:
+        """The mesh's proxies; one that cannot be translated is left out, with the reason, in `failures`.
+
+        `host_instances`: virtual node name → task addresses of its host-mode instances (sorted)."""
+        run = _Run(self, snapshot, host_instances or {})
         proxies: list[ProxyIR] = []
         failures: list[ProxyFailure] = []
         builds = [("virtualNode", n, run.node_proxy) for n in sorted(snapshot.virtual_nodes)]
@@ -102,9 +104,12 @@ class Translator:
 class _Run:
     """One translation: per-call caches over the translator's memo."""
 
-    def __init__(self, translator: Translator, snapshot: MeshSnapshot) -> None:
+    def __init__(
+        self, translator: Translator, snapshot: MeshSnapshot, host_instances: Mapping[str, tuple[str, ...]]
+    ) -> None:
         self.t = translator
         self.s = snapshot
+        self.host_instances = host_instances
         self.mesh = snapshot.name
         self.mesh_spec: Mapping[str, Any] = snapshot.spec or {}
         self.default_retry: RetryPolicy | None = DEFAULT_RETRY if translator.options.default_retry_policy else None
@@ -124,12 +129,13 @@ class _Run:
         if spec is not None:
             cloud_map = (spec.get("serviceDiscovery") or {}).get("awsCloudMap")
             instances = discover(self.t.cloud_map, self.s.account, self.s.region, cloud_map) if cloud_map else ()
-            key = (self.mesh, self.mesh_spec, spec, instances)
+            hosts = self.host_instances.get(name, ())
+            key = (self.mesh, self.mesh_spec, spec, instances, hosts)
             cached = self.t._targets.get(name)
             if cached is not None and cached[0] == key:
                 result = cached[1]
             else:
-                result = node_target(self.mesh, self.mesh_spec, name, spec, instances)
+                result = node_target(self.mesh, self.mesh_spec, name, spec, instances, hosts)
                 self.t._targets[name] = (key, result)
         self._targets[name] = result
         return result
@@ -244,7 +250,10 @@ class _Run:
 
 
 def translate_mesh(
-    snapshot: MeshSnapshot, options: TranslateOptions | None = None, cloud_map: CloudMapLookup | None = None
+    snapshot: MeshSnapshot,
+    options: TranslateOptions | None = None,
+    cloud_map: CloudMapLookup | None = None,
+    host_instances: Mapping[str, tuple[str, ...]] | None = None,
 ) -> MeshIR:
     """Translate one mesh snapshot to IR (a fresh memo each call)."""
-    return Translator(options, cloud_map).translate(snapshot)
+    return Translator(options, cloud_map).translate(snapshot, host_instances)

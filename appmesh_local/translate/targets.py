@@ -2,6 +2,11 @@
 
 Policies the *server* declares on its listener (outlier detection, health check) are
 realised in the clients' egress clusters (docs/reference.md#big-picture, #egress-clusters, #outlier-detection, #health-checks).
+
+A DNS node with host-mode instances (its Envoys run on this machine with host placements) is
+reached at those instances' addresses: its clients' egress clusters become EDS clusters over
+them, as ECS's service registry made a task's address what its DNS name resolved to
+(docs/host-mode.md). Cloud Map nodes keep Cloud Map's instances.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ def _egress_cluster(
     node_spec: Mapping[str, Any],
     listener: Mapping[str, Any],
     instances: Discovered,
+    host_addresses: tuple[str, ...] = (),
 ) -> Cluster | None:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
@@ -102,6 +108,8 @@ def _egress_cluster(
             stats_tags=(StatsTag("TargetVirtualNode", node),),
         )
 
+    if discovery.get("dns") and host_addresses:
+        return cluster("eds", tuple(Endpoint(a, port) for a in host_addresses))
     if discovery.get("dns"):
         dns = discovery["dns"]
         kind = "strict_dns" if dns.get("responseType") == "ENDPOINTS" else "logical_dns"
@@ -113,17 +121,23 @@ def _egress_cluster(
 
 
 def node_target(
-    mesh: str, mesh_spec: Mapping[str, Any], name: str, spec: Mapping[str, Any], instances: Discovered = ()
+    mesh: str,
+    mesh_spec: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    instances: Discovered = (),
+    host_addresses: tuple[str, ...] = (),
 ) -> NodeTarget:
     """Build the target view of virtual node `name` (pure; memoized by the caller).
 
     `instances`: what Cloud Map returned for the node's `awsCloudMap` (cloudmap.discover).
+    `host_addresses`: the task addresses of the node's host-mode instances, sorted.
     """
     listeners = []
     problems = []
     for listener in spec.get("listeners") or ():
         mapping = listener.get("portMapping") or {}
-        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances)
+        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances, host_addresses)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
         listeners.append(

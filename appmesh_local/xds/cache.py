@@ -4,6 +4,11 @@ Writers (the reconciler's thread, or a test) replace snapshots; readers (ADS
 streams on the gRPC loop) take the current immutable snapshot without waiting
 for a build. Watch callbacks run on the writer's thread and must only schedule
 work (streams use `loop.call_soon_threadsafe`).
+
+Placed proxies (`ProxyRef.placement`, host mode) get snapshots only while someone wants them:
+watching one (an Envoy's stream) or `want()`ing it (a starter, before its Envoy connects). When a
+placement becomes wanted or unwanted, `on_wanted_change(mesh key)` lets the writer rebuild that
+mesh (the reconciler reads `wanted(mesh key)`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from appmesh_local.xds.snapshot import (
 )
 
 Watcher = Callable[[], None]
+MeshKey = tuple[str, str, str]
 
 
 @dataclass
@@ -63,6 +69,8 @@ class SnapshotCache:
         # The resources mapping each snapshot was built from (writer-side only): an identical
         # object next time means an unchanged proxy, skipped without hashing anything.
         self._sources: dict[ProxyRef, Mapping[str, Mapping[str, Message]]] = {}
+        self._wanted: dict[ProxyRef, int] = {}  # placed proxies → how many watches/wants hold them
+        self.on_wanted_change: Callable[[MeshKey], None] | None = None
 
     # ---- reads -------------------------------------------------------------------------------
     def get(self, proxy: ProxyRef) -> Snapshot | None:
@@ -92,13 +100,20 @@ class SnapshotCache:
         """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed."""
         mesh_key = (config.account, config.region, config.mesh)
         update = CacheUpdate()
+        configs = {
+            ProxyRef(config.account, config.region, config.mesh, kind, name): proxy_config
+            for (kind, name), proxy_config in config.proxies.items()
+        }
+        configs.update(
+            (ProxyRef(config.account, config.region, config.mesh, kind, name, placement), proxy_config)
+            for (kind, name, placement), proxy_config in config.placed.items()
+        )
         with self._write_lock:
             with self._lock:
                 existing = {p: s for p, s in self._snapshots.items() if p.mesh_key == mesh_key}
             built: dict[ProxyRef, Snapshot] = {}
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
-            for (kind, name), proxy_config in config.proxies.items():
-                proxy = ProxyRef(config.account, config.region, config.mesh, kind, name)
+            for proxy, proxy_config in configs.items():
                 snap = self._build(
                     proxy,
                     proxy_config.resources,
@@ -110,8 +125,7 @@ class SnapshotCache:
                 )
                 if snap is not None:
                     built[proxy] = snap
-            wanted = {ProxyRef(config.account, config.region, config.mesh, k, n) for k, n in config.proxies}
-            update.removed = sorted(p for p in existing if p not in wanted)
+            update.removed = sorted(p for p in existing if p not in configs)
             update.changed = sorted(built)
             with self._lock:
                 self._snapshots.update(built)
@@ -196,20 +210,55 @@ class SnapshotCache:
 
     # ---- watches -----------------------------------------------------------------------------
     def watch(self, proxy: ProxyRef, callback: Watcher) -> tuple[ProxyRef, int]:
-        """Call `callback()` (on the writer's thread) whenever `proxy`'s snapshot changes or goes."""
+        """Call `callback()` (on the writer's thread) whenever `proxy`'s snapshot changes or goes.
+
+        Watching a placed proxy also wants it (see `want`)."""
         token = next(self._watch_ids)
         with self._lock:
             self._watchers.setdefault(proxy, {})[token] = callback
+        self.want(proxy)
         return (proxy, token)
 
     def unwatch(self, handle: tuple[ProxyRef, int]) -> None:
         proxy, token = handle
         with self._lock:
             watchers = self._watchers.get(proxy)
-            if watchers is not None:
-                watchers.pop(token, None)
-                if not watchers:
-                    del self._watchers[proxy]
+            if watchers is None or watchers.pop(token, None) is None:
+                return
+            if not watchers:
+                del self._watchers[proxy]
+        self.unwant(proxy)
+
+    # ---- placed proxies ----------------------------------------------------------------------
+    def want(self, proxy: ProxyRef) -> None:
+        """Ask for a snapshot of placed proxy `proxy` (no-op for App Mesh's placement, always built).
+
+        Pair with `unwant`. The first want of a placement calls `on_wanted_change`."""
+        if not proxy.placement:
+            return
+        with self._lock:
+            count = self._wanted.get(proxy, 0)
+            self._wanted[proxy] = count + 1
+        if count == 0 and self.on_wanted_change is not None:
+            self.on_wanted_change(proxy.mesh_key)
+
+    def unwant(self, proxy: ProxyRef) -> None:
+        """Drop one `want`; the last one lets the next build of its mesh forget that placement."""
+        if not proxy.placement:
+            return
+        with self._lock:
+            count = self._wanted.get(proxy, 0) - 1
+            if count > 0:
+                self._wanted[proxy] = count
+                return
+            self._wanted.pop(proxy, None)
+        if count == 0 and self.on_wanted_change is not None:
+            self.on_wanted_change(proxy.mesh_key)
+
+    def wanted(self, mesh_key: MeshKey) -> list[ProxyRef]:
+        """The placed proxies of one mesh that someone wants, sorted."""
+        with self._lock:
+            return sorted(p for p in self._wanted if p.mesh_key == mesh_key)
 
     def _notify(self, proxies: list[ProxyRef]) -> None:
         with self._lock:

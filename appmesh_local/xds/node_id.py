@@ -6,7 +6,9 @@ Accepted forms (docs/reference.md#node-id):
 - the mesh segment may be `<mesh>@<meshOwnerAccount>` in either form.
 The short form carries no account or region: they come from the bootstrap's
 `node.metadata` (`appmesh_local.account`, `appmesh_local.region`), else the
-emulator's defaults. This module is the one place that knows these formats.
+emulator's defaults. `appmesh_local.host` in the metadata places the proxy in host mode
+(`ir.placement.HostPlacement`): its key becomes `ProxyRef.placement`, so each host-mode
+Envoy gets a snapshot of its own. This module is the one place that knows these formats.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from appmesh_local.ir.placement import METADATA_KEY as METADATA_HOST
+from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.settings import DEFAULT_ACCOUNT, DEFAULT_REGION
 from appmesh_local.store.records import PROXY_KINDS
 
@@ -40,6 +44,7 @@ class ProxyRef:
     mesh: str
     kind: str  # "virtualNode" | "virtualGateway"
     name: str
+    placement: str = ""  # "" as App Mesh placed proxies; else HostPlacement.key() (host mode)
 
     @property
     def mesh_key(self) -> tuple[str, str, str]:
@@ -50,7 +55,8 @@ class ProxyRef:
         return format_node_id(self.mesh, self.kind, self.name)
 
     def __str__(self) -> str:
-        return f"{self.account}/{self.region}/mesh/{self.mesh}/{self.kind}/{self.name}"
+        where = f" ({self.placement})" if self.placement else ""
+        return f"{self.account}/{self.region}/mesh/{self.mesh}/{self.kind}/{self.name}{where}"
 
 
 def format_node_id(mesh: str, kind: str, name: str, mesh_owner: str | None = None) -> str:
@@ -88,7 +94,13 @@ def parse_node_id(node_id: str, metadata: Mapping[str, Any] | None = None) -> Pr
         account = owner
     if not mesh or not name:
         raise NodeIdError(f"node id {node_id!r}: empty mesh or resource name")
-    return ProxyRef(account=account, region=region, mesh=mesh, kind=kind, name=name)
+    placement = ""
+    if metadata.get(METADATA_HOST) is not None:
+        try:
+            placement = HostPlacement.from_metadata(metadata[METADATA_HOST]).key()
+        except ValueError as exc:
+            raise NodeIdError(f"node {node_id!r}: {exc}") from None
+    return ProxyRef(account=account, region=region, mesh=mesh, kind=kind, name=name, placement=placement)
 
 
 def _text(value: Any) -> str:

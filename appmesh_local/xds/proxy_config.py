@@ -39,6 +39,8 @@ class MeshConfig:
     matches no listener, a backend with no provider...): shown by `status`.
     Failures are proxies that could not be translated or built, with the reason;
     `proxies` holds their last good config when they had one (it is kept, not removed).
+    `placed` holds the configs of proxies placed elsewhere than App Mesh placed them (host
+    mode), keyed by (kind, name, placement key): built only for placements an Envoy asked for.
     """
 
     account: str
@@ -48,3 +50,4 @@ class MeshConfig:
     proxies: Mapping[tuple[ProxyKind, str], ProxyConfig] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     failures: Mapping[tuple[ProxyKind, str], str] = field(default_factory=dict)
+    placed: Mapping[tuple[ProxyKind, str, str], ProxyConfig] = field(default_factory=dict)

@@ -250,6 +250,7 @@ def _stream_dict(record: StreamStatus) -> dict[str, Any]:
         "mesh": record.proxy.mesh if record.proxy else None,
         "kind": record.proxy.kind if record.proxy else None,
         "name": record.proxy.name if record.proxy else None,
+        "placement": record.proxy.placement if record.proxy else None,
         "reason": None if record.known else (record.node_error or "no such mesh or proxy"),
         "stream": record.kind,
         "peer": record.peer,

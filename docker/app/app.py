@@ -1,4 +1,8 @@
-"""The demo app: answers with its name; `/backend` calls $BACKEND by name, unaware of Envoy (iptables sends it there)."""
+"""The colour app's services, unaware of Envoy (iptables sends their traffic through it).
+
+NAME answers every GET with {"service": NAME, "path": ...}. With BACKEND set (the front), every GET
+calls BACKEND by its virtual service name and nests the answer under "backend".
+"""
 
 import json
 import os
@@ -12,7 +16,7 @@ BACKEND = os.environ.get("BACKEND", "")
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         reply = {"service": NAME, "path": self.path}
-        if self.path.startswith("/backend") and BACKEND:
+        if BACKEND:
             with urllib.request.urlopen(BACKEND, timeout=5) as response:
                 reply["backend"] = json.loads(response.read())
         body = json.dumps(reply).encode()

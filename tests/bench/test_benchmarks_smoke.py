@@ -101,3 +101,14 @@ def test_convergence_benchmark_with_a_real_envoy(tmp_path):
     (case,) = doc["cases"]
     assert case["nodes"] == 4 and case["envoys"] == 1 and len(case["runs"]) == 2
     assert all(run["ack_ms"] > 0 and run["probe_ms"] > 0 for run in case["runs"])
+
+
+def test_hostmode_benchmark_starts_meshes_and_measures_every_path(tmp_path):
+    pytest.importorskip("psutil")
+    missing = _envoy_missing()
+    if missing:
+        pytest.skip(missing)
+    doc = run_benchmark("benchmarks.hostmode", "--meshes", "1", "--requests", "3", out=tmp_path / "hostmode.json")
+    assert doc["proxies"] == 6 and len(doc["envoy_rss_mb"]) == 6
+    assert all(path["n"] == 3 for path in doc["latency"].values())
+    assert set(doc["gateway_self_redirect"]) == {"internal listener", "TCP 127.0.0.1"}

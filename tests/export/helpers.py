@@ -218,7 +218,7 @@ def _static_secret_refs(message: Any) -> Any:
 
 def wait_until_free(address: str, port: int, timeout: float = 15.0) -> None:
     """Envoy binds with SO_REUSEPORT and would share a port someone else listens on: wait until
-    nobody does (another test's gateway on 127.0.0.1:15001), or fail saying who is in the way."""
+    nobody does (the Envoy a test just stopped), or fail saying who is in the way."""
     import time
 
     deadline = time.monotonic() + timeout

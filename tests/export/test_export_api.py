@@ -105,11 +105,10 @@ def test_exported_gateway_carries_the_same_traffic_as_the_xds_driven_one(
     envoy = appmesh_envoy(gateway_mesh, virtual_gateway="gw")
     wait_for_json(f"http://127.0.0.1:{ports['gateway']}/app/ready")
     over_xds = responses(ports["gateway"])
-    envoy.stop()  # the gateway's egress listener is 127.0.0.1:15001: one gateway at a time
+    envoy.stop()  # the exported gateway listens on the same gateway port
 
     [path] = export(appmesh_server, gateway_mesh, tmp_path, "--virtual-gateway", "gw")
-    for port in (15001, ports["gateway"]):
-        wait_until_free("127.0.0.1", port)
+    wait_until_free("127.0.0.1", ports["gateway"])
     with EnvoyProcess(yaml.safe_load(open(path)), log_level="warning") as static_envoy:
         assert static_envoy.state() == "LIVE"
         wait_for_json(f"http://127.0.0.1:{ports['gateway']}/app/ready")

@@ -96,8 +96,11 @@ def test_api_state_dir_and_file_exports_are_identical(tmp_path):
     assert from_api == from_state == from_state_while_running == from_file
     gateway = yaml.safe_load(from_api["virtual-gateway-gw.yaml"])
     assert gateway["admin"]["address"]["socket_address"]["port_value"] == 9901
-    listeners = {item["name"]: item["address"]["socket_address"] for item in gateway["static_resources"]["listeners"]}
-    assert listeners["lds_ingress_0.0.0.0_8088"] == {"address": "0.0.0.0", "port_value": 8088}  # App Mesh's default
+    listeners = {item["name"]: item for item in gateway["static_resources"]["listeners"]}
+    ingress = listeners["lds_ingress_0.0.0.0_8088"]["address"]["socket_address"]
+    assert ingress == {"address": "0.0.0.0", "port_value": 8088}  # App Mesh's default
+    assert listeners["lds_egress_0.0.0.0_15001"]["internal_listener"] == {}  # no port: no clash with anyone
+    assert gateway["bootstrap_extensions"][0]["name"] == "envoy.bootstrap.internal_listener"
 
 
 def test_endpoint_from_the_environment_and_account_option(tmp_path, monkeypatch):

@@ -118,8 +118,11 @@ def static_bootstrap(resources: dict[str, dict[str, Any]], admin_port: int) -> d
             cluster["type"] = "STATIC"
             cluster.pop("edsClusterConfig", None)
             cluster["loadAssignment"] = assignments.get(cluster["name"], {"clusterName": cluster["name"]})
+    from appmesh_local.proxy.bootstrap import internal_listener_extension
+
     return {
         "admin": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": admin_port}}},
+        "bootstrapExtensions": [internal_listener_extension()],  # a gateway's egress is an internal listener
         "staticResources": {"listeners": listeners, "clusters": clusters},
     }
 

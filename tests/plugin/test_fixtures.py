@@ -63,8 +63,10 @@ def test_envoy_fixture_applies_the_nodes_config_and_follows_changes(appmesh_mesh
     envoy = appmesh_envoy(appmesh_mesh, virtual_node="app")
     dump = envoy.config_dump()
     listeners = _listeners(dump)
-    assert listeners["lds_ingress_0.0.0.0_15000"] == "127.0.0.1"
-    assert listeners["lds_egress_0.0.0.0_15001"] == "127.0.0.1"
+    # Host mode (a virtual node's default): App Mesh's names on the proxy's own loopback addresses.
+    assert listeners["lds_ingress_0.0.0.0_15000"] == envoy.address == envoy.placement.address
+    assert listeners["lds_egress_0.0.0.0_15001"] == envoy.placement.egress_address
+    assert envoy.address.startswith("127.") and envoy.address != "127.0.0.1"
     assert f"cds_ingress_{appmesh_mesh}_app_http_8080" in _clusters(dump)
 
     appmesh_client.create_virtual_node(
@@ -154,14 +156,64 @@ def _clusters(dump: dict) -> set[str]:
     }
 
 
-def test_envoy_fixture_refuses_a_second_proxy_on_app_meshs_fixed_ports(appmesh_mesh, appmesh_client, appmesh_envoy):
-    # Envoy binds with SO_REUSEPORT: a second gateway would silently share 127.0.0.1:15001 with the first.
-    for name in ("first", "second"):
-        appmesh_client.create_virtual_gateway(
-            meshName=appmesh_mesh,
-            virtualGatewayName=name,
-            spec={"listeners": [{"portMapping": {"port": free_port(), "protocol": "http"}}]},
-        )
-    appmesh_envoy(appmesh_mesh, virtual_gateway="first")
-    with pytest.raises(RuntimeError, match="127.0.0.1:15001, which is in use"):
-        appmesh_envoy(appmesh_mesh, virtual_gateway="second")
+def _gateway_mesh(client, mesh: str, app_port: int, gateway_port: int) -> None:
+    """A gateway on `gateway_port` whose one route sends everything to a node on `app_port`."""
+    client.create_virtual_node(
+        meshName=mesh,
+        virtualNodeName="app",
+        spec={
+            "listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}],
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}},
+        },
+    )
+    client.create_virtual_service(
+        meshName=mesh, virtualServiceName="app.local", spec={"provider": {"virtualNode": {"virtualNodeName": "app"}}}
+    )
+    client.create_virtual_gateway(
+        meshName=mesh,
+        virtualGatewayName="gw",
+        spec={"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
+    )
+    client.create_gateway_route(
+        meshName=mesh,
+        virtualGatewayName="gw",
+        gatewayRouteName="all",
+        spec={
+            "httpRoute": {
+                "match": {"prefix": "/"},
+                "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}},
+            }
+        },
+    )
+
+
+def test_two_gateways_of_two_meshes_each_reach_their_own_backend(appmesh_mesh, appmesh_client, appmesh_envoy):
+    # Issue 11's reproduction: both gateways used to need 127.0.0.1:15001 for their way back into
+    # themselves; the second one's LDS was NACKed and its traffic answered by the first mesh's backend.
+    from appmesh_local.testing import delete_mesh_tree
+
+    other = f"{appmesh_mesh}-b"
+    appmesh_client.create_mesh(meshName=other)
+    try:
+        with echo_server("mesh-a") as port_a, echo_server("mesh-b") as port_b:
+            gateway_a, gateway_b = free_port(), free_port()
+            _gateway_mesh(appmesh_client, appmesh_mesh, port_a, gateway_a)
+            _gateway_mesh(appmesh_client, other, port_b, gateway_b)
+            envoys = [appmesh_envoy(appmesh_mesh, virtual_gateway="gw"), appmesh_envoy(other, virtual_gateway="gw")]
+            for envoy in envoys:
+                [egress] = [
+                    item["active_state"]["listener"]
+                    for section in envoy.config_dump()["configs"]
+                    for item in section.get("dynamic_listeners", [])
+                    if item["name"] == "lds_egress_0.0.0.0_15001"
+                ]
+                assert "internal_listener" in egress and "address" not in egress  # binds no port at all
+            wait_for_json(f"http://127.0.0.1:{gateway_a}/ready")
+            wait_for_json(f"http://127.0.0.1:{gateway_b}/ready")
+            for round_ in range(50):
+                assert get_json(f"http://127.0.0.1:{gateway_a}/r{round_}")[1]["server"] == "mesh-a"
+                assert get_json(f"http://127.0.0.1:{gateway_b}/r{round_}")[1]["server"] == "mesh-b"
+            for envoy in envoys:
+                assert envoy.stats("http.egress.downstream_rq_total")["http.egress.downstream_rq_total"] >= 50
+    finally:
+        delete_mesh_tree(appmesh_client, other)

@@ -3,7 +3,7 @@
 The gateway pipeline (listener → self_redirect cluster → own egress listener → service
 routes → DNS cluster → app) is all inside one Envoy, so it runs without iptables: proof
 that rewrites, the self_redirect hop and the header-routed `default_backend` work.
-Port 15001 is remapped to a free port so parallel Envoys cannot collide.
+The egress listener is an internal listener: it binds no port, so parallel Envoys cannot collide.
 """
 
 from __future__ import annotations
@@ -130,18 +130,6 @@ def mesh_document(app_port: int, gateway_port: int) -> dict[str, Any]:
     }
 
 
-def remap_port(value: Any, old: int, new: int) -> Any:
-    """Replace port numbers (not names) `old` → `new` in dumped resources."""
-    if isinstance(value, dict):
-        return {
-            k: (new if k in ("portValue", "destinationPort") and v == old else remap_port(v, old, new))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [remap_port(v, old, new) for v in value]
-    return value
-
-
 @pytest.fixture
 def app_port() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
@@ -153,10 +141,11 @@ def app_port() -> Iterator[int]:
 
 
 def test_gateway_routes_rewrite_and_reach_the_app(app_port: int, tmp_path: Path) -> None:
-    gateway_port, egress_port, admin_port = free_port(), free_port(), free_port()
+    gateway_port, admin_port = free_port(), free_port()
     config = build_mesh_config(snapshot_from_document(mesh_document(app_port, gateway_port)), bind_address="127.0.0.1")
     assert config.problems == ()
-    resources = remap_port(dump_proxy_config(config.proxies[("virtualGateway", "gw")]), 15001, egress_port)
+    resources = dump_proxy_config(config.proxies[("virtualGateway", "gw")])
+    assert resources["Listener"]["lds_egress_0.0.0.0_15001"]["internalListener"] == {}
     bootstrap = bootstrap_for(resources)
     bootstrap["admin"] = {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": admin_port}}}
     path = tmp_path / "gw.json"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
+from appmesh_local.proxy.bootstrap import internal_listener_extension
 from appmesh_local.proxy.process import envoy_binary
 from appmesh_local.testing import envoy_available
 from appmesh_local.translate.loader import load_mesh_file
@@ -65,6 +66,7 @@ def bootstrap_for(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     sds_cluster = _static_cluster("static_cluster_sds_unix_socket", {"pipe": {"path": "/tmp/appmesh-local-sds.sock"}})
     return {
         "node": {"id": "mesh/validate/virtualNode/validate", "cluster": "validate"},
+        "bootstrapExtensions": [internal_listener_extension()],
         "dynamicResources": {
             "adsConfig": {
                 "apiType": "GRPC",

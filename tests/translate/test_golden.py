@@ -16,14 +16,26 @@ from tests.translate.conftest import golden_cases, to_yaml
 CASES = golden_cases()
 
 
+def _ordered_like(new: object, old: object) -> object:
+    """`new` with its mapping keys in `old`'s order where both have them (new keys last), so an
+    updated golden file's diff shows what changed, not how the dump happens to order keys."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        keys = [k for k in old if k in new] + [k for k in new if k not in old]
+        return {k: _ordered_like(new[k], old.get(k)) for k in keys}
+    if isinstance(new, list) and isinstance(old, list):
+        return [_ordered_like(n, o) for n, o in zip(new, old)] + new[len(old) :]
+    return new
+
+
 def _check(expected_path: Path, data: object, update: bool) -> None:
-    text = to_yaml(data)
-    if update or not expected_path.exists():
-        expected_path.write_text(text)
+    expected = yaml.safe_load(expected_path.read_text()) if expected_path.exists() else None
+    if update or expected is None:
+        if expected is None or yaml.safe_load(to_yaml(data)) != expected:
+            expected_path.write_text(to_yaml(_ordered_like(data, expected)))
         if not update:
             pytest.fail(f"{expected_path.name} did not exist; written, review and commit it")
         return
-    expected = yaml.safe_load(expected_path.read_text())
+    text = to_yaml(data)
     assert yaml.safe_load(text) == expected, (
         f"{expected_path.name} differs (run pytest --update-golden and review the diff)"
     )

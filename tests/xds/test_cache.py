@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from appmesh_local.xds.cache import SnapshotCache
+from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -116,3 +117,23 @@ def test_nack_ledger():
     assert cache.is_nacked("mesh/m/virtualNode/a", LISTENER, "v1")
     assert not cache.is_nacked("mesh/m/virtualNode/a", CLUSTER_LOAD_ASSIGNMENT, "v1")
     assert not cache.is_nacked("mesh/m/virtualNode/b", LISTENER, "v1")
+
+
+def test_placed_proxies_are_wanted_while_watched_or_wanted():
+    """Host-mode proxies get snapshots only while someone wants them; each change of that set is announced."""
+    cache, changes = SnapshotCache(), []
+    cache.on_wanted_change = changes.append
+    placed = ProxyRef(
+        "123456789012", "us-east-1", "m", "virtualNode", "front", "host:127.100.0.1,127.100.0.2,127.100.0.3"
+    )
+    plain = ProxyRef("123456789012", "us-east-1", "m", "virtualNode", "front")
+    handle = cache.watch(placed, lambda: None)
+    cache.watch(plain, lambda: None)  # App Mesh's placement: always built, never "wanted"
+    cache.want(placed)
+    assert cache.wanted(placed.mesh_key) == [placed] and changes == [placed.mesh_key]
+    cache.unwatch(handle)
+    assert cache.wanted(placed.mesh_key) == [placed] and len(changes) == 1  # still wanted once
+    cache.unwant(placed)
+    assert cache.wanted(placed.mesh_key) == [] and changes == [placed.mesh_key, placed.mesh_key]
+    cache.unwatch(handle)  # a second unwatch of the same handle changes nothing
+    assert len(changes) == 2

@@ -27,26 +27,36 @@ def load_generator():
 
 def test_generated_files_are_current():
     files = load_generator().render()
-    assert {"bootstrap/gateway.yaml", "bootstrap/service-a.yaml", "proxyinit/service-b.sh"} <= set(files)
+    assert set(files) == {
+        "bootstrap/gateway.yaml",
+        "bootstrap/front.yaml",
+        "bootstrap/blue.yaml",
+        "bootstrap/red.yaml",
+        "proxyinit/front.sh",
+        "proxyinit/blue.sh",
+        "proxyinit/red.sh",
+    }
     for relative, content in files.items():
         assert (DOCKER / relative).read_text() == content, f"docker/{relative} is stale: run python docker/generate.py"
+    assert load_generator().stale_files() == [], "files generate.py no longer writes: run python docker/generate.py"
 
 
 def test_bootstraps_are_envoy_v3_and_name_the_proxies():
     for stem, node_id in (
         ("gateway", "mesh/demo/virtualGateway/gateway"),
-        ("service-a", "mesh/demo/virtualNode/service-a"),
+        ("front", "mesh/demo/virtualNode/front"),
     ):
         data = yaml.safe_load((DOCKER / "bootstrap" / f"{stem}.yaml").read_text())
         bootstrap = json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
         assert bootstrap.node.id == node_id
         [cluster] = bootstrap.static_resources.clusters
         assert cluster.type == cluster.LOGICAL_DNS
+        assert [e.name for e in bootstrap.bootstrap_extensions] == ["envoy.bootstrap.internal_listener"]
         assert cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "appmesh"
 
 
 def test_init_scripts_are_app_mesh_rules():
-    script = (DOCKER / "proxyinit" / "service-a.sh").read_text()
+    script = (DOCKER / "proxyinit" / "front.sh").read_text()
     assert script == rules_script(Interception(app_ports=(9080,)))
     assert "-A APPMESH_EGRESS -m owner --uid-owner 1337 -j RETURN" in script
 
@@ -54,9 +64,10 @@ def test_init_scripts_are_app_mesh_rules():
 def test_compose_file_parses_and_references_existing_files():
     compose = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"appmesh", "gateway", "service-a", "service-a-envoy", "service-a-proxyinit", "service-b-envoy"} <= set(
-        services
-    )
+    tasks = ("front", "blue", "red")
+    assert set(services) == {"appmesh", "mesh-setup", "gateway"} | {
+        f"{task}{part}" for task in tasks for part in ("", "-envoy", "-proxyinit")
+    }
     assert services["appmesh"]["build"]["dockerfile"] == "docker/Dockerfile"
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -67,6 +78,50 @@ def test_compose_file_parses_and_references_existing_files():
             assert service["user"] == "1337" and service["network_mode"] == f"service:{name[:-6]}"
             assert service["image"].startswith("envoyproxy/envoy:")
         if name.endswith("-proxyinit"):
-            assert service["cap_add"] == ["NET_ADMIN"]
+            assert service["cap_add"] == ["NET_ADMIN"] and service["network_mode"] == f"service:{name[:-10]}"
+            assert service["command"] == [f"/proxyinit/{name[:-10]}.sh"]
+    assert services["front"]["environment"]["BACKEND"] == "http://color:9080/"
+    assert "color" in services["blue"]["networks"]["default"]["aliases"]  # the virtual service name resolves
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert '"appmesh-local", "serve", "--host", "0.0.0.0"' in dockerfile
+
+
+def test_the_setup_script_makes_the_mesh_the_bootstraps_name(tmp_path):
+    """create-mesh.sh, run with the AWS CLI against a real server, gives every bootstrap's proxy a configuration
+    that wires gateway → front → color (blue 80 / red 20) as the compose file expects."""
+    import os
+    import subprocess
+    import sys
+
+    from appmesh_local.testing import serve_in_thread
+    from appmesh_local.xds.node_id import ProxyRef
+    from appmesh_local.xds.proxy_config import CLUSTER, ROUTE_CONFIGURATION
+
+    with serve_in_thread() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            HOME=str(tmp_path),
+            AWS_ENDPOINT_URL=server.endpoint,
+            AWS_REGION="us-east-1",
+            AWS_DEFAULT_REGION="us-east-1",  # AWS CLI v1 (the test extra); v2 reads AWS_REGION
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_PAGER="",
+        )
+        script = (
+            f'aws() {{ "{sys.executable}" -m awscli "$@" > /dev/null; }}\n'
+            + (DOCKER / "setup" / "create-mesh.sh").read_text()
+        )
+        done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        xds = server.server.xds
+        assert xds.reconciler.flush(10)
+        snapshots = {}
+        for stem, (kind, name, _) in load_generator().PROXIES.items():
+            snapshots[stem] = xds.cache.get(ProxyRef("123456789012", "us-east-1", "demo", kind, name))
+            assert snapshots[stem] is not None, f"no configuration for the {stem} bootstrap's proxy"
+        front_routes = snapshots["front"].types[ROUTE_CONFIGURATION].resources["rds_egress_http_9080"].message
+        [color] = [v for v in front_routes.virtual_hosts if v.name == "color"]
+        weights = {c.name: c.weight.value for c in color.routes[0].route.weighted_clusters.clusters}
+        assert weights == {"cds_egress_demo_blue_http_9080": 80, "cds_egress_demo_red_http_9080": 20}
+        assert "cds_egress_demo_front_http_9080" in snapshots["gateway"].types[CLUSTER].resources

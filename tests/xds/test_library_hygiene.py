@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.xds.test_reconciler import FakeStore
 pytestmark = pytest.mark.timeout(60)
 
 
-def slow_build(snapshot: MeshSnapshot, *, bind_address: str = "0.0.0.0") -> MeshConfig:
+def slow_build(snapshot: MeshSnapshot, *, bind_address: str = "0.0.0.0", placements: Any = ()) -> MeshConfig:
     """A build long enough to be worth a freeze in `serve`."""
     time.sleep(FREEZE_AFTER_MS * 2 / 1000)
     return MeshConfig(snapshot.account, snapshot.region, snapshot.name, snapshot.revision)

@@ -70,6 +70,13 @@ def test_render_empty_status():
     assert text.count("(none)") == 3
 
 
+def test_a_host_mode_proxy_shows_its_task_address():
+    data = json.loads(json.dumps(DATA))
+    data["proxies"][0]["placement"] = "host:127.100.0.5,127.100.0.6,127.100.0.7"
+    row = render_status(data, now=NOW).splitlines()[2]
+    assert "virtualNode/front @127.100.0.5" in row
+
+
 def test_render_held_back_proxies_and_refused_or_cut_off_streams():
     data = {
         "proxies": [],
