@@ -70,6 +70,8 @@ class AppMeshService:
     @staticmethod
     def _gateway_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
         spec_rules.check_virtual_gateway(spec)
+        if current is not None:
+            references.check_gateway_update(store, ctx, mesh, current.key.name, spec)
 
     @staticmethod
     def _service_check(store: Store, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:

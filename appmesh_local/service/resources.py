@@ -18,7 +18,7 @@ from ..store.records import ResourceKey, ResourceRecord
 from . import kinds, pagination, references
 from .arns import arn_for
 from .context import RequestContext
-from .defaults import with_defaults
+from .defaults import stored_spec
 from .quotas import Quotas
 from .views import data_view, ref_view
 
@@ -130,7 +130,7 @@ class Resources:
                 where = "" if kind is kinds.MESH else f" in mesh {key.mesh}"
                 raise Conflict(f"{kind.title} with name {key.name} already exists{where}")
             self._check_quota(ctx, kind, key.mesh, parent)
-            spec = with_defaults(kind.kind, params.get("spec"))
+            spec = stored_spec(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, None)
             now = self.clock()
             record = ResourceRecord(
@@ -157,14 +157,14 @@ class Resources:
         elif params.get("meshOwner") not in (None, ctx.account):
             self.mesh(ctx, params["meshName"], params["meshOwner"])
         record = references.require(self.store, ctx, kind, params["meshName"], params[kind.name_param], parent)
-        return {kind.output_member: data_view(kind, record)}
+        return {kind.output_member: data_view(kind, record, described=True)}
 
     def update(
         self, ctx: RequestContext, operation: str, kind: kinds.Kind, params: dict[str, Any], check: Check
     ) -> dict[str, Any]:
         def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
             current = references.require(self.store, ctx, kind, key.mesh, key.name, parent)
-            spec = with_defaults(kind.kind, params.get("spec"))
+            spec = stored_spec(kind.kind, params.get("spec"))
             check(self.store, ctx, key.mesh, spec, current)
             return replace(
                 current, version=current.version + 1, last_updated_at=self.clock(), status="ACTIVE", spec=spec
@@ -185,7 +185,7 @@ class Resources:
             record = references.require(self.store, ctx, kind, key.mesh, key.name, parent)
             in_use(self.store, ctx, key.mesh, key.name)
             tx.delete(key)
-            return {kind.output_member: data_view(kind, record, status="DELETED")}
+            return {kind.output_member: data_view(kind, record, status="DELETED", described=True)}
 
     def list(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any]) -> dict[str, Any]:
         parent = self._parent(ctx, kind, params) if kind is not kinds.MESH else ""
