@@ -27,6 +27,9 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
         rds=hcm_pb2.Rds(config_source=ads_source(), route_config_name=spec.route_config),
         http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))],
         upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
+        # App Mesh's connection managers carried `tracing: {}`: spans go to whatever tracer the
+        # bootstrap declares (ENABLE_ENVOY_XRAY_TRACING...), none without one.
+        tracing=hcm_pb2.HttpConnectionManager.Tracing(),
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=True,
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
@@ -36,6 +39,8 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
 
 
 def build_tcp_filter(spec: TcpFilter) -> lc_pb2.Filter:
+    if not spec.clusters or any(c.weight < 1 for c in spec.clusters):
+        raise ValueError(f"tcp_proxy {spec.stat_prefix}: Envoy needs at least one cluster, each weighing 1 or more")
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=spec.stat_prefix, access_log=build_access_logs(spec.access_logs))
     if len(spec.clusters) == 1:
         proxy.cluster = spec.clusters[0].cluster
@@ -66,14 +71,21 @@ def build_filter_chain(chain: FilterChain) -> lc_pb2.FilterChain:
     return built
 
 
+def _socket_address(address: str, port: int) -> address_pb2.Address:
+    """`::` also takes IPv4 (ipv4_compat): one socket for every address, as App Mesh's dual-stack listeners."""
+    return address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=address, port_value=port, ipv4_compat=address == "::")
+    )
+
+
 def build_listener(spec: Listener) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=spec.name,
-        address=address_pb2.Address(
-            socket_address=address_pb2.SocketAddress(
-                address=spec.address, port_value=spec.port, ipv4_compat=spec.address == "::"
-            )
-        ),
+        address=_socket_address(spec.address, spec.port),
+        additional_addresses=[
+            listener_pb2.AdditionalAddress(address=_socket_address(extra, spec.port))
+            for extra in spec.additional_addresses
+        ],
         filter_chains=[build_filter_chain(c) for c in spec.filter_chains],
         traffic_direction=base_pb2.TrafficDirection.Value(spec.direction),
         metadata=stats_metadata(()),

@@ -196,6 +196,9 @@ class FilterChain:
 
 @dataclass(frozen=True)
 class Listener:
+    """`address` "::" binds IPv6 and IPv4 (ipv4_compat); `additional_addresses` are more sockets
+    on the same port (e.g. ::1 next to 127.0.0.1 for a dual-stack loopback listener)."""
+
     name: str
     address: str
     port: int
@@ -203,6 +206,7 @@ class Listener:
     use_original_dst: bool
     filter_chains: tuple[FilterChain, ...]
     tls_inspector: bool = True
+    additional_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,15 +227,19 @@ class CircuitBreakers:
 
 @dataclass(frozen=True)
 class OutlierDetection:
+    """Passive ejection; `None` durations are left to Envoy's defaults. A passing active health
+    check never un-ejects a host (App Mesh kept `successful_active_health_check_uneject_host` off)."""
+
     consecutive_5xx: int
-    interval_ms: int
-    base_ejection_time_ms: int
+    interval_ms: int | None
+    base_ejection_time_ms: int | None
     max_ejection_percent: int
 
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """Active health check; protocol http | http2 | grpc | tcp."""
+    """Active health check; protocol http | http2 | grpc | tcp. `host` is the Host (or gRPC
+    :authority) the checks carry: App Mesh sent the target's `<hostname>:<port>`."""
 
     protocol: str
     timeout_ms: int
@@ -239,6 +247,7 @@ class HealthCheck:
     healthy_threshold: int
     unhealthy_threshold: int
     path: str = "/"
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +255,8 @@ class Cluster:
     """One upstream cluster.
 
     discovery: static | logical_dns | strict_dns | eds | original_dst. For `eds`,
-    `endpoints` become the ClusterLoadAssignment pushed over ADS.
+    `endpoints` become the ClusterLoadAssignment pushed over ADS. `drop_removed_hosts`: a host
+    that leaves service discovery leaves the cluster at once, even while its health check passes.
     """
 
     name: str
@@ -260,6 +270,7 @@ class Cluster:
     health_check: HealthCheck | None = None
     tls: UpstreamTls | None = None
     stats_tags: tuple[StatsTag, ...] = ()
+    drop_removed_hosts: bool = False
 
 
 @dataclass(frozen=True)

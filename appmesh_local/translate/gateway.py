@@ -28,6 +28,7 @@ from appmesh_local.ir import (
     WeightedTarget,
     names,
 )
+from appmesh_local.translate.domains import unique_domains
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
@@ -212,6 +213,7 @@ def gateway_proxy(
                 response_headers_to_remove=(names.VIRTUAL_SERVICE_HEADER,),
             )
         )
+    vhosts = unique_domains(vhosts, f"virtual gateway {name} egress", problems)
     route_configs.append(RouteConfig(name=egress_rds, virtual_hosts=tuple(vhosts)))
     egress_chain = FilterChain(
         name=f"egress_http_{names.EGRESS_PORT}",

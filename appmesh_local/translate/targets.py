@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from appmesh_local.ir import GRPC, HTTP2, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag, names
 from appmesh_local.translate.cloudmap import Discovered, cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
-from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
+from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt, uint32
 
 
 @dataclass(frozen=True)
@@ -52,19 +52,35 @@ class NodeTarget:
         return None, f"virtual node {self.name} has several listeners and the target names no port"
 
 
-def _outlier(spec: Mapping[str, Any] | None) -> OutlierDetection | None:
+def _outlier(spec: Mapping[str, Any] | None, where: str, problems: list[str]) -> OutlierDetection | None:
     if not spec:
         return None
+    durations: dict[str, int | None] = {}
+    for field, envoy_default in (("interval", "10 s"), ("baseEjectionDuration", "30 s")):
+        value = duration_ms(spec.get(field))
+        if value == 0:  # the API allows 0; Envoy requires more than zero and would refuse the cluster
+            problems.append(
+                f"{where}: outlierDetection {field} 0 is not usable; Envoy's default {envoy_default} applies"
+            )
+            value = None
+        durations[field] = value
     return OutlierDetection(
-        consecutive_5xx=int(spec["maxServerErrors"]),
-        interval_ms=duration_ms(spec.get("interval")) or 0,
-        base_ejection_time_ms=duration_ms(spec.get("baseEjectionDuration")) or 0,
+        consecutive_5xx=uint32(spec["maxServerErrors"]),
+        interval_ms=durations["interval"],
+        base_ejection_time_ms=durations["baseEjectionDuration"],
         max_ejection_percent=int(opt(spec, "maxEjectionPercent", 10)),
     )
 
 
-def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
+def _health_check(
+    spec: Mapping[str, Any] | None, host: str | None, http2: bool, where: str, problems: list[str]
+) -> HealthCheck | None:
     if not spec:
+        return None
+    if opt(spec, "protocol", "tcp") == GRPC and not http2:
+        # Envoy refuses the cluster ("cluster must support HTTP/2 for gRPC healthchecking") and
+        # the listener's protocol decides the cluster's, so the check cannot be kept.
+        problems.append(f"{where}: a grpc health check needs an http2 or grpc listener; health check not applied")
         return None
     return HealthCheck(
         protocol=opt(spec, "protocol", "tcp"),
@@ -73,6 +89,7 @@ def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
         healthy_threshold=int(spec["healthyThreshold"]),
         unhealthy_threshold=int(spec["unhealthyThreshold"]),
         path=spec.get("path") or "/",
+        host=host,
     )
 
 
@@ -83,17 +100,23 @@ def _egress_cluster(
     node_spec: Mapping[str, Any],
     listener: Mapping[str, Any],
     instances: Discovered,
+    problems: list[str],
 ) -> Cluster | None:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     discovery = node_spec.get("serviceDiscovery") or {}
+    hostname = server_name(discovery)
+    http2 = protocol in (HTTP2, GRPC)
+    where = f"virtual node {node} listener {port}"
     common = dict(
         name=names.egress_cluster(mesh, node, protocol, port),
-        http2=protocol in (HTTP2, GRPC),
-        outlier_detection=_outlier(listener.get("outlierDetection")),
-        health_check=_health_check(listener.get("healthCheck")),
+        http2=http2,
+        outlier_detection=_outlier(listener.get("outlierDetection"), where, problems),
+        health_check=_health_check(
+            listener.get("healthCheck"), f"{hostname}:{port}" if hostname else None, http2, where, problems
+        ),
         stats_tags=(StatsTag("TargetVirtualNode", node),),
-        tls=server_default(listener, server_name(discovery)),
+        tls=server_default(listener, hostname),
     )
     if discovery.get("dns"):
         dns = discovery["dns"]
@@ -103,12 +126,15 @@ def _egress_cluster(
             discovery=kind,
             endpoints=(Endpoint(dns["hostname"], port),),
             dns_lookup_family=dns_lookup_family(pref),
+            drop_removed_hosts=kind == "strict_dns",
             **common,
         )
     if discovery.get("awsCloudMap"):
         cloud_map = discovery["awsCloudMap"]
         pref = ip_preference(mesh_spec, cloud_map)
-        return Cluster(discovery="eds", endpoints=cloud_map_endpoints(instances, port, pref), **common)
+        return Cluster(
+            discovery="eds", endpoints=cloud_map_endpoints(instances, port, pref), drop_removed_hosts=True, **common
+        )
     return None
 
 
@@ -123,7 +149,7 @@ def node_target(
     problems = []
     for listener in spec.get("listeners") or ():
         mapping = listener.get("portMapping") or {}
-        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances)
+        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances, problems)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
         listeners.append(
