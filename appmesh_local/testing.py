@@ -18,7 +18,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from appmesh_local.server import AppMeshServer, ServerConfig
 
@@ -316,13 +316,18 @@ def start_envoy(
     wait: bool = True,
     timeout: float = 30.0,
     log_level: str = "warning",
+    environment: Mapping[str, str] | None = None,
 ) -> MeshEnvoy:
     """Start Envoy for one virtual node or gateway of `mesh`, bootstrapped to `server`'s xDS port.
 
-    The admin interface takes a free loopback port. With `wait`, return only once Envoy
-    has applied the proxy's current configuration. The caller must `stop()` it.
+    `environment` is the App Mesh Envoy image's variables, as in a task definition's environment
+    block (ENABLE_ENVOY_STATS_TAGS, ENABLE_ENVOY_XRAY_TRACING, ENVOY_ADMIN_ACCESS_PORT, ...;
+    docs/envoy-image-variables.md); the process's own environment is not read. The admin interface
+    takes a free loopback port unless ENVOY_ADMIN_ACCESS_PORT names one. With `wait`, return only
+    once Envoy has applied the proxy's current configuration. The caller must `stop()` it.
     """
     from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.image_env import ImageEnv, proxy_identity
     from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
@@ -332,12 +337,27 @@ def start_envoy(
         raise ValueError("this appmesh-local server runs without xDS")
     kind, name = ("virtualNode", virtual_node) if virtual_node else ("virtualGateway", virtual_gateway)
     assert name is not None
+    image = ImageEnv.from_environ(environment or {})
+    if image.admin_uds:
+        raise ValueError("ENVOY_ADMIN_MODE=uds: appmesh-local reaches Envoy's admin over TCP")
+    identity = proxy_identity(image, mesh, kind, name)
+    account = identity.account or account
     bootstrap = render_bootstrap(
-        mesh, kind, name, server.xds_host, server.xds_port, admin_port=0, account=account, region=region
+        mesh,
+        kind,
+        name,
+        server.xds_host,
+        server.xds_port,
+        admin_port=image.admin_port if image.admin_port is not None else 0,
+        account=account,
+        region=region,
+        node_id=identity.node_id,
+        image=image,
+        admin_access_log=None,  # EnvoyProcess keeps it in its own directory
     )
     proxy = ProxyRef(account, region, mesh, kind, name)
     _check_listener_ports(server, proxy)
-    process = EnvoyProcess(bootstrap, log_level=log_level)
+    process = EnvoyProcess(bootstrap, log_level=image.log_level or log_level, concurrency=image.concurrency or 1)
     envoy = MeshEnvoy(server, process, proxy)
     process.start(wait_live=False, timeout=timeout)
     try:

@@ -172,7 +172,9 @@ class Task:
         return subprocess.run([*self.exec_args(uid), *argv], capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def envoy(self, bootstrap: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
-        """Start Envoy in the task as uid 1337 (the uid the egress rule ignores)."""
+        """Start Envoy in the task as uid 1337 (the uid the egress rule ignores); its admin
+        interface is reached on the task's address (it may bind 0.0.0.0 inside the task)."""
+        kwargs.setdefault("admin_host", self.address)
         envoy = EnvoyProcess(
             bootstrap,
             envoy_path=envoy_binary_for_any_user(),

@@ -1,11 +1,13 @@
 """Envoy v3 bootstraps equivalent to the App Mesh image's, pointed at our ADS server.
 
-App Mesh's agent (reference §1) wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster
-= the same unless set, ADS SotW over gRPC v3 with lds/cds from ADS and
-`initial_fetch_timeout` 0 (wait forever), admin on 9901, a static runtime layer
-plus an admin layer, and the outlier-detection event log. We speak plaintext
-`envoy_grpc` to a static `xds_cluster` instead of TLS + SigV4 `google_grpc`.
-Used by `appmesh-local bootstrap|envoy`, the tests and `docker/`.
+App Mesh's agent wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster = the same unless set,
+ADS SotW over gRPC v3 with lds/cds from ADS and `initial_fetch_timeout` 0 (wait forever),
+admin on 9901 with an access log, a static runtime layer plus an admin layer, the
+outlier-detection event log on stdout, stats tags, and whatever tracing and stats sinks its
+environment asked for (`image_env.py` reads those variables). We speak plaintext `envoy_grpc`
+to a static `xds_cluster` instead of TLS + SigV4 `google_grpc`, and bind the admin interface
+to loopback unless told otherwise. Used by `appmesh-local bootstrap|envoy|task`, the pytest
+plugin, the tests and `docker/`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from appmesh_local.proxy.image_env import ADMIN_PORT, ImageEnv, admin, apply_image_env
 from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
@@ -33,7 +36,7 @@ def render_bootstrap(
     name: str,
     xds_host: str,
     xds_port: int,
-    admin_port: int = 9901,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     account: str | None = None,
     region: str | None = None,
@@ -42,11 +45,13 @@ def render_bootstrap(
     mesh_owner: str | None = None,
     node_id: str | None = None,
     api_type: str = "GRPC",
-    initial_fetch_timeout_s: float = 0.0,
+    initial_fetch_timeout_s: float | None = None,
     outlier_event_log_path: str | None = None,
     reconnect_base_ms: int | None = None,
     sds_socket_path: str | None = None,
     xds_socket_path: str | None = None,
+    image: ImageEnv | None = None,
+    admin_access_log: str | None = None,
 ) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
@@ -56,16 +61,24 @@ def render_bootstrap(
     `sds_socket_path` (APPMESH_SDS_SOCKET_PATH) adds the SDS unix-socket cluster that
     `sds` certificates and trust in the mesh are fetched through. `xds_socket_path` points
     the `xds_cluster` at the server's unix socket (`serve --xds-socket`) instead of host:port.
+
+    `image` carries the App Mesh image's environment variables (ImageEnv.from_environ); an
+    argument given here wins over its variable. `admin_access_log` is the admin access log when
+    ENVOY_ADMIN_ACCESS_LOG_FILE is unset: bootstraps for users' own containers pass the image's
+    ADMIN_ACCESS_LOG; None leaves it to EnvoyProcess, which keeps one in its private directory
+    (a shared file under /tmp would clash between Envoys of different uids).
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
+    image = image or ImageEnv()
     node_id = node_id or format_node_id(mesh, kind, name, mesh_owner)
+    region = region or image.region
     metadata: dict[str, Any] = {}
     if account:
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
-    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
+    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or image.resource_cluster or node_id}
     if metadata:
         node["metadata"] = metadata
     envoy_grpc: dict[str, Any] = {"cluster_name": XDS_CLUSTER}
@@ -76,13 +89,16 @@ def render_bootstrap(
                 "max_interval": _duration(reconnect_base_ms * 10 / 1000),
             }
         }
+    fetch_timeout = image.initial_fetch_timeout_s if initial_fetch_timeout_s is None else initial_fetch_timeout_s
 
     def ads_source() -> dict[str, Any]:
-        return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
+        return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(fetch_timeout)}
 
+    sds_socket_path = sds_socket_path or image.sds_socket_path
+    port = admin_port if admin_port is not None else image.admin_port if image.admin_port is not None else ADMIN_PORT
     bootstrap: dict[str, Any] = {
         "node": node,
-        "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
+        "admin": admin(image, admin_address, port, admin_access_log),
         "dynamic_resources": {
             "ads_config": {
                 "api_type": api_type,
@@ -104,6 +120,7 @@ def render_bootstrap(
             ]
         },
     }
+    bootstrap = apply_image_env(bootstrap, image)
     if outlier_event_log_path:
         bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
     return bootstrap

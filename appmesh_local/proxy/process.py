@@ -5,6 +5,9 @@ Envoy with `--concurrency 1 --disable-hot-restart` and its log in that
 directory, waits for `/server_info` to say LIVE (the App Mesh readiness probe)
 and can wait until `/config_dump` shows given versions. Stopping is SIGTERM,
 then SIGKILL after a timeout; the directory is removed unless asked to keep it.
+An admin interface without an access log gets one in that directory
+(`envoy_admin_access.log`): App Mesh's image always logged admin requests, and a
+shared path under /tmp would clash between Envoys of different users.
 """
 
 from __future__ import annotations
@@ -102,7 +105,10 @@ class EnvoyProcess:
         command_prefix: Sequence[str] = (),
         owner_uid: int | None = None,
         keep_workdir: bool = False,
+        admin_host: str | None = None,
     ) -> None:
+        """`admin_host`: where this process reaches the admin interface when Envoy binds a
+        wildcard (0.0.0.0, ::) in another network namespace (a task's address)."""
         self.bootstrap = dict(bootstrap)
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
         self._own_workdir = workdir is None
@@ -114,6 +120,7 @@ class EnvoyProcess:
         self.command_prefix = list(command_prefix)
         self.owner_uid = owner_uid
         self.keep_workdir = keep_workdir
+        self.admin_host = admin_host
         self.proc: subprocess.Popen | None = None
         self.admin_url: str | None = None
 
@@ -129,6 +136,49 @@ class EnvoyProcess:
     @property
     def admin_address_path(self) -> Path:
         return self.workdir / "admin-address"
+
+    @property
+    def admin_access_log_path(self) -> Path:
+        """The admin access log: the bootstrap's, else the one this process keeps in its directory."""
+        for log in (self.bootstrap.get("admin") or {}).get("access_log") or ():
+            path = (log.get("typed_config") or {}).get("path")
+            if path:
+                return Path(path)
+        return self.workdir / "envoy_admin_access.log"
+
+    def _with_admin_access_log(self) -> dict[str, Any]:
+        admin = dict(self.bootstrap.get("admin") or {})
+        if admin.get("access_log") or "address" not in admin:
+            return self.bootstrap
+        admin["access_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": str(self.workdir / "envoy_admin_access.log"),
+                },
+            }
+        ]
+        return {**self.bootstrap, "admin": admin}
+
+    def command_for_terminal(self) -> list[str]:
+        """Write the bootstrap and return the command line that runs Envoy with its log on this
+        terminal (the `envoy` CLI's foreground mode): no --log-path, no admin address file."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = self._with_admin_access_log()
+        self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
+        args = [
+            *self.command_prefix,
+            str(self.envoy_path),
+            "-c",
+            str(self.bootstrap_path),
+            "--concurrency",
+            str(self.concurrency),
+            "--log-level",
+            self.log_level,
+        ]
+        args += ["--base-id", str(self.base_id)] if self.base_id is not None else ["--disable-hot-restart"]
+        return args + self.extra_args
 
     def command(self) -> list[str]:
         args = [
@@ -151,12 +201,15 @@ class EnvoyProcess:
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self, wait_live: bool = True, timeout: float = 30.0) -> EnvoyProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = self._with_admin_access_log()
         self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
         if self.owner_uid is not None:  # Envoy runs as another uid: let it write its log
             self.workdir.chmod(0o755)
             for path in (self.workdir, self.bootstrap_path):
                 os.chown(path, self.owner_uid, self.owner_uid)
         out = open(self.workdir / "envoy.out", "wb")
+        if self.owner_uid is not None:  # Envoy reopens /dev/stdout (outlier event log) as its own uid
+            os.chown(self.workdir / "envoy.out", self.owner_uid, self.owner_uid)
         try:
             self.proc = subprocess.Popen(
                 self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -211,6 +264,9 @@ class EnvoyProcess:
             if self.admin_address_path.exists():
                 text = self.admin_address_path.read_text().strip()
                 if text:
+                    if self.admin_host:  # "0.0.0.0:9901" / "[::]:9901" in another namespace
+                        host = f"[{self.admin_host}]" if ":" in self.admin_host else self.admin_host
+                        text = f"{host}:{text.rsplit(':', 1)[1]}"
                     self.admin_url = f"http://{text}"
                     return
             time.sleep(0.02)
