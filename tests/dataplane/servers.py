@@ -175,6 +175,20 @@ class UdpReceiver:
         self.sock.close()
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """A request body sent with Content-Length or chunked (Envoy's async client streams its posts)."""
+    if "chunked" not in handler.headers.get("transfer-encoding", "").lower():
+        return handler.rfile.read(int(handler.headers.get("content-length", 0)))
+    body = b""
+    while True:
+        size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            handler.rfile.readline()  # the empty line after the last chunk (no trailers)
+            return body
+        body += handler.rfile.read(size)
+        handler.rfile.readline()  # CRLF after each chunk
+
+
 # ---- Zipkin v2 spans (what Envoy's zipkin tracer posts for ENABLE_ENVOY_JAEGER_TRACING) -------------
 def _zipkin_list_of_spans() -> type:
     """`zipkin.proto3.ListOfSpans`, the fields the tests read (Envoy posts it as application/x-protobuf).
@@ -218,7 +232,7 @@ class ZipkinCollector:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = read_body(self)
                 kind = self.headers.get("content-type", "")
                 collector.content_types.add(kind)
                 if self.path == "/api/v2/spans":

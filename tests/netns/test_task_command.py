@@ -46,6 +46,12 @@ http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 """
 
 
+LIVE_PROBE = (
+    "import json, sys, urllib.request; "
+    "print(json.loads(urllib.request.urlopen(f'http://localhost:{sys.argv[1]}/server_info', timeout=5).read())['state'])"
+)
+
+
 @contextmanager
 def socket_server(listener_bind_address: str) -> Iterator[tuple[InProcessServer, Path]]:
     """An in-process appmesh-local whose xDS also listens on a unix socket in a fresh 0755 directory."""
@@ -182,10 +188,10 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
                 "-m",
                 "appmesh_local",
                 "task",
-                "--mesh",
-                "taskcmd",
-                "--virtual-node",
-                "color",
+                # The sidecar's App Mesh variables: the node from APPMESH_RESOURCE_ARN (the process
+                # environment, as a task definition sets it), the admin port from -e.
+                "-e",
+                "ENVOY_ADMIN_ACCESS_PORT=9911",
                 "--address",
                 TASK_ADDRESS,
                 "--app-port",
@@ -206,6 +212,7 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, "APPMESH_RESOURCE_ARN": "mesh/taskcmd/virtualNode/color"},
         )
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
@@ -218,7 +225,7 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
                     output.append(lines.get(timeout=0.5))
                 except queue.Empty:
                     pass
-            assert f"at {TASK_ADDRESS}" in output[-1] and f"http://{TASK_ADDRESS}:9901" in output[-1]
+            assert f"at {TASK_ADDRESS}" in output[-1] and f"http://{TASK_ADDRESS}:9911" in output[-1]
             assert netns_exists(f"aml-{name}") and link_exists(BRIDGE_NAME)
 
             # From the host, through the bridge, to the app port: PREROUTING sends it to Envoy's 15000.
@@ -235,8 +242,16 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(task_requireme
             seen = json.loads(body)
             assert seen["peer"] == "127.0.0.1"  # Envoy reached the app, not the host directly
             assert "x-request-id" in seen["headers"]
-            _, _, stats = get(f"http://{TASK_ADDRESS}:9901/stats?filter=listener.0.0.0.0_15000.downstream_cx_total")
+            _, _, stats = get(f"http://{TASK_ADDRESS}:9911/stats?filter=listener.0.0.0.0_15000.downstream_cx_total")
             assert int(stats.decode().split(": ")[1]) >= 1
+            # App Mesh's readiness probe, from inside the task: the admin listens on 0.0.0.0 there.
+            probe = subprocess.run(
+                ["ip", "netns", "exec", f"aml-{name}", sys.executable, "-c", LIVE_PROBE, "9911"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert probe.stdout.strip() == "LIVE", probe.stderr
             assert [p["name"] for p in server.status()["proxies"]] == ["color"]
 
             proc.send_signal(signal.SIGTERM)
