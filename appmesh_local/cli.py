@@ -273,11 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
+    from .apply.command import register as register_apply
     from .export.command import register as register_export
+    from .insight.commands import register as register_insight
     from .offline import register as register_translate
 
+    register_apply(commands)
     register_export(commands)
     register_translate(commands)
+    register_insight(commands)
     return parser
 
 

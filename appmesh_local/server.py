@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .insight.inspector import Inspector
 from .service import AppMeshService, Quotas
 from .store import Store
 from .web import create_app
@@ -40,6 +41,7 @@ class AppMeshServer:
         self.service = AppMeshService(self.store, config.quotas)
         self.xds: Any = None
         status = None
+        inspector: Inspector | None = None
         if config.xds_port is not None:
             from .bridge.reconciler import MemoTranslator  # the bridge is optional for API-only use
             from .bridge.runtime import XdsRuntime
@@ -56,7 +58,9 @@ class AppMeshServer:
                 build=build,
             )
             status = self.xds.status_snapshot
-        self.app = create_app(self.service, status)
+            inspector = Inspector(self.store, self.xds.cache, self.xds.status, certificates=InProcessAcm())
+        self.inspector = inspector
+        self.app = create_app(self.service, status, inspector)
         self.wsgi = self._with_neighbours(self.app)
         self.http = create_http_server(
             self.wsgi,

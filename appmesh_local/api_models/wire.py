@@ -142,3 +142,25 @@ __all__ = [
     "status_for",
     "UnknownOperation",
 ]
+
+
+@cache
+def operation_table() -> dict[str, dict[str, Any]]:
+    """Every operation's HTTP binding, for clients that build requests by hand (the web console).
+
+    {name: {method, uri (with {label} placeholders), uri: {label: member}, query: {name: member},
+    payload: member or None, output: the output payload member or None}}, straight from the model.
+    """
+    table: dict[str, dict[str, Any]] = {}
+    for name in service_model().operation_names:
+        http = service_model().operation_model(name).http
+        uri, query, payload = _input_layout(name)
+        table[name] = {
+            "method": http["method"],
+            "uri": http["requestUri"].split("?", 1)[0].replace("+}", "}"),
+            "labels": uri,
+            "query": {wire: member for wire, (member, _type) in query.items()},
+            "payload": payload,
+            "output": _output_payload(name),
+        }
+    return table

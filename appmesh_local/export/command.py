@@ -10,6 +10,7 @@ from typing import Any
 from appmesh_local.export.sources import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceError, default_endpoint
 
 PROG = "appmesh-local export"
+FORMATS = ("envoy", "cloudformation", "kubernetes")
 
 
 def register(commands: Any) -> argparse.ArgumentParser:
@@ -21,7 +22,15 @@ def register(commands: Any) -> argparse.ArgumentParser:
         "route, cluster and endpoint inline: what the xDS bridge serves, runnable with `envoy -c FILE`.",
     )
     parser.add_argument("--mesh", required=True, help="mesh name")
-    which = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="envoy",
+        help="envoy: a static Envoy bootstrap per proxy (default); cloudformation: the mesh as a "
+        "template; kubernetes: the mesh as App Mesh controller manifests (both for `apply -f`)",
+    )
+    parser.add_argument("--namespace", help="kubernetes: the namespace of the objects (default: the mesh's name)")
+    which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--virtual-node", action="append", default=[], metavar="NAME", help="a virtual node (repeatable)"
     )
@@ -29,7 +38,13 @@ def register(commands: Any) -> argparse.ArgumentParser:
         "--virtual-gateway", action="append", default=[], metavar="NAME", help="a virtual gateway (repeatable)"
     )
     which.add_argument("--all", action="store_true", help="every virtual node and gateway of the mesh")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the YAML files")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR|FILE",
+        help="envoy: directory for the YAML files (required); cloudformation/kubernetes: the file "
+        "to write (default: standard output)",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--endpoint",
@@ -61,6 +76,14 @@ def register(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from appmesh_local.export import ExportError, export_mesh
 
+    if args.format != "envoy":
+        return _run_definitions(args)
+    if args.out is None or not (args.virtual_node or args.virtual_gateway or args.all):
+        print(
+            f"{PROG}: error: --format envoy needs --out DIR and one of --virtual-node, --virtual-gateway, --all",
+            file=sys.stderr,
+        )
+        return 2
     try:
         snapshot, cloud_map, secrets = _read(args)
         result = export_mesh(
@@ -91,6 +114,35 @@ def run(args: argparse.Namespace) -> int:
     for path in result.files:
         print(path)
     return 1 if result.failures else 0
+
+
+def _run_definitions(args: argparse.Namespace) -> int:
+    """--format cloudformation|kubernetes: the mesh's resources as a template or manifests."""
+    from appmesh_local.export.definitions import (
+        cloudformation_template,
+        dump_yaml,
+        dump_yaml_all,
+        kubernetes_manifests,
+    )
+
+    try:
+        snapshot, _, _ = _read(args)
+        if args.format == "cloudformation":
+            text = dump_yaml(cloudformation_template(snapshot))
+        else:
+            text = dump_yaml_all(kubernetes_manifests(snapshot, args.namespace))
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            args.out.write_text(text)
+            print(args.out)
+    except SourceError as exc:
+        print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def one_line(text: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from appmesh_local.proxy.image_env import ADMIN_PORT, ImageEnv, admin, apply_image_env
-from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_REGION, format_node_id
+from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_ADMIN, METADATA_REGION, format_node_id
 
 XDS_CLUSTER = "xds_cluster"
 SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
@@ -78,6 +78,12 @@ def render_bootstrap(
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
+    port = admin_port if admin_port is not None else image.admin_port if image.admin_port is not None else ADMIN_PORT
+    admin_config = admin(image, admin_address, port, admin_access_log)
+    bound = admin_config["address"].get("socket_address")
+    if bound and port:  # a fixed admin port: the console can read this proxy's stats there
+        host = bound["address"]
+        metadata[METADATA_ADMIN] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or image.resource_cluster or node_id}
     if metadata:
         node["metadata"] = metadata
@@ -95,10 +101,9 @@ def render_bootstrap(
         return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(fetch_timeout)}
 
     sds_socket_path = sds_socket_path or image.sds_socket_path
-    port = admin_port if admin_port is not None else image.admin_port if image.admin_port is not None else ADMIN_PORT
     bootstrap: dict[str, Any] = {
         "node": node,
-        "admin": admin(image, admin_address, port, admin_access_log),
+        "admin": admin_config,
         "dynamic_resources": {
             "ads_config": {
                 "api_type": api_type,

@@ -34,3 +34,9 @@ def described_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     if kind == records.VIRTUAL_NODE and "backends" not in spec:
         return {**spec, "backends": []}
     return spec
+
+
+def as_described(kind: str, spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The spec Describe would return for a resource created or updated with `spec` (what a tool
+    comparing its desired spec with the live one, such as `apply`, must compare)."""
+    return described_spec(kind, stored_spec(kind, spec))

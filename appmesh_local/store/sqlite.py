@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .cache import GroupKey, RecordCache, group_of
 from .mirror import Mirrors
@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS client_tokens (
     PRIMARY KEY (account, region, operation, token)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS applied_sets (
+    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, document TEXT NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 """
 _COLUMNS = (
@@ -327,6 +331,39 @@ class Store:
                 (account, region, operation, token),
             ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
+
+    # -- applied sets: what `appmesh-local apply` made from a stack or a set of manifests ------
+    # Kept beside the resources (same file, same durability) but outside their revisions:
+    # they describe who made a resource, not the mesh, so writing one re-translates nothing.
+    def applied_set(self, account: str, region: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def applied_sets(self, account: str, region: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT document FROM applied_sets WHERE account=? AND region=? ORDER BY name", (account, region)
+            ).fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+    def put_applied_set(self, account: str, region: str, name: str, document: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO applied_sets VALUES (?,?,?,?)",
+                (account, region, name, json.dumps(document, separators=(",", ":"))),
+            )
+
+    def delete_applied_set(self, account: str, region: str, name: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute(
+                    "DELETE FROM applied_sets WHERE account=? AND region=? AND name=?", (account, region, name)
+                ).rowcount
+                > 0
+            )
 
     def mesh_keys(self) -> list[tuple[str, str, str]]:
         with self._lock:

@@ -7,7 +7,10 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
+from ..insight.inspector import Inspector
 from ..service import AppMeshService
+from .applied import register_applied_sets
+from .console import console_blueprint
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
 
@@ -15,9 +18,15 @@ log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_appmesh-local"
 
 
-def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
-    """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status."""
+def create_app(
+    service: AppMeshService,
+    status: Callable[[], dict[str, Any]] | None = None,
+    inspector: Inspector | None = None,
+) -> Flask:
+    """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status; `inspector`
+    the console and the explain / lint / topology views under /_appmesh-local/."""
     app = Flask("appmesh_local")
+    app.register_blueprint(console_blueprint(inspector, lambda: service.store.revision), url_prefix=ADMIN_PREFIX)
 
     @app.get(f"{ADMIN_PREFIX}/health")
     def health() -> Response:
@@ -26,6 +35,8 @@ def create_app(service: AppMeshService, status: Callable[[], dict[str, Any]] | N
     @app.get(f"{ADMIN_PREFIX}/status")
     def xds_status() -> Response:
         return jsonify(status() if status else {"xds": "disabled"})
+
+    register_applied_sets(app, service)
 
     @app.route("/", defaults={"path": ""}, methods=sorted(API_METHODS))
     @app.route("/<path:path>", methods=sorted(API_METHODS))

@@ -19,6 +19,8 @@ DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 METADATA_ACCOUNT = "appmesh_local.account"
 METADATA_REGION = "appmesh_local.region"
+# Where the proxy's Envoy admin interface answers, so the console can read its stats.
+METADATA_ADMIN = "appmesh_local.admin"
 PROXY_KINDS = ("virtualNode", "virtualGateway")
 
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:appmesh(?:-preview)?:(?P<region>[^:]*):(?P<account>[^:]*):(?P<path>.*)$")

@@ -44,6 +44,7 @@ class StreamStatus:
     proxy: ProxyRef | None = None
     node_error: str | None = None
     known: bool = False
+    admin: str | None = None  # the Envoy admin address its bootstrap announced (node metadata)
     types: dict[str, TypeStatus] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -78,9 +79,11 @@ class Status:
             self._streams.pop(record.stream_id, None)
         self._bump()
 
-    def set_node(self, record: StreamStatus, node_id: str, proxy: ProxyRef | None, error: str | None) -> None:
+    def set_node(
+        self, record: StreamStatus, node_id: str, proxy: ProxyRef | None, error: str | None, admin: str | None = None
+    ) -> None:
         with self._lock:
-            record.node_id, record.proxy, record.node_error = node_id, proxy, error
+            record.node_id, record.proxy, record.node_error, record.admin = node_id, proxy, error, admin
         self._bump()
 
     def set_known(self, record: StreamStatus, known: bool) -> None:
@@ -109,6 +112,12 @@ class Status:
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every change a viewer would notice (stream, ACK/NACK, translation)."""
+        with self._changed:
+            return self._generation
 
     def stream_error(self, record: StreamStatus, message: str) -> None:
         with self._lock:
@@ -184,6 +193,9 @@ def _stream_dict(record: StreamStatus) -> dict[str, Any]:
         "reason": None if record.known else (record.node_error or "no such mesh or proxy"),
         "stream": record.kind,
         "peer": record.peer,
+        "account": record.proxy.account if record.proxy else None,
+        "region": record.proxy.region if record.proxy else None,
+        "admin": record.admin,
         "connected_since": record.connected_since,
         "types": {
             name: {

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from appmesh_local.xds.cache import SnapshotCache
-from appmesh_local.xds.node_id import NodeIdError, ProxyRef, parse_node_id
+from appmesh_local.xds.node_id import METADATA_ADMIN, NodeIdError, ProxyRef, parse_node_id
 from appmesh_local.xds.snapshot import Snapshot
 from appmesh_local.xds.status import Status, StreamStatus
 
@@ -73,7 +73,8 @@ class StreamBase:
             error = None
         except NodeIdError as exc:
             self.proxy, error = None, str(exc)
-        self.status.set_node(self.record, self.node_id, self.proxy, error)
+        admin = metadata.get(METADATA_ADMIN)
+        self.status.set_node(self.record, self.node_id, self.proxy, error, admin if isinstance(admin, str) else None)
         if self.proxy is not None:
             self._watch = self.cache.watch(self.proxy, self._on_cache_change)
         self.refresh_known()
