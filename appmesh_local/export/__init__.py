@@ -88,13 +88,17 @@ def export_mesh(
     virtual_gateways: Sequence[str] = (),
     everything: bool = False,
     bind_address: str = "0.0.0.0",
-    admin_port: int = 9901,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     sds_socket_path: str | None = None,
     cloud_map: Any = None,
     secrets: Any = None,
+    image: Any = None,
 ) -> ExportResult:
-    """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
+    """Write one static bootstrap per selected proxy into `out_dir`; return the files written.
+
+    `image` (proxy.image_env.ImageEnv): the App Mesh Envoy image's variables the files should carry
+    (stats tags, tracing, admin port...), as `appmesh-local envoy` would apply them."""
     from appmesh_local.proxy.bootstrap import bootstrap_yaml
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
@@ -113,6 +117,7 @@ def export_mesh(
                         admin_port=admin_port,
                         admin_address=admin_address,
                         sds_socket_path=sds_socket_path,
+                        image=image,
                     ),
                 )
             )
