@@ -7,6 +7,7 @@ the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -181,8 +182,11 @@ def _dual_stack(mesh_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
     return ip_preference(mesh_spec, discovery.get("dns") or discovery.get("awsCloudMap")) is not None
 
 
+@functools.lru_cache(maxsize=64)
 def allow_all_virtual_host(cluster: str) -> VirtualHost:
-    """ALLOW_ALL's last virtual host on an HTTP port: any other Host goes where the app was connecting."""
+    """ALLOW_ALL's last virtual host on an HTTP port: any other Host goes where the app was connecting.
+
+    One object per mesh (cached), so the builder encodes it once for every client and port."""
     route = HttpRoute(name=ALLOW_ALL_VHOST, match=CATCH_ALL, clusters=(WeightedTarget(cluster, 1),), weighted=False)
     return VirtualHost(name=ALLOW_ALL_VHOST, domains=("*",), routes=(route,))
 
