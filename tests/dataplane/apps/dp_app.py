@@ -16,6 +16,7 @@ import json
 import socket
 import ssl
 import sys
+import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -132,6 +133,21 @@ def tcp(host: str, port: int, count: int) -> list[str]:
     return replies
 
 
+def stuck(port: int) -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(0)
+    held = []
+    for _ in range(3):  # fill the accept queue (backlog 0 holds one); later SYNs are dropped
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        held.append(client)
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
 def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
     if mode == "serve":
@@ -142,6 +158,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps(get(rest[0], rest[1] if len(rest) > 1 else None)))
     elif mode == "https":
         print(json.dumps(get(rest[0], None, ssl.create_default_context(cafile=rest[1]))))
+    elif mode == "stuck":
+        stuck(int(rest[0]))
     elif mode == "tcp":
         print(json.dumps(tcp(rest[0], int(rest[1]), int(rest[2]))))
     else:
