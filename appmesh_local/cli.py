@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 
 from . import settings
+from .store.state_dir import XDS_AUTH_KEY
+from .xds.auth import AuthKeyError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import AppMeshServer, ServerConfig
+    from .server import AppMeshServer, ServerConfig, raise_open_file_limit
     from .service import Quotas
+    from .service.credentials import CredentialsError
+    from .store.state_dir import StateDirError
 
     try:
         quotas = Quotas.parse(args.quota or [])
@@ -20,6 +24,17 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
     state_dir = None if args.ephemeral else (args.state_dir or settings.default_state_dir())
+    if args.xds_auth and state_dir is None and args.xds_auth_key is None:
+        print(
+            "appmesh-local: --xds-auth with --ephemeral needs --xds-auth-key FILE (where tokens are minted from)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        socket_group = _group_id(args.xds_socket_group)
+    except ValueError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -30,8 +45,17 @@ def _serve(args: argparse.Namespace) -> int:
         xds_extra_hosts=tuple(args.xds_extra_host),
         xds_socket=args.xds_socket,
         listener_bind_address=args.listener_bind_address,
+        xds_auth=args.xds_auth,
+        xds_auth_key=args.xds_auth_key,
+        credentials_file=args.credentials_file,
+        xds_socket_group=socket_group,
     )
-    server = AppMeshServer(config)
+    raise_open_file_limit()
+    try:
+        server = AppMeshServer(config)
+    except (StateDirError, AuthKeyError, CredentialsError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
     print(
         f"appmesh-local: App Mesh API on {server.endpoint}"
         + (f", xDS on {args.xds_host}:{args.xds_port}" if not args.no_xds else "")
@@ -41,6 +65,52 @@ def _serve(args: argparse.Namespace) -> int:
     )
     server.serve_forever()
     return 0
+
+
+def _group_id(group: str | None) -> int | None:
+    """A group name or number as a gid (None stays None)."""
+    if group is None:
+        return None
+    if group.isdigit():
+        return int(group)
+    import grp
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"--xds-socket-group: no group named {group!r}") from None
+
+
+def _xds_auth_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--xds-auth-key",
+        metavar="FILE",
+        type=Path,
+        help="put the proxy's xDS token, minted from the server's key FILE, in the bootstrap "
+        f"(serve --xds-auth; default: <default state dir>/{XDS_AUTH_KEY} when it exists)",
+    )
+
+
+def _xds_auth_key(args: argparse.Namespace) -> Path | None:
+    """--xds-auth-key, else the default state directory's key if this user can see one there."""
+    if args.xds_auth_key is not None:
+        return args.xds_auth_key
+    default = settings.default_state_dir() / XDS_AUTH_KEY
+    try:
+        return default if default.is_file() else None
+    except OSError:  # a state directory this user may not look into: no token, as without one
+        return None
+
+
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable, on top of this process's environment (repeatable)",
+    )
 
 
 def _proxy_options(parser: argparse.ArgumentParser) -> None:
@@ -54,14 +124,7 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
     proxy = parser.add_mutually_exclusive_group()
     proxy.add_argument("--virtual-node")
     proxy.add_argument("--virtual-gateway")
-    parser.add_argument(
-        "-e",
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an App Mesh Envoy image variable, on top of this process's environment (repeatable)",
-    )
+    _image_options(parser)
     parser.add_argument(
         "--xds-host", help=f"xDS server address (default: APPMESH_XDS_ENDPOINT, else {settings.DEFAULT_HOST})"
     )
@@ -91,14 +154,84 @@ def _proxy_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="reach xDS over this unix socket (`serve --xds-socket`) instead of host:port",
     )
+    _xds_auth_key_option(parser)
+    parser.add_argument(
+        "--xds-sigv4",
+        action="store_true",
+        help="Envoy signs its xDS requests with SigV4 (service appmesh, --region), with the AWS "
+        "credentials of its environment, as App Mesh's Envoy did (serve --xds-auth --credentials-file)",
+    )
+    _check_options(parser)
+
+
+def _check_options(parser: argparse.ArgumentParser) -> None:
+    """--endpoint and --strict: how `bootstrap`, `envoy` and `task` check the server knows the proxy."""
+    parser.add_argument(
+        "--endpoint",
+        help="the appmesh-local API to check the proxy against (default: the App Mesh endpoint of your "
+        "AWS configuration, e.g. $AWS_ENDPOINT_URL_APP_MESH, else http://127.0.0.1:4600)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) instead of warning when the server is unreachable or does not know the proxy",
+    )
+
+
+def _preflight(args: argparse.Namespace, command: str) -> bool:
+    """Warn (error with --strict) about what would leave Envoy without configuration; False: stop here."""
+    from .clients import DEFAULT_REGION, default_endpoint
+    from .proxy.preflight import check_proxy
+
+    kind, name = ("virtualNode", args.virtual_node) if args.virtual_node else ("virtualGateway", args.virtual_gateway)
+    endpoint = args.endpoint or default_endpoint(args.region or DEFAULT_REGION)
+    problems = check_proxy(
+        endpoint,
+        args.mesh,
+        kind,
+        name,
+        account=args.account,
+        region=args.region,
+        mesh_owner=getattr(args, "mesh_owner", None),
+        xds_port=None if args.xds_socket else getattr(args, "xds_port", None),
+        xds_socket=args.xds_socket,
+    )
+    level = "error" if args.strict else "warning"
+    for problem in problems:
+        print(f"appmesh-local {command}: {level}: {problem}", file=sys.stderr)
+    return not (problems and args.strict)
+
+
+def _read_image(args: argparse.Namespace, kind: str | None = None) -> bool:
+    """The App Mesh image's variables (environment and -e) into args.image, and what they say into the
+    proxy and xDS options left unset (APPMESH_RESOURCE_ARN, APPMESH_XDS_ENDPOINT); False: stop (said why)."""
+    from .proxy.commands import image_env
+    from .proxy.image_env import ImageEnvError, proxy_identity
+
+    try:
+        args.image = image = image_env(overrides=args.env)
+        given_kind = kind or (
+            "virtualNode" if args.virtual_node else "virtualGateway" if args.virtual_gateway else None
+        )
+        identity = proxy_identity(image, args.mesh, given_kind, args.virtual_node or args.virtual_gateway)
+    except ImageEnvError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return False
+    for note in image.notes():
+        print(f"appmesh-local: {note}", file=sys.stderr)
+    args.mesh = identity.mesh
+    args.virtual_node = identity.name if identity.kind == "virtualNode" else None
+    args.virtual_gateway = identity.name if identity.kind == "virtualGateway" else None
+    args.account = args.account or identity.account
+    args.node_id = identity.node_id
+    if hasattr(args, "xds_host"):
+        endpoint = image.xds_endpoint or (settings.DEFAULT_HOST, settings.DEFAULT_XDS_PORT)
+        args.xds_host = args.xds_host or endpoint[0]
+        args.xds_port = args.xds_port or endpoint[1]
+    return True
 
 
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
-    from .proxy.commands import image_env
-
-    image = image_env(overrides=args.env)
-    for note in image.notes():
-        print(f"appmesh-local: {note}", file=sys.stderr)
     return dict(
         virtual_node=args.virtual_node,
         virtual_gateway=args.virtual_gateway,
@@ -112,7 +245,9 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
         api_type="DELTA_GRPC" if args.delta else "GRPC",
         sds_socket_path=args.sds_socket,
         xds_socket_path=args.xds_socket,
-        image=image,
+        xds_auth_key=_xds_auth_key(args),
+        xds_sigv4=args.xds_sigv4,
+        image=args.image,
     )
 
 
@@ -120,9 +255,16 @@ def _bootstrap(args: argparse.Namespace) -> int:
     from .proxy.commands import bootstrap_command
     from .proxy.image_env import ImageEnvError
 
+    if not _read_image(args):
+        return 2
+    if not _preflight(args, "bootstrap"):
+        return 1
     try:
         text = bootstrap_command(args.mesh, output=args.output, fmt=args.format, **_proxy_kwargs(args))
-    except (ImageEnvError, ValueError) as error:
+    except (AuthKeyError, OSError) as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
+    except ImageEnvError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
     if args.output is None:
@@ -134,26 +276,33 @@ def _envoy(args: argparse.Namespace) -> int:
     from .proxy.commands import envoy_command
     from .proxy.image_env import ImageEnvError
 
+    if not _read_image(args):
+        return 2
+    if not _preflight(args, "envoy"):
+        return 1
     try:
         return envoy_command(args.mesh, log_level=args.envoy_log_level, **_proxy_kwargs(args))
-    except (ImageEnvError, ValueError) as error:
+    except AuthKeyError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 1
+    except ImageEnvError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
 
 
 def _task(args: argparse.Namespace) -> int:
-    from .netns.command import TaskCommandError, parse_hosts, run_task
-    from .proxy.commands import image_env
-    from .proxy.image_env import ImageEnvError
+    from .netns.command import TaskCommandError, missing_requirements, parse_hosts, run_task
 
     command = args.app_command[1:] if args.app_command[:1] == ["--"] else args.app_command
-    try:
-        image = image_env(overrides=args.env)
-    except ImageEnvError as error:
-        print(f"appmesh-local: {error}", file=sys.stderr)
+    missing = missing_requirements()
+    if missing:
+        print(f"appmesh-local: {missing}", file=sys.stderr)
+        return 1
+    args.virtual_gateway = None
+    if not _read_image(args, "virtualNode"):
         return 2
-    for note in image.notes():
-        print(f"appmesh-local: {note}", file=sys.stderr)
+    if command and not _preflight(args, "task"):
+        return 1
     try:
         return run_task(
             args.mesh,
@@ -167,9 +316,10 @@ def _task(args: argparse.Namespace) -> int:
             account=args.account,
             region=args.region,
             envoy_log_level=args.envoy_log_level,
-            image=image,
+            xds_auth_key=_xds_auth_key(args),
+            image=args.image,
         )
-    except TaskCommandError as error:
+    except (TaskCommandError, AuthKeyError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
 
@@ -211,6 +361,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--listener-bind-address",
         default="0.0.0.0",
         help="address the generated Envoy listeners bind (App Mesh: 0.0.0.0)",
+    )
+    serve.add_argument(
+        "--xds-socket-group",
+        metavar="GROUP",
+        help="make the xDS socket 0660 for this group (name or gid; `task` needs 1337), else it is 0600",
+    )
+    serve.add_argument(
+        "--xds-auth",
+        action="store_true",
+        help="every xDS stream must carry its proxy's token (bootstrap --xds-auth-key) or a SigV4 "
+        "signature by a known credential (--credentials-file, AWS_ACCESS_KEY_ID); others get nothing",
+    )
+    serve.add_argument(
+        "--xds-auth-key",
+        type=Path,
+        metavar="FILE",
+        help=f"the key xDS tokens are minted from (default <state-dir>/{XDS_AUTH_KEY}; made 0600 if missing)",
+    )
+    serve.add_argument(
+        "--credentials-file",
+        type=Path,
+        metavar="FILE",
+        help="AWS shared-credentials file whose keys may sign (with the server's AWS_ACCESS_KEY_ID)",
     )
     serve.add_argument("--no-xds", action="store_true", help="serve the API only")
     state = serve.add_mutually_exclusive_group()
@@ -265,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--account", help="account of the mesh (default 123456789012)")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
     task.add_argument("--envoy-log-level", help="Envoy's --log-level (default: ENVOY_LOG_LEVEL, else info)")
+    _xds_auth_key_option(task)
+    _check_options(task)
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")
     task.set_defaults(func=_task)
 

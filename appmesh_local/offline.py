@@ -92,6 +92,9 @@ def _ir(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> Any:
     if proxy is None:
         return dump(mesh_ir)
     found = mesh_ir.proxy(*proxy)
+    failed = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
+    if found is None and proxy in failed:
+        raise TranslateError(f"{proxy[0]} {proxy[1]} cannot be translated: {failed[proxy]}")
     if found is None:
         raise TranslateError(_missing(proxy, snapshot.name, [(p.kind, p.name) for p in mesh_ir.proxies]))
     return dump(found)
@@ -104,6 +107,8 @@ def _envoy(snapshot: Any, proxy: tuple[str, str] | None, bind_address: str) -> A
     if proxy is None:
         return dump_mesh_config(config)
     found = config.proxies.get(proxy)
+    if found is None and proxy in config.failures:
+        raise TranslateError(f"{proxy[0]} {proxy[1]} cannot be translated: {config.failures[proxy]}")
     if found is None:
         raise TranslateError(_missing(proxy, snapshot.name, list(config.proxies)))
     return dump_proxy_config(found)

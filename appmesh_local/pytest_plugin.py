@@ -7,7 +7,8 @@ Fixtures:
 - `appmesh_mesh`: the name of a fresh mesh for this test, deleted afterwards with all it holds.
 - `appmesh_envoy`: a factory `appmesh_envoy(mesh, virtual_node=... | virtual_gateway=...)`
   starting a real Envoy configured over xDS; returns once Envoy applied its config.
-  Skips the test when no Envoy binary is available. Every Envoy is stopped after the test.
+  Skips the test when no Envoy binary is available. Every Envoy is stopped after the test, and
+  by its supervisor process if the test process dies first (SIGTERM, SIGHUP, SIGKILL, a crash).
 
 Nothing heavy is imported until a fixture is used: the plugin loads in every pytest run
 of an environment where appmesh-local is installed.

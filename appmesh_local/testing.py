@@ -178,8 +178,9 @@ class ProxyNotConfigured(RuntimeError):
 class MeshEnvoy:
     """A real Envoy configured over xDS by an in-process server, as one virtual node or gateway.
 
-    Everything `EnvoyProcess` offers (admin_url, config_dump(), stats(), log_text(), stop())
-    is available on this object too.
+    Everything `EnvoyProcess` offers (pid, admin_url, workdir, config_dump(), stats(), log_text(),
+    stop()) is available on this object too; `with start_envoy(...) as envoy:` stops it at the end.
+    It cannot outlive this process: if the process ends without stopping it, its supervisor does.
     """
 
     def __init__(self, server: InProcessServer, process: Any, proxy: Any) -> None:
@@ -189,6 +190,12 @@ class MeshEnvoy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.process, name)
+
+    def __enter__(self) -> MeshEnvoy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
 
     @property
     def node_id(self) -> str:
@@ -256,9 +263,9 @@ def _versions_to_ack(snapshot: Any) -> dict[str, str]:
 
 
 def _check_listener_ports(server: InProcessServer, proxy: Any, timeout: float = 5.0) -> None:
-    """Refuse to start when a listener's address stays taken for `timeout` seconds: Envoy binds
-    with SO_REUSEPORT, so a second proxy on App Mesh's fixed ports (15000/15001) would silently
-    share them with the first and take some of its connections."""
+    """Refuse to start when a listener's address stays taken for `timeout` seconds, with a message
+    naming it: a second proxy on App Mesh's fixed ports (15000/15001) cannot share them (listeners
+    set enable_reuse_port false), so Envoy would only NACK its listener update, a vaguer failure."""
     from appmesh_local.xds.proxy_config import LISTENER
 
     xds = server.server.xds
@@ -342,6 +349,7 @@ def start_envoy(
         raise ValueError("ENVOY_ADMIN_MODE=uds: appmesh-local reaches Envoy's admin over TCP")
     identity = proxy_identity(image, mesh, kind, name)
     account = identity.account or account
+    proxy = ProxyRef(account, region, mesh, kind, name)
     bootstrap = render_bootstrap(
         mesh,
         kind,
@@ -352,10 +360,10 @@ def start_envoy(
         account=account,
         region=region,
         node_id=identity.node_id,
+        xds_token=server.server.xds_token(proxy),  # when the server authenticates its proxies
         image=image,
         admin_access_log=None,  # EnvoyProcess keeps it in its own directory
     )
-    proxy = ProxyRef(account, region, mesh, kind, name)
     _check_listener_ports(server, proxy)
     process = EnvoyProcess(bootstrap, log_level=image.log_level or log_level, concurrency=image.concurrency or 1)
     envoy = MeshEnvoy(server, process, proxy)

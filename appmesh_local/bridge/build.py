@@ -26,6 +26,7 @@ from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
 from appmesh_local.translate.cloudmap import CloudMapLookup
+from appmesh_local.translate.failure import ResourceFailure, describe
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -82,24 +83,40 @@ class MeshConfigBuilder:
         self._resources: dict[tuple[str, str], dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
-        self._vhosts = _IdentityMemo(lambda v: encode_virtual_host(v, self._routes))
+        # An egress virtual host is shared by every client of its service: a failure names it (the service).
+        self._vhosts = _IdentityMemo(
+            lambda v: _attributed(
+                f"virtual host {v.name}" if v.name != "*" else None, lambda: encode_virtual_host(v, self._routes)
+            )
+        )
 
     def build(self, snapshot: MeshSnapshot) -> MeshConfig:
+        """Every proxy's config. A proxy that cannot be translated or built keeps its last good
+        config (if it had one) and is reported in `failures`; the others are built as usual."""
         mesh_ir = self.translator.translate(snapshot)
         proxies: dict[tuple[str, str], ProxyConfig] = {}
         problems = list(mesh_ir.problems)
+        failures = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
         for proxy in mesh_ir.proxies:
             ident = (proxy.kind, proxy.name)
-            cached = self._proxies.get(ident)
-            if cached is None or cached[0] is not proxy:
-                cached = (proxy, self._build_proxy(proxy))
-            if self._secrets is not None:
-                # ACM material can change (renewal, import) while the mesh does not: resolved every build.
-                secrets, missing = self._secrets.resolve(proxy, snapshot.account, snapshot.region)
-                problems.extend(missing)
-                cached = (proxy, _with_secrets(cached[1], secrets))
+            try:
+                cached = self._proxies.get(ident)
+                if cached is None or cached[0] is not proxy:
+                    cached = (proxy, self._build_proxy(proxy))
+                if self._secrets is not None:
+                    # ACM material can change (renewal, import) while the mesh does not: resolved every build.
+                    secrets, missing = self._secrets.resolve(proxy, snapshot.account, snapshot.region)
+                    problems.extend(missing)
+                    cached = (proxy, _with_secrets(cached[1], secrets))
+            except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
+                failures[ident] = ResourceFailure.wrap(f"{proxy.kind} {proxy.name}", error).reason
+                continue
             self._proxies[ident] = cached
             proxies[ident] = cached[1]
+        for ident in failures:
+            last_good = self._proxies.get(ident)
+            if last_good is not None:
+                proxies[ident] = last_good[1]
         for ident in [k for k in self._proxies if k not in proxies]:
             del self._proxies[ident]
             self._resources.pop(ident, None)
@@ -110,6 +127,7 @@ class MeshConfigBuilder:
             revision=snapshot.revision,
             proxies=proxies,
             problems=tuple(dict.fromkeys(problems)),
+            failures=failures,
         )
 
     def _build_proxy(self, proxy: ProxyIR) -> ProxyConfig:
@@ -123,7 +141,7 @@ class MeshConfigBuilder:
             return cached if cached is not None and (cached[0] is ir or cached[0] == ir) else None
 
         def put(type_url: str, name: str, ir: Any, build: Callable[[], Message]) -> None:
-            cached = reuse(type_url, name, ir) or (ir, build())
+            cached = reuse(type_url, name, ir) or (ir, _building(proxy, type_url, name, build))
             current[(type_url, name)] = cached
             resources[type_url][name] = cached[1]
 
@@ -134,7 +152,12 @@ class MeshConfigBuilder:
             # proxies); the message is parsed from those bytes only if someone reads it.
             cached = reuse(ROUTE_CONFIGURATION, route_config.name, route_config)
             if cached is None:
-                data = encode_route_configuration(route_config, self._vhosts)
+                data = _building(
+                    proxy,
+                    ROUTE_CONFIGURATION,
+                    route_config.name,
+                    lambda spec=route_config: encode_route_configuration(spec, self._vhosts),
+                )
                 cached = (route_config, EncodedMessage(route_pb2.RouteConfiguration, data))
             current[(ROUTE_CONFIGURATION, route_config.name)] = cached
             route_configs.encoded[route_config.name] = cached[1]
@@ -156,6 +179,30 @@ class MeshConfigBuilder:
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})
+
+
+def _building(proxy: ProxyIR, type_url: str, name: str, build: Callable[[], Any]) -> Any:
+    """`build()`, a failure named after the proxy and the Envoy resource (App Mesh's name for it).
+
+    Values the API accepted but Envoy's types cannot hold (a 2^70 s timeout, 2^40 connections)
+    fail here, in protobuf; the proxy then keeps its last good config and status says why.
+    """
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - isolated to this proxy by MeshConfigBuilder.build
+        short = type_url.rsplit(".", 1)[-1]
+        cause = error.reason if isinstance(error, ResourceFailure) else describe(error)
+        raise ResourceFailure(f"{proxy.kind} {proxy.name}", f"cannot build {short} {name} ({cause})") from error
+
+
+def _attributed(resource: str | None, build: Callable[[], Any]) -> Any:
+    """`build()`, a failure named after `resource` (None: the proxy's own, named by `_building`)."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - re-raised, naming the shared part that failed
+        if resource is None:
+            raise
+        raise ResourceFailure.wrap(resource, error) from error
 
 
 def _same_objects(old: Any, new: Any) -> bool:
@@ -201,10 +248,13 @@ def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:
 
 
 def dump_mesh_config(config: MeshConfig) -> dict[str, Any]:
-    """Every proxy's resources (and the problems) as plain data, for golden files and `translate`."""
-    return {
+    """Every proxy's resources (and the problems, and failures if any) as plain data, for golden files and `translate`."""
+    data: dict[str, Any] = {
         "proxies": {
             f"{kind}/{name}": dump_proxy_config(proxy) for (kind, name), proxy in sorted(config.proxies.items())
         },
         "problems": list(config.problems),
     }
+    if config.failures:
+        data["failures"] = {f"{kind}/{name}": reason for (kind, name), reason in sorted(config.failures.items())}
+    return data

@@ -3,8 +3,10 @@
 The store's callback only marks a mesh dirty. A worker thread (not the gRPC
 loop: translation is CPU work) rebuilds a mesh once it has been quiet for
 `quiet_s`, or `max_delay_s` after its first pending change at the latest
-(Contour's holdoff/max delay), from one store revision. A translation that
-raises keeps the last good snapshots and is recorded for `status`.
+(Contour's holdoff/max delay), from one store revision. A proxy that cannot be
+translated keeps its last good snapshot while the rest of its mesh converges (the
+builder isolates it); a whole-mesh failure keeps every last good snapshot. Both are
+recorded for `status`.
 """
 
 from __future__ import annotations
@@ -208,6 +210,11 @@ class Reconciler:
             return
         self.rebuilds += 1
         duration_ms = (time.perf_counter() - started) * 1000
+        for (kind, name), reason in config.failures.items():
+            if self.status.proxy_failure(key, kind, name) != reason:
+                log.warning(
+                    "mesh %s: %s %s is held back (its last good config, if any, stays): %s", key[2], kind, name, reason
+                )
         self.status.record_translation(
             key,
             config.revision,
@@ -215,6 +222,7 @@ class Reconciler:
             None,
             duration_ms=duration_ms,
             proxies=len(config.proxies),
+            failures=config.failures,
         )
         if duration_ms >= FREEZE_AFTER_MS:
             # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full

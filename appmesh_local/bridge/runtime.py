@@ -20,7 +20,8 @@ import grpc
 from appmesh_local.bridge.reconciler import BuildFn, MeshSource, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.settings import DEFAULT_XDS_PORT
-from appmesh_local.xds.ads import add_to_server
+from appmesh_local.xds.ads import FlowLimits, add_to_server
+from appmesh_local.xds.auth import ENVOY_AUTHORITY, XdsAuth
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.status import Status
 
@@ -29,16 +30,29 @@ GRPC_OPTIONS = (
     ("grpc.so_reuseport", 0),  # a taken port is an error, not a silent share
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Envoy's requests are small (names, versions, a NACK's message): gRPC's default 4 MiB cap
+    # bounds what one request may cost, with room for the largest meshes' EDS name lists.
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    # Our own pings find peers that vanished or stopped reading their socket (no ACK in 20 s).
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    # App Mesh's management service reset every connection about every 40 minutes (the agent's
+    # GRPC_MAX_CONNECTION_AGE_MS says so); so do we, which also bounds any connection the
+    # stall guard could not cut (a unix-socket peer). Envoy reconnects and is resent its config.
+    ("grpc.max_connection_age_ms", 40 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 5_000),
+    # A TCP connection that never completes the HTTP/2 handshake is dropped after 20 s.
+    ("grpc.server_handshake_timeout_ms", 20_000),
 )
 
 
 class XdsRuntime:
     """The ADS server on `host:port` (+ `extra_hosts`, + `unix:unix_socket`), fed by a reconciler when a store is given.
 
-    The unix socket lets Envoys in network namespaces (any uid, e.g. 1337) reach xDS
-    without a bridge address: it is made world-writable in a traversable directory.
+    The unix socket lets Envoys in network namespaces reach xDS without a bridge address: it
+    sits in a traversable directory, mode 0600, or 0660 with `unix_socket_group` (gid 1337
+    for `task`'s Envoys).
 
     Without a store, feed `runtime.cache` directly (tests, the offline tools).
     """
@@ -57,8 +71,17 @@ class XdsRuntime:
         max_delay_s: float = 0.02,
         bind_address: str = "0.0.0.0",
         unix_socket: str | os.PathLike[str] | None = None,
+        flow_limits: FlowLimits | None = None,
+        auth: XdsAuth | None = None,
+        unix_socket_group: int | None = None,
     ) -> None:
+        """`flow_limits`: when a peer that does not read its responses is cut off (xds.ads.FlowLimits).
+        `auth`: authenticate every stream (xds.auth); None serves any client that names a proxy.
+        `unix_socket_group`: the socket is mode 0660 with this group, else 0600 (its owner only)."""
         self.host = host
+        self.flow_limits = flow_limits or FlowLimits()
+        self.auth = auth
+        self.unix_socket_group = unix_socket_group
         self.unix_socket = Path(unix_socket) if unix_socket else None
         self.requested_port = port
         self.extra_hosts = tuple(extra_hosts)
@@ -121,7 +144,7 @@ class XdsRuntime:
     # ---- on the loop thread -----------------------------------------------------------------
     async def _start_server(self) -> grpc.aio.Server:
         server = grpc.aio.server(options=GRPC_OPTIONS)
-        add_to_server(server, self.cache, self.status)
+        add_to_server(server, self.cache, self.status, self.flow_limits, self.auth)
         port = server.add_insecure_port(f"{_host(self.host)}:{self.requested_port}")
         if not port:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
@@ -134,13 +157,30 @@ class XdsRuntime:
                 raise OSError(f"cannot bind unix:{self.unix_socket}")
         await server.start()
         if self.unix_socket is not None:
-            self.unix_socket.chmod(0o666)  # Envoy runs as uid 1337
+            _restrict_socket(self.unix_socket, self.unix_socket_group)
         self.port = port
+        if self.auth is not None:  # the :authority a signature may cover: Envoy's cluster name, or an address
+            hosts = [self.host, *self.extra_hosts]
+            self.auth.authorities = (ENVOY_AUTHORITY, *(f"{_host(h)}:{port}" for h in hosts), f"localhost:{port}")
         return server
 
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _restrict_socket(path: Path, group: int | None) -> None:
+    """0600 (the server's user only), or 0660 for `group` too (e.g. gid 1337, the task's Envoy).
+
+    Connecting needs write permission on the socket: never 0666, or any local process could
+    claim a node and receive its secrets. grpc creates the socket under the process umask (022
+    leaves it 0755: only the owner may connect until this runs).
+    """
+    if group is not None:
+        os.chown(path, -1, group)
+        path.chmod(0o660)
+    else:
+        path.chmod(0o600)
 
 
 def _prepare_socket_path(path: Path) -> None:

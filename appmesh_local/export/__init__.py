@@ -56,21 +56,24 @@ def select_proxies(
     virtual_gateways: Sequence[str] = (),
     everything: bool = False,
 ) -> list[ProxyConfig]:
-    """The proxies asked for, in a stable order; unknown names are an error listing what exists."""
+    """The proxies asked for, in a stable order; unknown names are an error listing what exists.
+
+    Proxies that could not be translated (`config.failures`) are left out here; `export_mesh`
+    reports them as failures.
+    """
     if everything:
         return [config.proxies[key] for key in sorted(config.proxies)]
-    chosen: list[ProxyConfig] = []
-    for kind, names in ((VIRTUAL_NODE, virtual_nodes), (VIRTUAL_GATEWAY, virtual_gateways)):
-        for name in names:
-            proxy = config.proxies.get((kind, name))
-            if proxy is None:
-                have = sorted(n for k, n in config.proxies if k == kind) or ["none"]
-                raise ExportError(
-                    f"{_label(kind)} {name!r} not found in mesh {config.mesh!r} (it has: {', '.join(have)})"
-                )
-            chosen.append(proxy)
-    if not chosen:
+    wanted = [(VIRTUAL_NODE, name) for name in virtual_nodes] + [(VIRTUAL_GATEWAY, name) for name in virtual_gateways]
+    if not wanted:
         raise ExportError("nothing to export: give --virtual-node, --virtual-gateway or --all")
+    chosen: list[ProxyConfig] = []
+    for kind, name in wanted:
+        proxy = config.proxies.get((kind, name))
+        if proxy is not None:
+            chosen.append(proxy)
+        elif (kind, name) not in config.failures:
+            have = sorted(n for k, n in [*config.proxies, *config.failures] if k == kind) or ["none"]
+            raise ExportError(f"{_label(kind)} {name!r} not found in mesh {config.mesh!r} (it has: {', '.join(have)})")
     return chosen
 
 
@@ -103,7 +106,12 @@ def export_mesh(
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
     proxies = select_proxies(config, virtual_nodes, virtual_gateways, everything)
-    documents, failures = [], []
+    documents: list[tuple[ProxyConfig, Any]] = []
+    failures = [
+        f"{_label(kind)} {name}: cannot be translated: {reason}; not written"
+        for (kind, name), reason in sorted(config.failures.items())
+        if everything or name in (virtual_nodes if kind == VIRTUAL_NODE else virtual_gateways)
+    ]
     for proxy in proxies:  # one proxy that cannot be made static does not stop the others
         try:
             documents.append(

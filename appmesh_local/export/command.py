@@ -80,6 +80,12 @@ def register(commands: Any) -> argparse.ArgumentParser:
         help="an App Mesh Envoy image variable the files should carry, e.g. ENABLE_ENVOY_STATS_TAGS=1 "
         "(repeatable; this process's environment is not read)",
     )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="do not check the written files with `envoy --mode validate` (done by default when Envoy is here)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -131,9 +137,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {one_line(failure)}", file=sys.stderr)
     if not result.files and not result.failures:
         print(f"{PROG}: mesh {args.mesh!r} has no virtual nodes or gateways: nothing written", file=sys.stderr)
+    rejected = _rejected_by_envoy(result.files) if args.validate else {}
+    for path, reason in rejected.items():
+        print(f"{PROG}: error: Envoy rejects {path} (kept for inspection): {one_line(reason)}", file=sys.stderr)
     for path in result.files:
         print(path)
-    return 1 if result.failures else 0
+    return 1 if result.failures or rejected else 0
+
+
+def _rejected_by_envoy(files: tuple[Path, ...]) -> dict[Path, str]:
+    """Envoy's verdict on each written file; a warning (and nothing checked) when there is no Envoy here."""
+    from appmesh_local.export.envoy_check import envoy_rejections
+    from appmesh_local.proxy.process import envoy_binary
+
+    if not files:
+        return {}
+    try:
+        envoy = envoy_binary()
+    except FileNotFoundError as exc:
+        print(f"{PROG}: warning: files not checked with `envoy --mode validate`: {exc}", file=sys.stderr)
+        return {}
+    return envoy_rejections(files, envoy)
 
 
 def _run_definitions(args: argparse.Namespace) -> int:

@@ -123,13 +123,18 @@ class ApiAcm:
 
 def in_process_neighbours(state_dir: Path) -> tuple[Any, Any]:
     """(Cloud Map lookup, ACM source) over the state directory's saved Cloud Map/ACM state."""
-    from appmesh_local.neighbours.persistence import NeighbourState
+    from appmesh_local.export.sources import SourceError
+    from appmesh_local.neighbours.persistence import DamagedState, NeighbourState
     from appmesh_local.neighbours.sources import InProcessAcm, in_process_cloud_map
+    from appmesh_local.store.state_dir import NEIGHBOURS
 
-    saved = Path(state_dir) / "neighbours.pickle"
+    saved = Path(state_dir) / NEIGHBOURS
     if saved.is_file():
         with tempfile.TemporaryDirectory(prefix="appmesh-export-") as scratch:
             copy = Path(scratch) / saved.name
-            shutil.copyfile(saved, copy)  # load() moves an unreadable file aside: never the user's
-            NeighbourState(copy).load()
+            shutil.copyfile(saved, copy)  # a copy: a running server may replace the file meanwhile
+            try:
+                NeighbourState(copy).load()
+            except DamagedState as error:
+                raise SourceError(str(error).replace(str(copy), str(saved))) from None  # name the user's file
     return in_process_cloud_map, InProcessAcm()

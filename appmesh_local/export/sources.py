@@ -126,8 +126,43 @@ def snapshot_from_state_dir(
 
 
 def snapshot_from_file(path: Path) -> MeshSnapshot:
-    """A YAML/JSON file of App Mesh resources (see translate.loader for the shape)."""
+    """A YAML/JSON file of App Mesh resources (see translate.loader for the shape), checked as the API would.
+
+    Every resource must pass what its Create operation checks on its own (service/standalone.py),
+    or the file is refused with the API's message, naming the resource.
+    """
     try:
-        return load_mesh_file(path)
+        snapshot = load_mesh_file(path)
     except ValueError as exc:
         raise SourceError(str(exc)) from None
+    check_snapshot(snapshot, str(path))
+    return snapshot
+
+
+def check_snapshot(snapshot: MeshSnapshot, where: str) -> None:
+    """SourceError with the API's BadRequest message for the first resource the API would refuse."""
+    from appmesh_local.api_models.errors import ApiError
+    from appmesh_local.service.standalone import check_resource
+
+    mesh = snapshot.name
+    resources: list[tuple[str, str, str, Any, str]] = [("mesh", "mesh", mesh, snapshot.spec, "")]
+    for label, kind, table in (
+        ("virtual node", "virtualNode", snapshot.virtual_nodes),
+        ("virtual router", "virtualRouter", snapshot.virtual_routers),
+        ("virtual service", "virtualService", snapshot.virtual_services),
+        ("virtual gateway", "virtualGateway", snapshot.virtual_gateways),
+    ):
+        resources += [(label, kind, name, spec, "") for name, spec in table.items()]
+    for label, kind, children in (
+        ("route", "route", snapshot.routes),
+        ("gateway route", "gatewayRoute", snapshot.gateway_routes),
+    ):
+        resources += [
+            (label, kind, name, spec, parent) for parent, named in children.items() for name, spec in named.items()
+        ]
+    for label, kind, name, spec, parent in resources:
+        try:
+            check_resource(kind, mesh, name, spec, parent)
+        except ApiError as exc:
+            under = f" (under {parent})" if parent else ""
+            raise SourceError(f"{where}: {label} {name!r}{under}: {exc.code}: {exc.message}") from None

@@ -286,6 +286,19 @@ class ProxyIR:
 
 
 @dataclass(frozen=True)
+class ProxyFailure:
+    """A proxy that could not be translated or built, and why (naming the resource at fault).
+
+    One bad value must not stop a whole mesh: the failure stays with the proxies that use the
+    resource, which keep their last good configuration, while the rest of the mesh converges.
+    """
+
+    kind: str  # "virtualNode" | "virtualGateway"
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class MeshIR:
     account: str
     region: str
@@ -293,6 +306,7 @@ class MeshIR:
     revision: int
     proxies: tuple[ProxyIR, ...] = ()
     problems: tuple[str, ...] = ()
+    failures: tuple[ProxyFailure, ...] = ()  # proxies left out of `proxies`
 
     def proxy(self, kind: str, name: str) -> ProxyIR | None:
         """The proxy of that kind and name, if the mesh has it."""

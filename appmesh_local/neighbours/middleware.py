@@ -81,12 +81,16 @@ class NeighbourApis:
         on_change: OnChange | None = None,
         state_file: Path | None = None,
         on_tls_change: OnTlsChange | None = None,
+        *,
+        state: NeighbourState | None = None,
     ) -> None:
+        """`state` is a NeighbourState already loaded by the caller (instead of `state_file`)."""
         self.app = app
         self.on_change = on_change
         self.on_tls_change = on_tls_change
-        self.state = NeighbourState(state_file) if state_file is not None else None
-        if self.state is not None:
+        self.state = state
+        if state is None and state_file is not None:
+            self.state = NeighbourState(state_file)
             self.state.load()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -129,7 +133,9 @@ class NeighbourApis:
                 log.exception("%s.%s failed in moto", api.target_prefix, operation)
                 return _error(500, "InternalFailure", "internal error in the emulated service")
             if status < 300 and self.state is not None and is_mutating(operation):
-                self._save()
+                failure = self._save()
+                if failure is not None:
+                    return failure
         if status < 300:
             self._notify(api, account, region, operation, touched)
         return status, headers, body
@@ -148,11 +154,32 @@ class NeighbourApis:
             except Exception:  # noqa: BLE001 - a listener's failure is not the caller's
                 log.exception("%s change listener failed", api.host)
 
-    def _save(self) -> None:
+    def _save(self) -> tuple[int, dict[str, str], str] | None:
+        """Write the snapshot before the call is answered; on failure undo the call and answer 503.
+
+        The client was not told the call succeeded, so it must not have: the backends go back to
+        what the file holds (the state before this call), and the 503 tells boto3 and the AWS CLI
+        to retry. Caller holds `backends.LOCK`.
+        """
+        state = self.state
+        assert state is not None
         try:
-            self.state.save()  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - the call itself succeeded; say the disk copy is behind
-            log.exception("saving Cloud Map/ACM state to %s failed", self.state.path)  # type: ignore[union-attr]
+            state.save()
+            return None
+        except Exception as error:  # noqa: BLE001 - disk full, read-only, a vanished directory...
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            log.error(
+                "saving Cloud Map/ACM state to %s failed (%s): the call is undone and answered 503", state.path, reason
+            )
+        try:
+            state.restore()
+        except Exception:  # noqa: BLE001 - the file went bad too: memory keeps the change, say so
+            log.exception("restoring Cloud Map/ACM state from %s failed: memory is ahead of the file", state.path)
+        return _error(
+            503,
+            "ServiceUnavailable",
+            f"the change could not be saved ({reason}) and was not applied; retry when the state directory is writable",
+        )
 
 
 @functools.cache

@@ -4,7 +4,9 @@ The task sits on the bridge `aml-br0` (198.51.100.1/24), App Mesh's iptables rul
 send its inbound traffic on the app ports to Envoy's 15000 and its outbound traffic
 to 15001, Envoy runs as uid 1337 and reaches xDS over the server's unix socket
 (`serve --xds-socket`; namespaces share the filesystem), and the app runs as uid
-1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM.
+1001. Everything is removed when the app exits or on Ctrl-C / SIGTERM / SIGHUP. If the
+command is killed outright (SIGKILL), its supervisors stop Envoy and the app at once, and
+the next `task` start reclaims the namespace, veth and bridge it left (netns/ownership.py).
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from appmesh_local.netns import ownership
 from appmesh_local.netns.iptables import Interception
-from appmesh_local.netns.task import APP_UID, Bridge, Task, sh
-from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task, sh
+from appmesh_local.proxy.bootstrap import render_bootstrap, with_xds_token
 from appmesh_local.proxy.image_env import ImageEnv, ImageEnvError, proxy_identity
+from appmesh_local.proxy.private import UnsafeDirectory
+from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
+from appmesh_local.xds.auth import TokenKey
 
 BRIDGE_NAME = "aml-br0"
 BRIDGE_ADDRESS = "198.51.100.1"
@@ -40,6 +46,8 @@ def missing_requirements() -> str | None:
     for tool, package in (("ip", "iproute2"), ("setpriv", "util-linux")):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed (apt-get install {package})"
+    if "--pdeathsig" not in subprocess.run(["setpriv", "--help"], capture_output=True, text=True).stdout:
+        return "`setpriv` is too old (no --pdeathsig: util-linux 2.33 or later needed)"
     if shutil.which("iptables-legacy") is None and shutil.which("iptables") is None:
         return "`iptables` is not installed (apt-get install iptables)"
     try:
@@ -84,9 +92,10 @@ def run_task(
     region: str | None = None,
     admin_port: int | None = None,
     envoy_log_level: str | None = None,
-    image: ImageEnv | None = None,
     ready_timeout: float = 60.0,
     out: TextIO = sys.stdout,
+    xds_auth_key: str | Path | None = None,
+    image: ImageEnv | None = None,
 ) -> int:
     """Run the task until the app exits (its status is returned) or SIGINT/SIGTERM (0); always clean up.
 
@@ -117,9 +126,13 @@ def run_task(
         raise TaskCommandError(missing)
     name = name or default_task_name(virtual_node)
     blocked = [str(d) for d in Path(xds_socket).resolve().parents if d.exists() and not d.stat().st_mode & 0o001]
-    if image.xds_endpoint is None and blocked:
+    on_socket = image.xds_endpoint is None  # APPMESH_XDS_ENDPOINT: host:port instead of the socket
+    if on_socket and blocked:
         raise TaskCommandError(f"Envoy (uid 1337) cannot reach {xds_socket}: {blocked[0]} is not o+x")
-    if image.xds_endpoint is None and not os.path.exists(xds_socket):
+    refused = socket_refuses_envoy(xds_socket) if on_socket else None
+    if refused:
+        raise TaskCommandError(refused)
+    if on_socket and not os.path.exists(xds_socket):
         print(
             f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
             f"`appmesh-local serve --xds-socket {xds_socket}` (Envoy waits for it)",
@@ -133,74 +146,101 @@ def run_task(
     if address == bridge.address:
         raise TaskCommandError(f"{address} is the bridge's own address")
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        bridge.up()
+        for line in ownership.reclaim_dead(sh):
+            print(f"appmesh-local: reclaimed {line}", file=sys.stderr)
+    except UnsafeDirectory as error:
+        raise TaskCommandError(str(error)) from None
+    with interrupt_on_stop_signals():
         try:
-            task.up()
-        except RuntimeError as error:
-            raise TaskCommandError(f"cannot create task {name}: {error}") from None
-        xds_host, xds_port = image.xds_endpoint or ("127.0.0.1", 0)
-        bootstrap = render_bootstrap(
-            mesh,
-            "virtualNode",
-            virtual_node,
-            xds_host,
-            xds_port,
-            admin_port=admin_port,
-            admin_address="0.0.0.0",  # the task's namespace: App Mesh's 0.0.0.0:9901, reached on the task address
-            account=account,
-            region=region,
-            node_id=identity.node_id,
-            xds_socket_path=None if image.xds_endpoint else xds_socket,
-            image=image,
-        )
-        envoy = task.envoy(
-            bootstrap, log_level=envoy_log_level or image.log_level or "info", concurrency=image.concurrency or 1
-        )
-        try:
-            envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
-        except (TimeoutError, RuntimeError) as error:
-            tail = envoy.log_text()[-2000:].strip()
-            raise TaskCommandError(
-                f"Envoy for {virtual_node} did not become LIVE ({error}); is "
-                f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
-                f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
-            ) from None
-        app = task.popen(list(command), uid=APP_UID)
-        print(
-            f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
-            f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
-            f"(Ctrl-C to stop)",
-            file=out,
-            flush=True,
-        )
-        while True:
-            status = app.poll()
-            if status is not None:
-                print(f"appmesh-local: task {name}: the app exited with status {status}", file=out, flush=True)
-                return status
-            if not envoy.alive():
-                raise TaskCommandError(f"Envoy of task {name} exited:\n{envoy.log_text()[-2000:].strip()}")
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print(f"appmesh-local: task {name}: stopping", file=out, flush=True)
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
-        try:
-            task.down()
-            _remove_bridge_if_unused(bridge)
+            bridge.up()
+            try:
+                task.up()
+            except (RuntimeError, UnsafeDirectory) as error:
+                raise TaskCommandError(f"cannot create task {name}: {error}") from None
+            xds_host, xds_port = image.xds_endpoint or ("127.0.0.1", 0)
+            bootstrap = render_bootstrap(
+                mesh,
+                "virtualNode",
+                virtual_node,
+                xds_host,
+                xds_port,
+                admin_port=admin_port,
+                admin_address="0.0.0.0",  # the task's namespace: App Mesh's 0.0.0.0:9901, reached on the task address
+                account=account,
+                region=region,
+                node_id=identity.node_id,
+                xds_socket_path=xds_socket if on_socket else None,
+                image=image,
+            )
+            if xds_auth_key is not None:
+                with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
+            envoy = task.envoy(
+                bootstrap, log_level=envoy_log_level or image.log_level or "info", concurrency=image.concurrency or 1
+            )
+            try:
+                envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
+            except (TimeoutError, RuntimeError) as error:
+                tail = envoy.log_text()[-2000:].strip()
+                raise TaskCommandError(
+                    f"Envoy for {virtual_node} did not become LIVE ({error}); is "
+                    f"`appmesh-local serve --xds-socket {xds_socket}` running and does "
+                    f"virtual node {virtual_node} exist in mesh {mesh}?" + (f"\n{tail}" if tail else "")
+                ) from None
+            try:
+                app = task.popen(list(command), uid=APP_UID)
+            except OSError as error:
+                raise TaskCommandError(f"cannot start the app of task {name}: {error}") from None
+            print(
+                f"appmesh-local: task {name} up: {mesh}/{virtual_node} at {address}, app ports "
+                f"{','.join(map(str, app_ports))}, Envoy admin http://{address}:{admin_port} "
+                f"(pids: Envoy {envoy.pid}, app {app.pid}; Envoy's files in {envoy.workdir}; Ctrl-C to stop)",
+                file=out,
+                flush=True,
+            )
+            while True:
+                status = app.poll()
+                if status is not None:
+                    print(f"appmesh-local: task {name}: the app exited with status {status}", file=out, flush=True)
+                    return status
+                if not envoy.alive():
+                    raise TaskCommandError(f"Envoy of task {name} exited:\n{envoy.log_text()[-2000:].strip()}")
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print(f"appmesh-local: task {name}: stopping", file=out, flush=True)
+            return 0
         finally:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            with shielded():  # a second Ctrl-C or SIGTERM must not interrupt the clean-up
+                task.down()
+                _remove_bridge_if_unused(bridge)
+                ownership.reclaim_dead(sh)  # e.g. a bridge whose creator has exited since
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def socket_refuses_envoy(path: str) -> str | None:
+    """Why Envoy (uid and gid 1337, no other groups) could not connect to the xDS socket, if so.
+
+    The server makes its socket 0600, or 0660 with `serve --xds-socket-group`: a task's Envoy
+    needs the group to be 1337 (or the socket to be its own).
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # not there yet: Envoy waits for it, and the warning below says so
+    mode = info.st_mode
+    if (info.st_uid == ENVOY_UID and mode & 0o200) or (info.st_gid == ENVOY_UID and mode & 0o020) or mode & 0o002:
+        return None
+    return (
+        f"Envoy (uid {ENVOY_UID}) may not connect to {path} (mode {mode & 0o777:04o}, owner "
+        f"{info.st_uid}:{info.st_gid}); serve it with `--xds-socket-group {ENVOY_UID}`"
+    )
 
 
 def _remove_bridge_if_unused(bridge: Bridge) -> None:
-    """Delete the bridge only if this run created it and no other task's veth is still attached."""
-    if bridge.created and sh("ip", "-o", "link", "show", "master", bridge.name, check=False).stdout.strip():
-        bridge.created = False  # another task still uses it; that task's run removes nothing either
+    """Delete the bridge only if this run created it and no other task's veth is still attached.
+
+    If one is, the bridge stays, and so does its record naming this (soon dead) process: the
+    first task to start or stop after the last user has gone reclaims it.
+    """
+    if bridge.created and ownership.bridge_in_use(bridge.name, sh):
+        bridge.created = False
     bridge.down()

@@ -3,20 +3,26 @@
 Everything lives in 198.51.100.0/24 (TEST-NET-2, never routed), and `down()`
 removes what `up()` made: processes, namespace (its veth goes with it), the
 per-namespace hosts file, and the bridge if this code created it.
+
+Processes started in a task (`popen`, `envoy`) run under supervisor.py: they die with
+the process that started them, however it ends. What a SIGKILLed owner leaves in the
+kernel (namespace, veth, bridge) is recorded in netns/ownership.py and reclaimed by the
+next `up()` of the same task or by `reclaim_dead()`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from appmesh_local.netns import ownership
 from appmesh_local.netns.iptables import Interception, appmesh_rules, iptables_binary
+from appmesh_local.proxy.private import private_dir
 from appmesh_local.proxy.process import EnvoyProcess, envoy_binary_for_any_user
+from appmesh_local.proxy.supervised import SupervisedProcess
 
 NETWORK = ipaddress.ip_network("198.51.100.0/24")
 ENVOY_UID = 1337
@@ -76,6 +82,7 @@ class Bridge:
         if sh("ip", "link", "show", self.name, check=False).returncode != 0:
             sh("ip", "link", "add", "name", self.name, "type", "bridge")
             self.created = True
+            ownership.write_record(self.name, "bridge", bridge=self.name)
         if f"{self.address}/" not in sh("ip", "-4", "addr", "show", "dev", self.name).stdout:
             sh("ip", "addr", "add", f"{self.address}/{self.prefixlen}", "dev", self.name)
         sh("ip", "link", "set", self.name, "up")
@@ -84,6 +91,7 @@ class Bridge:
     def down(self) -> None:
         if self.created:
             sh("ip", "link", "del", self.name, check=False)
+            ownership.drop_record(self.name)
             self.created = False
 
     def __enter__(self) -> Bridge:
@@ -115,18 +123,24 @@ class Task:
         self.veth_host, self.veth_ns = f"aml-{name}-h", f"aml-{name}-n"
         self.hosts = dict(hosts or {})
         self.interception = interception
-        self.processes: list[subprocess.Popen] = []
+        self.processes: list[SupervisedProcess] = []
         self.envoys: list[EnvoyProcess] = []
         self._made = False
+        self._recorded = False
 
     @property
     def hosts_dir(self) -> Path:
         return Path("/etc/netns") / self.netns
 
     def up(self) -> Task:
+        self._reclaim_leftovers()
         try:
             sh("ip", "netns", "add", self.netns)
             self._made = True
+            ownership.write_record(
+                self.netns, "task", netns=self.netns, veth=self.veth_host, hosts_dir=str(self.hosts_dir)
+            )
+            self._recorded = True
             sh("ip", "link", "add", self.veth_host, "type", "veth", "peer", "name", self.veth_ns)
             sh("ip", "link", "set", self.veth_ns, "netns", self.netns)
             sh("ip", "link", "set", self.veth_host, "master", self.bridge.name, "up")
@@ -145,6 +159,23 @@ class Task:
             raise
         return self
 
+    def _reclaim_leftovers(self) -> None:
+        """Clear what a dead owner left under this task's names; refuse names someone else holds."""
+        record = ownership.read_record(self.netns)
+        if record is not None and ownership.is_orphaned(record):
+            ownership.reclaim_task(record, sh)
+            ownership.drop_record(self.netns)
+        elif record is not None:
+            owner = ownership.owner_of(record)
+            raise RuntimeError(
+                f"task namespace {self.netns} is in use by a running process (pid {owner and owner.pid})"
+            )
+        if self.netns in sh("ip", "netns", "list", check=False).stdout.split():
+            raise RuntimeError(
+                f"network namespace {self.netns} exists and no appmesh-local task owns it: "
+                f"remove it with `ip netns del {self.netns}` if it is a leftover"
+            )
+
     def _write_hosts(self) -> None:
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
         lines = ["127.0.0.1 localhost", f"{self.address} {self.name}"]
@@ -157,12 +188,16 @@ class Task:
         """argv prefix running a command in the namespace (as `uid`, with no supplementary groups)."""
         args = ["ip", "netns", "exec", self.netns]
         if uid is not None:
-            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+            # Changing credentials clears the parent-death signal: setpriv sets it again (util-linux 2.33+).
+            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--pdeathsig=KILL"]
         return args
 
-    def popen(self, argv: Sequence[str], uid: int | None = APP_UID, **kwargs: Any) -> subprocess.Popen:
-        """Start a process in the task (as the app uid by default); stopped by `down()`."""
-        proc = subprocess.Popen([*self.exec_args(uid), *argv], start_new_session=True, **kwargs)
+    def popen(self, argv: Sequence[str], uid: int | None = APP_UID, **kwargs: Any) -> SupervisedProcess:
+        """Start a process in the task (as the app uid by default); stopped by `down()` or with its owner.
+
+        Takes SupervisedProcess's keywords: stdout, stderr, env, cwd.
+        """
+        proc = SupervisedProcess([*self.exec_args(uid), *argv], **kwargs)
         self.processes.append(proc)
         return proc
 
@@ -175,6 +210,7 @@ class Task:
         """Start Envoy in the task as uid 1337 (the uid the egress rule ignores); its admin
         interface is reached on the task's address (it may bind 0.0.0.0 inside the task)."""
         kwargs.setdefault("admin_host", self.address)
+        kwargs.setdefault("workdir_parent", private_dir())  # 0711: uid 1337 reaches its own directory only
         envoy = EnvoyProcess(
             bootstrap,
             envoy_path=envoy_binary_for_any_user(),
@@ -190,12 +226,13 @@ class Task:
             envoy.stop()
         for proc in self.processes:
             if proc.poll() is None:
+                proc.terminate()  # the app's process group
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
                     proc.wait(5)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
+                except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
+            proc.release()
         self.envoys.clear()
         self.processes.clear()
         if self._made:
@@ -203,6 +240,9 @@ class Task:
             self._made = False
         sh("ip", "link", "del", self.veth_host, check=False)
         shutil.rmtree(self.hosts_dir, ignore_errors=True)
+        if self._recorded:
+            ownership.drop_record(self.netns)
+            self._recorded = False
 
     def __enter__(self) -> Task:
         return self.up()

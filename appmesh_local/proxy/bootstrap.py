@@ -5,9 +5,10 @@ ADS SotW over gRPC v3 with lds/cds from ADS and `initial_fetch_timeout` 0 (wait 
 admin on 9901 with an access log, a static runtime layer plus an admin layer, the
 outlier-detection event log on stdout, stats tags, and whatever tracing and stats sinks its
 environment asked for (`image_env.py` reads those variables). We speak plaintext `envoy_grpc`
-to a static `xds_cluster` instead of TLS + SigV4 `google_grpc`, and bind the admin interface
-to loopback unless told otherwise. Used by `appmesh-local bootstrap|envoy|task`, the pytest
-plugin, the tests and `docker/`.
+to a static `xds_cluster` instead of TLS `google_grpc` (loopback or a unix socket); the agent's
+SigV4 signing is there on request, and so is a per-proxy token. The admin interface binds
+loopback unless told otherwise. Used by `appmesh-local bootstrap|envoy|task`, the pytest plugin,
+the tests and `docker/`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ from typing import Any
 import yaml
 
 from appmesh_local.proxy.image_env import ADMIN_PORT, ImageEnv, admin, apply_image_env
-from appmesh_local.xds.node_id import METADATA_ACCOUNT, METADATA_ADMIN, METADATA_REGION, format_node_id
+from appmesh_local.xds.auth import ENVOY_AUTHORITY, SIGNING_SERVICES, TOKEN_HEADER, TokenKey
+from appmesh_local.xds.node_id import (
+    DEFAULT_REGION,
+    METADATA_ACCOUNT,
+    METADATA_ADMIN,
+    METADATA_REGION,
+    ProxyRef,
+    format_node_id,
+    parse_node_id,
+)
 
-XDS_CLUSTER = "xds_cluster"
+XDS_CLUSTER = ENVOY_AUTHORITY  # Envoy sends a cluster's name as the :authority a signature covers
 SDS_CLUSTER = "static_cluster_sds_unix_socket"  # the name App Mesh's `sds` TLS sources point at
 API_TYPES = ("GRPC", "DELTA_GRPC")
 # The App Mesh agent's static runtime layer (getRuntimeConfigLayer0) minus flags Envoy 1.40 dropped.
@@ -50,6 +60,8 @@ def render_bootstrap(
     reconnect_base_ms: int | None = None,
     sds_socket_path: str | None = None,
     xds_socket_path: str | None = None,
+    xds_token: str | None = None,
+    xds_sigv4: bool = False,
     image: ImageEnv | None = None,
     admin_access_log: str | None = None,
 ) -> dict[str, Any]:
@@ -61,6 +73,9 @@ def render_bootstrap(
     `sds_socket_path` (APPMESH_SDS_SOCKET_PATH) adds the SDS unix-socket cluster that
     `sds` certificates and trust in the mesh are fetched through. `xds_socket_path` points
     the `xds_cluster` at the server's unix socket (`serve --xds-socket`) instead of host:port.
+    `xds_token` (for `serve --xds-auth`) travels as `initial_metadata` of every ADS stream;
+    `xds_sigv4` makes Envoy sign its xDS requests with SigV4 (service `appmesh`, the region of
+    the mesh), with the credentials of its environment, as App Mesh's Envoy image did.
 
     `image` carries the App Mesh image's environment variables (ImageEnv.from_environ); an
     argument given here wins over its variable. `admin_access_log` is the admin access log when
@@ -95,6 +110,7 @@ def render_bootstrap(
                 "max_interval": _duration(reconnect_base_ms * 10 / 1000),
             }
         }
+
     fetch_timeout = image.initial_fetch_timeout_s if initial_fetch_timeout_s is None else initial_fetch_timeout_s
 
     def ads_source() -> dict[str, Any]:
@@ -109,13 +125,17 @@ def render_bootstrap(
                 "api_type": api_type,
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": envoy_grpc}],
+                "grpc_services": [_grpc_service(envoy_grpc, xds_token)],
             },
             "lds_config": ads_source(),
             "cds_config": ads_source(),
         },
         "static_resources": {
-            "clusters": [xds_cluster(xds_host, xds_port, xds_socket_path)]
+            "clusters": [
+                xds_cluster(
+                    xds_host, xds_port, xds_socket_path, sigv4_region=(region or DEFAULT_REGION) if xds_sigv4 else None
+                )
+            ]
             + ([sds_cluster(sds_socket_path)] if sds_socket_path else [])
         },
         "layered_runtime": {
@@ -131,8 +151,46 @@ def render_bootstrap(
     return bootstrap
 
 
-def xds_cluster(host: str, port: int, socket_path: str | None = None) -> dict[str, Any]:
-    """The static HTTP/2 cluster to the ADS server: STATIC for an IP or a unix socket, LOGICAL_DNS for a name."""
+def _grpc_service(envoy_grpc: dict[str, Any], token: str | None) -> dict[str, Any]:
+    service: dict[str, Any] = {"envoy_grpc": envoy_grpc}
+    if token:
+        service["initial_metadata"] = [{"key": TOKEN_HEADER, "value": token}]
+    return service
+
+
+def signing_filters(region: str) -> list[dict[str, Any]]:
+    """Upstream HTTP filters that SigV4-sign every request to the cluster (then the codec, always last).
+
+    App Mesh's agent gave Envoy `aws_iam` gRPC call credentials (service `appmesh`, the region);
+    Envoy removed that extension in 1.35 and its `aws_request_signing` filter, placed on the
+    xDS cluster, signs the same requests: headers only (gRPC bodies stream), with credentials
+    from Envoy's environment, credentials file or instance role.
+    """
+    return [
+        {
+            "name": "envoy.filters.http.aws_request_signing",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_request_signing.v3.AwsRequestSigning",
+                "service_name": SIGNING_SERVICES[0],
+                "region": region,
+                "use_unsigned_payload": True,
+            },
+        },
+        {
+            "name": "envoy.filters.http.upstream_codec",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+            },
+        },
+    ]
+
+
+def xds_cluster(
+    host: str, port: int, socket_path: str | None = None, *, sigv4_region: str | None = None
+) -> dict[str, Any]:
+    """The static HTTP/2 cluster to the ADS server: STATIC for an IP or a unix socket, LOGICAL_DNS for a name.
+
+    `sigv4_region`: sign every xDS request for that region (`signing_filters`)."""
     address: dict[str, Any] = {"socket_address": {"address": host, "port_value": port}}
     discovery = "STATIC"
     if socket_path:
@@ -164,6 +222,9 @@ def xds_cluster(host: str, port: int, socket_path: str | None = None) -> dict[st
     }
     if discovery == "LOGICAL_DNS":
         cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if sigv4_region:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        options["http_filters"] = signing_filters(sigv4_region)
     return cluster
 
 
@@ -184,6 +245,20 @@ def sds_cluster(socket_path: str) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": str(socket_path)}}}}]}],
         },
     }
+
+
+def proxy_of(bootstrap: dict[str, Any]) -> ProxyRef:
+    """The proxy the server will take this bootstrap's node for (the one a token must open)."""
+    node = bootstrap["node"]
+    return parse_node_id(node["id"], node.get("metadata"))
+
+
+def with_xds_token(bootstrap: dict[str, Any], key: TokenKey) -> dict[str, Any]:
+    """`bootstrap` carrying the token that opens its own proxy's xDS stream."""
+    token = key.token(proxy_of(bootstrap))
+    for service in bootstrap["dynamic_resources"]["ads_config"]["grpc_services"]:
+        service["initial_metadata"] = [{"key": TOKEN_HEADER, "value": token}]
+    return bootstrap
 
 
 class _PlainDumper(yaml.SafeDumper):

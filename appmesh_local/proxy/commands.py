@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from appmesh_local.proxy.bootstrap import XDS_CLUSTER, bootstrap_yaml, render_bootstrap
+from appmesh_local.proxy.bootstrap import XDS_CLUSTER, bootstrap_yaml, render_bootstrap, with_xds_token
 from appmesh_local.proxy.image_env import ADMIN_ACCESS_LOG, ImageEnv, ImageEnvError, proxy_identity
-from appmesh_local.proxy.process import EnvoyProcess, envoy_binary
+from appmesh_local.proxy.process import EnvoyProcess
+from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
 from appmesh_local.settings import DEFAULT_HOST, DEFAULT_XDS_PORT
+from appmesh_local.xds.auth import TokenKey
 
 
 def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[str, str]:
@@ -55,18 +54,21 @@ def build_bootstrap(
     api_type: str = "GRPC",
     sds_socket_path: str | None = None,
     xds_socket_path: str | None = None,
+    xds_auth_key: str | Path | None = None,
+    xds_sigv4: bool = False,
     image: ImageEnv | None = None,
     admin_access_log: str | None = ADMIN_ACCESS_LOG,
 ) -> dict[str, Any]:
     """The bootstrap `appmesh-local bootstrap|envoy` write: the proxy from the options or from
-    APPMESH_RESOURCE_ARN, xDS at --xds-host/--xds-port, else APPMESH_XDS_ENDPOINT, else 127.0.0.1:4601."""
+    APPMESH_RESOURCE_ARN (`image`), xDS at `xds_host`/`xds_port`, else APPMESH_XDS_ENDPOINT, else
+    127.0.0.1:4601; with `xds_auth_key` (the server's token key file) it carries the proxy's token."""
     image = image or ImageEnv()
     kind = name = None
     if virtual_node or virtual_gateway:
         kind, name = proxy_kind(virtual_node, virtual_gateway)
     identity = proxy_identity(image, mesh, kind, name)
     endpoint = image.xds_endpoint or (DEFAULT_HOST, DEFAULT_XDS_PORT)
-    return render_bootstrap(
+    bootstrap = render_bootstrap(
         identity.mesh,
         identity.kind,
         identity.name,
@@ -82,13 +84,17 @@ def build_bootstrap(
         api_type=api_type,
         sds_socket_path=sds_socket_path,
         xds_socket_path=xds_socket_path,
+        xds_sigv4=xds_sigv4,
         image=image,
         admin_access_log=admin_access_log,
     )
+    if xds_auth_key is not None:
+        with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
+    return bootstrap
 
 
 def bootstrap_command(
-    mesh: str | None = None,
+    mesh: str | None,
     virtual_node: str | None = None,
     virtual_gateway: str | None = None,
     *,
@@ -100,7 +106,12 @@ def bootstrap_command(
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     text = bootstrap_yaml(bootstrap) if fmt == "yaml" else json.dumps(bootstrap, indent=2) + "\n"
     if output is not None:
-        Path(output).write_text(text)
+        # a bootstrap with a token is a credential: readable by its owner only
+        mode = 0o600 if options.get("xds_auth_key") else 0o644
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(output, mode)
     return text
 
 
@@ -123,9 +134,13 @@ def envoy_command(
     extra_args: Sequence[str] = (),
     **options: Any,
 ) -> int:
-    """Run Envoy in the foreground (logs on this terminal) until it exits, Ctrl-C or SIGTERM (a
-    container's stop); return its exit code. The log level and concurrency come from the options,
-    else ENVOY_LOG_LEVEL / ENVOY_CONCURRENCY, else info and 1."""
+    """Run Envoy in the foreground (logs on this terminal) until it exits, or Ctrl-C, SIGTERM or SIGHUP.
+
+    The log level and concurrency come from the arguments, else ENVOY_LOG_LEVEL / ENVOY_CONCURRENCY
+    (`options["image"]`), else info and 1. Returns Envoy's exit status (128 + N when a signal N ended
+    it; 0 when stopped as asked). Envoy and its work directory go away with this process however it
+    ends (EnvoyProcess's supervisor).
+    """
     image: ImageEnv = options.get("image") or ImageEnv()
     if image.admin_uds:
         raise ImageEnvError(
@@ -133,41 +148,43 @@ def envoy_command(
         )
     options.setdefault("admin_access_log", _usable_admin_log(ADMIN_ACCESS_LOG))
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
-    binary = Path(envoy_path) if envoy_path else envoy_binary()
-    workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
-    process = EnvoyProcess(
+    envoy = EnvoyProcess(
         bootstrap,
-        envoy_path=binary,
-        workdir=workdir,
+        envoy_path=envoy_path,
         log_level=log_level or image.log_level or "info",
         concurrency=concurrency or image.concurrency or 1,
         extra_args=extra_args,
+        console=True,
     )
-    address = bootstrap["admin"]["address"].get("socket_address", {})
-    print(
-        f"appmesh-local: envoy for {bootstrap['node']['id']} → xDS {_xds_text(bootstrap)}, admin "
-        f"{address.get('address')}:{address.get('port_value')} (access log {process.admin_access_log_path})",
-        file=sys.stderr,
-    )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        proc = subprocess.Popen(process.command_for_terminal())
+    xds = _xds_text(bootstrap)
+    admin = bootstrap["admin"]["address"].get("socket_address", {})
+    code: int | None = None
+    with interrupt_on_stop_signals():
         try:
-            return proc.wait()
+            envoy.start(wait_live=False)
+            print(
+                f"appmesh-local: envoy (pid {envoy.pid}) for {bootstrap['node']['id']} → xDS {xds}, admin "
+                f"{admin.get('address')}:{admin.get('port_value')} (access log {envoy.admin_access_log_path}), "
+                f"files in {envoy.workdir}",
+                file=sys.stderr,
+                flush=True,
+            )
+            assert envoy.proc is not None
+            code = envoy.proc.wait()
         except KeyboardInterrupt:
-            proc.terminate()
-            try:
-                return proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                return proc.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+            pass
+        except (RuntimeError, TimeoutError) as error:  # Envoy exited (or hung) before its admin came up
+            code = envoy.proc.returncode if envoy.proc is not None else None
+            if code != 0:  # 0: it was asked to exit early (e.g. --mode validate), not a failure
+                first = str(error).splitlines()[0]
+                print(f"appmesh-local: envoy: error: {first} (Envoy's messages are above)", file=sys.stderr)
+                code = code or 1
+        finally:
+            with shielded():  # a second Ctrl-C must not leave Envoy or its files behind
+                stopped = envoy.stop()
+    if code is None:  # stopped on request: ending by our SIGTERM (Envoy still starting up) is success too
+        code = 0 if stopped in (None, -signal.SIGTERM) else stopped
+    return code if code >= 0 else 128 - code
 
 
 def _xds_text(bootstrap: Mapping[str, Any]) -> str:

@@ -577,11 +577,15 @@ def proxy_identity(
         ref = parse_node_id(env.resource_arn)
     except NodeIdError as error:
         raise ImageEnvError(f"APPMESH_RESOURCE_ARN: {error}") from None
-    given = (mesh, kind, name)
-    if any(given) and given != (ref.mesh, ref.kind, ref.name):
+    differs = [
+        f"{what} {value}"
+        for what, value, named in (("mesh", mesh, ref.mesh), ("kind", kind, ref.kind), ("name", name, ref.name))
+        if value is not None and value != named
+    ]
+    if differs:  # `kind` alone comes from a command that runs one kind only (task: a virtual node)
         raise ImageEnvError(
-            f"APPMESH_RESOURCE_ARN names {ref.kind} {ref.name} in mesh {ref.mesh}, "
-            f"not {kind} {name} in mesh {mesh}: give one of them, or the same proxy twice"
+            f"APPMESH_RESOURCE_ARN names {ref.kind} {ref.name} in mesh {ref.mesh}, but this command was given "
+            f"{', '.join(differs)}: give one of them, or the same proxy twice"
         )
     account = ref.account if env.resource_arn.startswith("arn:") or "@" in env.resource_arn else None
     return ProxyIdentity(ref.mesh, ref.kind, ref.name, node_id=env.resource_arn, account=account)

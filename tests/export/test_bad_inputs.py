@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from appmesh_local.testing import serve_in_thread
 from tests.export.helpers import run_cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -128,6 +129,16 @@ def test_export_state_dir_problems(tmp_path):
     (garbage / "appmesh-local.sqlite3").write_bytes(b"this is not a database" * 100)
     result = run_cli("export", "--state-dir", str(garbage), "--mesh", "shop", "--all", "--out", str(tmp_path / "o"))
     assert_one_line_error(result, "export", "cannot open the state in")
+
+
+def test_export_state_dir_with_a_damaged_cloud_map_snapshot(tmp_path):
+    state = tmp_path / "state"
+    with serve_in_thread(xds=False, state_dir=state) as server:
+        server.client().create_mesh(meshName="shop")
+    (state / "neighbours.pickle").write_bytes(b"damaged")
+    result = run_cli("export", "--state-dir", str(state), "--mesh", "shop", "--all", "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, "export", f"{state / 'neighbours.pickle'} cannot be loaded")
+    assert (state / "neighbours.pickle").read_bytes() == b"damaged"  # reported, never replaced
 
 
 def test_export_unwritable_output(files, tmp_path):

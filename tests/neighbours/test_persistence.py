@@ -7,7 +7,7 @@ from cryptography import x509
 from moto.backends import get_backend
 
 from appmesh_local.neighbours import NeighbourApis, ca_bundle, certificate, discover
-from appmesh_local.neighbours.persistence import SERVICES
+from appmesh_local.neighbours.persistence import SERVICES, DamagedState
 
 from .conftest import serve
 from .inner import inner_app
@@ -69,14 +69,16 @@ def test_state_is_reloaded_after_a_restart(account, tmp_path):
         assert [i.instance_id for i in discover(account, "us-east-1", "apps.local", "backend")] == ["i-1", "i-2"]
 
 
-def test_an_unreadable_state_file_is_set_aside(tmp_path):
+def test_an_unreadable_state_file_is_reported_and_left_alone(tmp_path):
+    """Never reset silently: the user decides what happens to a file that may still hold their state."""
     state_file = tmp_path / "neighbours.pickle"
     state_file.write_bytes(b"not a pickle")
 
-    NeighbourApis(inner_app(), state_file=state_file)
+    with pytest.raises(DamagedState, match="neighbours.pickle cannot be loaded"):
+        NeighbourApis(inner_app(), state_file=state_file)
 
-    assert not state_file.exists()
-    assert [p.name.startswith("neighbours.pickle.unreadable-") for p in tmp_path.iterdir()] == [True]
+    assert [p.name for p in tmp_path.iterdir()] == ["neighbours.pickle"]
+    assert state_file.read_bytes() == b"not a pickle"
 
 
 def test_reads_do_not_write_the_state_file(account, tmp_path):

@@ -75,4 +75,5 @@ def test_tasks_stay_in_the_documentation_range():
         "--reuid=1337",
         "--regid=1337",
         "--clear-groups",
+        "--pdeathsig=KILL",
     ]

@@ -108,8 +108,16 @@ def test_identity_variables():
     assert (legacy.mesh, legacy.kind, legacy.name, legacy.account) == ("shop", "virtualNode", "front", None)
     with pytest.raises(ImageEnvError, match="APPMESH_RESOURCE_ARN environment variable must be set"):
         proxy_identity(ImageEnv())
-    with pytest.raises(ImageEnvError, match="names virtualNode front in mesh shop, not virtualNode back"):
+    with pytest.raises(
+        ImageEnvError, match="names virtualNode front in mesh shop, but this command was given name back"
+    ):
         proxy_identity(ImageEnv.from_environ({"APPMESH_RESOURCE_ARN": NODE}), "shop", "virtualNode", "back")
+    # What is given must agree; what is not comes from the ARN (a task knows only that it runs a node).
+    ours = ImageEnv.from_environ({"APPMESH_RESOURCE_ARN": NODE})
+    assert proxy_identity(ours, kind="virtualNode").name == "front"
+    assert proxy_identity(ours, mesh="shop").name == "front"
+    with pytest.raises(ImageEnvError, match="given kind virtualNode"):
+        proxy_identity(ImageEnv.from_environ({"APPMESH_RESOURCE_ARN": arn}), kind="virtualNode")
 
 
 def test_xds_endpoint_and_sds_socket():

@@ -17,14 +17,22 @@ _END = object()
 class AdsClient:
     """One ADS stream: `send(...)` requests, `recv(timeout)` responses (None when nothing came)."""
 
-    def __init__(self, port: int, delta: bool = False) -> None:
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    def __init__(
+        self,
+        port: int,
+        delta: bool = False,
+        *,
+        target: str | None = None,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """`target`: a gRPC target instead of 127.0.0.1:`port` (e.g. unix:/path); `metadata`: stream headers."""
+        self.channel = grpc.insecure_channel(target or f"127.0.0.1:{port}")
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
         self._requests: queue.Queue[Any] = queue.Queue()
         self.responses: queue.Queue[Any] = queue.Queue()
         self.delta = delta
         method = stub.DeltaAggregatedResources if delta else stub.StreamAggregatedResources
-        self._call = method(iter(self._requests.get, _END))
+        self._call = method(iter(self._requests.get, _END), metadata=metadata or None)
         self.error: grpc.RpcError | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -73,6 +81,11 @@ class AdsClient:
             return self.responses.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def ended(self, timeout: float = 5.0) -> grpc.RpcError | None:
+        """How the stream ended (its error), waiting up to `timeout`; None while it is still open."""
+        self._reader.join(timeout)
+        return self.error
 
     def close(self) -> None:
         self._requests.put(_END)

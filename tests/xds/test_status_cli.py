@@ -68,3 +68,38 @@ def test_render_status_tables():
 def test_render_empty_status():
     text = render_status({"proxies": [], "unknown_nodes": [], "meshes": []}, now=NOW)
     assert text.count("(none)") == 3
+
+
+def test_render_held_back_proxies_and_refused_or_cut_off_streams():
+    data = {
+        "proxies": [],
+        "unknown_nodes": [],
+        "meshes": [
+            {
+                "account": "123456789012",
+                "region": "us-east-1",
+                "mesh": "m",
+                "revision": 9,
+                "proxies": 3,
+                "error": None,
+                "problems": [],
+                "failed_proxies": [
+                    {
+                        "kind": "virtualNode",
+                        "name": "bad",
+                        "since_revision": 8,
+                        "error": "virtualNode bad: out of range",
+                    }
+                ],
+            }
+        ],
+        "refused": [
+            {"node_id": "mesh/m/virtualNode/a", "peer": "ipv4:127.0.0.1:1", "at": NOW - 4, "reason": "no credentials"}
+        ],
+        "disconnected": [{"node_id": "", "peer": "ipv4:127.0.0.1:2", "at": NOW - 70, "reason": "stalled client"}],
+    }
+    text = render_status(data, now=NOW)
+    assert "ok, 1 proxy held back" in text
+    assert "  m: virtualNode/bad held at its last good config since revision 8: virtualNode bad: out of range" in text
+    assert "REFUSED STREAMS (last 1)" in text and "no credentials" in text and "4s ago" in text
+    assert "DISCONNECTED STREAMS (last 1)" in text and "(no node yet)" in text and "1m ago" in text
