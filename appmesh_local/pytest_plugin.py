@@ -75,6 +75,8 @@ def appmesh_envoy(appmesh_server: Any) -> Iterator[Callable[..., Any]]:
     changing the mesh. A virtual node runs in host mode (its own loopback addresses, App Mesh's
     names; `host=False` for App Mesh's 15000/15001); a gateway listens on 127.0.0.1:<port>
     unless given `host=True` or `address=`. Start as many as you like.
+    `environment={...}` takes the App Mesh Envoy image's variables, as a task definition's
+    environment block would (e.g. {"ENABLE_ENVOY_STATS_TAGS": "1"}).
     """
     from appmesh_local.testing import start_envoy
 

@@ -21,7 +21,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.service.context import DEFAULT_ACCOUNT, DEFAULT_REGION
@@ -403,6 +403,7 @@ def start_envoy(
     log_level: str = "warning",
     host: bool | None = None,
     address: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> MeshEnvoy:
     """Start Envoy for one virtual node or gateway of `mesh`, bootstrapped to `server`'s xDS port.
 
@@ -411,13 +412,18 @@ def start_envoy(
     mode for a virtual node (App Mesh's placement needs interception and the same 15000/15001 for
     every node) and App Mesh's placement for a gateway (its listeners on the server's listener
     address, e.g. 127.0.0.1:<port>). `address` (implies host mode) chooses the task address;
-    otherwise a free block is taken. The admin interface takes a free loopback port.
+    otherwise a free block is taken.
+    `environment` is the App Mesh Envoy image's variables, as in a task definition's environment
+    block (ENABLE_ENVOY_STATS_TAGS, ENABLE_ENVOY_XRAY_TRACING, ENVOY_ADMIN_ACCESS_PORT, ...;
+    docs/envoy-image-variables.md); the process's own environment is not read. The admin interface
+    takes a free loopback port unless ENVOY_ADMIN_ACCESS_PORT names one.
     With `wait`, return only once Envoy has applied the proxy's current configuration.
     A listener address that something else holds raises AddressInUse within a few seconds.
     The caller must `stop()` it.
     """
     from appmesh_local.proxy.bootstrap import render_bootstrap
     from appmesh_local.proxy.host import lease as host_lease
+    from appmesh_local.proxy.image_env import ImageEnv, proxy_identity
     from appmesh_local.proxy.process import EnvoyProcess
     from appmesh_local.xds.node_id import ProxyRef
 
@@ -427,6 +433,11 @@ def start_envoy(
         raise ValueError("this appmesh-local server runs without xDS")
     kind, name = (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, virtual_gateway)
     assert name is not None
+    image = ImageEnv.from_environ(environment or {})
+    if image.admin_uds:
+        raise ValueError("ENVOY_ADMIN_MODE=uds: appmesh-local reaches Envoy's admin over TCP")
+    identity = proxy_identity(image, mesh, kind, name)
+    account = identity.account or account
     if host is None:
         host = address is not None or kind == "virtualNode"
     elif address is not None and not host:
@@ -440,13 +451,17 @@ def start_envoy(
         name,
         server.xds_host,
         server.xds_port,
-        admin_port=0,
+        admin_port=image.admin_port if image.admin_port is not None else 0,
         account=account,
         region=region,
+        node_id=identity.node_id,
         xds_token=server.server.xds_token(proxy),  # when the server authenticates its proxies
         host=placement,
+        image=image,
+        admin_access_log=None,  # EnvoyProcess keeps it in its own directory
     )
-    envoy = MeshEnvoy(server, EnvoyProcess(bootstrap, log_level=log_level), proxy, lease)
+    process = EnvoyProcess(bootstrap, log_level=image.log_level or log_level, concurrency=image.concurrency or 1)
+    envoy = MeshEnvoy(server, process, proxy, lease)
     # A placed proxy's snapshot is built now (the address check reads it) and stays wanted, as a
     # host-mode instance of its node, until stop(): a reconnecting Envoy keeps its place meanwhile.
     server.xds.cache.want(proxy)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from appmesh_local.service.defaults import with_defaults
+from appmesh_local.service.defaults import stored_spec
 from appmesh_local.store import Store
 from appmesh_local.store.records import (
     GATEWAY_ROUTE,
@@ -141,7 +141,7 @@ def record(
         mesh_owner=ACCOUNT,
         resource_owner=ACCOUNT,
         status="ACTIVE",
-        spec=with_defaults(kind, spec),
+        spec=stored_spec(kind, spec),
     )
 
 

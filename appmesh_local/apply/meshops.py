@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from ..api_models.model import service_model
 from ..api_models.validation import validate_input
 from ..service import kinds
-from ..service.defaults import with_defaults
+from ..service.defaults import as_described
 
 KINDS_IN_ORDER = (
     kinds.MESH,
@@ -80,7 +80,7 @@ class MeshResource:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return with_defaults(self.kind.kind, dict(self.params.get("spec") or {}))
+        return dict(as_described(self.kind.kind, dict(self.params.get("spec") or {})))
 
 
 def create_operation(kind: kinds.Kind) -> str:

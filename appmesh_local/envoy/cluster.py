@@ -5,6 +5,7 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import base_pb2, health_check_pb2, protocol_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
+from google.protobuf import wrappers_pb2
 
 from appmesh_local.envoy.endpoint import build_load_assignment
 from appmesh_local.envoy.tls import upstream_socket
@@ -36,12 +37,18 @@ def build_circuit_breakers(spec: CircuitBreakers) -> circuit_breaker_pb2.Circuit
 
 
 def build_outlier_detection(spec: OutlierDetection) -> outlier_detection_pb2.OutlierDetection:
-    return outlier_detection_pb2.OutlierDetection(
+    detection = outlier_detection_pb2.OutlierDetection(
         consecutive_5xx=uint32(spec.consecutive_5xx),
-        interval=duration(spec.interval_ms),
-        base_ejection_time=duration(spec.base_ejection_time_ms),
         max_ejection_percent=uint32(spec.max_ejection_percent),
+        # Envoy's default (true) lets one passing health check bring back a host that keeps
+        # failing real requests; App Mesh kept ejected hosts out until their ejection ran out.
+        successful_active_health_check_uneject_host=wrappers_pb2.BoolValue(value=False),
     )
+    if spec.interval_ms is not None:
+        detection.interval.CopyFrom(duration(spec.interval_ms))
+    if spec.base_ejection_time_ms is not None:
+        detection.base_ejection_time.CopyFrom(duration(spec.base_ejection_time_ms))
+    return detection
 
 
 def build_health_check(spec: HealthCheck) -> health_check_pb2.HealthCheck:
@@ -53,8 +60,12 @@ def build_health_check(spec: HealthCheck) -> health_check_pb2.HealthCheck:
     )
     if spec.protocol == "grpc":
         check.grpc_health_check.SetInParent()
+        if spec.host:
+            check.grpc_health_check.authority = spec.host
     elif spec.protocol in ("http", "http2"):
         check.http_health_check.path = spec.path
+        if spec.host:  # else Envoy sends the cluster name (cds_egress_...) as Host
+            check.http_health_check.host = spec.host
         if spec.protocol == "http2":
             check.http_health_check.codec_client_type = 1  # envoy.type.v3.CodecClientType.HTTP2
     else:
@@ -89,6 +100,8 @@ def build_cluster(spec: Cluster, pending: frozenset[str] = frozenset()) -> clust
         cluster.outlier_detection.CopyFrom(build_outlier_detection(spec.outlier_detection))
     if spec.health_check is not None:
         cluster.health_checks.append(build_health_check(spec.health_check))
+    if spec.drop_removed_hosts:
+        cluster.ignore_health_on_host_removal = True
     if spec.tls is not None:
         cluster.transport_socket.CopyFrom(upstream_socket(spec.tls, pending))
     if spec.stats_tags:

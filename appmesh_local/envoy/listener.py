@@ -30,6 +30,9 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
             hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type=kind)
             for kind in (("websocket", "CONNECT") if spec.allow_connect else ("websocket",))
         ],
+        # App Mesh's connection managers carried `tracing: {}`: spans go to whatever tracer the
+        # bootstrap declares (ENABLE_ENVOY_XRAY_TRACING...), none without one.
+        tracing=hcm_pb2.HttpConnectionManager.Tracing(),
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=True,
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
@@ -39,6 +42,8 @@ def build_http_filter(spec: HttpFilter) -> lc_pb2.Filter:
 
 
 def build_tcp_filter(spec: TcpFilter) -> lc_pb2.Filter:
+    if not spec.clusters or any(c.weight < 1 for c in spec.clusters):
+        raise ValueError(f"tcp_proxy {spec.stat_prefix}: Envoy needs at least one cluster, each weighing 1 or more")
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=spec.stat_prefix, access_log=build_access_logs(spec.access_logs))
     if len(spec.clusters) == 1:
         proxy.cluster = spec.clusters[0].cluster
@@ -75,6 +80,7 @@ def build_filter_chain(chain: FilterChain, pending: frozenset[str] = frozenset()
 
 
 def _socket_address(address: str, port: int) -> address_pb2.Address:
+    """`::` also takes IPv4 (ipv4_compat): one socket for every address, as App Mesh's dual-stack listeners."""
     return address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=address, port_value=port, ipv4_compat=address == "::")
     )
@@ -94,7 +100,9 @@ def build_listener(spec: Listener, pending: frozenset[str] = frozenset()) -> lis
         listener.internal_listener.SetInParent()
     else:
         listener.address.CopyFrom(_socket_address(spec.address, spec.port))
-        for address, port in spec.additional:
+        for extra in spec.additional_addresses:  # dual-stack loopback: ::1 beside 127.0.0.1, same port
+            listener.additional_addresses.add(address=_socket_address(extra, spec.port))
+        for address, port in spec.additional:  # host mode: every backend port of the egress listener
             listener.additional_addresses.add(address=_socket_address(address, port))
         # Off, a second Envoy binding the same address is a bind error Envoy reports (a NACK in
         # `status`) instead of silently sharing its connections (SO_REUSEPORT).

@@ -16,6 +16,7 @@ from appmesh_local.bridge.secrets import SecretSource
 from appmesh_local.export.sources import SourceError
 from appmesh_local.export.static import StaticExportError, static_bootstrap, uses_sds_socket
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
+from appmesh_local.proxy.image_env import ImageEnv
 from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.proxy_config import MeshConfig, ProxyConfig
@@ -97,13 +98,17 @@ def export_mesh(
     virtual_gateways: Sequence[str] = (),
     everything: bool = False,
     bind_address: str = DEFAULT_BIND_ADDRESS,
-    admin_port: int = 9901,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     sds_socket_path: str | None = None,
     cloud_map: CloudMapLookup | None = None,
     secrets: SecretSource | None = None,
+    image: ImageEnv | None = None,
 ) -> ExportResult:
-    """Write one static bootstrap per selected proxy into `out_dir`; return the files written."""
+    """Write one static bootstrap per selected proxy into `out_dir`; return the files written.
+
+    `image` (proxy.image_env.ImageEnv): the App Mesh Envoy image's variables the files should carry
+    (stats tags, tracing, admin port...), as `appmesh-local envoy` would apply them."""
     from appmesh_local.proxy.bootstrap import bootstrap_yaml
 
     config = build_config(snapshot, bind_address, cloud_map, secrets)
@@ -127,6 +132,7 @@ def export_mesh(
                         admin_port=admin_port,
                         admin_address=admin_address,
                         sds_socket_path=sds_socket_path,
+                        image=image,
                     ),
                 )
             )

@@ -63,12 +63,23 @@ def register(commands: Any) -> argparse.ArgumentParser:
         default=DEFAULT_BIND_ADDRESS,
         help=f"address the proxies' listeners bind (default {DEFAULT_BIND_ADDRESS}, as in App Mesh)",
     )
-    parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port (default 9901)")
+    parser.add_argument(
+        "--admin-port", type=int, help="Envoy admin port (default: ENVOY_ADMIN_ACCESS_PORT from -e, else 9901)"
+    )
     parser.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address (default 127.0.0.1)")
     parser.add_argument(
         "--sds-socket",
         metavar="PATH",
         help="Unix socket of your SDS agent, for `sds` certificates (App Mesh's APPMESH_SDS_SOCKET_PATH)",
+    )
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an App Mesh Envoy image variable the files should carry, e.g. ENABLE_ENVOY_STATS_TAGS=1 "
+        "(repeatable; this process's environment is not read)",
     )
     parser.add_argument(
         "--no-validate",
@@ -91,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from appmesh_local.proxy.commands import image_env
+    from appmesh_local.proxy.image_env import ImageEnvError
+
+    try:
+        image = image_env({}, args.env)
+    except ImageEnvError as exc:
+        print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
     try:
         snapshot, cloud_map, secrets = _read(args)
         result = export_mesh(
@@ -105,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
             sds_socket_path=args.sds_socket,
             cloud_map=cloud_map,
             secrets=secrets,
+            image=image,
         )
-    except (SourceError, ExportError) as exc:
+    except (SourceError, ExportError, ImageEnvError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug here must still not greet the user with a traceback

@@ -20,7 +20,8 @@ from google.protobuf import any_pb2, descriptor_pool, json_format, message_facto
 from google.protobuf.message import Message
 
 from appmesh_local.envoy.tls import SDS_CLUSTER
-from appmesh_local.proxy.bootstrap import render_bootstrap
+from appmesh_local.proxy.bootstrap import XDS_CLUSTER, render_bootstrap
+from appmesh_local.proxy.image_env import ADMIN_ACCESS_LOG, ImageEnv
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -46,12 +47,14 @@ def static_bootstrap(
     account: str,
     region: str,
     *,
-    admin_port: int = 9901,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     sds_socket_path: str | None = None,
+    image: ImageEnv | None = None,
 ) -> dict[str, Any]:
-    """The whole bootstrap dict for `envoy -c`: the same node, admin and runtime as the
-    xDS bootstrap (render_bootstrap), with static resources instead of ADS.
+    """The whole bootstrap dict for `envoy -c`: the same node, admin, runtime, stats tags and
+    tracing as the xDS bootstrap (render_bootstrap with the App Mesh image's variables in `image`),
+    with static resources instead of ADS.
 
     `sds_socket_path` adds the SDS agent cluster App Mesh's agent declared when
     APPMESH_SDS_SOCKET_PATH was set; `sds` certificates are fetched through it.
@@ -66,11 +69,16 @@ def static_bootstrap(
         admin_address=admin_address,
         account=account,
         region=region,
+        sds_socket_path=sds_socket_path,
+        image=image,
+        admin_access_log=ADMIN_ACCESS_LOG,
     )
     del bootstrap["dynamic_resources"]
+    # The bootstrap's own clusters (tracing collectors, the SDS agent) stay; only xDS goes.
+    own = [c for c in bootstrap["static_resources"].get("clusters", []) if c["name"] != XDS_CLUSTER]
     static = {kind: [_to_dict(m) for m in messages] for kind, messages in static_resources(proxy).items() if messages}
-    if sds_socket_path:
-        static.setdefault("clusters", []).append(sds_socket_cluster(sds_socket_path))
+    if own:
+        static.setdefault("clusters", []).extend(own)
     bootstrap["static_resources"] = static
     return bootstrap
 
@@ -80,25 +88,6 @@ def uses_sds_socket(bootstrap: Mapping[str, Any]) -> bool:
     static = bootstrap.get("static_resources", {})
     declared = any(c.get("name") == SDS_CLUSTER for c in static.get("clusters", []))
     return not declared and f'"{SDS_CLUSTER}"' in json.dumps(static)
-
-
-def sds_socket_cluster(path: str) -> dict[str, Any]:
-    """The agent's `static_cluster_sds_unix_socket`: STATIC, HTTP/2, 1 s connect timeout, a pipe address."""
-    return {
-        "name": SDS_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        },
-        "load_assignment": {
-            "cluster_name": SDS_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": path}}}}]}],
-        },
-    }
 
 
 def static_resources(proxy: ProxyConfig) -> dict[str, list[Message]]:

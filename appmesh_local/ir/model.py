@@ -202,12 +202,14 @@ class FilterChain:
 
 @dataclass(frozen=True)
 class Listener:
-    """One Envoy listener. `internal`: an Envoy internal listener (no socket; reached only by
-    this Envoy's own clusters through `Endpoint.internal_listener`), so `address`/`port` are
-    nominal. `additional`: more (address, port) pairs the same listener binds (host mode).
-    `reuse_port`: SO_REUSEPORT, which Envoy needs to update a listener whose address list changes
-    (host mode, where every backend port is an address of the egress listener); off otherwise, so a
-    second process on the same address is a bind error instead of a silent share."""
+    """One Envoy listener. `address` "::" binds IPv6 and IPv4 (ipv4_compat); `additional_addresses`
+    are more sockets on the same port (e.g. ::1 next to 127.0.0.1 for a dual-stack loopback listener).
+    `internal`: an Envoy internal listener (no socket; reached only by this Envoy's own clusters through
+    `Endpoint.internal_listener`), so `address`/`port` are nominal. `additional`: more (address, port)
+    pairs the same listener binds (host mode). `reuse_port`: SO_REUSEPORT, which Envoy needs to update a
+    listener whose address list changes (host mode, where every backend port is an address of the egress
+    listener); off otherwise, so a second process on the same address is a bind error instead of a
+    silent share."""
 
     name: str
     address: str
@@ -216,6 +218,7 @@ class Listener:
     use_original_dst: bool
     filter_chains: tuple[FilterChain, ...]
     tls_inspector: bool = True
+    additional_addresses: tuple[str, ...] = ()
     internal: bool = False
     additional: tuple[tuple[str, int], ...] = ()
     reuse_port: bool = False
@@ -242,15 +245,19 @@ class CircuitBreakers:
 
 @dataclass(frozen=True)
 class OutlierDetection:
+    """Passive ejection; `None` durations are left to Envoy's defaults. A passing active health
+    check never un-ejects a host (App Mesh kept `successful_active_health_check_uneject_host` off)."""
+
     consecutive_5xx: int
-    interval_ms: int
-    base_ejection_time_ms: int
+    interval_ms: int | None
+    base_ejection_time_ms: int | None
     max_ejection_percent: int
 
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """Active health check; protocol http | http2 | grpc | tcp."""
+    """Active health check; protocol http | http2 | grpc | tcp. `host` is the Host (or gRPC
+    :authority) the checks carry: App Mesh sent the target's `<hostname>:<port>`."""
 
     protocol: str
     timeout_ms: int
@@ -258,6 +265,7 @@ class HealthCheck:
     healthy_threshold: int
     unhealthy_threshold: int
     path: str = "/"
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,8 @@ class Cluster:
     """One upstream cluster.
 
     discovery: static | logical_dns | strict_dns | eds | original_dst. For `eds`,
-    `endpoints` become the ClusterLoadAssignment pushed over ADS.
+    `endpoints` become the ClusterLoadAssignment pushed over ADS. `drop_removed_hosts`: a host
+    that leaves service discovery leaves the cluster at once, even while its health check passes.
     """
 
     name: str
@@ -279,6 +288,7 @@ class Cluster:
     health_check: HealthCheck | None = None
     tls: UpstreamTls | None = None
     stats_tags: tuple[StatsTag, ...] = ()
+    drop_removed_hosts: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from appmesh_local.netns import ownership
 from appmesh_local.netns.iptables import Interception
 from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task, sh
 from appmesh_local.proxy.bootstrap import render_bootstrap, with_xds_token
+from appmesh_local.proxy.image_env import ImageEnv, ImageEnvError, proxy_identity
 from appmesh_local.proxy.private import UnsafeDirectory
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.settings import DEFAULT_XDS_SOCKET
@@ -79,8 +80,8 @@ def parse_hosts(entries: Sequence[str]) -> dict[str, str]:
 
 
 def run_task(
-    mesh: str,
-    virtual_node: str,
+    mesh: str | None,
+    virtual_node: str | None,
     address: str,
     app_ports: Sequence[int],
     command: Sequence[str],
@@ -90,16 +91,33 @@ def run_task(
     name: str | None = None,
     account: str | None = None,
     region: str | None = None,
-    admin_port: int = ADMIN_PORT,
-    envoy_log_level: str = "info",
+    admin_port: int | None = None,
+    envoy_log_level: str | None = None,
     ready_timeout: float = 60.0,
     out: TextIO = sys.stdout,
     xds_auth_key: str | Path | None = None,
+    image: ImageEnv | None = None,
 ) -> int:
     """Run the task until the app exits (its status is returned) or SIGINT/SIGTERM (0); always clean up.
 
+    `image` holds the App Mesh Envoy image's variables (the sidecar's environment block):
+    APPMESH_RESOURCE_ARN may name the node, APPMESH_XDS_ENDPOINT replaces the xDS socket,
+    ENVOY_ADMIN_ACCESS_PORT / ENVOY_LOG_LEVEL / tracing / stats variables reach the bootstrap.
+    As in App Mesh's task, Envoy's admin binds 0.0.0.0 inside the task's own namespace.
     Raises TaskCommandError for problems the user must fix (reported as one line by the CLI).
     """
+    image = image or ImageEnv()
+    try:
+        identity = proxy_identity(image, mesh, "virtualNode" if virtual_node or mesh else None, virtual_node)
+    except ImageEnvError as error:
+        raise TaskCommandError(str(error)) from None
+    if identity.kind != "virtualNode":
+        raise TaskCommandError(f"a task runs a virtual node, and APPMESH_RESOURCE_ARN names a {identity.kind}")
+    if image.admin_uds:
+        raise TaskCommandError("ENVOY_ADMIN_MODE=uds is not supported by `task` (it polls the admin over TCP)")
+    mesh, virtual_node = identity.mesh, identity.name
+    account = account or identity.account
+    admin_port = admin_port if admin_port is not None else image.admin_port or ADMIN_PORT
     if not command:
         raise TaskCommandError("give the app's command after `--`")
     if not app_ports:
@@ -109,12 +127,13 @@ def run_task(
         raise TaskCommandError(missing)
     name = name or default_task_name(virtual_node)
     blocked = [str(d) for d in Path(xds_socket).resolve().parents if d.exists() and not d.stat().st_mode & 0o001]
-    if blocked:
+    on_socket = image.xds_endpoint is None  # APPMESH_XDS_ENDPOINT: host:port instead of the socket
+    if on_socket and blocked:
         raise TaskCommandError(f"Envoy (uid 1337) cannot reach {xds_socket}: {blocked[0]} is not o+x")
-    refused = socket_refuses_envoy(xds_socket)
+    refused = socket_refuses_envoy(xds_socket) if on_socket else None
     if refused:
         raise TaskCommandError(refused)
-    if not os.path.exists(xds_socket):
+    if on_socket and not os.path.exists(xds_socket):
         print(
             f"appmesh-local: warning: no xDS socket at {xds_socket} yet; start "
             f"`appmesh-local serve --xds-socket {xds_socket}` (Envoy waits for it)",
@@ -140,21 +159,26 @@ def run_task(
                 task.up()
             except (RuntimeError, UnsafeDirectory) as error:
                 raise TaskCommandError(f"cannot create task {name}: {error}") from None
+            xds_host, xds_port = image.xds_endpoint or ("127.0.0.1", 0)
             bootstrap = render_bootstrap(
                 mesh,
                 VIRTUAL_NODE,
                 virtual_node,
-                "127.0.0.1",
-                0,
+                xds_host,
+                xds_port,
                 admin_port=admin_port,
-                admin_address=address,
+                admin_address="0.0.0.0",  # the task's namespace: App Mesh's 0.0.0.0:9901, reached on the task address
                 account=account,
                 region=region,
-                xds_socket_path=xds_socket,
+                node_id=identity.node_id,
+                xds_socket_path=xds_socket if on_socket else None,
+                image=image,
             )
             if xds_auth_key is not None:
                 with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
-            envoy = task.envoy(bootstrap, log_level=envoy_log_level)
+            envoy = task.envoy(
+                bootstrap, log_level=envoy_log_level or image.log_level or "info", concurrency=image.concurrency or 1
+            )
             try:
                 envoy.start(timeout=ready_timeout)  # ECS starts the app once Envoy is healthy (LIVE)
             except (TimeoutError, RuntimeError) as error:

@@ -12,6 +12,7 @@ next `up()` of the same task or by `reclaim_dead()`.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import shutil
 import subprocess
@@ -78,15 +79,34 @@ class Bridge:
             raise ValueError(f"no address {index} in {self.subnet}")
         return str(address)
 
+    @property
+    def mac(self) -> str:
+        """The bridge's own MAC address, fixed for its name (locally administered, unicast).
+
+        A Linux bridge without an assigned address takes the lowest MAC of its ports and changes
+        it whenever a task's veth joins or leaves. The tasks already running keep the old one in
+        their ARP caches for seconds: their UDP to the host (X-Ray segments, DogStatsD metrics)
+        is lost and their TCP to it (xDS) stalls until the cache entry is probed again. An
+        assigned address never changes."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return ":".join(f"{octet:02x}" for octet in (0x02, *digest[:5]))
+
     def up(self) -> Bridge:
         if sh("ip", "link", "show", self.name, check=False).returncode != 0:
-            sh("ip", "link", "add", "name", self.name, "type", "bridge")
+            sh("ip", "link", "add", "name", self.name, "address", self.mac, "type", "bridge")
             self.created = True
             ownership.write_record(self.name, "bridge", bridge=self.name)
+        elif not self._mac_assigned():  # made by an older appmesh-local: pin it now
+            sh("ip", "link", "set", "dev", self.name, "address", self.mac)
         if f"{self.address}/" not in sh("ip", "-4", "addr", "show", "dev", self.name).stdout:
             sh("ip", "addr", "add", f"{self.address}/{self.prefixlen}", "dev", self.name)
         sh("ip", "link", "set", self.name, "up")
         return self
+
+    def _mac_assigned(self) -> bool:
+        """Whether the bridge's MAC was set explicitly (the kernel then never replaces it)."""
+        path = Path(f"/sys/class/net/{self.name}/addr_assign_type")
+        return path.exists() and path.read_text().strip() == "3"  # NET_ADDR_SET
 
     def down(self) -> None:
         if self.created:
@@ -207,7 +227,9 @@ class Task:
         return subprocess.run([*self.exec_args(uid), *argv], capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def envoy(self, bootstrap: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
-        """Start Envoy in the task as uid 1337 (the uid the egress rule ignores)."""
+        """Start Envoy in the task as uid 1337 (the uid the egress rule ignores); its admin
+        interface is reached on the task's address (it may bind 0.0.0.0 inside the task)."""
+        kwargs.setdefault("admin_host", self.address)
         kwargs.setdefault("workdir_parent", private_dir())  # 0711: uid 1337 reaches its own directory only
         envoy = EnvoyProcess(
             bootstrap,

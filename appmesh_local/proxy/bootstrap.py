@@ -1,12 +1,14 @@
 """Envoy v3 bootstraps equivalent to the App Mesh image's, pointed at our ADS server.
 
-App Mesh's agent (docs/reference.md#envoy-bootstrap) wrote: node.id = APPMESH_RESOURCE_ARN, node.cluster
-= the same unless set, ADS SotW over gRPC v3 with lds/cds from ADS and
-`initial_fetch_timeout` 0 (wait forever), admin on 9901, a static runtime layer
-plus an admin layer, and the outlier-detection event log. We speak plaintext
-`envoy_grpc` to a static `xds_cluster` instead of TLS `google_grpc` (loopback or a unix
-socket); the agent's SigV4 signing is there on request, and so is a per-proxy token.
-Used by `appmesh-local bootstrap|envoy`, the tests and `docker/`.
+App Mesh's agent (docs/reference.md#envoy-bootstrap) wrote: node.id = APPMESH_RESOURCE_ARN,
+node.cluster = the same unless set, ADS SotW over gRPC v3 with lds/cds from ADS and
+`initial_fetch_timeout` 0 (wait forever), admin on 9901 with an access log, a static runtime layer
+plus an admin layer, the outlier-detection event log on stdout, stats tags, and whatever tracing
+and stats sinks its environment asked for (`image_env.py` reads those variables). We speak plaintext
+`envoy_grpc` to a static `xds_cluster` instead of TLS `google_grpc` (loopback or a unix socket); the
+agent's SigV4 signing is there on request, and so is a per-proxy token. The admin interface binds
+loopback unless told otherwise. Used by `appmesh-local bootstrap|envoy|task|run`, the pytest plugin,
+the tests and `docker/`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb
 
 from appmesh_local.ir.placement import METADATA_KEY as METADATA_HOST
 from appmesh_local.ir.placement import HostPlacement
+from appmesh_local.proxy.image_env import ADMIN_PORT, ImageEnv, admin, apply_image_env
 from appmesh_local.xds.auth import ENVOY_AUTHORITY, SIGNING_SERVICES, TOKEN_HEADER, TokenKey
 from appmesh_local.xds.node_id import (
     DEFAULT_REGION,
@@ -47,7 +50,7 @@ def render_bootstrap(
     name: str,
     xds_host: str,
     xds_port: int,
-    admin_port: int = 9901,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     account: str | None = None,
     region: str | None = None,
@@ -56,7 +59,7 @@ def render_bootstrap(
     mesh_owner: str | None = None,
     node_id: str | None = None,
     api_type: str = "GRPC",
-    initial_fetch_timeout_s: float = 0.0,
+    initial_fetch_timeout_s: float | None = None,
     outlier_event_log_path: str | None = None,
     reconnect_base_ms: int | None = None,
     sds_socket_path: str | None = None,
@@ -64,6 +67,8 @@ def render_bootstrap(
     xds_token: str | None = None,
     xds_sigv4: bool = False,
     host: HostPlacement | None = None,
+    image: ImageEnv | None = None,
+    admin_access_log: str | None = None,
 ) -> dict[str, Any]:
     """A bootstrap dict (JSON/YAML-able) for the Envoy of virtual node/gateway `name` in `mesh`.
 
@@ -77,20 +82,32 @@ def render_bootstrap(
     `xds_sigv4` makes Envoy sign its xDS requests with SigV4 (service `appmesh`, the region of
     the mesh), with the credentials of its environment, as App Mesh's Envoy image did.
     `host` places the proxy in host mode (its own loopback addresses, docs/host-mode.md).
+
+    `image` carries the App Mesh image's environment variables (ImageEnv.from_environ); an
+    argument given here wins over its variable. `admin_access_log` is the admin access log when
+    ENVOY_ADMIN_ACCESS_LOG_FILE is unset: bootstraps for users' own containers pass the image's
+    ADMIN_ACCESS_LOG; None leaves it to EnvoyProcess, which keeps one in its private directory
+    (a shared file under /tmp would clash between Envoys of different uids).
     """
     if api_type not in API_TYPES:
         raise ValueError(f"api_type must be one of {API_TYPES}")
+    image = image or ImageEnv()
     node_id = node_id or format_node_id(mesh, kind, name, mesh_owner)
+    region = region or image.region
     metadata: dict[str, Any] = {}
     if account:
         metadata[METADATA_ACCOUNT] = account
     if region:
         metadata[METADATA_REGION] = region
-    if admin_port:  # a fixed admin port: the console can read this proxy's stats there
-        metadata[METADATA_ADMIN] = f"{admin_address}:{admin_port}"
+    port = admin_port if admin_port is not None else image.admin_port if image.admin_port is not None else ADMIN_PORT
+    admin_config = admin(image, admin_address, port, admin_access_log)
+    bound = admin_config["address"].get("socket_address")
+    if bound and port:  # a fixed admin port: the console can read this proxy's stats there
+        admin_host = bound["address"]
+        metadata[METADATA_ADMIN] = f"[{admin_host}]:{port}" if ":" in admin_host else f"{admin_host}:{port}"
     if host is not None:
         metadata[METADATA_HOST] = host.metadata()
-    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or node_id}
+    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster or image.resource_cluster or node_id}
     if metadata:
         node["metadata"] = metadata
     envoy_grpc: dict[str, Any] = {"cluster_name": XDS_CLUSTER}
@@ -102,12 +119,15 @@ def render_bootstrap(
             }
         }
 
-    def ads_source() -> dict[str, Any]:
-        return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(initial_fetch_timeout_s)}
+    fetch_timeout = image.initial_fetch_timeout_s if initial_fetch_timeout_s is None else initial_fetch_timeout_s
 
+    def ads_source() -> dict[str, Any]:
+        return {"ads": {}, "resource_api_version": "V3", "initial_fetch_timeout": _duration(fetch_timeout)}
+
+    sds_socket_path = sds_socket_path or image.sds_socket_path
     bootstrap: dict[str, Any] = {
         "node": node,
-        "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
+        "admin": admin_config,
         "dynamic_resources": {
             "ads_config": {
                 "api_type": api_type,
@@ -134,6 +154,7 @@ def render_bootstrap(
             ]
         },
     }
+    bootstrap = apply_image_env(bootstrap, image)
     if outlier_event_log_path:
         bootstrap["cluster_manager"] = {"outlier_detection": {"event_log_path": outlier_event_log_path}}
     return bootstrap

@@ -9,13 +9,15 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from appmesh_local.proxy.bootstrap import bootstrap_yaml, render_bootstrap, with_xds_token
+from appmesh_local.proxy.bootstrap import XDS_CLUSTER, bootstrap_yaml, render_bootstrap, with_xds_token
+from appmesh_local.proxy.image_env import ADMIN_ACCESS_LOG, ImageEnv, ImageEnvError, proxy_identity
 from appmesh_local.proxy.listeners import ListenerWatch
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.proxy.signals import interrupt_on_stop_signals, shielded
 from appmesh_local.proxy.status_text import render_status
+from appmesh_local.settings import DEFAULT_HOST, DEFAULT_XDS_PORT
 from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE
 from appmesh_local.xds.auth import TokenKey
 
@@ -27,14 +29,26 @@ def proxy_kind(virtual_node: str | None, virtual_gateway: str | None) -> tuple[s
     return (VIRTUAL_NODE, virtual_node) if virtual_node else (VIRTUAL_GATEWAY, str(virtual_gateway))
 
 
+def image_env(environment: Mapping[str, str] | None = None, overrides: Sequence[str] = ()) -> ImageEnv:
+    """The App Mesh image's variables from `environment` (default: this process's), with NAME=VALUE
+    `overrides` on top (the CLI's -e/--env, as `docker run -e`)."""
+    values = dict(os.environ if environment is None else environment)
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ImageEnvError(f"--env takes NAME=VALUE, not {item!r}")
+        values[name] = value
+    return ImageEnv.from_environ(values)
+
+
 def build_bootstrap(
-    mesh: str,
+    mesh: str | None = None,
     virtual_node: str | None = None,
     virtual_gateway: str | None = None,
     *,
-    xds_host: str = "127.0.0.1",
-    xds_port: int = 4601,
-    admin_port: int = 9901,
+    xds_host: str | None = None,
+    xds_port: int | None = None,
+    admin_port: int | None = None,
     admin_address: str = "127.0.0.1",
     account: str | None = None,
     region: str | None = None,
@@ -45,25 +59,37 @@ def build_bootstrap(
     xds_socket_path: str | None = None,
     xds_auth_key: str | Path | None = None,
     xds_sigv4: bool = False,
+    image: ImageEnv | None = None,
+    admin_access_log: str | None = ADMIN_ACCESS_LOG,
 ) -> dict[str, Any]:
-    """The bootstrap; with `xds_auth_key` (the server's token key file) it carries the proxy's token."""
-    kind, name = proxy_kind(virtual_node, virtual_gateway)
+    """The bootstrap `appmesh-local bootstrap|envoy` write: the proxy from the options or from
+    APPMESH_RESOURCE_ARN (`image`), xDS at `xds_host`/`xds_port`, else APPMESH_XDS_ENDPOINT, else
+    127.0.0.1:4601; with `xds_auth_key` (the server's token key file) it carries the proxy's token."""
+    image = image or ImageEnv()
+    kind = name = None
+    if virtual_node or virtual_gateway:
+        kind, name = proxy_kind(virtual_node, virtual_gateway)
+    identity = proxy_identity(image, mesh, kind, name)
+    endpoint = image.xds_endpoint or (DEFAULT_HOST, DEFAULT_XDS_PORT)
     bootstrap = render_bootstrap(
-        mesh,
-        kind,
-        name,
-        xds_host,
-        xds_port,
+        identity.mesh,
+        identity.kind,
+        identity.name,
+        xds_host or endpoint[0],
+        xds_port or endpoint[1],
         admin_port=admin_port,
         admin_address=admin_address,
-        account=account,
+        account=account or identity.account,
         region=region,
         node_cluster=node_cluster,
         mesh_owner=mesh_owner,
+        node_id=identity.node_id,
         api_type=api_type,
         sds_socket_path=sds_socket_path,
         xds_socket_path=xds_socket_path,
         xds_sigv4=xds_sigv4,
+        image=image,
+        admin_access_log=admin_access_log,
     )
     if xds_auth_key is not None:
         with_xds_token(bootstrap, TokenKey.load(Path(xds_auth_key)))
@@ -71,7 +97,7 @@ def build_bootstrap(
 
 
 def bootstrap_command(
-    mesh: str,
+    mesh: str | None,
     virtual_node: str | None = None,
     virtual_gateway: str | None = None,
     *,
@@ -92,47 +118,60 @@ def bootstrap_command(
     return text
 
 
+def _usable_admin_log(path: str) -> str | None:
+    """The image's shared admin log path if this user can append to it (else None: keep one privately)."""
+    target = Path(path)
+    if target.exists():
+        return path if os.access(target, os.W_OK) else None
+    return path if os.access(target.parent, os.W_OK) else None
+
+
 def envoy_command(
-    mesh: str,
+    mesh: str | None = None,
     virtual_node: str | None = None,
     virtual_gateway: str | None = None,
     *,
-    log_level: str = "info",
+    log_level: str | None = None,
     envoy_path: str | None = None,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     extra_args: Sequence[str] = (),
     **options: Any,
 ) -> int:
     """Run Envoy in the foreground (logs on this terminal) until it exits, or Ctrl-C, SIGTERM or SIGHUP.
 
-    Returns Envoy's exit status (128 + N when a signal N ended it; 0 when stopped as asked). Envoy and its work
-    directory go away with this process however it ends (EnvoyProcess's supervisor).
+    The log level and concurrency come from the arguments, else ENVOY_LOG_LEVEL / ENVOY_CONCURRENCY
+    (`options["image"]`), else info and 1. Returns Envoy's exit status (128 + N when a signal N ended
+    it; 0 when stopped as asked). Envoy and its work directory go away with this process however it
+    ends (EnvoyProcess's supervisor).
 
     A listener Envoy cannot bind when it starts (an address someone else holds) stops it with
     status 1 and Envoy's reason: never a proxy serving some listeners and not others. Later
     failures (a change it cannot apply) are reported and Envoy keeps its last good listeners.
     """
+    image: ImageEnv = options.get("image") or ImageEnv()
+    if image.admin_uds:
+        raise ImageEnvError(
+            "ENVOY_ADMIN_MODE=uds is not supported by `appmesh-local envoy` (it polls the admin over TCP)"
+        )
+    options.setdefault("admin_access_log", _usable_admin_log(ADMIN_ACCESS_LOG))
     bootstrap = build_bootstrap(mesh, virtual_node, virtual_gateway, **options)
     envoy = EnvoyProcess(
         bootstrap,
         envoy_path=envoy_path,
-        log_level=log_level,
-        concurrency=concurrency,
+        log_level=log_level or image.log_level or "info",
+        concurrency=concurrency or image.concurrency or 1,
         extra_args=extra_args,
         console=True,
     )
-    xds = (
-        f"unix:{options['xds_socket_path']}"
-        if options.get("xds_socket_path")
-        else f"{options.get('xds_host', '127.0.0.1')}:{options.get('xds_port', 4601)}"
-    )
+    xds = _xds_text(bootstrap)
+    admin = bootstrap["admin"]["address"].get("socket_address", {})
     code: int | None = None
     with interrupt_on_stop_signals():
         try:
             envoy.start(wait_live=False)
             print(
                 f"appmesh-local: envoy (pid {envoy.pid}) for {bootstrap['node']['id']} → xDS {xds}, admin "
-                f"{options.get('admin_address', '127.0.0.1')}:{options.get('admin_port', 9901)}, "
+                f"{admin.get('address')}:{admin.get('port_value')} (access log {envoy.admin_access_log_path}), "
                 f"files in {envoy.workdir}",
                 file=sys.stderr,
                 flush=True,
@@ -178,6 +217,14 @@ def _wait_watching_listeners(envoy: EnvoyProcess, node_id: str) -> int:
             return 1
         for error in errors:
             print(f"appmesh-local: warning: envoy for {node_id} rejected a listener: {error}", file=sys.stderr)
+
+
+def _xds_text(bootstrap: Mapping[str, Any]) -> str:
+    cluster = next(c for c in bootstrap["static_resources"]["clusters"] if c["name"] == XDS_CLUSTER)
+    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    if "pipe" in address:
+        return f"unix:{address['pipe']['path']}"
+    return f"{address['socket_address']['address']}:{address['socket_address']['port_value']}"
 
 
 def status_command(endpoint: str = "http://127.0.0.1:4600", as_json: bool = False, timeout: float = 5.0) -> str:

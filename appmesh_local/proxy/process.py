@@ -5,6 +5,9 @@ Envoy with `--concurrency 1 --disable-hot-restart` and its log in that
 directory, waits for `/server_info` to say LIVE (the App Mesh readiness probe)
 and can wait until `/config_dump` shows given versions. Stopping is SIGTERM,
 then SIGKILL after a timeout; the directory is removed unless asked to keep it.
+An admin interface without an access log gets one in that directory
+(`envoy_admin_access.log`): App Mesh's image always logged admin requests, and a
+shared path under /tmp would clash between Envoys of different users.
 
 Envoy runs under `supervisor.py` (see supervised.py): if this process dies in any
 way, SIGKILL included, Envoy is stopped and the directory removed all the same.
@@ -90,9 +93,11 @@ class EnvoyProcess:
         keep_workdir: bool = False,
         console: bool = False,
         env: Mapping[str, str] | None = None,
+        admin_host: str | None = None,
     ) -> None:
         """`env`: variables added to this process's environment for Envoy (e.g. the AWS credentials
-        its SigV4 signing of xDS requests uses)."""
+        its SigV4 signing of xDS requests uses). `admin_host`: where this process reaches the admin
+        interface when Envoy binds a wildcard (0.0.0.0, ::) in another network namespace (a task's address)."""
         self.bootstrap = dict(bootstrap)
         self.env = dict(env) if env else None
         self.envoy_path = Path(envoy_path) if envoy_path else envoy_binary()
@@ -107,6 +112,7 @@ class EnvoyProcess:
         self.owner_uid = owner_uid
         self.keep_workdir = keep_workdir
         self.console = console
+        self.admin_host = admin_host
         self.proc: SupervisedProcess | None = None
         self.admin_url: str | None = None
 
@@ -130,6 +136,30 @@ class EnvoyProcess:
     def admin_address_path(self) -> Path:
         return self.workdir / "admin-address"
 
+    @property
+    def admin_access_log_path(self) -> Path:
+        """The admin access log: the bootstrap's, else the one this process keeps in its directory."""
+        for log in (self.bootstrap.get("admin") or {}).get("access_log") or ():
+            path = (log.get("typed_config") or {}).get("path")
+            if path:
+                return Path(path)
+        return self.workdir / "envoy_admin_access.log"
+
+    def _with_admin_access_log(self) -> dict[str, Any]:
+        admin = dict(self.bootstrap.get("admin") or {})
+        if admin.get("access_log") or "address" not in admin:
+            return self.bootstrap
+        admin["access_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": str(self.workdir / "envoy_admin_access.log"),
+                },
+            }
+        ]
+        return {**self.bootstrap, "admin": admin}
+
     def command(self) -> list[str]:
         args = [
             *self.command_prefix,
@@ -152,12 +182,15 @@ class EnvoyProcess:
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="appmesh-envoy-", dir=self.workdir_parent))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = self._with_admin_access_log()
         self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=2))
         if self.owner_uid is not None:  # Envoy runs as another uid: let it write its log
             self.workdir.chmod(0o755)
             for path in (self.workdir, self.bootstrap_path):
                 os.chown(path, self.owner_uid, self.owner_uid)
         out: IO[bytes] | None = None if self.console else open(self.workdir / "envoy.out", "wb")
+        if out is not None and self.owner_uid is not None:  # Envoy reopens /dev/stdout (outlier events) as its uid
+            os.chown(self.workdir / "envoy.out", self.owner_uid, self.owner_uid)
         try:
             self.proc = SupervisedProcess(
                 self.command(),
@@ -227,6 +260,9 @@ class EnvoyProcess:
             if self.admin_address_path.exists():
                 text = self.admin_address_path.read_text().strip()
                 if text:
+                    if self.admin_host:  # "0.0.0.0:9901" / "[::]:9901" in another namespace
+                        host = f"[{self.admin_host}]" if ":" in self.admin_host else self.admin_host
+                        text = f"{host}:{text.rsplit(':', 1)[1]}"
                     self.admin_url = f"http://{text}"
                     return
             time.sleep(0.02)

@@ -69,6 +69,11 @@ class AppMeshService:
             references.check_router_update(store, ctx, mesh, current.key.name, spec)
 
     @staticmethod
+    def _gateway_check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
+        if current is not None:
+            references.check_gateway_update(store, ctx, mesh, current.key.name, spec)
+
+    @staticmethod
     def _service_check(store: ResourceStore, ctx: RequestContext, mesh: str, spec: Params, current: Any) -> None:
         references.check_virtual_service(store, ctx, mesh, spec)
 
@@ -165,7 +170,7 @@ class AppMeshService:
     # -- virtual gateways ----------------------------------------------------------------------
     def create_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.create(
-            ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check, spec_rules.check_virtual_gateway
+            ctx, "CreateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check, spec_rules.check_virtual_gateway
         )
 
     def describe_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
@@ -173,7 +178,7 @@ class AppMeshService:
 
     def update_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:
         return self.resources.update(
-            ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, _no_check, spec_rules.check_virtual_gateway
+            ctx, "UpdateVirtualGateway", kinds.VIRTUAL_GATEWAY, p, self._gateway_check, spec_rules.check_virtual_gateway
         )
 
     def delete_virtual_gateway(self, ctx: RequestContext, p: Params) -> Params:

@@ -39,12 +39,27 @@ def _listener_ports(spec: Mapping[str, Any]) -> list[int]:
     return [listener["portMapping"]["port"] for listener in spec.get("listeners") or []]
 
 
-def _check_port_match(route_body: Mapping[str, Any], ports: Collection[int], owner: str, owner_title: str) -> None:
+# AWS's words (docs/aws-behaviour.md has the sources): a new route without a port match on a
+# multi-listener router, a router update that would strand such routes, a gateway route
+# without a port match on a multi-listener gateway.
+ROUTE_PORT_REQUIRED = "Route must define a port match criteria if the Virtual Router has multiple listeners"
+GATEWAY_ROUTE_PORT_REQUIRED = (
+    "Gateway route must define a match port if the parent Virtual Gateway has multiple listeners"
+)
+LISTED_ROUTES = 5  # "Listing up to 5 route names"
+
+
+def _match_port(route_body: Mapping[str, Any]) -> int | None:
     port = (route_body.get("match") or {}).get("port")
+    return int(port) if port is not None else None
+
+
+def _check_port_match(
+    route_body: Mapping[str, Any], ports: Collection[int], owner: str, owner_title: str, missing: str
+) -> None:
+    port = _match_port(route_body)
     if port is None and len(ports) > 1:
-        raise BadRequest(
-            f"All Routes for this {owner_title} must specify a port match because {owner_title} {owner} has multiple listeners"
-        )
+        raise BadRequest(missing)
     if port is not None and port not in ports:
         raise BadRequest(f"The port match {port} does not match any listener port of {owner_title} {owner}")
 
@@ -54,26 +69,62 @@ def check_route(
 ) -> None:
     """A route needs a port match that fits its router and existing target nodes (spec_rules ran before)."""
     _, body = one_route_type(spec, ROUTE_TYPES, "Route")
-    _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router")
+    _check_port_match(body, _listener_ports(router.spec), router.key.name, "Virtual Router", ROUTE_PORT_REQUIRED)
     for target in body["action"]["weightedTargets"]:
         require(store, ctx, kinds.VIRTUAL_NODE, mesh, target["virtualNode"])
+
+
+def _check_listener_update(
+    routes: Iterable[ResourceRecord],
+    route_types: tuple[str, ...],
+    ports: Collection[int],
+    owner: str,
+    owner_title: str,
+    noun: str,
+) -> None:
+    """Adding listeners must not strand routes: every route needs a port match once there are
+    several listeners, and a port match must still name a listener."""
+    bodies = [(route.key.name, one_route_type(route.spec, route_types, noun)[1]) for route in routes]
+    if len(ports) > 1:
+        missing = [name for name, body in bodies if _match_port(body) is None]
+        if missing:
+            raise BadRequest(
+                f"All {noun}s for this {owner_title} must define a port match before adding multiple listeners "
+                f"to this {owner_title}. {len(missing)} {noun}(s) are missing port. "
+                f"Listing up to {LISTED_ROUTES} route names: [{', '.join(missing[:LISTED_ROUTES])}]"
+            )
+    for _, body in bodies:
+        port = _match_port(body)
+        if port is not None and port not in ports:
+            raise BadRequest(f"The port match {port} does not match any listener port of {owner_title} {owner}")
 
 
 def check_router_update(
     store: ResourceReader, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]
 ) -> None:
     """Adding listeners to a router must not strand routes without a matching port."""
-    ports = set(_listener_ports(spec))
-    for route in store.list_records(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name):
-        _, body = one_route_type(route.spec, ROUTE_TYPES, "Route")
-        _check_port_match(body, ports, name, "Virtual Router")
+    routes = store.list_records(ctx.account, ctx.region, kinds.ROUTE.kind, mesh, name)
+    _check_listener_update(routes, ROUTE_TYPES, set(_listener_ports(spec)), name, "Virtual Router", "Route")
+
+
+def check_gateway_update(
+    store: ResourceReader, ctx: RequestContext, mesh: str, name: str, spec: Mapping[str, Any]
+) -> None:
+    """Adding listeners to a gateway must not strand gateway routes without a matching port (the
+    router rule, worded by analogy: AWS's gateway wording is not on record)."""
+    routes = store.list_records(ctx.account, ctx.region, kinds.GATEWAY_ROUTE.kind, mesh, name)
+    _check_listener_update(
+        routes, GATEWAY_ROUTE_TYPES, set(_listener_ports(spec)), name, "Virtual Gateway", "GatewayRoute"
+    )
 
 
 def check_gateway_route(
     store: ResourceReader, ctx: RequestContext, mesh: str, gateway: ResourceRecord, spec: Mapping[str, Any]
 ) -> None:
     _, body = one_route_type(spec, GATEWAY_ROUTE_TYPES, "GatewayRoute")
-    _check_port_match(body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway")
+    _check_port_match(
+        body, _listener_ports(gateway.spec), gateway.key.name, "Virtual Gateway", GATEWAY_ROUTE_PORT_REQUIRED
+    )
     target = body["action"]["target"]
     service = require(store, ctx, kinds.VIRTUAL_SERVICE, mesh, target["virtualService"]["virtualServiceName"])
     if target.get("port") is None and len(_provider_ports(store, ctx, mesh, service.spec)) > 1:

@@ -21,7 +21,7 @@ from ..store.records import ResourceKey, ResourceRecord
 from . import kinds, pagination, references, spec_rules
 from .arns import arn_for
 from .context import RequestContext
-from .defaults import with_defaults
+from .defaults import stored_spec
 from .quotas import Quotas
 from .views import data_view, ref_view
 
@@ -145,7 +145,7 @@ class Resources:
         rules: Rules = _no_rules,
     ) -> dict[str, Any]:
         spec_rules.check_name(kind.name_param, params[kind.name_param])
-        spec = with_defaults(kind.kind, params.get("spec"))
+        spec = stored_spec(kind.kind, params.get("spec"))
         rules(spec)
 
         def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
@@ -179,7 +179,7 @@ class Resources:
         elif params.get("meshOwner") not in (None, ctx.account):
             self.mesh(ctx, params["meshName"], params["meshOwner"])
         record = references.require(self.store, ctx, kind, params["meshName"], params[kind.name_param], parent)
-        return {kind.output_member: data_view(kind, record)}
+        return {kind.output_member: data_view(kind, record, described=True)}
 
     def update(
         self,
@@ -190,7 +190,7 @@ class Resources:
         check: Check,
         rules: Rules = _no_rules,
     ) -> dict[str, Any]:
-        spec = with_defaults(kind.kind, params.get("spec"))
+        spec = stored_spec(kind.kind, params.get("spec"))
         rules(spec)
 
         def make(key: ResourceKey, parent: str) -> tuple[ResourceRecord, str]:
@@ -215,7 +215,7 @@ class Resources:
             record = references.require(self.store, ctx, kind, key.mesh, key.name, parent)
             in_use(self.store, ctx, key.mesh, key.name)
             tx.delete(key)
-            return {kind.output_member: data_view(kind, record, status="DELETED")}
+            return {kind.output_member: data_view(kind, record, status="DELETED", described=True)}
 
     def list(self, ctx: RequestContext, kind: kinds.Kind, params: dict[str, Any]) -> dict[str, Any]:
         parent = self._parent(ctx, kind, params) if kind is not kinds.MESH else ""

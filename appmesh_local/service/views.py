@@ -9,6 +9,7 @@ from botocore.model import StructureShape
 
 from ..api_models.model import service_model
 from ..store.records import ResourceRecord
+from .defaults import described_spec
 from .kinds import Kind
 
 
@@ -48,10 +49,13 @@ def metadata(record: ResourceRecord) -> dict[str, Any]:
     }
 
 
-def data_view(kind: Kind, record: ResourceRecord, status: str | None = None) -> dict[str, Any]:
-    """The `XData` structure Describe/Create/Update/Delete return."""
+def data_view(
+    kind: Kind, record: ResourceRecord, status: str | None = None, *, described: bool = False
+) -> dict[str, Any]:
+    """The `XData` structure Create/Update return, or (`described`) Describe/Delete return."""
     values = _flat(kind, record)
-    values.update(spec=record.spec, metadata=metadata(record), status={"status": status or record.status})
+    spec = described_spec(kind.kind, record.spec) if described else record.spec
+    values.update(spec=spec, metadata=metadata(record), status={"status": status or record.status})
     return {m: values[m] for m in _members(kind.data_shape) if m in values}
 
 

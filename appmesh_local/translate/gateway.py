@@ -34,6 +34,7 @@ from appmesh_local.ir import (
     names,
 )
 from appmesh_local.store.records import VIRTUAL_GATEWAY
+from appmesh_local.translate.domains import unique_domains
 from appmesh_local.translate.matches import grpc_match, http_match, route_order
 from appmesh_local.translate.node import circuit_breakers, client_clusters
 from appmesh_local.translate.options import TranslateOptions
@@ -226,6 +227,7 @@ def gateway_proxy(
                 response_headers_to_remove=(names.VIRTUAL_SERVICE_HEADER,),
             )
         )
+    vhosts = unique_domains(vhosts, f"virtual gateway {name} egress", problems)
     route_configs.append(RouteConfig(name=egress_rds, virtual_hosts=tuple(vhosts)))
     # An internal connection has no destination port: the one chain matches everything.
     egress_chain = FilterChain(

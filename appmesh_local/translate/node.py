@@ -7,6 +7,7 @@ the `*.amazonaws.com` chain, and the ALLOW_ALL catch-all.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -30,14 +31,17 @@ from appmesh_local.ir import (
     names,
 )
 from appmesh_local.store.records import VIRTUAL_NODE
+from appmesh_local.translate.domains import unique_domains
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.services import CATCH_ALL, ServicePort, ServiceView
 from appmesh_local.translate.tls import client_policy, listener_tls, secure_chains, with_client_policy
 from appmesh_local.translate.values import (
     DEFAULT_ROUTE_TIMEOUT_MS,
+    DEFAULT_TCP_IDLE_TIMEOUT_MS,
     access_logs,
     duration_ms,
     ip_preference,
+    listener_addresses,
     local_app_address,
     opt,
 )
@@ -45,6 +49,9 @@ from appmesh_local.translate.values import (
 AWS_API_PORT = 443
 AWS_API_SERVER_NAMES = ("*.amazonaws.com",)
 MAX = 2147483647
+# The local app is on loopback: App Mesh gave its cluster a 0.25 s connect timeout (1 s elsewhere).
+LOCAL_APP_CONNECT_TIMEOUT_MS = 250
+ALLOW_ALL_VHOST = "mesh-allow-all"
 
 
 def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
@@ -119,6 +126,7 @@ def _ingress(
             name=names.ingress_cluster(mesh, name, protocol, port),
             discovery="static",
             endpoints=(Endpoint(app_address, port),),
+            connect_timeout_ms=LOCAL_APP_CONNECT_TIMEOUT_MS,
             http2=protocol in (HTTP2, "grpc"),
             circuit_breakers=circuit_breakers(listener.get("connectionPool")),
         )
@@ -128,10 +136,11 @@ def _ingress(
         chain_name = f"ingress_{protocol}_{port}"
         mode, tls = listener_tls(listener.get("tls"), f"virtual node {name} listener {port}", problems)
         if protocol == TCP:
+            idle = duration_ms(timeout.get("idle"))
             tcp = TcpFilter(
                 stat_prefix=stat_prefix,
                 clusters=(WeightedTarget(cluster.name, 1),),
-                idle_timeout_ms=duration_ms(timeout.get("idle")),
+                idle_timeout_ms=DEFAULT_TCP_IDLE_TIMEOUT_MS if idle is None else idle,
                 access_logs=logs,
             )
             chains.extend(secure_chains(FilterChain(name=chain_name, destination_port=port, tcp=tcp), mode, tls))
@@ -155,15 +164,32 @@ def _ingress(
         route_configs.append(
             RouteConfig(name=rds, virtual_hosts=(VirtualHost(name="*", domains=("*",), routes=(route,)),))
         )
+    address, additional = listener_addresses(options.bind_address, _dual_stack(mesh_spec, spec))
     listener = Listener(
         name=names.ingress_listener(),
-        address=options.bind_address,
+        address=address,
         port=names.INGRESS_PORT,
         direction="INBOUND",
         use_original_dst=True,
         filter_chains=tuple(chains),
+        additional_addresses=additional,
     )
     return listener, route_configs, clusters
+
+
+def _dual_stack(mesh_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """With any ipPreference (the node's, else the mesh's) App Mesh's listeners took IPv4 and IPv6."""
+    discovery = spec.get("serviceDiscovery") or {}
+    return ip_preference(mesh_spec, discovery.get("dns") or discovery.get("awsCloudMap")) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def allow_all_virtual_host(cluster: str) -> VirtualHost:
+    """ALLOW_ALL's last virtual host on an HTTP port: any other Host goes where the app was connecting.
+
+    One object per mesh (cached), so the builder encodes it once for every client and port."""
+    route = HttpRoute(name=ALLOW_ALL_VHOST, match=CATCH_ALL, clusters=(WeightedTarget(cluster, 1),), weighted=False)
+    return VirtualHost(name=ALLOW_ALL_VHOST, domains=("*",), routes=(route,))
 
 
 def _backend_names(spec: Mapping[str, Any]) -> list[str]:
@@ -252,6 +278,11 @@ def _egress(
     logs = access_logs(spec)
     chains: list[FilterChain] = []
     route_configs: list[RouteConfig] = []
+    allow_all = (
+        passthrough_cluster(names.allow_all_cluster(mesh))
+        if ((mesh_spec.get("egressFilter") or {}).get("type")) == "ALLOW_ALL"
+        else None
+    )
     for port in sorted(set(http_ports) | set(tcp_ports)):
         if port in tcp_ports:
             vs, sp = tcp_ports[port]
@@ -268,7 +299,11 @@ def _egress(
         vhosts += [virtual_host(vs, port, None) for vs in portless]
         for vs, sp in entries:
             client_clusters(client, spec, vs, sp, clusters, problems)
-        route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(sorted(vhosts, key=lambda v: v.name))))
+        vhosts.sort(key=lambda v: v.name)
+        if allow_all is not None:
+            vhosts.append(allow_all_virtual_host(allow_all.name))
+        vhosts = unique_domains(vhosts, f"{client} port {port}", problems)
+        route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(vhosts)))
         chains.append(
             FilterChain(
                 name=f"egress_{protocol}_{port}",
@@ -286,24 +321,23 @@ def _egress(
             tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(amazonaws.name, 1),), access_logs=logs),
         )
     )
-    if ((mesh_spec.get("egressFilter") or {}).get("type")) == "ALLOW_ALL":
-        # Ports without a modeled chain pass through; HTTP ports with backends do not
-        # (the documented ALLOW_ALL caveat, docs/reference.md#egress-virtual-hosts, #uncertain).
-        allow_all = passthrough_cluster(names.allow_all_cluster(mesh))
+    if allow_all is not None:
         clusters[allow_all.name] = allow_all
-        chains.append(
-            FilterChain(
-                name="egress_mesh-allow-all",
-                tcp=TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(allow_all.name, 1),), access_logs=logs),
-            )
-        )
+        passthrough = TcpFilter(stat_prefix="egress", clusters=(WeightedTarget(allow_all.name, 1),), access_logs=logs)
+        if AWS_API_PORT not in http_ports and AWS_API_PORT not in tcp_ports:
+            # Without it, TLS to a non-AWS host on 443 would find only the *.amazonaws.com chain
+            # (Envoy matches the port before the server name) and be closed: RM#79.
+            chains.append(FilterChain(name="egress_mesh-allow-all_443", destination_port=AWS_API_PORT, tcp=passthrough))
+        chains.append(FilterChain(name="egress_mesh-allow-all", tcp=passthrough))
+    address, additional = listener_addresses(options.bind_address, _dual_stack(mesh_spec, spec))
     listener = Listener(
         name=names.egress_listener(),
-        address=options.bind_address,
+        address=address,
         port=names.EGRESS_PORT,
         direction="OUTBOUND",
         use_original_dst=True,
         filter_chains=tuple(chains),
+        additional_addresses=additional,
     )
     return listener, route_configs, clusters
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from appmesh_local.ir import RetryPolicy
-from appmesh_local.translate.values import duration_ms, opt
+from appmesh_local.translate.values import duration_ms, opt, uint32
 
 # Applied when a route has no retryPolicy, and to virtual-node-provider services. `reset`
 # included as the later docs say (docs/reference.md#uncertain); no per-try timeout (RM#229 snippet).
@@ -46,7 +46,7 @@ def retry_policy(spec: Mapping[str, Any] | None, default: RetryPolicy | None) ->
             tokens.add(event)
     return RetryPolicy(
         retry_on=tuple(t for t in _TOKEN_ORDER if t in tokens),
-        num_retries=int(opt(spec, "maxRetries", 0)),
+        num_retries=uint32(opt(spec, "maxRetries", 0)),
         retriable_status_codes=tuple(codes),
         per_try_timeout_ms=duration_ms(spec.get("perRetryTimeout")),
     )

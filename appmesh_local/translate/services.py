@@ -24,7 +24,7 @@ from appmesh_local.ir import (
 from appmesh_local.translate.matches import RouteOrder, grpc_match, http_match, route_order
 from appmesh_local.translate.retries import retry_policy
 from appmesh_local.translate.targets import NodeTarget, TargetListener
-from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, duration_ms, opt
+from appmesh_local.translate.values import DEFAULT_ROUTE_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS, duration_ms, opt
 
 CATCH_ALL = RouteMatch(path_kind="prefix", path="/")
 PROVIDER_NODE_WEIGHT = 100
@@ -175,12 +175,14 @@ def _router_port(
         clusters.update((t.cluster.name, t) for t in found if t.cluster is not None)
         if targets and not any(t.weight for t in targets):
             problems.append(f"route {router}/{name}: every target has weight 0; TCP route dropped")
-            targets = []
+        idle = duration_ms((body.get("timeout") or {}).get("idle"))
         return ServicePort(
             port=port,
             protocol=protocol,
-            tcp=tuple(targets),
-            tcp_idle_timeout_ms=duration_ms((body.get("timeout") or {}).get("idle")),
+            # Envoy's tcp_proxy refuses a weight of 0 (the whole listener is NACKed, RM#204):
+            # a target at 0 takes no connections, so it is left out; its cluster stays.
+            tcp=tuple(t for t in targets if t.weight),
+            tcp_idle_timeout_ms=DEFAULT_TCP_IDLE_TIMEOUT_MS if idle is None else idle,
             targets=tuple(clusters.values()),
         )
     built = []
@@ -237,7 +239,15 @@ def node_service(
             continue
         target = (WeightedTarget(cluster=listener.cluster.name, weight=PROVIDER_NODE_WEIGHT),)
         if listener.protocol == TCP:
-            ports.append(ServicePort(port=listener.port, protocol=TCP, tcp=target, targets=(listener,)))
+            ports.append(
+                ServicePort(
+                    port=listener.port,
+                    protocol=TCP,
+                    tcp=target,
+                    tcp_idle_timeout_ms=DEFAULT_TCP_IDLE_TIMEOUT_MS,
+                    targets=(listener,),
+                )
+            )
             continue
         route = HttpRoute(
             name=node_name,

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from appmesh_local.ir import GRPC, HTTP2, Cluster, Endpoint, HealthCheck, OutlierDetection, StatsTag, names
 from appmesh_local.translate.cloudmap import Discovered, cloud_map_endpoints
 from appmesh_local.translate.tls import server_default, server_name
-from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt
+from appmesh_local.translate.values import dns_lookup_family, duration_ms, ip_preference, opt, uint32
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,35 @@ class NodeTarget:
         return None, f"virtual node {self.name} has several listeners and the target names no port"
 
 
-def _outlier(spec: Mapping[str, Any] | None) -> OutlierDetection | None:
+def _outlier(spec: Mapping[str, Any] | None, where: str, problems: list[str]) -> OutlierDetection | None:
     if not spec:
         return None
+    durations: dict[str, int | None] = {}
+    for field, envoy_default in (("interval", "10 s"), ("baseEjectionDuration", "30 s")):
+        value = duration_ms(spec.get(field))
+        if value == 0:  # the API allows 0; Envoy requires more than zero and would refuse the cluster
+            problems.append(
+                f"{where}: outlierDetection {field} 0 is not usable; Envoy's default {envoy_default} applies"
+            )
+            value = None
+        durations[field] = value
     return OutlierDetection(
-        consecutive_5xx=int(spec["maxServerErrors"]),
-        interval_ms=duration_ms(spec.get("interval")) or 0,
-        base_ejection_time_ms=duration_ms(spec.get("baseEjectionDuration")) or 0,
+        consecutive_5xx=uint32(spec["maxServerErrors"]),
+        interval_ms=durations["interval"],
+        base_ejection_time_ms=durations["baseEjectionDuration"],
         max_ejection_percent=int(opt(spec, "maxEjectionPercent", 10)),
     )
 
 
-def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
+def _health_check(
+    spec: Mapping[str, Any] | None, host: str | None, http2: bool, where: str, problems: list[str]
+) -> HealthCheck | None:
     if not spec:
+        return None
+    if opt(spec, "protocol", "tcp") == GRPC and not http2:
+        # Envoy refuses the cluster ("cluster must support HTTP/2 for gRPC healthchecking") and
+        # the listener's protocol decides the cluster's, so the check cannot be kept.
+        problems.append(f"{where}: a grpc health check needs an http2 or grpc listener; health check not applied")
         return None
     return HealthCheck(
         protocol=opt(spec, "protocol", "tcp"),
@@ -78,6 +94,7 @@ def _health_check(spec: Mapping[str, Any] | None) -> HealthCheck | None:
         healthy_threshold=int(spec["healthyThreshold"]),
         unhealthy_threshold=int(spec["unhealthyThreshold"]),
         path=spec.get("path") or "/",
+        host=host,
     )
 
 
@@ -88,35 +105,45 @@ def _egress_cluster(
     node_spec: Mapping[str, Any],
     listener: Mapping[str, Any],
     instances: Discovered,
+    problems: list[str],
     host_addresses: tuple[str, ...] = (),
 ) -> Cluster | None:
     mapping = listener.get("portMapping") or {}
     port, protocol = int(mapping["port"]), mapping["protocol"]
     discovery = node_spec.get("serviceDiscovery") or {}
+    hostname = server_name(discovery)
+    http2 = protocol in (HTTP2, GRPC)
+    where = f"virtual node {node} listener {port}"
 
-    def cluster(kind: str, endpoints: tuple[Endpoint, ...], family: str | None = None) -> Cluster:
+    def cluster(
+        kind: str, endpoints: tuple[Endpoint, ...], family: str | None = None, drop_removed_hosts: bool = False
+    ) -> Cluster:
         """The egress cluster with this discovery kind; everything else comes from the listener."""
         return Cluster(
             name=names.egress_cluster(mesh, node, protocol, port),
             discovery=kind,
             endpoints=endpoints,
-            http2=protocol in (HTTP2, GRPC),
+            http2=http2,
             dns_lookup_family=family,
-            outlier_detection=_outlier(listener.get("outlierDetection")),
-            health_check=_health_check(listener.get("healthCheck")),
-            tls=server_default(listener, server_name(discovery)),
+            outlier_detection=_outlier(listener.get("outlierDetection"), where, problems),
+            health_check=_health_check(
+                listener.get("healthCheck"), f"{hostname}:{port}" if hostname else None, http2, where, problems
+            ),
+            tls=server_default(listener, hostname),
             stats_tags=(StatsTag("TargetVirtualNode", node),),
+            drop_removed_hosts=drop_removed_hosts,
         )
 
     if discovery.get("dns") and host_addresses:
-        return cluster("eds", tuple(Endpoint(a, port) for a in host_addresses))
+        return cluster("eds", tuple(Endpoint(a, port) for a in host_addresses), drop_removed_hosts=True)
     if discovery.get("dns"):
         dns = discovery["dns"]
         kind = "strict_dns" if dns.get("responseType") == "ENDPOINTS" else "logical_dns"
-        return cluster(kind, (Endpoint(dns["hostname"], port),), dns_lookup_family(ip_preference(mesh_spec, dns)))
+        family = dns_lookup_family(ip_preference(mesh_spec, dns))
+        return cluster(kind, (Endpoint(dns["hostname"], port),), family, drop_removed_hosts=kind == "strict_dns")
     if discovery.get("awsCloudMap"):
         preference = ip_preference(mesh_spec, discovery["awsCloudMap"])
-        return cluster("eds", cloud_map_endpoints(instances, port, preference))
+        return cluster("eds", cloud_map_endpoints(instances, port, preference), drop_removed_hosts=True)
     return None
 
 
@@ -133,11 +160,11 @@ def node_target(
     `instances`: what Cloud Map returned for the node's `awsCloudMap` (cloudmap.discover).
     `host_addresses`: the task addresses of the node's host-mode instances, sorted.
     """
-    listeners = []
-    problems = []
+    listeners: list[TargetListener] = []
+    problems: list[str] = []
     for listener in spec.get("listeners") or ():
         mapping = listener.get("portMapping") or {}
-        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances, host_addresses)
+        cluster = _egress_cluster(mesh, mesh_spec, name, spec, listener, instances, problems, host_addresses)
         if cluster is None:
             problems.append(f"virtual node {name} is a route target but has no service discovery")
         listeners.append(

@@ -7,15 +7,24 @@ from typing import Any, Mapping
 from appmesh_local.ir import AccessLog
 
 DEFAULT_ROUTE_TIMEOUT_MS = 15_000  # App Mesh's invisible per-request default (docs/reference.md#timeouts)
+# The user guide's "Idle duration – the default is 300 seconds" for TCP routes and listeners;
+# Envoy's own tcp_proxy default (1 h) would keep idle connections 12 times longer.
+DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000
 
 _UNIT_MS = {"ms": 1, "s": 1000}
+# The API's durations and counts are unbounded longs; Envoy refuses a duration whose nanoseconds
+# overflow an int64 (about 292 years: "Invalid duration: Duration out-of-range") and takes counts
+# as uint32. Larger values mean "for ever" / "no limit" to the user, so they are capped rather
+# than making Envoy refuse the whole resource.
+MAX_DURATION_MS = ((2**63 - 1) // 1_000_000_000 - 1) * 1000  # 9,223,372,035 s: the largest Envoy 1.40 took
+MAX_UINT32 = 2**32 - 1
 
-# Mesh / node `ipPreference` → Envoy dns_lookup_family (docs/reference.md#ip-preference). Unset maps to
-# V4_PREFERRED, not App Mesh's AUTO (v6 first): with AUTO, Envoy's c-ares resolves
-# `localhost` to ::1 and local apps listening on 127.0.0.1 become unreachable (checked
-# with Envoy 1.40). VPC names usually only have A records, so the result is the same there.
+# Mesh / node `ipPreference` → Envoy dns_lookup_family (docs/reference.md#ip-preference), the user
+# guide's table: unset, "Envoy's DNS resolver prefers IPv6 and falls back to IPv4" (AUTO). So a DNS
+# name with an AAAA record (on a laptop, often `localhost` → ::1) is reached over IPv6, as App Mesh
+# did; a mesh or node ipPreference of IPv4_PREFERRED restores IPv4 first (docs/translation.md).
 _DNS_FAMILY = {
-    None: "V4_PREFERRED",
+    None: "AUTO",
     "IPv6_PREFERRED": "AUTO",
     "IPv4_PREFERRED": "V4_PREFERRED",
     "IPv4_ONLY": "V4_ONLY",
@@ -30,10 +39,15 @@ def opt(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
 
 
 def duration_ms(value: Mapping[str, Any] | None) -> int | None:
-    """`{unit: s|ms, value: n}` → milliseconds; None when absent."""
+    """`{unit: s|ms, value: n}` → milliseconds (capped at what Envoy can hold); None when absent."""
     if not value or value.get("value") is None:
         return None
-    return int(value["value"]) * _UNIT_MS.get(opt(value, "unit", "ms"), 1)
+    return min(int(value["value"]) * _UNIT_MS.get(opt(value, "unit", "ms"), 1), MAX_DURATION_MS)
+
+
+def uint32(value: Any) -> int:
+    """An API count (a long) as Envoy's uint32 fields hold it: capped at 2^32 - 1."""
+    return min(int(value), MAX_UINT32)
 
 
 def access_logs(spec: Mapping[str, Any]) -> tuple[AccessLog, ...]:
@@ -62,7 +76,23 @@ def ip_preference(mesh_spec: Mapping[str, Any], discovery: Mapping[str, Any] | N
 
 
 def dns_lookup_family(preference: str | None) -> str:
-    return _DNS_FAMILY.get(preference, "V4_PREFERRED")
+    return _DNS_FAMILY.get(preference, "AUTO")
+
+
+def listener_addresses(bind_address: str, dual_stack: bool) -> tuple[str, tuple[str, ...]]:
+    """(address, additional addresses) of a listener that should (or should not) take IPv6 too.
+
+    The user guide: with any `ipPreference`, "the Envoy listeners bind to all IPv4 and IPv6
+    addresses". For the wildcard that is `::` (the builder sets ipv4_compat); for loopback, ::1
+    next to 127.0.0.1; another specific address has no IPv6 counterpart and stays as it is.
+    """
+    if not dual_stack:
+        return bind_address, ()
+    if bind_address == "0.0.0.0":
+        return "::", ()
+    if bind_address == "127.0.0.1":
+        return bind_address, ("::1",)
+    return bind_address, ()
 
 
 def local_app_address(preference: str | None) -> str:

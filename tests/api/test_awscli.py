@@ -80,7 +80,7 @@ def test_full_lifecycle_through_the_cli(cli):
 
     created = aws("create-mesh", "--mesh-name", mesh, "--tags", "key=team,value=core")["mesh"]
     assert created["metadata"]["arn"] == mesh_arn
-    assert created["spec"] == {"egressFilter": {"type": "DROP_ALL"}}
+    assert created["spec"] == {}  # as in the AWS CLI's own create-mesh example
     # CLI v1 prints timestamps as they came on the wire (cli_timestamp_format=none): epoch seconds.
     created_at = dt.datetime.fromtimestamp(created["metadata"]["createdAt"], dt.UTC)
     assert abs(dt.datetime.now(dt.UTC) - created_at) < dt.timedelta(minutes=5)

@@ -25,13 +25,16 @@ def test_create_mesh_returns_active_mesh_with_metadata(api, tenant):
     assert_fresh_metadata(mesh["metadata"], arn(tenant.region, tenant.account, name), tenant.account)
 
 
-def test_empty_spec_comes_back_with_drop_all_egress_filter(api):
+def test_mesh_without_spec_comes_back_with_an_empty_spec(api):
+    """The AWS CLI's create-mesh, describe-mesh and the user guide's delete-mesh examples all show
+    `"spec": {}` for a mesh created without one: DROP_ALL is the data plane's default, not a spec value."""
     name = unique("mesh")
     created = api.create_mesh(meshName=name, spec={})["mesh"]
-    assert created["spec"] == {"egressFilter": {"type": "DROP_ALL"}}
-    assert api.describe_mesh(meshName=name)["mesh"]["spec"] == {"egressFilter": {"type": "DROP_ALL"}}
+    assert created["spec"] == {}
+    assert api.describe_mesh(meshName=name)["mesh"]["spec"] == {}
     no_spec = api.create_mesh(meshName=unique("mesh"))["mesh"]
-    assert no_spec["spec"] == {"egressFilter": {"type": "DROP_ALL"}}
+    assert no_spec["spec"] == {}
+    assert api.delete_mesh(meshName=no_spec["meshName"])["mesh"]["spec"] == {}
 
 
 def test_describe_returns_what_create_returned(api):
@@ -58,7 +61,7 @@ def test_update_mesh_bumps_version_and_keeps_identity(api, mesh):
     time.sleep(0.02)
     again = api.update_mesh(meshName=mesh, spec={})["mesh"]
     assert again["metadata"]["version"] == 3
-    assert again["spec"] == {"egressFilter": {"type": "DROP_ALL"}}
+    assert again["spec"] == {}
     assert api.describe_mesh(meshName=mesh)["mesh"] == again
 
 

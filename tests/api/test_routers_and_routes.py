@@ -149,12 +149,16 @@ def test_same_route_name_under_two_routers(api, routed_mesh):
 
 
 def test_route_on_multi_listener_router_needs_port_match(api, mesh):
+    """AWS's wording, as reported in aws-app-mesh-controller-for-k8s issue 715."""
     api.create_virtual_node(meshName=mesh, virtualNodeName="a", spec=node_spec(ports=[8080, 9090]))
     api.create_virtual_router(meshName=mesh, virtualRouterName="r2", spec=router_spec(8080, 9090))
-    with api_error("BadRequestException", 400):
+    with api_error("BadRequestException", 400) as info:
         api.create_route(meshName=mesh, virtualRouterName="r2", routeName="noport", spec=http_route_spec("a"))
     with api_error("NotFoundException", 404):
         api.describe_route(meshName=mesh, virtualRouterName="r2", routeName="noport")
+    assert info.value.response["Error"]["Message"] == (
+        "Route must define a port match criteria if the Virtual Router has multiple listeners"
+    )
     ok = api.create_route(meshName=mesh, virtualRouterName="r2", routeName="p", spec=http_route_spec("a", port=9090))[
         "route"
     ]
@@ -171,11 +175,30 @@ def test_route_port_match_must_be_a_router_listener(api, mesh):
 
 
 def test_adding_second_listener_with_portless_routes_is_rejected(api, routed_mesh):
+    """AWS's wording on UpdateVirtualRouter (issue 10, from aws-app-mesh-controller-for-k8s issue 715):
+    the count of routes without a port and up to five of their names."""
     api.create_route(meshName=routed_mesh, virtualRouterName="r", routeName="rt", spec=http_route_spec("a"))
-    with api_error("BadRequestException", 400):
+    with api_error("BadRequestException", 400) as info:
         api.update_virtual_router(meshName=routed_mesh, virtualRouterName="r", spec=router_spec(8080, 9090))
+    assert info.value.response["Error"]["Message"] == (
+        "All Routes for this Virtual Router must define a port match before adding multiple listeners to this "
+        "Virtual Router. 1 Route(s) are missing port. Listing up to 5 route names: [rt]"
+    )
     router = api.describe_virtual_router(meshName=routed_mesh, virtualRouterName="r")["virtualRouter"]
     assert router["metadata"]["version"] == 1 and router["spec"] == router_spec(8080)
+
+
+def test_second_listener_message_lists_at_most_five_routes(api, routed_mesh):
+    names = [f"rt{i}" for i in range(7)]
+    for index, name in enumerate(names):
+        spec = http_route_spec("a")
+        spec["httpRoute"]["match"]["prefix"] = f"/{index}"
+        api.create_route(meshName=routed_mesh, virtualRouterName="r", routeName=name, spec=spec)
+    with api_error("BadRequestException", 400) as info:
+        api.update_virtual_router(meshName=routed_mesh, virtualRouterName="r", spec=router_spec(8080, 9090))
+    assert info.value.response["Error"]["Message"].endswith(
+        "7 Route(s) are missing port. Listing up to 5 route names: [rt0, rt1, rt2, rt3, rt4]"
+    )
 
 
 def test_delete_router_blocked_while_it_has_routes(api, routed_mesh):

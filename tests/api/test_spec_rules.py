@@ -102,8 +102,8 @@ def test_gateway_route_target_port_required_for_multi_listener_provider(api, mes
 
 
 def test_gateway_route_port_match_required_on_multi_listener_gateway(api, mesh):
-    """Same rule as routes on a multi-listener router, for gateways (observed AWS message:
-    'All Routes for this Virtual ... must specify a port match')."""
+    """Same rule as routes on a multi-listener router, for gateways; AWS's wording as reported in
+    aws-cdk issue 22452."""
     api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={})
     api.create_virtual_gateway(
         meshName=mesh,
@@ -121,10 +121,31 @@ def test_gateway_route_port_match_required_on_multi_listener_gateway(api, mesh):
             "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}},
         }
     }
-    with api_error("BadRequestException", 400):
+    with api_error("BadRequestException", 400) as info:
         api.create_gateway_route(meshName=mesh, virtualGatewayName="g2", gatewayRouteName="gr", spec=spec)
+    assert info.value.response["Error"]["Message"] == (
+        "Gateway route must define a match port if the parent Virtual Gateway has multiple listeners"
+    )
     spec["httpRoute"]["match"]["port"] = 9099
     api.create_gateway_route(meshName=mesh, virtualGatewayName="g2", gatewayRouteName="gr", spec=spec)
+
+
+def test_adding_second_gateway_listener_with_portless_gateway_routes_is_rejected(api, mesh):
+    api.create_virtual_service(meshName=mesh, virtualServiceName="s.local", spec={})
+    one = {"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]}
+    api.create_virtual_gateway(meshName=mesh, virtualGatewayName="g3", spec=one)
+    spec = {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"target": {"virtualService": {"virtualServiceName": "s.local"}}},
+        }
+    }
+    api.create_gateway_route(meshName=mesh, virtualGatewayName="g3", gatewayRouteName="gr", spec=spec)
+    two = {"listeners": one["listeners"] + [{"portMapping": {"port": 9099, "protocol": "http"}}]}
+    with api_error("BadRequestException", 400, "1 GatewayRoute(s) are missing port", "[gr]"):
+        api.update_virtual_gateway(meshName=mesh, virtualGatewayName="g3", spec=two)
+    gateway = api.describe_virtual_gateway(meshName=mesh, virtualGatewayName="g3")["virtualGateway"]
+    assert gateway["metadata"]["version"] == 1 and gateway["spec"] == one
 
 
 def test_route_spec_needs_exactly_one_route_kind(api, routed):

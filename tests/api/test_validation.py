@@ -150,10 +150,11 @@ def test_long_out_of_range(raw_api, mesh):
 
 
 def test_update_with_invalid_value_leaves_resource_unchanged(raw_api, mesh):
-    created = raw_api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec())["virtualNode"]
+    raw_api.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec())
+    before = raw_api.describe_virtual_node(meshName=mesh, virtualNodeName="n")["virtualNode"]
     with api_error("BadRequestException", 400, "portMapping.port"):
         raw_api.update_virtual_node(meshName=mesh, virtualNodeName="n", spec=dns_spec(listener(port=65536)))
-    assert raw_api.describe_virtual_node(meshName=mesh, virtualNodeName="n")["virtualNode"] == created
+    assert raw_api.describe_virtual_node(meshName=mesh, virtualNodeName="n")["virtualNode"] == before
 
 
 # ---------------------------------------------------------------- lists
@@ -202,7 +203,7 @@ def test_enum_violation_on_update_mesh_keeps_version(raw_api, mesh):
         raw_api.update_mesh(meshName=mesh, spec={"egressFilter": {"type": "ALLOW_SOME"}})
     current = raw_api.describe_mesh(meshName=mesh)["mesh"]
     assert current["metadata"]["version"] == 1
-    assert current["spec"]["egressFilter"]["type"] == "DROP_ALL"
+    assert current["spec"] == {}
 
 
 def test_union_with_two_members(raw_api, mesh):

@@ -76,6 +76,10 @@ def exported(tmp_path: Path, node: str, admin_address: str) -> dict:
         str(out),
         "--admin-address",
         admin_address,
+        # The tasks share this machine's /tmp (containers do not): the image's default admin log,
+        # /tmp/envoy_admin_access.log, may belong to another uid than the tasks' Envoy (1337).
+        "-e",
+        "ENVOY_ADMIN_ACCESS_LOG_FILE=/dev/stdout",
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load((out / f"virtual-node-{node}.yaml").read_text())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 
+from appmesh_local.proxy.process import envoy_binary
 from appmesh_local.testing import serve_in_thread
 from tests.export.helpers import build_gateway_mesh, run_cli
 
@@ -204,3 +207,62 @@ def test_endpoint_comes_from_the_aws_configuration(tmp_path, monkeypatch, settin
     else:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "out" / "virtual-node-n.yaml").is_file()
+
+
+def test_export_carries_the_image_variables_given_with_env(tmp_path):
+    """`export -e NAME=VALUE`: the static files get what `appmesh-local envoy` would apply for those
+    App Mesh image variables (here stats tags, Jaeger tracing with its collector cluster, an admin port),
+    and Envoy accepts them."""
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text(
+        yaml.safe_dump(
+            {
+                "mesh": {"meshName": "obs", "spec": {}},
+                "virtualNodes": [
+                    {
+                        "virtualNodeName": "api",
+                        "spec": {
+                            "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                            "serviceDiscovery": {"dns": {"hostname": "api.obs.local"}},
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    out = tmp_path / "envoy"
+    result = run_cli(
+        "export",
+        "--mesh",
+        "obs",
+        "--file",
+        str(mesh_file),
+        "--all",
+        "--out",
+        str(out),
+        "-e",
+        "ENABLE_ENVOY_STATS_TAGS=1",
+        "-e",
+        "ENABLE_ENVOY_JAEGER_TRACING=1",
+        "-e",
+        "ENVOY_ADMIN_ACCESS_PORT=9911",
+    )
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load((out / "virtual-node-api.yaml").read_text())
+    assert document["admin"]["address"]["socket_address"]["port_value"] == 9911
+    assert document["stats_config"]["stats_tags"][:2] == [
+        {"tag_name": "appmesh.mesh", "fixed_value": "obs"},
+        {"tag_name": "appmesh.virtual_node", "fixed_value": "api"},
+    ]
+    assert document["tracing"]["http"]["name"] == "envoy.tracers.zipkin"
+    clusters = [c["name"] for c in document["static_resources"]["clusters"]]
+    assert "jaeger" in clusters and "xds_cluster" not in clusters
+    validate = subprocess.run(
+        [str(envoy_binary()), "--mode", "validate", "-c", str(out / "virtual-node-api.yaml"), "--use-dynamic-base-id"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    bad = run_cli("export", "--mesh", "obs", "--file", str(mesh_file), "--all", "--out", str(out), "-e", "X")
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr

@@ -15,7 +15,7 @@ from appmesh_local.ir.placement import METADATA_KEY, HostPlacement
 from appmesh_local.translate.loader import snapshot_from_document
 from appmesh_local.xds.node_id import NodeIdError, parse_node_id
 from tests.hostmode.colourmesh import document
-from tests.translate.test_envoy_validate import bootstrap_for
+from tests.translate.envoy_check import bootstrap_for
 
 FRONT = HostPlacement.block("127.100.0.1")
 BLUE = HostPlacement.block("127.100.0.5")

@@ -51,6 +51,11 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 """
 
+LIVE_PROBE = (
+    "import json, sys, urllib.request; "
+    "print(json.loads(urllib.request.urlopen(f'http://localhost:{sys.argv[1]}/server_info', timeout=5).read())['state'])"
+)
+
 
 @contextmanager
 def socket_server(
@@ -217,19 +222,33 @@ class RunningTask:
 
 
 def start_task(
-    server: InProcessServer, socket_path: Path, name: str, address: str, *app: str, xds_auth_key: Path | None = None
+    server: InProcessServer,
+    socket_path: Path,
+    name: str,
+    address: str,
+    *app: str,
+    xds_auth_key: Path | None = None,
+    image_env: dict[str, str] | None = None,
 ) -> RunningTask:
-    """Start the task command (virtual node `color` of mesh `taskcmd`) and wait for its "up" line."""
+    """Start the task command (virtual node `color` of mesh `taskcmd`) and wait for its "up" line.
+
+    With `image_env`, the node comes from APPMESH_RESOURCE_ARN in the command's own environment (as a
+    task definition sets it) and each of `image_env` is passed with -e, instead of --mesh/--virtual-node."""
+    node = (
+        ["--mesh", "taskcmd", "--virtual-node", "color"]
+        if image_env is None
+        else [arg for key, value in image_env.items() for arg in ("-e", f"{key}={value}")]
+    )
+    environment = (
+        None if image_env is None else {**os.environ, "APPMESH_RESOURCE_ARN": "mesh/taskcmd/virtualNode/color"}
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "appmesh_local",
             "task",
-            "--mesh",
-            "taskcmd",
-            "--virtual-node",
-            "color",
+            *node,
             "--address",
             address,
             "--app-port",
@@ -251,6 +270,7 @@ def start_task(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=environment,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
@@ -348,9 +368,10 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(color_server):
     server, socket_path = color_server
     name = fresh_name("tc")
     bridge_existed = bridge_stays()
-    task = start_task(server, socket_path, name, TASK_ADDRESS)
+    # The sidecar's App Mesh variables: the node from APPMESH_RESOURCE_ARN, the admin port from -e.
+    task = start_task(server, socket_path, name, TASK_ADDRESS, image_env={"ENVOY_ADMIN_ACCESS_PORT": "9911"})
     try:
-        assert f"at {TASK_ADDRESS}" in task.output[-1] and f"http://{TASK_ADDRESS}:9901" in task.output[-1]
+        assert f"at {TASK_ADDRESS}" in task.output[-1] and f"http://{TASK_ADDRESS}:9911" in task.output[-1]
         assert netns_exists(f"aml-{name}") and link_exists(BRIDGE_NAME)
         assert task.workdir.parent == private_dir() and task.workdir.stat().st_uid == 1337
 
@@ -361,8 +382,16 @@ def test_task_command_carries_traffic_through_envoy_and_cleans_up(color_server):
         seen = json.loads(body)
         assert seen["peer"] == "127.0.0.1"  # Envoy reached the app, not the host directly
         assert "x-request-id" in seen["headers"]
-        _, _, stats = get(f"http://{TASK_ADDRESS}:9901/stats?filter=listener.0.0.0.0_15000.downstream_cx_total")
+        _, _, stats = get(f"http://{TASK_ADDRESS}:9911/stats?filter=listener.0.0.0.0_15000.downstream_cx_total")
         assert int(stats.decode().split(": ")[1]) >= 1
+        # App Mesh's readiness probe, from inside the task: the admin listens on 0.0.0.0 there.
+        probe = subprocess.run(
+            ["ip", "netns", "exec", f"aml-{name}", sys.executable, "-c", LIVE_PROBE, "9911"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert probe.stdout.strip() == "LIVE", probe.stderr
         assert [p["name"] for p in server.status()["proxies"]] == ["color"]
 
         task.proc.send_signal(signal.SIGTERM)

@@ -18,11 +18,11 @@ import pytest
 from appmesh_local.api_models.representable import MAX_DURATION_MS, UINT32_MAX
 from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from appmesh_local.service.context import DEFAULT_ACCOUNT, DEFAULT_REGION
-from tests.translate.test_envoy_validate import ENVOY, bootstrap_for, validate
+from tests.translate.envoy_check import ENVOY, ENVOY_MISSING, bootstrap_for, validate
 
 from .conftest import running
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(ENVOY is None, reason="envoy binary not on PATH")]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(ENVOY is None, reason=str(ENVOY_MISSING))]
 
 INT32_MAX = 2**31 - 1
 MS = {"unit": "ms", "value": MAX_DURATION_MS}

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.translate.envoy_check import make_certs
+
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
@@ -32,3 +34,12 @@ def golden_cases() -> list[Path]:
 
 def to_yaml(data: object) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120)
+
+
+@pytest.fixture(scope="session")
+def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and two leaf certificates, standing in for the test meshes' /certs files."""
+    certs = make_certs(tmp_path_factory.mktemp("certs"))
+    if certs is None:
+        pytest.skip("openssl not available to make test certificates")
+    return certs

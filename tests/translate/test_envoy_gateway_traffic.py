@@ -24,7 +24,7 @@ from appmesh_local.bridge.build import build_mesh_config, dump_proxy_config
 from appmesh_local.proxy.process import envoy_binary
 from appmesh_local.testing import envoy_available
 from appmesh_local.translate.loader import snapshot_from_document
-from tests.translate.test_envoy_validate import bootstrap_for
+from tests.translate.envoy_check import bootstrap_for
 
 ENVOY_MISSING = envoy_available()
 ENVOY = str(envoy_binary()) if ENVOY_MISSING is None else "envoy"

@@ -10,6 +10,7 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 
 # Types referenced by Any fields must be importable for ParseDict.
+from envoy.extensions.access_loggers.file.v3 import file_pb2  # noqa: F401
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
