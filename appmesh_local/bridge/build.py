@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import weakref
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
@@ -37,17 +37,21 @@ from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
+from appmesh_local.translate.changes import MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.translate.failure import ResourceFailure, describe
 from appmesh_local.translate.host import place_proxy
+from appmesh_local.translate.mesh import proxy_order
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
     LISTENER,
     ROUTE_CONFIGURATION,
     SECRET,
+    ConfigDelta,
     MeshConfig,
     ProxyConfig,
+    next_serial,
 )
 from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
 
@@ -105,6 +109,15 @@ class MeshConfigBuilder:
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
         self._proxies: dict[_ProxyKey, tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
+        # What the last MeshConfig held: built, or a failing proxy's last good config.
+        self._configs: dict[_ProxyKey, ProxyConfig] = {}
+        self._unplaced: dict[tuple[str, str], ProxyConfig] = {}  # the same, App Mesh's placements
+        self._placed_configs: dict[_ProxyKey, ProxyConfig] = {}  # the same, placed copies
+        self._build_failures: dict[_ProxyKey, str] = {}  # proxies the last build could not build
+        self._secret_problems: dict[_ProxyKey, tuple[str, ...]] = {}  # ACM material missing, per proxy
+        self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
+        self._wanted_placed: frozenset[_ProxyKey] = frozenset()
+        self._serial = 0  # of the last MeshConfig built (0: none yet)
         # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
         self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
@@ -117,54 +130,136 @@ class MeshConfigBuilder:
             )
         )
 
-    def build(self, snapshot: MeshSnapshot, placements: Sequence[PlacedProxy] = ()) -> MeshConfig:
+    def build(
+        self, snapshot: MeshSnapshot, placements: Sequence[PlacedProxy] = (), changes: MeshChanges | None = None
+    ) -> MeshConfig:
         """Every proxy's config, and the placed copies wanted now (`placements`, host mode). A proxy that
         cannot be translated or built keeps its last good config (if it had one) and is reported in
-        `failures`; the others are built as usual."""
-        mesh_ir = self.translator.translate(snapshot, host_instances(placements))
-        built: dict[_ProxyKey, ProxyConfig] = {}
-        problems = list(mesh_ir.problems)
+        `failures`; the others are built as usual.
+
+        `changes`: what changed since this builder's previous build (None: unknown). Only the proxies
+        they reach are translated and built again (plus those whose placements came or went, every
+        proxy that uses ACM material when `changes.secrets`, and any that failed last time); the
+        result's `delta` names the proxies whose config object changed."""
+        mesh_ir = self.translator.translate(snapshot, host_instances(placements), changes)
+        current = self.translator.current
+        wanted_placed = frozenset((kind, name, key) for kind, name, key in placements if key)
+        if mesh_ir.changed is None or not self._serial:
+            todo = {(kind, name, "") for kind, name in current}
+            todo |= {(f.kind, f.name, "") for f in mesh_ir.failures}
+            todo |= wanted_placed | self._configs.keys() | self._proxies.keys()
+        else:
+            touched = set(mesh_ir.changed)
+            if changes is not None and changes.secrets:
+                touched.update(ident[:2] for ident in self._acm_users)
+            touched.update(ident[:2] for ident in self._build_failures)
+            touched.update(ident[:2] for ident in wanted_placed ^ self._wanted_placed)
+            todo = {(kind, name, "") for kind, name in touched}
+            todo.update(ident for ident in wanted_placed | self._wanted_placed if ident[:2] in touched)
+        self._wanted_placed = wanted_placed
+        before = {ident: self._configs.get(ident) for ident in todo}
+        self._build_failures = {}
+        built: set[_ProxyKey] = set()
+        for ident in sorted(todo):
+            if self._build_one(ident, current, wanted_placed, snapshot):
+                built.add(ident)
         failures = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
-        wanted_placed = {(kind, name, key) for kind, name, key in placements if key}
-        wanted: list[tuple[_ProxyKey, ProxyIR]] = [((p.kind, p.name, ""), p) for p in mesh_ir.proxies]
-        by_ident = {(p.kind, p.name): p for p in mesh_ir.proxies}
-        wanted += [(ident, by_ident[ident[:2]]) for ident in sorted(wanted_placed) if ident[:2] in by_ident]
-        for ident, source in wanted:
-            kind, name, key = ident
-            try:
-                proxy = self._place(source, ident, snapshot.name) if key else source
-                # ACM material can change (renewal, import) while the mesh does not: resolved every build.
-                resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
-                pending = resolved.pending if resolved is not None else frozenset()
-                cached = self._proxies.get(ident)
-                if cached is None or cached[0] is not proxy or cached[1] != pending:
-                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
-                if resolved is not None:
-                    problems.extend(resolved.problems)
-                    cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
-            except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
-                where = f"{kind} {name}" + (f" ({key})" if key else "")
-                failures[(kind, name)] = ResourceFailure.wrap(where, error).reason
+        failures.update((ident[:2], reason) for ident, reason in self._build_failures.items())
+        for ident in todo - built:
+            kept = self._proxies.get(ident)
+            self._secret_problems.pop(ident, None)
+            if kept is not None and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
+                self._set_config(ident, kept[2])
                 continue
-            self._proxies[ident] = cached
-            built[ident] = cached[2]
-        for ident, (_, _, last_good) in self._proxies.items():
-            if ident not in built and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
-                built[ident] = last_good
-        for ident in [k for k in self._proxies if k not in built]:
-            del self._proxies[ident]
+            self._set_config(ident, None)
+            self._proxies.pop(ident, None)
             self._resources.pop(ident, None)
             self._placed.pop(ident, None)
+            self._acm_users.discard(ident)
+        serial = next_serial()
+        delta = (
+            ConfigDelta(
+                base=self._serial,
+                changed=frozenset(i for i in todo if i in self._configs and self._configs[i] is not before[i]),
+                removed=frozenset(i for i in todo if i not in self._configs and before[i] is not None),
+            )
+            if self._serial
+            else None
+        )
+        self._serial = serial
         return MeshConfig(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies={(kind, name): config for (kind, name, key), config in built.items() if not key},
-            problems=tuple(dict.fromkeys(problems)),
+            proxies=dict(self._unplaced),
+            problems=tuple(dict.fromkeys(mesh_ir.problems + self._ordered_secret_problems())),
             failures=failures,
-            placed={ident: config for ident, config in built.items() if ident[2]},
+            placed=dict(self._placed_configs),
+            serial=serial,
+            delta=delta,
         )
+
+    def _build_one(
+        self,
+        ident: _ProxyKey,
+        current: Mapping[tuple[str, str], ProxyIR],
+        wanted_placed: frozenset[_ProxyKey],
+        snapshot: MeshSnapshot,
+    ) -> bool:
+        """Build one proxy (or placed copy) from its current IR; False when it has none or fails
+        (the failure is in `_build_failures`)."""
+        kind, name, key = ident
+        source = current.get((kind, name))
+        if source is None or (key and ident not in wanted_placed):
+            return False
+        try:
+            proxy = self._place(source, ident, snapshot.name) if key else source
+            # ACM material can change (renewal, import) while the mesh does not: resolved at each build
+            # of the proxy, and for every proxy that names ACM material when ACM changed.
+            resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
+            pending = resolved.pending if resolved is not None else frozenset()
+            cached = self._proxies.get(ident)
+            if cached is None or cached[0] is not proxy or cached[1] != pending:
+                cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
+            if resolved is not None:
+                cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
+        except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
+            where = f"{kind} {name}" + (f" ({key})" if key else "")
+            self._build_failures[ident] = ResourceFailure.wrap(where, error).reason
+            return False
+        self._proxies[ident] = cached
+        self._set_config(ident, cached[2])
+        if resolved is not None and resolved.problems:
+            self._secret_problems[ident] = tuple(resolved.problems)
+        else:
+            self._secret_problems.pop(ident, None)
+        if self._secrets is not None and self._secrets.references(proxy):
+            self._acm_users.add(ident)
+        else:
+            self._acm_users.discard(ident)
+        return True
+
+    def _set_config(self, ident: _ProxyKey, config: ProxyConfig | None) -> None:
+        """What the next MeshConfig holds for `ident` (None: nothing)."""
+        by_key: dict[Any, ProxyConfig] = self._placed_configs if ident[2] else self._unplaced
+        key: Any = ident if ident[2] else ident[:2]
+        if config is None:
+            self._configs.pop(ident, None)
+            by_key.pop(key, None)
+        else:
+            self._configs[ident] = config
+            by_key[key] = config
+
+    def _ordered_secret_problems(self) -> tuple[str, ...]:
+        """Problems of ACM material, in proxy order (App Mesh's placements first, then placed copies)."""
+        if not self._secret_problems:
+            return ()
+
+        def order(ident: _ProxyKey) -> tuple[int, Any]:
+            return (1, ident) if ident[2] else (0, proxy_order(ident[:2]))
+
+        return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
         """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
@@ -288,6 +383,7 @@ def build_mesh_config(
     bind_address: str = DEFAULT_BIND_ADDRESS,
     builder: MeshConfigBuilder | None = None,
     placements: Sequence[PlacedProxy] = (),
+    changes: MeshChanges | None = None,
 ) -> MeshConfig:
     """Translate `snapshot` and build every proxy's Envoy resources (and those of `placements`).
 
@@ -297,7 +393,7 @@ def build_mesh_config(
     """
     if builder is None:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address))
-    return builder.build(snapshot, placements)
+    return builder.build(snapshot, placements, changes)
 
 
 def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:

@@ -11,6 +11,11 @@ recorded for `status`.
 Host-mode Envoys (placed proxies) count as changes too: when one connects or goes away the
 cache says so (`on_wanted_change`) and its mesh is rebuilt with the placements wanted now,
 which are also the virtual nodes' host-mode instances (docs/host-mode.md).
+
+Each pending mesh carries what changed (`MeshChanges`: the store events' kind, parent and name,
+the Cloud Map services and ACM material the neighbours reported), and the build redoes only what
+those reach; a mark without detail, the first build and anything after a lost read rebuild the
+whole mesh (docs/performance.md, "Cost proportional to the change").
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.protocols import MeshKey, MeshSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
+from appmesh_local.translate.changes import EVERYTHING, NOTHING, MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import MeshConfig
@@ -39,16 +45,31 @@ PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted ho
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 
 
+def event_changes(event: ChangeEvent) -> MeshChanges | None:
+    """What a store event changes for the bridge (None: nothing, tags never reach Envoy). An event that
+    names no resource (a source that replaces whole meshes) may have changed anything."""
+    if event.action == "tag":
+        return None
+    return MeshChanges.resource(event.kind, event.parent, event.name) if event.name else EVERYTHING
+
+
 class MeshBuild(Protocol):
     """One mesh snapshot → every proxy's Envoy resources (`MemoTranslator` in the server).
 
     `placements` are the host-mode copies of proxies wanted now (kind, name, placement key).
-    Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh
-    may also have `forget(key)`, called when the mesh is deleted.
+    `changes`: what changed since the previous call for this mesh (None: unknown); a build may use
+    it to redo only what the changes reach, or ignore it. Called on the reconciler's thread, one
+    mesh at a time. A build that keeps memos per mesh may also have `forget(key)`, called when the
+    mesh is deleted.
     """
 
     def __call__(
-        self, snapshot: MeshSnapshot, *, bind_address: str, placements: Sequence[PlacedProxy] = ()
+        self,
+        snapshot: MeshSnapshot,
+        *,
+        bind_address: str,
+        placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
     ) -> MeshConfig: ...
 
 
@@ -75,6 +96,7 @@ class MemoTranslator:
         *,
         bind_address: str = DEFAULT_BIND_ADDRESS,
         placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
     ) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
@@ -88,7 +110,7 @@ class MemoTranslator:
             )
             self._builders[key] = entry
         try:
-            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements)
+            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements, changes=changes)
         except Exception:
             self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
             raise
@@ -122,7 +144,9 @@ class Reconciler:
         self.bind_address = bind_address
         self.gc_freeze = gc_freeze
         self._cond = threading.Condition()
-        self._dirty: dict[MeshKey, tuple[float, float]] = {}  # mesh -> (first, last) change time
+        # mesh -> (first, last) change time, and what changed
+        self._dirty: dict[MeshKey, tuple[float, float, MeshChanges]] = {}
+        self._lost: set[MeshKey] = set()  # meshes whose changes were dropped (a failed read): rebuild whole
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -133,7 +157,7 @@ class Reconciler:
         if self.build is None:
             self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
-        self.cache.on_wanted_change = self.mark_dirty
+        self.cache.on_wanted_change = self.placements_changed
         for key in self.store.mesh_keys():
             self.mark_dirty(key)
         self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
@@ -150,15 +174,20 @@ class Reconciler:
 
     def on_change(self, event: ChangeEvent) -> None:
         """Store callback (writer's thread): enqueue only."""
-        if event.action == "tag":
-            return  # tags never reach Envoy
-        self.mark_dirty((event.account, event.region, event.mesh))
+        changes = event_changes(event)
+        if changes is not None:
+            self.mark_dirty((event.account, event.region, event.mesh), changes)
 
-    def mark_dirty(self, key: MeshKey) -> None:
+    def placements_changed(self, key: MeshKey) -> None:
+        """The cache's `on_wanted_change`: the build compares the placements wanted now with its last."""
+        self.mark_dirty(key, NOTHING)
+
+    def mark_dirty(self, key: MeshKey, changes: MeshChanges = EVERYTHING) -> None:
+        """Rebuild mesh `key` soon; `changes` says what changed (the default: anything may have)."""
         now = time.monotonic()
         with self._cond:
-            first, _ = self._dirty.get(key, (now, now))
-            self._dirty[key] = (first, now)
+            first, _, pending = self._dirty.get(key, (now, now, NOTHING))
+            self._dirty[key] = (first, now, pending | changes)
             self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -181,30 +210,35 @@ class Reconciler:
                     return
                 now = time.monotonic()
                 due_at = {
-                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last) in self._dirty.items()
+                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last, _) in self._dirty.items()
                 }
-                due = [k for k, at in due_at.items() if at <= now]
+                due = [(k, self._dirty[k][2]) for k, at in due_at.items() if at <= now]
                 if not due:
                     self._cond.wait(max(0.0, min(due_at.values()) - now))
                     continue
-                for key in due:
+                for key, _ in due:
                     del self._dirty[key]
                 self._busy = True
             try:
-                for key in due:
-                    self.reconcile(key)
+                for key, changes in due:
+                    self.reconcile(key, changes)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def reconcile(self, key: MeshKey) -> None:
-        """Rebuild one mesh from one store revision; never raises."""
+    def reconcile(self, key: MeshKey, changes: MeshChanges = EVERYTHING) -> None:
+        """Rebuild one mesh from one store revision; never raises. `changes`: what changed since its
+        previous rebuild (events that arrive while it runs are in the next one's)."""
         started = time.perf_counter()
+        if key in self._lost:
+            self._lost.discard(key)
+            changes = EVERYTHING
         try:
             snapshot = self.store.mesh_snapshot(*key)
         except Exception as exc:
             log.exception("reading mesh %s failed", key)
+            self._lost.add(key)
             self.status.record_translation(key, None, [], f"store read failed: {exc!r}")
             return
         if snapshot is None:
@@ -218,7 +252,7 @@ class Reconciler:
             self.build = MemoTranslator()
         placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
-            config = self.build(snapshot, bind_address=self.bind_address, placements=placements)
+            config = self.build(snapshot, bind_address=self.bind_address, placements=placements, changes=changes)
             update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)

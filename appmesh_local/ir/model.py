@@ -325,6 +325,9 @@ class MeshIR:
     proxies: tuple[ProxyIR, ...] = ()
     problems: tuple[str, ...] = ()
     failures: tuple[ProxyFailure, ...] = ()  # proxies left out of `proxies`
+    # (kind, name) of the proxies whose IR or failure may differ from the previous translation by the
+    # same translator (an incremental one); None: any may (a full translation).
+    changed: frozenset[tuple[str, str]] | None = None
 
     def proxy(self, kind: str, name: str) -> ProxyIR | None:
         """The proxy of that kind and name, if the mesh has it."""

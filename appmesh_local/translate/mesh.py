@@ -4,15 +4,26 @@ Memo entries are keyed by resource name and hold the inputs they were computed f
 an entry is reused when the inputs compare equal (dict equality, cheap in C) and every
 dependency it looked up is still the identical object. Reuse keeps object identity,
 which lets `xds.build` skip rebuilding protobufs for unchanged proxies in O(1).
+
+Given what changed since the previous translation (`MeshChanges`), the translator does not even
+look at the rest: the dependency index (`translate.dependencies`), filled while translating,
+names the services and proxies a change reaches, and only those are translated again (through
+the same memo); every other proxy keeps its previous IR object without a look. The mesh's
+problems and failures are kept per service and per proxy and summed incrementally, so a change
+costs what it reaches, not what the mesh holds (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from bisect import bisect_left, insort
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
 
 from appmesh_local.ir import MeshIR, ProxyFailure, ProxyIR, RetryPolicy, VirtualHost
 from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
+from appmesh_local.translate.changes import MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
+from appmesh_local.translate.dependencies import DependencyIndex, ProxyIdent
 from appmesh_local.translate.failure import ResourceFailure
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
 from appmesh_local.translate.node import NodeIngress, backend_names, egress_virtual_host, node_ingress, node_proxy
@@ -23,6 +34,75 @@ from appmesh_local.translate.targets import NodeTarget, node_target
 
 # What a memo entry was computed from: compared with `==` (specs are frozen dicts) on the next run.
 MemoKey = tuple[object, ...]
+_KIND_ORDER = {VIRTUAL_NODE: 0, VIRTUAL_GATEWAY: 1}  # MeshIR lists nodes first, then gateways, each by name
+
+
+def proxy_order(ident: ProxyIdent) -> tuple[int, str]:
+    """The position of a proxy in `MeshIR.proxies` (virtual nodes by name, then virtual gateways)."""
+    return (_KIND_ORDER.get(ident[0], 2), ident[1])
+
+
+class _Outcome:
+    """The translator's running answer for one mesh: each proxy's IR or failure, each service's and
+    proxy's problems (counted, so the mesh's sorted problem list is recomputed only when it changes),
+    and the dependency index. Rebuilt from nothing by a full translation."""
+
+    def __init__(self) -> None:
+        self.index = DependencyIndex()
+        self.proxies: dict[ProxyIdent, ProxyIR] = {}
+        self.failures: dict[ProxyIdent, ProxyFailure] = {}
+        # Every proxy translated or failed, per kind, sorted (the same kind sorts by name).
+        self.order: dict[str, list[ProxyIdent]] = {VIRTUAL_NODE: [], VIRTUAL_GATEWAY: []}
+        self.hosts: dict[str, tuple[str, ...]] = {}
+        self.failed_services: set[str] = set()
+        self._problems_of: dict[object, tuple[str, ...]] = {}  # service name or proxy ident → its problems
+        self._counts: dict[str, int] = {}
+        self._sorted: tuple[str, ...] | None = ()
+
+    def set_problems(self, owner: object, problems: tuple[str, ...]) -> None:
+        old = self._problems_of.get(owner, ())
+        if old == problems:
+            return
+        counts = self._counts
+        for problem in dict.fromkeys(old):
+            left = counts[problem] - 1
+            if left:
+                counts[problem] = left
+            else:
+                del counts[problem]
+                self._sorted = None
+        for problem in dict.fromkeys(problems):
+            if problem not in counts:
+                self._sorted = None
+            counts[problem] = counts.get(problem, 0) + 1
+        if problems:
+            self._problems_of[owner] = problems
+        else:
+            self._problems_of.pop(owner, None)
+
+    def problems(self) -> tuple[str, ...]:
+        if self._sorted is None:
+            self._sorted = tuple(sorted(self._counts))
+        return self._sorted
+
+    def place(self, ident: ProxyIdent) -> None:
+        order = self.order[ident[0]]
+        at = bisect_left(order, ident)
+        if at == len(order) or order[at] != ident:
+            insort(order, ident)
+
+    def remove(self, ident: ProxyIdent) -> None:
+        self.proxies.pop(ident, None)
+        self.failures.pop(ident, None)
+        self.set_problems(ident, ())
+        self.index.proxy_services.discard(ident)
+        order = self.order[ident[0]]
+        at = bisect_left(order, ident)
+        if at < len(order) and order[at] == ident:
+            del order[at]
+
+    def idents(self) -> list[ProxyIdent]:
+        return self.order[VIRTUAL_NODE] + self.order[VIRTUAL_GATEWAY]
 
 
 class Translator:
@@ -35,8 +115,14 @@ class Translator:
         self._targets: dict[str, tuple[MemoKey, NodeTarget]] = {}
         self._services: dict[str, tuple[MemoKey, tuple[tuple[str, NodeTarget | None], ...], ServiceView]] = {}
         self._proxies: dict[tuple[str, str], tuple[MemoKey, ProxyIR]] = {}
-        self._vhosts: dict[tuple[str, int], tuple[ServicePort | None, VirtualHost]] = {}
+        self._vhosts: dict[str, dict[int, tuple[ServicePort | None, VirtualHost]]] = {}
         self._ingress: dict[str, tuple[MemoKey, NodeIngress]] = {}
+        self._outcome: _Outcome | None = None  # None: the next translation is a full one
+
+    @property
+    def current(self) -> Mapping[ProxyIdent, ProxyIR]:
+        """Each proxy's IR as of the last translation (read-only; valid until the next one)."""
+        return MappingProxyType(self._outcome.proxies if self._outcome is not None else {})
 
     def virtual_host(self, service: str, port: int, sp: ServicePort | None) -> VirtualHost:
         """One shared egress VirtualHost per (service, port) while the service's view is unchanged.
@@ -44,45 +130,126 @@ class Translator:
         Every client of a service gets the identical object, so the builder builds and
         encodes it once; `sp` is held by the entry, so the identity check cannot be fooled.
         """
-        cached = self._vhosts.get((service, port))
+        ports = self._vhosts.setdefault(service, {})
+        cached = ports.get(port)
         if cached is not None and cached[0] is sp:
             return cached[1]
         vhost = egress_virtual_host(service, port, sp)
-        self._vhosts[(service, port)] = (sp, vhost)
+        ports[port] = (sp, vhost)
         return vhost
 
-    def translate(self, snapshot: MeshSnapshot, host_instances: Mapping[str, tuple[str, ...]] | None = None) -> MeshIR:
+    def translate(
+        self,
+        snapshot: MeshSnapshot,
+        host_instances: Mapping[str, tuple[str, ...]] | None = None,
+        changes: MeshChanges | None = None,
+    ) -> MeshIR:
         """The mesh's proxies; one that cannot be translated is left out, with the reason, in `failures`.
 
-        `host_instances`: virtual node name → task addresses of its host-mode instances (sorted)."""
-        run = _Run(self, snapshot, host_instances or {})
-        proxies: list[ProxyIR] = []
-        failures: list[ProxyFailure] = []
-        builds = [("virtualNode", n, run.node_proxy) for n in sorted(snapshot.virtual_nodes)]
-        builds += [("virtualGateway", n, run.gateway_proxy) for n in sorted(snapshot.virtual_gateways)]
-        for kind, name, build in builds:
-            try:
-                proxies.append(build(name))
-            except Exception as exc:  # noqa: BLE001 - one bad resource fails its users, not the mesh
-                failures.append(ProxyFailure(kind, name, ResourceFailure.wrap(f"{kind} {name}", exc).reason))
-        problems: dict[str, None] = {}
+        `host_instances`: virtual node name → task addresses of its host-mode instances (sorted).
+        `changes`: what changed since this translator's previous call for the same mesh (None: unknown,
+        translate everything). The result's `changed` names the proxies whose IR or failure may differ
+        from the previous result (None after a full translation)."""
+        hosts = dict(host_instances or {})
+        outcome = self._outcome
+        if outcome is None or changes is None or changes.whole_mesh:
+            return self._translate_all(snapshot, hosts)
+        run = _Run(self, snapshot, hosts, outcome.index)
+        hosts_changed = {n for n in hosts.keys() | outcome.hosts.keys() if hosts.get(n) != outcome.hosts.get(n)}
+        services, proxies, nodes = outcome.index.affected(changes, hosts_changed)
+        services |= outcome.failed_services
+        proxies |= outcome.failures.keys()
+        outcome.hosts = hosts
+        self._forget_deleted(snapshot, nodes, services)
+        changed: set[ProxyIdent] = set()
+        for ident in sorted(proxies, key=proxy_order):
+            before, failed = outcome.proxies.get(ident), outcome.failures.get(ident)
+            self._translate_proxy(run, outcome, ident)
+            if outcome.proxies.get(ident) is not before or outcome.failures.get(ident) != failed:
+                changed.add(ident)
+        for vs in sorted(services):
+            self._translate_service(run, outcome, vs)
+        return self._result(snapshot, outcome, frozenset(changed))
+
+    def _translate_all(self, snapshot: MeshSnapshot, hosts: dict[str, tuple[str, ...]]) -> MeshIR:
+        """Everything, from the memo: each proxy, then each service (for the problems of unused ones)."""
+        outcome = self._outcome = _Outcome()
+        outcome.hosts = hosts
+        run = _Run(self, snapshot, hosts, outcome.index)
+        idents = [(VIRTUAL_NODE, n) for n in sorted(snapshot.virtual_nodes)]
+        idents += [(VIRTUAL_GATEWAY, n) for n in sorted(snapshot.virtual_gateways)]
+        for ident in idents:
+            self._translate_proxy(run, outcome, ident)
         for vs in sorted(snapshot.virtual_services):
-            try:
-                problems.update(dict.fromkeys(run.service(vs).problems))
-            except ResourceFailure as failure:
-                problems[f"cannot translate {failure.reason}"] = None
-        for proxy in proxies:
-            problems.update(dict.fromkeys(proxy.problems))
+            self._translate_service(run, outcome, vs)
         self._forget(snapshot)
+        return self._result(snapshot, outcome, None)
+
+    def _translate_proxy(self, run: _Run, outcome: _Outcome, ident: ProxyIdent) -> None:
+        kind, name = ident
+        specs = run.s.virtual_nodes if kind == VIRTUAL_NODE else run.s.virtual_gateways
+        if name not in specs:
+            outcome.remove(ident)
+            self._proxies.pop(ident, None)
+            return
+        outcome.place(ident)
+        build = run.node_proxy if kind == VIRTUAL_NODE else run.gateway_proxy
+        try:
+            proxy = build(name)
+        except Exception as exc:  # noqa: BLE001 - one bad resource fails its users, not the mesh
+            outcome.proxies.pop(ident, None)
+            outcome.set_problems(ident, ())
+            outcome.failures[ident] = ProxyFailure(kind, name, ResourceFailure.wrap(f"{kind} {name}", exc).reason)
+            return
+        outcome.failures.pop(ident, None)
+        outcome.proxies[ident] = proxy
+        outcome.set_problems(ident, proxy.problems)
+
+    def _translate_service(self, run: _Run, outcome: _Outcome, vs: str) -> None:
+        """A service's own problems (a service no proxy uses still reports them)."""
+        if vs not in run.s.virtual_services:
+            outcome.set_problems(vs, ())
+            outcome.failed_services.discard(vs)
+            return
+        try:
+            problems = run.service(vs).problems
+        except ResourceFailure as failure:
+            outcome.failed_services.add(vs)
+            outcome.set_problems(vs, (f"cannot translate {failure.reason}",))
+            return
+        outcome.failed_services.discard(vs)
+        outcome.set_problems(vs, problems)
+
+    def _result(self, snapshot: MeshSnapshot, outcome: _Outcome, changed: frozenset[ProxyIdent] | None) -> MeshIR:
+        idents = outcome.idents()
+        proxies = outcome.proxies
         return MeshIR(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies=tuple(proxies),
-            problems=tuple(sorted(problems)),
-            failures=tuple(failures),
+            proxies=tuple(filter(None, map(proxies.get, idents))),
+            problems=outcome.problems(),
+            failures=tuple(outcome.failures[i] for i in idents if i in outcome.failures),
+            changed=changed,
         )
+
+    def _forget_deleted(self, snapshot: MeshSnapshot, nodes: Iterable[str], services: Iterable[str]) -> None:
+        """Drop memo and index entries of the nodes and services among those a change reached that
+        no longer exist (the incremental `_forget`; deleted proxies go in `_translate_proxy`)."""
+        assert self._outcome is not None
+        index = self._outcome.index
+        for name in nodes:
+            if name not in snapshot.virtual_nodes:
+                self._targets.pop(name, None)
+                self._ingress.pop(name, None)
+                index.node_cloud_map.discard(name)
+        for name in services:
+            if name not in snapshot.virtual_services:
+                self._services.pop(name, None)
+                self._vhosts.pop(name, None)
+                index.service_nodes.discard(name)
+                index.service_router.discard(name)
 
     def _forget(self, snapshot: MeshSnapshot) -> None:
         """Drop memo entries of deleted resources so the memo tracks the mesh's size."""
@@ -90,8 +257,8 @@ class Translator:
             del self._targets[name]
         for name in [n for n in self._services if n not in snapshot.virtual_services]:
             del self._services[name]
-        for key in [k for k in self._vhosts if k[0] not in snapshot.virtual_services]:
-            del self._vhosts[key]
+        for service in [k for k in self._vhosts if k not in snapshot.virtual_services]:
+            del self._vhosts[service]
         for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
             del self._ingress[name]
         live = {(VIRTUAL_NODE, n) for n in snapshot.virtual_nodes} | {
@@ -105,9 +272,14 @@ class _Run:
     """One translation: per-call caches over the translator's memo."""
 
     def __init__(
-        self, translator: Translator, snapshot: MeshSnapshot, host_instances: Mapping[str, tuple[str, ...]]
+        self,
+        translator: Translator,
+        snapshot: MeshSnapshot,
+        host_instances: Mapping[str, tuple[str, ...]],
+        index: DependencyIndex,
     ) -> None:
         self.t = translator
+        self.index = index
         self.s = snapshot
         self.host_instances = host_instances
         self.mesh = snapshot.name
@@ -126,8 +298,14 @@ class _Run:
     def _target(self, name: str) -> NodeTarget | None:
         spec = self.s.virtual_nodes.get(name)
         result = None
-        if spec is not None:
+        if spec is None:
+            self.index.node_cloud_map.discard(name)
+        else:
             cloud_map = (spec.get("serviceDiscovery") or {}).get("awsCloudMap")
+            self.index.node_cloud_map.relate(
+                name,
+                [(str(cloud_map.get("namespaceName", "")), str(cloud_map.get("serviceName", "")))] if cloud_map else [],
+            )
             instances = discover(self.t.cloud_map, self.s.account, self.s.region, cloud_map) if cloud_map else ()
             hosts = self.host_instances.get(name, ())
             key = (self.mesh, self.mesh_spec, spec, instances, hosts)
@@ -149,12 +327,15 @@ class _Run:
     def _service(self, name: str) -> ServiceView:
         spec = self.s.virtual_services.get(name)
         if spec is None:
+            self.index.service_router.discard(name)
+            self.index.service_nodes.discard(name)
             view = ServiceView(name=name, exists=False)
             self._services[name] = view
             return view
         provider = spec.get("provider") or {}
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
         node = (provider.get("virtualNode") or {}).get("virtualNodeName")
+        self.index.service_router.relate(name, [router] if router else [])
         if router:
             key: MemoKey = (
                 "router",
@@ -170,14 +351,19 @@ class _Run:
         cached = self.t._services.get(name)
         if cached is not None and cached[0] == key and all(self.target(n) is t for n, t in cached[1]):
             view = cached[2]
+            self.index.service_nodes.relate(name, [n for n, _ in cached[1]])
         else:
             seen: dict[str, NodeTarget | None] = {}
 
             def lookup(node_name: str) -> NodeTarget | None:
+                seen[node_name] = None  # read even if it fails: a fix to the node must reach this service
                 seen[node_name] = self.target(node_name)
                 return seen[node_name]
 
-            view = self._build_service(name, router, node, lookup)
+            try:
+                view = self._build_service(name, router, node, lookup)
+            finally:
+                self.index.service_nodes.relate(name, seen)
             self.t._services[name] = (key, tuple(seen.items()), view)
         self._services[name] = view
         return view
@@ -202,7 +388,9 @@ class _Run:
 
     def node_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_nodes[name]
-        services = {vs: self.service(vs) for vs in backend_names(spec)}
+        backends = backend_names(spec)
+        self.index.proxy_services.relate((VIRTUAL_NODE, name), backends)
+        services = {vs: self.service(vs) for vs in backends}
         key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         return self._proxy(
             (VIRTUAL_NODE, name),
@@ -232,7 +420,9 @@ class _Run:
     def gateway_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_gateways[name]
         routes = self.s.gateway_routes.get(name) or {}
-        services = {vs: self.service(vs) for vs in gateway_targets(routes)}
+        targets = gateway_targets(routes)
+        self.index.proxy_services.relate((VIRTUAL_GATEWAY, name), targets)
+        services = {vs: self.service(vs) for vs in targets}
         key = (self.mesh, spec, routes, self.t.options, tuple(services.items()))
         return self._proxy(
             (VIRTUAL_GATEWAY, name),

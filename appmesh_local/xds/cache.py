@@ -30,6 +30,8 @@ from appmesh_local.xds.proxy_config import (
     SECRET,
     TYPE_URLS,
     MeshConfig,
+    ProxyConfig,
+    ProxyKey,
 )
 from appmesh_local.xds.snapshot import (
     EncodedMessages,
@@ -71,6 +73,10 @@ class SnapshotCache:
         self._sources: dict[ProxyRef, Mapping[str, Mapping[str, Message]]] = {}
         self._wanted: dict[ProxyRef, int] = {}  # placed proxies → how many watches/wants hold them
         self.on_wanted_change: Callable[[MeshKey], None] | None = None
+        # Per mesh: the serial of the MeshConfig applied last, and the proxies of it that were refused
+        # (inconsistent): a config whose delta is relative to that serial is applied by its delta alone.
+        self._applied: dict[MeshKey, int] = {}
+        self._refused: dict[MeshKey, set[ProxyKey]] = {}
 
     # ---- reads -------------------------------------------------------------------------------
     def get(self, proxy: ProxyRef) -> Snapshot | None:
@@ -89,6 +95,7 @@ class SnapshotCache:
         with self._write_lock:
             update = CacheUpdate()
             snap = self._build(proxy, resources, revision, self.get(proxy), update.problems)
+            self._applied.pop(proxy.mesh_key, None)  # the next MeshConfig of its mesh is looked at whole
             if snap is not None:
                 with self._lock:
                     self._snapshots[proxy] = snap
@@ -97,23 +104,35 @@ class SnapshotCache:
         return update
 
     def apply_mesh_config(self, config: MeshConfig) -> CacheUpdate:
-        """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed."""
+        """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed.
+
+        When `config.delta` is relative to the config this cache applied last for the mesh, only the
+        proxies it names (and any refused last time) are looked at: the others hold the identical
+        config objects they had, whose snapshots stand."""
         mesh_key = (config.account, config.region, config.mesh)
         update = CacheUpdate()
-        configs = {
-            ProxyRef(config.account, config.region, config.mesh, kind, name): proxy_config
-            for (kind, name), proxy_config in config.proxies.items()
-        }
-        configs.update(
-            (ProxyRef(config.account, config.region, config.mesh, kind, name, placement), proxy_config)
-            for (kind, name, placement), proxy_config in config.placed.items()
-        )
         with self._write_lock:
+            delta = config.delta
+            by_delta = delta is not None and delta.base != 0 and self._applied.get(mesh_key) == delta.base
+            if delta is not None and by_delta:
+                keys: set[ProxyKey] = set(delta.changed) | self._refused.get(mesh_key, set())
+                gone = [self._ref(config, key) for key in delta.removed]
+            else:
+                keys = {(kind, name, "") for kind, name in config.proxies} | set(config.placed)
+                with self._lock:
+                    gone = [p for p in self._snapshots if p.mesh_key == mesh_key]
+            configs: dict[ProxyRef, ProxyConfig] = {}
+            for key in keys:
+                found = config.placed.get(key) if key[2] else config.proxies.get(key[:2])
+                if found is not None:
+                    configs[self._ref(config, key)] = found
             with self._lock:
-                existing = {p: s for p, s in self._snapshots.items() if p.mesh_key == mesh_key}
+                existing = {p: self._snapshots.get(p) for p in [*configs, *gone]}
             built: dict[ProxyRef, Snapshot] = {}
+            refused: set[ProxyKey] = set()
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
             for proxy, proxy_config in configs.items():
+                problems_before = len(update.problems)
                 snap = self._build(
                     proxy,
                     proxy_config.resources,
@@ -125,19 +144,32 @@ class SnapshotCache:
                 )
                 if snap is not None:
                     built[proxy] = snap
-            update.removed = sorted(p for p in existing if p not in configs)
+                elif len(update.problems) > problems_before:
+                    refused.add((proxy.kind, proxy.name, proxy.placement))
+            update.removed = sorted(p for p in gone if p not in configs and existing.get(p) is not None)
             update.changed = sorted(built)
             with self._lock:
                 self._snapshots.update(built)
                 for proxy in update.removed:
                     del self._snapshots[proxy]
                     self._sources.pop(proxy, None)
+            if config.serial:
+                self._applied[mesh_key] = config.serial
+            else:
+                self._applied.pop(mesh_key, None)
+            self._refused[mesh_key] = refused
         self._notify(update.changed + update.removed)
         return update
+
+    @staticmethod
+    def _ref(config: MeshConfig, key: ProxyKey) -> ProxyRef:
+        return ProxyRef(config.account, config.region, config.mesh, key[0], key[1], key[2])
 
     def remove_mesh(self, mesh_key: tuple[str, str, str]) -> list[ProxyRef]:
         """Forget every proxy of a deleted mesh (its Envoys keep their last config, as unknown nodes)."""
         with self._write_lock, self._lock:
+            self._applied.pop(mesh_key, None)
+            self._refused.pop(mesh_key, None)
             removed = sorted(p for p in self._snapshots if p.mesh_key == mesh_key)
             for proxy in removed:
                 del self._snapshots[proxy]
@@ -147,6 +179,7 @@ class SnapshotCache:
 
     def remove_proxy(self, proxy: ProxyRef) -> bool:
         with self._write_lock, self._lock:
+            self._applied.pop(proxy.mesh_key, None)
             found = self._snapshots.pop(proxy, None) is not None
             self._sources.pop(proxy, None)
         if found:
