@@ -32,8 +32,11 @@ from typing import Any
 import psutil
 
 from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.bridge.reconciler import collector_paused, event_changes
 from appmesh_local.store import Store
+from appmesh_local.store.records import ChangeEvent
 from appmesh_local.translate import TranslateOptions
+from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
@@ -68,10 +71,11 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
     cache = SnapshotCache()
     with Clock() as read:
         snapshot = store.mesh_snapshot(*key)
-    with Clock() as build:
-        config = builder.build(snapshot)
-    with Clock() as serialize:
-        update = cache.apply_mesh_config(config)
+    with collector_paused(gc_freeze):  # as the reconciler runs a build in `serve`
+        with Clock() as build:
+            config = builder.build(snapshot)
+        with Clock() as serialize:
+            update = cache.apply_mesh_config(config)
     resources = sum(len(by_name) for p in config.proxies.values() for by_name in p.resources.values())
     size = sum(
         len(r.packed.value)
@@ -93,20 +97,27 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
         "proxies_changed": len(update.changed),
         "problems": len(config.problems),
     }
-    if gc_freeze:
-        gc.collect()
-        gc.freeze()  # as the reconciler does after a big build (bridge/reconciler.py)
+    pending = [NOTHING]  # what changed, collected from the store's events as the reconciler does
+
+    def collect(event: ChangeEvent) -> None:
+        found = event_changes(event)
+        pending[0] |= found if found is not None else NOTHING
+
+    store.subscribe(collect)
     changes = {}
     for label, service in (("typical", min(7, shape.services - 1)), ("hot", 0)):
         runs = []
         for i in range(repeat):
             change_route(store, shape, service, i % shape.routes_per_router, 20 + 60 * (i % 2))
+            told: MeshChanges = pending[0]
+            pending[0] = NOTHING
             with Clock() as read:
                 snapshot = store.mesh_snapshot(*key)
-            with Clock() as build:
-                config = builder.build(snapshot)
-            with Clock() as serialize:
-                update = cache.apply_mesh_config(config)
+            with collector_paused(gc_freeze):
+                with Clock() as build:
+                    config = builder.build(snapshot, changes=told)
+                with Clock() as serialize:
+                    update = cache.apply_mesh_config(config)
             runs.append(
                 {
                     "read_cpu_ms": read.cpu_ms,
@@ -386,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-gc-freeze",
         dest="gc_freeze",
         action="store_false",
-        help="do not gc.freeze() after the full build (the reconciler freezes after builds >= 20 ms)",
+        help="leave the garbage collector on during builds (`serve` pauses it and freezes big builds)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

@@ -31,8 +31,13 @@ from appmesh_local.bridge.secrets import (
 from appmesh_local.envoy.cluster import build_cluster
 from appmesh_local.envoy.endpoint import build_load_assignment
 from appmesh_local.envoy.listener import build_listener
-from appmesh_local.envoy.route import build_route, encode_route_configuration, encode_virtual_host
-from appmesh_local.ir import ProxyIR
+from appmesh_local.envoy.route import (
+    assemble_route_configuration,
+    build_route,
+    encode_virtual_host,
+    frame_virtual_host,
+)
+from appmesh_local.ir import HttpRoute, ProxyIR, RouteConfig, VirtualHost
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.store.records import MeshSnapshot
@@ -53,7 +58,7 @@ from appmesh_local.xds.proxy_config import (
     ProxyConfig,
     next_serial,
 )
-from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
+from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, content_digest, parts_digest
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
 _ProxyKey = tuple[str, str, str]  # kind, name, placement key ("" as App Mesh placed it)
@@ -118,7 +123,9 @@ class MeshConfigBuilder:
         self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
         self._wanted_placed: frozenset[_ProxyKey] = frozenset()
         self._serial = 0  # of the last MeshConfig built (0: none yet)
-        # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
+        # Per proxy: route configuration name → (its IR, its EncodedMessage), and (type URL, resource
+        # name) → (IR input, built message) of the other types.
+        self._routes_built: dict[_ProxyKey, dict[str, tuple[RouteConfig, EncodedMessage]]] = {}
         self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
@@ -126,7 +133,7 @@ class MeshConfigBuilder:
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
         self._vhosts = _IdentityMemo(
             lambda v: _attributed(
-                f"virtual host {v.name}" if v.name != "*" else None, lambda: encode_virtual_host(v, self._routes)
+                f"virtual host {v.name}" if v.name != "*" else None, lambda: _encoded_virtual_host(v, self._routes)
             )
         )
 
@@ -174,6 +181,7 @@ class MeshConfigBuilder:
             self._set_config(ident, None)
             self._proxies.pop(ident, None)
             self._resources.pop(ident, None)
+            self._routes_built.pop(ident, None)
             self._placed.pop(ident, None)
             self._acm_users.discard(ident)
         serial = next_serial()
@@ -220,8 +228,14 @@ class MeshConfigBuilder:
             resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
             pending = resolved.pending if resolved is not None else frozenset()
             cached = self._proxies.get(ident)
-            if cached is None or cached[0] is not proxy or cached[1] != pending:
+            if cached is None or cached[1] != pending:
                 cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
+            elif cached[0] is not proxy:
+                before = cached[0]
+                if before.listeners is proxy.listeners and before.clusters is proxy.clusters:
+                    cached = (proxy, pending, self._rebuild_routes(proxy, ident, cached))
+                else:
+                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
             if resolved is not None:
                 cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
         except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
@@ -261,6 +275,43 @@ class MeshConfigBuilder:
 
         return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
+    def _rebuild_routes(
+        self, proxy: ProxyIR, ident: _ProxyKey, before: tuple[ProxyIR, frozenset[str], ProxyConfig]
+    ) -> ProxyConfig:
+        """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
+        from (the translator re-routed its egress only: `translate.egress_patch`): every other type's
+        messages and mappings are taken as they were; only route configurations are looked at."""
+        previous = self._routes_built[ident]
+        current: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        for route_config in proxy.route_configs:
+            cached = previous.get(route_config.name)
+            if cached is None or not _same_route_config(cached[0], route_config):
+                message = _building(
+                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
+                )
+                cached = (route_config, message)
+            current[route_config.name] = cached
+        self._routes_built[ident] = current
+        encoded = {name: message for name, (_, message) in current.items()}
+        resources = dict(before[2].resources)
+        old = resources.get(ROUTE_CONFIGURATION)
+        if not (isinstance(old, EncodedMessages) and _same_objects(old.encoded, encoded)):
+            if encoded:
+                resources[ROUTE_CONFIGURATION] = EncodedMessages(encoded)
+            else:
+                resources.pop(ROUTE_CONFIGURATION, None)
+        resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them
+        return ProxyConfig(kind=proxy.kind, name=proxy.name, resources=resources)
+
+    def _route_configuration(self, spec: RouteConfig) -> EncodedMessage:
+        """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:
+        a proxy whose route configuration changed in one virtual host costs a join and a short hash,
+        not an encoding and a hash of the whole ~15 KB message."""
+        parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in spec.virtual_hosts]
+        data = assemble_route_configuration(spec.name, [part for part, _ in parts], framed=True)
+        digest = parts_digest(ROUTE_CONFIGURATION, spec.name, [d for _, d in parts])
+        return EncodedMessage(route_pb2.RouteConfiguration, data, digest)
+
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
         """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
         cached = self._placed.get(ident)
@@ -278,6 +329,9 @@ class MeshConfigBuilder:
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get(ident, {})
         current: dict[_ResourceKey, tuple[Any, Any]] = {}
+        previous_routes = self._routes_built.get(ident, {})
+        routes_built: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        before = self._proxies.get(ident)
 
         def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
             cached = previous.get((type_url, name))
@@ -296,18 +350,16 @@ class MeshConfigBuilder:
                 put(LISTENER, listener.name, listener, partial(build_listener, listener))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
-            # proxies); the message is parsed from those bytes only if someone reads it.
-            cached = reuse(ROUTE_CONFIGURATION, route_config.name, route_config)
-            if cached is None:
-                data = _building(
-                    proxy,
-                    ROUTE_CONFIGURATION,
-                    route_config.name,
-                    partial(encode_route_configuration, route_config, self._vhosts),
+            # proxies), and hashed from their digests; the message is parsed from those bytes only
+            # if someone reads it.
+            cached_route = previous_routes.get(route_config.name)
+            if cached_route is None or not _same_route_config(cached_route[0], route_config):
+                message = _building(
+                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
                 )
-                cached = (route_config, EncodedMessage(route_pb2.RouteConfiguration, data))
-            current[(ROUTE_CONFIGURATION, route_config.name)] = cached
-            route_configs.encoded[route_config.name] = cached[1]
+                cached_route = (route_config, message)
+            routes_built[route_config.name] = cached_route
+            route_configs.encoded[route_config.name] = cached_route[1]
         for cluster in proxy.clusters:
             waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
             if waits:  # rare and proxy-specific: not shared through the identity memo
@@ -322,7 +374,7 @@ class MeshConfigBuilder:
                     partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
         self._resources[ident] = current
-        before = self._proxies.get(ident)
+        self._routes_built[ident] = routes_built
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
@@ -330,6 +382,24 @@ class MeshConfigBuilder:
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})
+
+
+def _encoded_virtual_host(spec: VirtualHost, routes: Callable[[HttpRoute], Message]) -> tuple[bytes, str]:
+    """A virtual host's deterministic encoding, framed as a RouteConfiguration's `virtual_hosts` field,
+    and the digest of its encoding (both computed once per shared virtual host)."""
+    data = encode_virtual_host(spec, routes)
+    return frame_virtual_host(data), content_digest(data)
+
+
+def _same_route_config(old: RouteConfig, new: RouteConfig) -> bool:
+    """The same route configuration: the same object, or the same name and the very same virtual
+    host objects (shared by the translator). Equal content in new objects counts as a change here:
+    it costs an assembly from already encoded parts, and the cache finds the digest unchanged."""
+    if old is new:
+        return True
+    if old.name != new.name or len(old.virtual_hosts) != len(new.virtual_hosts):
+        return False
+    return all(a is b for a, b in zip(old.virtual_hosts, new.virtual_hosts))
 
 
 def _pending_in(pending: frozenset[str], refs: list[Reference]) -> frozenset[str]:
@@ -362,6 +432,8 @@ def _attributed(resource: str | None, build: Callable[[], Any]) -> Any:
 
 def _same_objects(old: Any, new: Any) -> bool:
     """The two mappings hold the identical objects under the same names (EncodedMessages: unparsed)."""
+    if old is new:
+        return True
     if isinstance(new, EncodedMessages):
         old, new = old.encoded, new.encoded
     return len(old) == len(new) and all(old.get(n) is m for n, m in new.items())

@@ -25,7 +25,8 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Protocol, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
@@ -43,6 +44,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
+FREEZE_AFTER_OBJECTS = 5000  # ... and so do builds that leave this many new objects (a hot change)
+
+
+@contextmanager
+def collector_paused(owned: bool) -> Iterator[None]:
+    """Run a build with the cyclic garbage collector off, and freeze what it left if that is a lot.
+
+    A hot change re-makes the IR, messages and snapshots of every proxy it reaches (~10 objects
+    each); with the collector on, the young generations fill many times during the build and each
+    collection walks the new objects again: 20-30 ms of a 1,000-proxy change, more than its
+    translation. The bridge's data has no reference cycles (each object is freed by reference
+    counting when the next build replaces it), so nothing is lost by not collecting during the
+    build; afterwards, a build that took FREEZE_AFTER_MS or left FREEZE_AFTER_OBJECTS is frozen
+    (`gc.freeze()`, constant time) so no later collection walks it either. Only when the server owns
+    the process (`owned`: `serve`): pausing and freezing are process-wide (docs/contracts.md, 4).
+    """
+    if not owned:
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if (time.perf_counter() - started) * 1000 >= FREEZE_AFTER_MS or gc.get_count()[0] >= FREEZE_AFTER_OBJECTS:
+            # Frozen objects are still freed by reference counting when dropped; only cyclic
+            # garbage among them would stay, and the translator's data has no cycles.
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def event_changes(event: ChangeEvent) -> MeshChanges | None:
@@ -132,9 +164,9 @@ class Reconciler:
         bind_address: str = DEFAULT_BIND_ADDRESS,
         gc_freeze: bool = False,
     ) -> None:
-        """`gc_freeze`: after a long build, move the survivors out of the garbage collector's reach
-        (`gc.freeze()`). That is process-wide, so only a process the server owns (`serve`) asks for
-        it; embedded and pytest use leave the host's collector alone."""
+        """`gc_freeze`: pause the cyclic garbage collector during builds and move a big build's
+        survivors out of its reach (`collector_paused`). That is process-wide, so only a process the
+        server owns (`serve`) asks for it; embedded and pytest use leave the host's collector alone."""
         self.store = store
         self.cache = cache
         self.status = status
@@ -252,8 +284,9 @@ class Reconciler:
             self.build = MemoTranslator()
         placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
-            config = self.build(snapshot, bind_address=self.bind_address, placements=placements, changes=changes)
-            update = self.cache.apply_mesh_config(config)
+            with collector_paused(self.gc_freeze):
+                config = self.build(snapshot, bind_address=self.bind_address, placements=placements, changes=changes)
+                update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -281,9 +314,3 @@ class Reconciler:
             proxies=len(config.proxies) + len(config.placed),
             failures=config.failures,
         )
-        if self.gc_freeze and duration_ms >= FREEZE_AFTER_MS:
-            # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
-            # collection would walk again (350-450 ms pauses in the middle of later pushes).
-            # Frozen objects are still freed by reference counting when dropped; only cyclic
-            # garbage among them would stay, and the translator's data has no cycles.
-            gc.freeze()

@@ -24,9 +24,17 @@ from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnaps
 from appmesh_local.translate.changes import MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup, discover
 from appmesh_local.translate.dependencies import DependencyIndex, ProxyIdent
+from appmesh_local.translate.egress_patch import patched_egress, same_shape
 from appmesh_local.translate.failure import ResourceFailure
 from appmesh_local.translate.gateway import gateway_proxy, gateway_targets
-from appmesh_local.translate.node import NodeIngress, backend_names, egress_virtual_host, node_ingress, node_proxy
+from appmesh_local.translate.node import (
+    EgressRecipe,
+    NodeIngress,
+    backend_names,
+    egress_virtual_host,
+    node_ingress,
+    node_proxy,
+)
 from appmesh_local.translate.options import TranslateOptions
 from appmesh_local.translate.retries import DEFAULT_RETRY
 from appmesh_local.translate.services import ServicePort, ServiceView, node_service, router_service
@@ -117,6 +125,8 @@ class Translator:
         self._proxies: dict[tuple[str, str], tuple[MemoKey, ProxyIR]] = {}
         self._vhosts: dict[str, dict[int, tuple[ServicePort | None, VirtualHost]]] = {}
         self._ingress: dict[str, tuple[MemoKey, NodeIngress]] = {}
+        self._recipes: dict[str, EgressRecipe] = {}  # per virtual node: how its egress was assembled
+        self._backends: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {}  # node → (spec, backend names)
         self._outcome: _Outcome | None = None  # None: the next translation is a full one
 
     @property
@@ -154,11 +164,12 @@ class Translator:
         outcome = self._outcome
         if outcome is None or changes is None or changes.whole_mesh:
             return self._translate_all(snapshot, hosts)
-        run = _Run(self, snapshot, hosts, outcome.index)
         hosts_changed = {n for n in hosts.keys() | outcome.hosts.keys() if hosts.get(n) != outcome.hosts.get(n)}
         services, proxies, nodes = outcome.index.affected(changes, hosts_changed)
         services |= outcome.failed_services
         proxies |= outcome.failures.keys()
+        # Everything else is unchanged by construction: its memo entries are taken without a check.
+        run = _Run(self, snapshot, hosts, outcome.index, (services, nodes))
         outcome.hosts = hosts
         self._forget_deleted(snapshot, nodes, services)
         changed: set[ProxyIdent] = set()
@@ -175,6 +186,7 @@ class Translator:
         """Everything, from the memo: each proxy, then each service (for the problems of unused ones)."""
         outcome = self._outcome = _Outcome()
         outcome.hosts = hosts
+        self._backends.clear()  # the index is new: every node relates its backends to it again
         run = _Run(self, snapshot, hosts, outcome.index)
         idents = [(VIRTUAL_NODE, n) for n in sorted(snapshot.virtual_nodes)]
         idents += [(VIRTUAL_GATEWAY, n) for n in sorted(snapshot.virtual_gateways)]
@@ -191,6 +203,9 @@ class Translator:
         if name not in specs:
             outcome.remove(ident)
             self._proxies.pop(ident, None)
+            if kind == VIRTUAL_NODE:
+                self._recipes.pop(name, None)
+                self._backends.pop(name, None)
             return
         outcome.place(ident)
         build = run.node_proxy if kind == VIRTUAL_NODE else run.gateway_proxy
@@ -261,6 +276,10 @@ class Translator:
             del self._vhosts[service]
         for name in [n for n in self._ingress if n not in snapshot.virtual_nodes]:
             del self._ingress[name]
+        for name in [n for n in self._recipes if n not in snapshot.virtual_nodes]:
+            del self._recipes[name]
+        for name in [n for n in self._backends if n not in snapshot.virtual_nodes]:
+            del self._backends[name]
         live = {(VIRTUAL_NODE, n) for n in snapshot.virtual_nodes} | {
             (VIRTUAL_GATEWAY, n) for n in snapshot.virtual_gateways
         }
@@ -277,9 +296,14 @@ class _Run:
         snapshot: MeshSnapshot,
         host_instances: Mapping[str, tuple[str, ...]],
         index: DependencyIndex,
+        reached: tuple[set[str], set[str]] | None = None,
     ) -> None:
+        """`reached`: (services, nodes) a change reached, in an incremental run; the memo entries of
+        all other services and target nodes are used without comparing their inputs (nothing they
+        read changed: the dependency index says so). None: check every entry (a full run)."""
         self.t = translator
         self.index = index
+        self.reached = reached
         self.s = snapshot
         self.host_instances = host_instances
         self.mesh = snapshot.name
@@ -288,12 +312,22 @@ class _Run:
         self._targets: dict[str, NodeTarget | None] = {}
         self._services: dict[str, ServiceView] = {}
         self._failed: dict[str, ResourceFailure] = {}  # per run: a shared resource fails once, for all users
+        self._comparisons: dict[tuple[int, int, int], bool] = {}  # see _compared
 
     def target(self, name: str) -> NodeTarget | None:
         if name in self._targets:
             return self._targets[name]
-        with ResourceFailure.naming(f"virtualNode {name}", self._failed):
-            return self._target(name)
+        if self.reached is not None and name not in self.reached[1]:
+            cached = self.t._targets.get(name)
+            if cached is not None:
+                self._targets[name] = cached[1]
+                return cached[1]
+        try:
+            with ResourceFailure.naming(f"virtualNode {name}", self._failed):
+                return self._target(name)
+        except ResourceFailure:
+            self.t._targets.pop(name, None)  # a failed entry is never trusted (nor reused) later
+            raise
 
     def _target(self, name: str) -> NodeTarget | None:
         spec = self.s.virtual_nodes.get(name)
@@ -321,8 +355,17 @@ class _Run:
     def service(self, name: str) -> ServiceView:
         if name in self._services:
             return self._services[name]
-        with ResourceFailure.naming(f"virtualService {name}", self._failed):
-            return self._service(name)
+        if self.reached is not None and name not in self.reached[0]:
+            trusted = self.t._services.get(name)
+            if trusted is not None:
+                self._services[name] = trusted[2]
+                return trusted[2]
+        try:
+            with ResourceFailure.naming(f"virtualService {name}", self._failed):
+                return self._service(name)
+        except ResourceFailure:
+            self.t._services.pop(name, None)  # a failed entry is never trusted (nor reused) later
+            raise
 
     def _service(self, name: str) -> ServiceView:
         spec = self.s.virtual_services.get(name)
@@ -388,12 +431,46 @@ class _Run:
 
     def node_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_nodes[name]
-        backends = backend_names(spec)
-        self.index.proxy_services.relate((VIRTUAL_NODE, name), backends)
+        known = self.t._backends.get(name)
+        if known is not None and known[0] is spec:
+            backends = known[1]
+        else:
+            backends = backend_names(spec)
+            self.t._backends[name] = (spec, backends)
+            self.index.proxy_services.relate((VIRTUAL_NODE, name), backends)
         services = {vs: self.service(vs) for vs in backends}
-        key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
-        return self._proxy(
-            (VIRTUAL_NODE, name),
+        views = tuple(services.items())
+        key = (self.mesh, self.mesh_spec, spec, self.t.options, views)
+        ident = (VIRTUAL_NODE, name)
+        cached = self.t._proxies.get(ident)
+        recipe = self.t._recipes.get(name)
+        old = cached[0] if cached is not None else None
+        if (
+            old is not None
+            and recipe is not None
+            and old[2] == spec
+            and old[1] == self.mesh_spec
+            and old[0] == self.mesh
+            and old[3] == self.t.options
+        ):
+            old_views = old[4]
+            assert isinstance(old_views, tuple)
+            if self._same_views(old_views, views):
+                return cached[1]  # type: ignore[index]
+            patched = patched_egress(
+                cached[1],  # type: ignore[index]
+                recipe,
+                old_views,
+                services,
+                self.t.virtual_host,
+                self._same_shape,
+            )
+            if patched is not None:
+                self.t._proxies[ident] = (key, patched)
+                return patched
+        made: list[EgressRecipe] = []
+        proxy = self._proxy(
+            ident,
             key,
             lambda: node_proxy(
                 self.mesh,
@@ -404,8 +481,37 @@ class _Run:
                 self.t.options,
                 self.t.virtual_host,
                 self.node_ingress(name, spec),
+                made,
             ),
         )
+        if made:
+            self.t._recipes[name] = made[0]
+        return proxy
+
+    def _same_views(self, old: tuple[tuple[str, ServiceView], ...], new: tuple[tuple[str, ServiceView], ...]) -> bool:
+        """`old == new`, comparing each pair of distinct view objects once per run (a hot service's
+        old and new views are the same two objects for every one of its clients)."""
+        if len(old) != len(new):
+            return False
+        for (old_name, old_view), (new_name, new_view) in zip(old, new):
+            if old_name != new_name:
+                return False
+            if old_view is not new_view and not self._compared(old_view, new_view, 0):
+                return False
+        return True
+
+    def _same_shape(self, old: ServiceView, new: ServiceView) -> bool:
+        """`egress_patch.same_shape`, once per pair of view objects per run."""
+        return self._compared(old, new, 1)
+
+    def _compared(self, old: ServiceView, new: ServiceView, how: int) -> bool:
+        # Both objects stay alive through the run (the memo holds the old, the run the new), so
+        # their ids cannot be reused while this cache exists.
+        key = (id(old), id(new), how)
+        found = self._comparisons.get(key)
+        if found is None:
+            found = self._comparisons[key] = old == new if how == 0 else same_shape(old, new)
+        return found
 
     def node_ingress(self, name: str, spec: Mapping[str, Any]) -> NodeIngress:
         """The node's ingress, reused while its own spec (and the mesh's) is unchanged."""

@@ -17,7 +17,7 @@ import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from google.protobuf.message import Message
 
@@ -45,6 +45,12 @@ from appmesh_local.xds.snapshot import (
 
 Watcher = Callable[[], None]
 MeshKey = tuple[str, str, str]
+_KNOWN_TYPES = frozenset(TYPE_URLS)
+
+
+def _in_order(proxies: Iterable[ProxyRef]) -> list[ProxyRef]:
+    """`sorted(proxies)`, comparing plain tuples (a dataclass's generated `<` builds two per comparison)."""
+    return sorted(proxies, key=lambda p: (p.account, p.region, p.mesh, p.kind, p.name, p.placement))
 
 
 @dataclass
@@ -146,8 +152,8 @@ class SnapshotCache:
                     built[proxy] = snap
                 elif len(update.problems) > problems_before:
                     refused.add((proxy.kind, proxy.name, proxy.placement))
-            update.removed = sorted(p for p in gone if p not in configs and existing.get(p) is not None)
-            update.changed = sorted(built)
+            update.removed = _in_order(p for p in gone if p not in configs and existing.get(p) is not None)
+            update.changed = _in_order(built)
             with self._lock:
                 self._snapshots.update(built)
                 for proxy in update.removed:
@@ -203,7 +209,7 @@ class SnapshotCache:
         """
         if trust_identity and previous is not None and self._sources.get(proxy) is resources:
             return None  # the translator handed back the very same config object: nothing to look at
-        unknown = set(resources) - set(TYPE_URLS)
+        unknown = set(resources) - _KNOWN_TYPES if not _KNOWN_TYPES.issuperset(resources) else None
         if unknown:
             problems.append(f"{proxy.short_id()}: ignored unknown resource types {sorted(unknown)}")
         by_type: dict[str, Mapping[str, Resource]] = {}
@@ -211,6 +217,8 @@ class SnapshotCache:
         # A type whose mapping is the very object last accepted (the builder hands back an
         # unchanged type's mapping as is) keeps its resources and digest without a look.
         source = self._sources.get(proxy) if trust_identity and previous is not None else None
+        if source is not None and previous is not None:
+            return self._update(proxy, resources, source, revision, previous, problems, memo)
         for type_url in TYPE_URLS:
             named = resources.get(type_url, {})
             if source is not None and previous is not None and named and source.get(type_url) is named:
@@ -235,6 +243,51 @@ class SnapshotCache:
                 types[type_url] = old_ts
             else:
                 types[type_url] = TypeSnapshot(version=self.next_version(), resources=built, digest=digests[type_url])
+        self._sources[proxy] = resources
+        return Snapshot(proxy=proxy, revision=revision, types=types)
+
+    def _update(
+        self,
+        proxy: ProxyRef,
+        resources: Mapping[str, Mapping[str, Message]],
+        source: Mapping[str, Mapping[str, Message]],
+        revision: int,
+        previous: Snapshot,
+        problems: list[str],
+        memo: EncodeMemo | None,
+    ) -> Snapshot | None:
+        """`_build` of a config whose unchanged types are the very mappings accepted last time (the
+        builder's contract): only the other types are looked at, and the consistency check runs only
+        if what refers to other resources, or the set of names referred to, changed."""
+        built: dict[str, tuple[dict[str, Resource], str]] = {}
+        for type_url in TYPE_URLS:
+            named = resources.get(type_url)
+            if named is source.get(type_url):
+                continue
+            old = previous.types[type_url]
+            items = (
+                named.encoded.items() if isinstance(named, EncodedMessages) else named.items() if named else ()
+            )  # never parsed
+            olds = old.resources
+            fresh = {name: make_resource(type_url, name, msg, olds.get(name), memo) for name, msg in items}
+            digest = TypeSnapshot.content_digest(fresh)
+            if digest != old.digest:
+                built[type_url] = (fresh, digest)
+        if not built:
+            self._sources[proxy] = resources
+            return None
+        if any(t in built for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)) or any(
+            t in built and built[t][0].keys() != previous.types[t].resources.keys()
+            for t in (ROUTE_CONFIGURATION, SECRET)
+        ):
+            by_type = {t: built[t][0] if t in built else previous.types[t].resources for t in TYPE_URLS}
+            inconsistent = check_consistency(by_type)
+            if inconsistent:
+                problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
+                return None
+        types = dict(previous.types)
+        for type_url, (fresh, digest) in built.items():
+            types[type_url] = TypeSnapshot(version=self.next_version(), resources=fresh, digest=digest)
         self._sources[proxy] = resources
         return Snapshot(proxy=proxy, revision=revision, types=types)
 

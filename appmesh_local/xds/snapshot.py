@@ -78,11 +78,14 @@ class EncodedMessage:
     The object's identity stands for its content, like a message object's in the cache.
     """
 
-    __slots__ = ("message_class", "data", "_message")
+    __slots__ = ("message_class", "data", "digest", "_message")
 
-    def __init__(self, message_class: type[Message], data: bytes) -> None:
+    def __init__(self, message_class: type[Message], data: bytes, digest: str | None = None) -> None:
+        """`digest`: the builder's digest of `data` made from its parts' digests (`parts_digest`), so
+        the cache need not hash the whole message; None: the cache hashes `data`."""
         self.message_class = message_class
         self.data = data
+        self.digest = digest
         self._message: Message | None = None
 
     @property
@@ -111,10 +114,23 @@ class EncodedMessages(Mapping[str, Message]):
         return name in self.encoded
 
 
-def _digest(data: bytes) -> str:
+def content_digest(data: bytes) -> str:
     """96 bits of SHA-256: hashed at every push of a changed resource (a 1,000-proxy change hashes
     ~15 MB), and SHA-256 runs on the CPU's SHA extensions, 2-3x faster here than BLAKE2b."""
     return hashlib.sha256(data).hexdigest()[:24]
+
+
+def parts_digest(kind: str, name: str, part_digests: list[str]) -> str:
+    """The digest of a message assembled from parts (a route configuration from its virtual hosts),
+    made from its name and its parts' `content_digest`s instead of its bytes: equal bytes give equal
+    digests (the same parts in the same order), different ones differ (SHA-256 over distinct input),
+    and a 15 KB route configuration costs one short hash. It differs from `content_digest` of the
+    same bytes, so a resource must always be hashed the same way: the builder does it for every
+    route configuration it assembles (a mix could only cost a push, never miss one)."""
+    h = hashlib.sha256(f"{kind}\0{name}\0".encode())
+    for digest in part_digests:
+        h.update(digest.encode())
+    return h.hexdigest()[:24]
 
 
 def make_resource(
@@ -136,8 +152,12 @@ def make_resource(
     if cached is not None and cached[0] is message:
         _, packed, digest = cached
     else:
-        data = message.data if isinstance(message, EncodedMessage) else message.SerializeToString(deterministic=True)
-        digest = _digest(data)
+        if isinstance(message, EncodedMessage):
+            data, known = message.data, message.digest
+            digest = known if known is not None else content_digest(data)
+        else:
+            data = message.SerializeToString(deterministic=True)
+            digest = content_digest(data)
         packed = any_pb2.Any(type_url=type_url, value=data)
         if memo is not None:
             memo[id(message)] = (message, packed, digest)
