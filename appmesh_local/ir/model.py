@@ -10,6 +10,7 @@ fields are scalars or tuples, so values are hashable and comparable; the memos i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 # Protocols of App Mesh listeners, also the `<proto>` segment of resource names.
 HTTP, HTTP2, GRPC, TCP = "http", "http2", "grpc", "tcp"
@@ -322,7 +323,7 @@ class MeshIR:
     region: str
     mesh: str
     revision: int
-    proxies: tuple[ProxyIR, ...] = ()
+    proxies: Sequence[ProxyIR] = ()  # virtual nodes by name, then virtual gateways by name
     problems: tuple[str, ...] = ()
     failures: tuple[ProxyFailure, ...] = ()  # proxies left out of `proxies`
     # (kind, name) of the proxies whose IR or failure may differ from the previous translation by the

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
 
 from appmesh_local.ir import MeshIR, ProxyFailure, ProxyIR, RetryPolicy, VirtualHost
 from appmesh_local.store.records import VIRTUAL_GATEWAY, VIRTUAL_NODE, MeshSnapshot
@@ -48,6 +48,50 @@ _KIND_ORDER = {VIRTUAL_NODE: 0, VIRTUAL_GATEWAY: 1}  # MeshIR lists nodes first,
 def proxy_order(ident: ProxyIdent) -> tuple[int, str]:
     """The position of a proxy in `MeshIR.proxies` (virtual nodes by name, then virtual gateways)."""
     return (_KIND_ORDER.get(ident[0], 2), ident[1])
+
+
+class _ProxyList(Sequence[ProxyIR]):
+    """`MeshIR.proxies` in order, made into a tuple only when someone reads it: the bridge reads
+    the changed proxies through `Translator.current`, so a 10,000-node mesh's change does not pay
+    for listing all of them. Holds its own copies, so later translations do not show through."""
+
+    def __init__(self, idents: list[ProxyIdent], proxies: dict[ProxyIdent, ProxyIR]) -> None:
+        self._idents: list[ProxyIdent] | None = idents
+        self._proxies: dict[ProxyIdent, ProxyIR] | None = proxies
+        self._items: tuple[ProxyIR, ...] | None = None
+
+    def _all(self) -> tuple[ProxyIR, ...]:
+        if self._items is None:
+            assert self._idents is not None and self._proxies is not None
+            self._items = tuple(filter(None, map(self._proxies.get, self._idents)))
+            self._idents = self._proxies = None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> ProxyIR: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ProxyIR]: ...
+
+    def __getitem__(self, index: int | slice) -> ProxyIR | Sequence[ProxyIR]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[ProxyIR]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, _ProxyList)):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 class _Outcome:
@@ -236,16 +280,14 @@ class Translator:
         outcome.set_problems(vs, problems)
 
     def _result(self, snapshot: MeshSnapshot, outcome: _Outcome, changed: frozenset[ProxyIdent] | None) -> MeshIR:
-        idents = outcome.idents()
-        proxies = outcome.proxies
         return MeshIR(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies=tuple(filter(None, map(proxies.get, idents))),
+            proxies=_ProxyList(outcome.idents(), dict(outcome.proxies)),
             problems=outcome.problems(),
-            failures=tuple(outcome.failures[i] for i in idents if i in outcome.failures),
+            failures=tuple(outcome.failures[i] for i in sorted(outcome.failures, key=proxy_order)),
             changed=changed,
         )
 
