@@ -83,13 +83,16 @@ def parse_request(url: str, method: str = "GET", headers: Mapping[str, str] | No
         raise ValueError(f"{url!r} has no host")
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     authority = lowered.pop("host", None) or parts.netloc.rpartition("@")[2]
+    scheme = parts.scheme or "http"
     return Request(
         method=method.upper(),
-        scheme=parts.scheme or "http",
+        scheme=scheme,
         authority=authority,
         path=parts.path or "/",
         query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
         headers=lowered,
+        # The connection goes to the URL's port whatever Host says (filter chains match on it).
+        connection_port=parts.port or (443 if scheme == "https" else 80),
     )
 
 

@@ -13,6 +13,7 @@ backend, `web.dp.local` on port 8080, calls three destinations:
 
 from __future__ import annotations
 
+from tests.dataplane.conftest import ACCOUNT, REGION
 from tests.dataplane.servers import HttpRecorder, TlsServer, make_ca_and_leaf
 
 WEB_PORT = 8080
@@ -58,6 +59,16 @@ def test_allow_all_passes_unknown_hosts_and_tls_on_443_drop_all_refuses_them(sce
     stats = envoy.stats(f"cluster.cds_egress_{mesh}_mesh-allow-all.upstream_cx_total")
     assert stats[f"cluster.cds_egress_{mesh}_mesh-allow-all.upstream_cx_total"] == 2  # the HTTP and the TLS call
     assert web.count("/unknown") == 1 and external.count("/tls") == 1
+    # `explain` (docs/console.md) names the way real Envoy just took: the catch-all to mesh-allow-all.
+    allow_all = f"cds_egress_{mesh}_mesh-allow-all"
+    assert explained(scenario, f"http://{web_address}:{WEB_PORT}/unknown", "unknown.example") == (
+        "mesh-allow-all",
+        allow_all,
+        "sent to the original destination (passthrough)",
+    )
+    assert (
+        explained(scenario, f"http://web.dp.local:{WEB_PORT}/modelled")[1] == f"cds_egress_{mesh}_web_http_{WEB_PORT}"
+    )
 
     appmesh.update_mesh(meshName=mesh, spec={"egressFilter": {"type": "DROP_ALL"}})
     envoy.wait_synced()
@@ -66,3 +77,14 @@ def test_allow_all_passes_unknown_hosts_and_tls_on_443_drop_all_refuses_them(sce
     assert unknown["status"] == 404  # no route for that Host: Envoy's NR
     assert "error" in tls, tls  # no filter chain for a non-AWS name on 443: the connection is closed
     assert web.count("/unknown") == 1 and external.count("/tls") == 1  # nothing more reached them
+    assert explained(scenario, f"http://{web_address}:{WEB_PORT}/unknown", "unknown.example")[2].startswith("404")
+
+
+def explained(scenario, url: str, host: str | None = None) -> tuple[str | None, str | None, str]:
+    """(virtual host, cluster, outcome) of the last hop `explain` walks for the client's request."""
+    inspector = scenario.lab.server.server.inspector
+    assert inspector is not None
+    headers = {"Host": host} if host else {}
+    hop = inspector.explain(ACCOUNT, REGION, scenario.mesh, "virtualNode", "client", url, "GET", headers).final
+    cluster = hop.clusters[0].name if hop.clusters else None
+    return hop.virtual_host, cluster, hop.outcome

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from appmesh_local.ir.placement import METADATA_KEY, HostPlacement
 from appmesh_local.translate.loader import snapshot_from_document
 from appmesh_local.xds.node_id import NodeIdError, parse_node_id
 from tests.hostmode.colourmesh import document
-from tests.translate.envoy_check import bootstrap_for
+from tests.translate.envoy_check import ENVOY, ENVOY_MISSING, bootstrap_for
 
 FRONT = HostPlacement.block("127.100.0.1")
 BLUE = HostPlacement.block("127.100.0.5")
@@ -149,10 +148,7 @@ def test_a_placed_proxy_is_reused_while_its_source_is_unchanged():
     assert builder.build(snapshot, []).placed == {}
 
 
-ENVOY = shutil.which("envoy")
-
-
-@pytest.mark.skipif(ENVOY is None, reason="envoy binary not on PATH")
+@pytest.mark.skipif(ENVOY is None, reason=str(ENVOY_MISSING))
 def test_envoy_accepts_every_placed_proxy(tmp_path: Path):
     wanted = [
         ("virtualNode", n, HostPlacement.block(f"127.100.1.{4 * i + 1}"))

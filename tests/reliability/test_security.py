@@ -73,9 +73,9 @@ def error_of(call) -> tuple[str, int, str]:
 
 def test_signed_calls_work_and_act_in_the_keys_account(secured):
     alice = client(secured, "appmesh", "AKIDALICE", "alice-secret")
-    arn = alice.create_mesh(meshName="a mesh/with odd:chars")["mesh"]["metadata"]["arn"]
+    arn = alice.create_mesh(meshName="a mesh with odd:chars")["mesh"]["metadata"]["arn"]
     assert arn.startswith("arn:aws:appmesh:eu-west-1:111122223333:mesh/")
-    assert [m["meshName"] for m in alice.list_meshes(limit=10)["meshes"]] == ["a mesh/with odd:chars"]
+    assert [m["meshName"] for m in alice.list_meshes(limit=10)["meshes"]] == ["a mesh with odd:chars"]
     bob = client(secured, "appmesh", "444455556666", "bob-secret")
     assert bob.list_meshes()["meshes"] == []  # accounts stay apart
     cloud_map = client(secured, "servicediscovery", "444455556666", "bob-secret")
