@@ -138,7 +138,12 @@ class MeshConfigBuilder:
         )
 
     def build(
-        self, snapshot: MeshSnapshot, placements: Sequence[PlacedProxy] = (), changes: MeshChanges | None = None
+        self,
+        snapshot: MeshSnapshot,
+        placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshConfig:
         """Every proxy's config, and the placed copies wanted now (`placements`, host mode). A proxy that
         cannot be translated or built keeps its last good config (if it had one) and is reported in
@@ -147,8 +152,12 @@ class MeshConfigBuilder:
         `changes`: what changed since this builder's previous build (None: unknown). Only the proxies
         they reach are translated and built again (plus those whose placements came or went, every
         proxy that uses ACM material when `changes.secrets`, and any that failed last time); the
-        result's `delta` names the proxies whose config object changed."""
-        mesh_ir = self.translator.translate(snapshot, host_instances(placements), changes)
+        result's `delta` names the proxies whose config object changed.
+
+        `first` and `budget` split a big build into rounds (`Translator.translate`): the proxies `first`
+        picks (those with a connected Envoy) and at most `budget` others are done now; `incomplete`
+        on the result says the next call (whatever its `changes`) goes on with the rest."""
+        mesh_ir = self.translator.translate(snapshot, host_instances(placements), changes, first, budget)
         current = self.translator.current
         wanted_placed = frozenset((kind, name, key) for kind, name, key in placements if key)
         if mesh_ir.changed is None or not self._serial:
@@ -206,6 +215,7 @@ class MeshConfigBuilder:
             placed=dict(self._placed_configs),
             serial=serial,
             delta=delta,
+            incomplete=mesh_ir.incomplete,
         )
 
     def _build_one(
@@ -456,6 +466,8 @@ def build_mesh_config(
     builder: MeshConfigBuilder | None = None,
     placements: Sequence[PlacedProxy] = (),
     changes: MeshChanges | None = None,
+    first: Callable[[tuple[str, str]], bool] | None = None,
+    budget: int | None = None,
 ) -> MeshConfig:
     """Translate `snapshot` and build every proxy's Envoy resources (and those of `placements`).
 
@@ -465,7 +477,7 @@ def build_mesh_config(
     """
     if builder is None:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address))
-    return builder.build(snapshot, placements, changes)
+    return builder.build(snapshot, placements, changes, first, budget)
 
 
 def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
+# Proxies built per round, beside those with a connected Envoy: a change that reaches 10,000 proxies,
+# or a server starting on a 10,000-node state, pushes to the connected ones first and builds the rest
+# in rounds, between which other meshes' changes and new Envoys are served.
+ROUND_BUDGET = 250
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 FREEZE_AFTER_OBJECTS = 5000  # ... and so do builds that leave this many new objects (a hot change)
 
@@ -90,8 +94,9 @@ class MeshBuild(Protocol):
 
     `placements` are the host-mode copies of proxies wanted now (kind, name, placement key).
     `changes`: what changed since the previous call for this mesh (None: unknown); a build may use
-    it to redo only what the changes reach, or ignore it. Called on the reconciler's thread, one
-    mesh at a time. A build that keeps memos per mesh may also have `forget(key)`, called when the
+    it to redo only what the changes reach, or ignore it. `first` and `budget`: a build may do the
+    proxies `first` picks and at most `budget` others, and say `incomplete` (see
+    `MeshConfigBuilder.build`). Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh may also have `forget(key)`, called when the
     mesh is deleted.
     """
 
@@ -102,6 +107,8 @@ class MeshBuild(Protocol):
         bind_address: str,
         placements: Sequence[PlacedProxy] = (),
         changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshConfig: ...
 
 
@@ -129,6 +136,8 @@ class MemoTranslator:
         bind_address: str = DEFAULT_BIND_ADDRESS,
         placements: Sequence[PlacedProxy] = (),
         changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
@@ -142,7 +151,15 @@ class MemoTranslator:
             )
             self._builders[key] = entry
         try:
-            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements, changes=changes)
+            return build_mesh_config(
+                snapshot,
+                bind_address,
+                builder=entry[1],
+                placements=placements,
+                changes=changes,
+                first=first,
+                budget=budget,
+            )
         except Exception:
             self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
             raise
@@ -175,6 +192,7 @@ class Reconciler:
         self.max_delay_s = max_delay_s
         self.bind_address = bind_address
         self.gc_freeze = gc_freeze
+        self.round_budget: int | None = ROUND_BUDGET
         self._cond = threading.Condition()
         # mesh -> (first, last) change time, and what changed
         self._dirty: dict[MeshKey, tuple[float, float, MeshChanges]] = {}
@@ -214,11 +232,14 @@ class Reconciler:
         """The cache's `on_wanted_change`: the build compares the placements wanted now with its last."""
         self.mark_dirty(key, NOTHING)
 
-    def mark_dirty(self, key: MeshKey, changes: MeshChanges = EVERYTHING) -> None:
-        """Rebuild mesh `key` soon; `changes` says what changed (the default: anything may have)."""
+    def mark_dirty(self, key: MeshKey, changes: MeshChanges = EVERYTHING, urgent: bool = False) -> None:
+        """Rebuild mesh `key` soon; `changes` says what changed (the default: anything may have).
+        `urgent`: as soon as the worker is free, without waiting for quiet (the next round of a build)."""
         now = time.monotonic()
         with self._cond:
             first, _, pending = self._dirty.get(key, (now, now, NOTHING))
+            if urgent:
+                first = now - self.max_delay_s
             self._dirty[key] = (first, now, pending | changes)
             self._cond.notify_all()
 
@@ -284,8 +305,16 @@ class Reconciler:
             self.build = MemoTranslator()
         placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
+            watched = self.cache.watched(key)
             with collector_paused(self.gc_freeze):
-                config = self.build(snapshot, bind_address=self.bind_address, placements=placements, changes=changes)
+                config = self.build(
+                    snapshot,
+                    bind_address=self.bind_address,
+                    placements=placements,
+                    changes=changes,
+                    first=watched.__contains__,
+                    budget=self.round_budget,
+                )
                 update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
@@ -299,6 +328,8 @@ class Reconciler:
             )
             return
         self.rebuilds += 1
+        if config.incomplete:
+            self.mark_dirty(key, NOTHING, urgent=True)  # the next round goes on with the rest
         duration_ms = (time.perf_counter() - started) * 1000
         for (kind, name), reason in config.failures.items():
             if self.status.proxy_failure(key, kind, name) != reason:

@@ -329,6 +329,7 @@ class MeshIR:
     # (kind, name) of the proxies whose IR or failure may differ from the previous translation by the
     # same translator (an incremental one); None: any may (a full translation).
     changed: frozenset[tuple[str, str]] | None = None
+    incomplete: bool = False  # some proxies were left for the next translation (a budget)
 
     def proxy(self, kind: str, name: str) -> ProxyIR | None:
         """The proxy of that kind and name, if the mesh has it."""

@@ -94,6 +94,21 @@ class _ProxyList(Sequence[ProxyIR]):
         return repr(self._all())
 
 
+def _share(
+    todo: list[ProxyIdent], first: Callable[[ProxyIdent], bool] | None, budget: int | None
+) -> tuple[list[ProxyIdent], set[ProxyIdent]]:
+    """(what to translate now, in order; what to leave) for a `budget` (None: everything now; at
+    least one proxy is done per call, so rounds always end)."""
+    if budget is None or len(todo) <= budget:
+        return todo, set()
+    budget = max(budget, 1)
+    picked = [i for i in todo if first(i)] if first is not None else []
+    chosen = set(picked)
+    others = [i for i in todo if i not in chosen]
+    now = sorted(picked + others[:budget], key=proxy_order)
+    return now, set(others[budget:])
+
+
 class _Outcome:
     """The translator's running answer for one mesh: each proxy's IR or failure, each service's and
     proxy's problems (counted, so the mesh's sorted problem list is recomputed only when it changes),
@@ -107,6 +122,8 @@ class _Outcome:
         self.order: dict[str, list[ProxyIdent]] = {VIRTUAL_NODE: [], VIRTUAL_GATEWAY: []}
         self.hosts: dict[str, tuple[str, ...]] = {}
         self.failed_services: set[str] = set()
+        self.pending: set[ProxyIdent] = set()  # proxies left for the next translation (a budget)
+        self.pending_services: set[str] = set()  # services whose problems are not counted yet
         self._problems_of: dict[object, tuple[str, ...]] = {}  # service name or proxy ident → its problems
         self._counts: dict[str, int] = {}
         self._sorted: tuple[str, ...] | None = ()
@@ -172,6 +189,8 @@ class Translator:
         self._recipes: dict[str, EgressRecipe] = {}  # per virtual node: how its egress was assembled
         self._backends: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {}  # node → (spec, backend names)
         self._outcome: _Outcome | None = None  # None: the next translation is a full one
+        # Virtual nodes a change reached whose target view was not computed again since: never trusted.
+        self._unverified: set[str] = set()
 
     @property
     def current(self) -> Mapping[ProxyIdent, ProxyIR]:
@@ -197,47 +216,72 @@ class Translator:
         snapshot: MeshSnapshot,
         host_instances: Mapping[str, tuple[str, ...]] | None = None,
         changes: MeshChanges | None = None,
+        first: Callable[[ProxyIdent], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshIR:
         """The mesh's proxies; one that cannot be translated is left out, with the reason, in `failures`.
 
         `host_instances`: virtual node name → task addresses of its host-mode instances (sorted).
         `changes`: what changed since this translator's previous call for the same mesh (None: unknown,
         translate everything). The result's `changed` names the proxies whose IR or failure may differ
-        from the previous result (None after a full translation)."""
+        from the previous result (None after a full translation).
+
+        `budget`: translate at most this many of the proxies to do (beside those `first` picks, which are
+        always done) and leave the rest for the next call, which does them whatever its `changes`
+        (`MeshIR.incomplete` says some are left). A full translation is split so only on a translator's
+        first call (a server starting): the proxies whose Envoys are connected come first."""
         hosts = dict(host_instances or {})
         outcome = self._outcome
         if outcome is None or changes is None or changes.whole_mesh:
-            return self._translate_all(snapshot, hosts)
+            return self._translate_all(snapshot, hosts, first, budget if outcome is None else None)
         hosts_changed = {n for n in hosts.keys() | outcome.hosts.keys() if hosts.get(n) != outcome.hosts.get(n)}
         services, proxies, nodes = outcome.index.affected(changes, hosts_changed)
         services |= outcome.failed_services
         proxies |= outcome.failures.keys()
+        proxies |= outcome.pending
+        self._unverified |= nodes
         # Everything else is unchanged by construction: its memo entries are taken without a check.
-        run = _Run(self, snapshot, hosts, outcome.index, (services, nodes))
+        run = _Run(self, snapshot, hosts, outcome.index, services)
         outcome.hosts = hosts
         self._forget_deleted(snapshot, nodes, services)
+        now, outcome.pending = _share(sorted(proxies, key=proxy_order), first, budget)
         changed: set[ProxyIdent] = set()
-        for ident in sorted(proxies, key=proxy_order):
+        for ident in now:
             before, failed = outcome.proxies.get(ident), outcome.failures.get(ident)
             self._translate_proxy(run, outcome, ident)
             if outcome.proxies.get(ident) is not before or outcome.failures.get(ident) != failed:
                 changed.add(ident)
+        if not outcome.pending:
+            services |= outcome.pending_services
+            outcome.pending_services = set()
         for vs in sorted(services):
             self._translate_service(run, outcome, vs)
         return self._result(snapshot, outcome, frozenset(changed))
 
-    def _translate_all(self, snapshot: MeshSnapshot, hosts: dict[str, tuple[str, ...]]) -> MeshIR:
-        """Everything, from the memo: each proxy, then each service (for the problems of unused ones)."""
+    def _translate_all(
+        self,
+        snapshot: MeshSnapshot,
+        hosts: dict[str, tuple[str, ...]],
+        first: Callable[[ProxyIdent], bool] | None = None,
+        budget: int | None = None,
+    ) -> MeshIR:
+        """Everything, from the memo: each proxy, then each service (for the problems of unused ones).
+        With a `budget`, only part of it (see `translate`)."""
         outcome = self._outcome = _Outcome()
         outcome.hosts = hosts
         self._backends.clear()  # the index is new: every node relates its backends to it again
+        self._unverified.clear()
         run = _Run(self, snapshot, hosts, outcome.index)
         idents = [(VIRTUAL_NODE, n) for n in sorted(snapshot.virtual_nodes)]
         idents += [(VIRTUAL_GATEWAY, n) for n in sorted(snapshot.virtual_gateways)]
-        for ident in idents:
+        now, outcome.pending = _share(idents, first, budget)
+        for ident in now:
             self._translate_proxy(run, outcome, ident)
-        for vs in sorted(snapshot.virtual_services):
-            self._translate_service(run, outcome, vs)
+        if outcome.pending:
+            outcome.pending_services = set(snapshot.virtual_services)
+        else:
+            for vs in sorted(snapshot.virtual_services):
+                self._translate_service(run, outcome, vs)
         self._forget(snapshot)
         return self._result(snapshot, outcome, None)
 
@@ -289,6 +333,7 @@ class Translator:
             problems=outcome.problems(),
             failures=tuple(outcome.failures[i] for i in sorted(outcome.failures, key=proxy_order)),
             changed=changed,
+            incomplete=bool(outcome.pending),
         )
 
     def _forget_deleted(self, snapshot: MeshSnapshot, nodes: Iterable[str], services: Iterable[str]) -> None:
@@ -338,11 +383,12 @@ class _Run:
         snapshot: MeshSnapshot,
         host_instances: Mapping[str, tuple[str, ...]],
         index: DependencyIndex,
-        reached: tuple[set[str], set[str]] | None = None,
+        reached: set[str] | None = None,
     ) -> None:
-        """`reached`: (services, nodes) a change reached, in an incremental run; the memo entries of
-        all other services and target nodes are used without comparing their inputs (nothing they
-        read changed: the dependency index says so). None: check every entry (a full run)."""
+        """`reached`: the services a change reached, in an incremental run; the memo entries of all
+        other services, and of the target nodes not in the translator's `_unverified`, are used
+        without comparing their inputs (nothing they read changed: the dependency index says so).
+        None: check every entry (a full run)."""
         self.t = translator
         self.index = index
         self.reached = reached
@@ -359,7 +405,7 @@ class _Run:
     def target(self, name: str) -> NodeTarget | None:
         if name in self._targets:
             return self._targets[name]
-        if self.reached is not None and name not in self.reached[1]:
+        if self.reached is not None and name not in self.t._unverified:
             cached = self.t._targets.get(name)
             if cached is not None:
                 self._targets[name] = cached[1]
@@ -391,13 +437,14 @@ class _Run:
             else:
                 result = node_target(self.mesh, self.mesh_spec, name, spec, instances, hosts)
                 self.t._targets[name] = (key, result)
+        self.t._unverified.discard(name)
         self._targets[name] = result
         return result
 
     def service(self, name: str) -> ServiceView:
         if name in self._services:
             return self._services[name]
-        if self.reached is not None and name not in self.reached[0]:
+        if self.reached is not None and name not in self.reached:
             trusted = self.t._services.get(name)
             if trusted is not None:
                 self._services[name] = trusted[2]

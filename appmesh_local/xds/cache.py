@@ -341,6 +341,11 @@ class SnapshotCache:
         if count == 0 and self.on_wanted_change is not None:
             self.on_wanted_change(proxy.mesh_key)
 
+    def watched(self, mesh_key: MeshKey) -> set[tuple[str, str]]:
+        """(kind, name) of the proxies of one mesh that a stream watches now (placed or not)."""
+        with self._lock:
+            return {(p.kind, p.name) for p in self._watchers if p.mesh_key == mesh_key}
+
     def wanted(self, mesh_key: MeshKey) -> list[ProxyRef]:
         """The placed proxies of one mesh that someone wants, sorted."""
         with self._lock:

@@ -61,6 +61,7 @@ class MeshConfig:
     placed: Mapping[tuple[ProxyKind, str, str], ProxyConfig] = field(default_factory=dict)
     serial: int = 0  # 0: not numbered (a delta can never be relative to it)
     delta: ConfigDelta | None = None  # how it differs from an earlier MeshConfig; None: not known
+    incomplete: bool = False  # a round of a bigger build: the next build of the mesh goes on with it
 
 
 @dataclass(frozen=True)
