@@ -168,8 +168,11 @@ def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tu
     return len(times) >= at_least, times
 
 
-def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
-    """Part 2: the real runtime, `clients` ADS clients and `envoys` real Envoys, hot route changes."""
+def fan_out(
+    shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False, delta: bool = False
+) -> dict[str, Any]:
+    """Part 2: the real runtime, `clients` ADS clients (incremental ones with `delta`) and `envoys`
+    real Envoys, hot route changes; what each change put on the wire per client."""
     from appmesh_local.bridge.runtime import XdsRuntime
 
     gateway_ports = tuple(free_port() for _ in range(envoys))
@@ -187,6 +190,7 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
             gc.collect()
             gc.freeze()
         spec = {
+            "delta": delta,
             "target": f"127.0.0.1:{runtime.port}",
             "max_seconds": 60 + 30 * repeat,
             "clients": _client_specs(runtime.cache, shape, clients),
@@ -253,10 +257,13 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         client_proc.stdin.flush()
         out, _ = client_proc.communicate(timeout=60)
         received = json.loads(out)
-        for run in runs:
+        ends = [r["t0_monotonic"] for r in runs[1:]] + [float("inf")]
+        for run, end in zip(runs, ends):
             run["last_client_receive_ms"] = _last_receive(received, run["t0_monotonic"])
+            run.update(_wire(received, run["t0_monotonic"], end))
         return {
             "clients": clients,
+            "delta": delta,
             "envoys": envoys,
             "process_rss_mb": rss,
             "runs": runs,
@@ -321,45 +328,69 @@ def _last_receive(received: dict[str, Any], t0: float) -> float | None:
     """Latest time (ms after t0) at which any client first received an RDS push after t0."""
     firsts = []
     for client in received["clients"]:
-        after = [t for kind, _, t in client["received"] if kind == "rds" and t >= t0]
+        after = [r[2] for r in client["received"] if r[0] == "rds" and r[2] >= t0]
         if after:
             firsts.append(min(after))
     return (max(firsts) - t0) * 1e3 if firsts else None
 
 
+def _wire(received: dict[str, Any], start: float, end: float) -> dict[str, float]:
+    """What one change put on the wire, per client (median): responses, resources in them, bytes."""
+    counts = []
+    for client in received["clients"]:
+        window = [r for r in client["received"] if start <= r[2] < end]
+        counts.append((len(window), sum(r[3] for r in window), sum(r[4] for r in window)))
+    if not counts:
+        return {}
+    return {
+        "responses_per_client": statistics.median(c[0] for c in counts),
+        "resources_per_client": statistics.median(c[1] for c in counts),
+        "kb_per_client": statistics.median(c[2] for c in counts) / 1024,
+    }
+
+
 def render(document: dict[str, Any]) -> str:
-    t, rows = document["translation"], []
-    full = t["full"]
-    rows.append(
-        [
-            "full mesh build",
-            full["proxies"],
-            full["read_cpu_ms"],
-            full["build_cpu_ms"],
-            full["serialize_cpu_ms"],
-            full["total_cpu_ms"],
-        ]
-    )
-    for label, c in t["route_change"].items():
-        rows.append(
+    lines: list[str] = []
+    t = document.get("translation")
+    if t:
+        full = t["full"]
+        rows: list[list[Any]] = [
             [
-                f"one route change ({label}), median",
-                c["proxies_changed"],
-                c["median_read_cpu_ms"],
-                c["median_build_cpu_ms"],
-                c["median_serialize_cpu_ms"],
-                c["median_total_cpu_ms"],
+                "full mesh build",
+                full["proxies"],
+                full["read_cpu_ms"],
+                full["build_cpu_ms"],
+                full["serialize_cpu_ms"],
+                full["total_cpu_ms"],
             ]
-        )
-    lines = [
-        f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
-        f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)",
-        "",
-        table(
-            ["what", "proxies changed", "read ms CPU", "translate+build ms CPU", "serialize ms CPU", "total ms CPU"],
-            rows,
-        ),
-    ]
+        ]
+        for label, c in t["route_change"].items():
+            rows.append(
+                [
+                    f"one route change ({label}), median",
+                    c["proxies_changed"],
+                    c["median_read_cpu_ms"],
+                    c["median_build_cpu_ms"],
+                    c["median_serialize_cpu_ms"],
+                    c["median_total_cpu_ms"],
+                ]
+            )
+        lines += [
+            f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
+            f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)",
+            "",
+            table(
+                [
+                    "what",
+                    "proxies changed",
+                    "read ms CPU",
+                    "translate+build ms CPU",
+                    "serialize ms CPU",
+                    "total ms CPU",
+                ],
+                rows,
+            ),
+        ]
     f = document.get("fan_out")
     if f:
         frows = [
@@ -372,12 +403,15 @@ def render(document: dict[str, Any]) -> str:
                 r["last_ack_ms"],
                 r["envoy_last_ack_ms"],
                 r.get("last_client_receive_ms"),
+                r.get("resources_per_client"),
+                r.get("kb_per_client"),
             ]
             for i, r in enumerate(f["runs"])
         ]
         lines += [
             "",
-            f"fan-out: {f['clients']} ADS clients + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
+            f"fan-out: {f['clients']} {'incremental (delta)' if f.get('delta') else 'state-of-the-world'} ADS clients"
+            f" + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
             table(
                 [
                     "change",
@@ -388,6 +422,8 @@ def render(document: dict[str, Any]) -> str:
                     "last ACK ms",
                     "last Envoy ACK ms",
                     "last client receive ms",
+                    "resources per client",
+                    "KB per client",
                 ],
                 frows,
             ),
@@ -409,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="leave the garbage collector on during builds (`serve` pauses it and freezes big builds)",
     )
+    parser.add_argument("--delta", action="store_true", help="the ADS clients use incremental xDS (delta)")
+    parser.add_argument("--no-translation", dest="translation", action="store_false", help="skip part 1")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
@@ -420,9 +458,10 @@ def main(argv: list[str] | None = None) -> int:
             "backends_per_node": shape.backends,
         }
     }
-    document["translation"] = translation(shape, args.repeat, args.gc_freeze)
+    if args.translation:
+        document["translation"] = translation(shape, args.repeat, args.gc_freeze)
     if args.clients or args.envoys:
-        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze)
+        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze, args.delta)
     print(render(document))
     print(f"\nJSON: {write_json('scale', document, args.out)}")
     return 0
