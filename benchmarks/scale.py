@@ -78,10 +78,7 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
             update = cache.apply_mesh_config(config)
     resources = sum(len(by_name) for p in config.proxies.values() for by_name in p.resources.values())
     size = sum(
-        len(r.packed.value)
-        for p in cache.proxies()
-        for ts in cache.get(p).types.values()
-        for r in ts.resources.values()
+        len(r.data) for p in cache.proxies() for ts in cache.get(p).types.values() for r in ts.resources.values()
     )
     full = {
         "resources_in_store": count,

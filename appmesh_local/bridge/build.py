@@ -130,6 +130,11 @@ class MeshConfigBuilder:
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
+        # Within one build: (name, virtual host objects) → the route configuration assembled from them.
+        # Nodes with the same backends (the versions of one service: v1, v2) get the very same virtual
+        # host objects from the translator, so one assembly, one digest and, in the cache, one packed
+        # resource serve them all. Emptied after each build: it holds the virtual hosts.
+        self._assembled: dict[tuple[str, tuple[int, ...]], tuple[tuple[VirtualHost, ...], EncodedMessage]] = {}
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
         self._vhosts = _IdentityMemo(
             lambda v: _attributed(
@@ -179,6 +184,7 @@ class MeshConfigBuilder:
         for ident in sorted(todo):
             if self._build_one(ident, current, wanted_placed, snapshot):
                 built.add(ident)
+        self._assembled = {}
         failures = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
         failures.update((ident[:2], reason) for ident, reason in self._build_failures.items())
         for ident in todo - built:
@@ -317,10 +323,17 @@ class MeshConfigBuilder:
         """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:
         a proxy whose route configuration changed in one virtual host costs a join and a short hash,
         not an encoding and a hash of the whole ~15 KB message."""
-        parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in spec.virtual_hosts]
+        hosts = spec.virtual_hosts
+        key = (spec.name, tuple(map(id, hosts)))
+        done = self._assembled.get(key)
+        if done is not None and all(a is b for a, b in zip(done[0], hosts)):
+            return done[1]
+        parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in hosts]
         data = assemble_route_configuration(spec.name, [part for part, _ in parts], framed=True)
         digest = parts_digest(ROUTE_CONFIGURATION, spec.name, [d for _, d in parts])
-        return EncodedMessage(route_pb2.RouteConfiguration, data, digest)
+        message = EncodedMessage(route_pb2.RouteConfiguration, data, digest)
+        self._assembled[key] = (tuple(hosts), message)
+        return message
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
         """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
