@@ -20,8 +20,10 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Protocol, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
+from appmesh_local import collector
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.protocols import MeshKey, MeshSource
@@ -37,6 +39,34 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
+FREEZE_AFTER_OBJECTS = 5000  # ... and so do builds that leave this many new objects (a hot change)
+
+
+@contextmanager
+def collector_paused(owned: bool) -> Iterator[None]:
+    """Run a build with the cyclic garbage collector off, and freeze what it left if that is a lot.
+
+    A hot change re-makes the IR, messages and snapshots of every proxy it reaches (~10 objects
+    each); with the collector on, the young generations fill many times during the build and each
+    collection walks the new objects again: 20-30 ms of a 1,000-proxy change, more than its
+    translation. The bridge's data has no reference cycles (each object is freed by reference
+    counting when the next build replaces it), so nothing is lost by not collecting during the
+    build; afterwards, a build that took FREEZE_AFTER_MS or left FREEZE_AFTER_OBJECTS is frozen
+    (`gc.freeze()`, constant time) so no later collection walks it either. Only when the server owns
+    the process (`owned`: `serve`): pausing and freezing are process-wide (docs/contracts.md, 4).
+    """
+    if not owned:
+        yield
+        return
+    started = time.perf_counter()
+    with collector.paused():
+        try:
+            yield
+        finally:
+            if (time.perf_counter() - started) * 1000 >= FREEZE_AFTER_MS or gc.get_count()[0] >= FREEZE_AFTER_OBJECTS:
+                # Frozen objects are still freed by reference counting when dropped; only cyclic
+                # garbage among them would stay, and the translator's data has no cycles.
+                gc.freeze()
 
 
 class MeshBuild(Protocol):
@@ -110,9 +140,9 @@ class Reconciler:
         bind_address: str = DEFAULT_BIND_ADDRESS,
         gc_freeze: bool = False,
     ) -> None:
-        """`gc_freeze`: after a long build, move the survivors out of the garbage collector's reach
-        (`gc.freeze()`). That is process-wide, so only a process the server owns (`serve`) asks for
-        it; embedded and pytest use leave the host's collector alone."""
+        """`gc_freeze`: pause the cyclic garbage collector during builds and move a big build's
+        survivors out of its reach (`collector_paused`). That is process-wide, so only a process the
+        server owns (`serve`) asks for it; embedded and pytest use leave the host's collector alone."""
         self.store = store
         self.cache = cache
         self.status = status
@@ -191,8 +221,12 @@ class Reconciler:
                     del self._dirty[key]
                 self._busy = True
             try:
-                for key in due:
-                    self.reconcile(key)
+                # The whole rebuild, from reading the snapshot to recording the outcome, allocates
+                # in proportion to the mesh: collections it would trigger walk the whole heap
+                # (300-500 ms measured with 30,000-listener nodes), holding the GIL meanwhile.
+                with collector_paused(self.gc_freeze):
+                    for key in due:
+                        self.reconcile(key)
             finally:
                 with self._cond:
                     self._busy = False
@@ -247,9 +281,3 @@ class Reconciler:
             proxies=len(config.proxies) + len(config.placed),
             failures=config.failures,
         )
-        if self.gc_freeze and duration_ms >= FREEZE_AFTER_MS:
-            # A big mesh leaves ~300,000 long-lived objects (IR, memo, messages) that every full
-            # collection would walk again (350-450 ms pauses in the middle of later pushes).
-            # Frozen objects are still freed by reference counting when dropped; only cyclic
-            # garbage among them would stay, and the translator's data has no cycles.
-            gc.freeze()
