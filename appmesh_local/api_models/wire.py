@@ -16,6 +16,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, MapAdapter, Rule
 
+from .. import jsontext
 from .errors import ApiError, BadRequest, status_for
 from .model import service_model
 
@@ -145,7 +146,7 @@ def serialize_response(operation_name: str, result: Mapping[str, Any]) -> tuple[
     """Status, headers and body for a successful call (all App Mesh operations answer 200)."""
     payload = _output_payload(operation_name)
     document = result.get(payload) if payload else {k: v for k, v in result.items() if v is not None}
-    body = json.dumps(document if document is not None else {}, separators=(",", ":"), default=_encode).encode()
+    body = jsontext.dumps(document if document is not None else {}, separators=(",", ":"), default=_encode).encode()
     return 200, dict(JSON_HEADERS), body
 
 

@@ -28,6 +28,7 @@ import traceback
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
+from appmesh_local import collector
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.protocols import MeshKey, MeshSource
@@ -67,18 +68,15 @@ def collector_paused(owned: bool) -> Iterator[None]:
     if not owned:
         yield
         return
-    was_enabled = gc.isenabled()
-    gc.disable()
     started = time.perf_counter()
-    try:
-        yield
-    finally:
-        if (time.perf_counter() - started) * 1000 >= FREEZE_AFTER_MS or gc.get_count()[0] >= FREEZE_AFTER_OBJECTS:
-            # Frozen objects are still freed by reference counting when dropped; only cyclic
-            # garbage among them would stay, and the translator's data has no cycles.
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
+    with collector.paused():
+        try:
+            yield
+        finally:
+            if (time.perf_counter() - started) * 1000 >= FREEZE_AFTER_MS or gc.get_count()[0] >= FREEZE_AFTER_OBJECTS:
+                # Frozen objects are still freed by reference counting when dropped; only cyclic
+                # garbage among them would stay, and the translator's data has no cycles.
+                gc.freeze()
 
 
 def event_changes(event: ChangeEvent) -> MeshChanges | None:
@@ -273,8 +271,12 @@ class Reconciler:
                     del self._dirty[key]
                 self._busy = True
             try:
-                for key, changes in due:
-                    self.reconcile(key, changes)
+                # The whole rebuild, from reading the snapshot to recording the outcome, allocates
+                # in proportion to the mesh: collections it would trigger walk the whole heap
+                # (300-500 ms measured with 30,000-listener nodes), holding the GIL meanwhile.
+                with collector_paused(self.gc_freeze):
+                    for key, changes in due:
+                        self.reconcile(key, changes)
             finally:
                 with self._cond:
                     self._busy = False
@@ -288,11 +290,9 @@ class Reconciler:
             self._lost.discard(key)
             changes = EVERYTHING
         try:
-            # The first read of a mesh parses every spec (70,000 at 10,000 nodes): with the collector
-            # on, its young generations fill again and again and each collection walks the new specs,
-            # 2-3x the parsing itself. Afterwards they are long-lived: frozen like a big build's.
-            with collector_paused(self.gc_freeze):
-                snapshot = self.store.mesh_snapshot(*key)
+            # (the collector is paused by `_run`: the first read of a mesh parses every spec, 70,000 at
+            # 10,000 nodes, and collections in it would cost 2-3x the parsing)
+            snapshot = self.store.mesh_snapshot(*key)
         except Exception as exc:
             log.exception("reading mesh %s failed", key)
             self._lost.add(key)
@@ -310,16 +310,15 @@ class Reconciler:
         placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
             watched = self.cache.watched(key)
-            with collector_paused(self.gc_freeze):
-                config = self.build(
-                    snapshot,
-                    bind_address=self.bind_address,
-                    placements=placements,
-                    changes=changes,
-                    first=watched.__contains__,
-                    budget=self.round_budget,
-                )
-                update = self.cache.apply_mesh_config(config)
+            config = self.build(
+                snapshot,
+                bind_address=self.bind_address,
+                placements=placements,
+                changes=changes,
+                first=watched.__contains__,
+                budget=self.round_budget,
+            )
+            update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -67,12 +67,13 @@ class Transaction:
         self.tokens: list[tuple[str, str, str, str]] = []  # client tokens remembered, for the token index
         self.revision = store.revision + 1
 
-    def put(self, record: ResourceRecord, action: str) -> ResourceRecord:
-        """Insert or replace the resource with `record.key`; never another one (ArnTaken)."""
+    def put(self, record: ResourceRecord, action: str, encoded_spec: str | None = None) -> ResourceRecord:
+        """Insert or replace the resource with `record.key`; never another one (ArnTaken).
+        `encoded_spec`: `record.spec` as compact JSON, if the caller has it already."""
         k = record.key
         record = replace(record, spec=freeze(record.spec), revision=self.revision)
         try:
-            self._insert_or_update(record)
+            self._insert_or_update(record, encoded_spec)
         except sqlite3.IntegrityError:
             owner = self._store._db.execute("SELECT kind, name FROM resources WHERE arn=?", (record.arn,)).fetchone()
             if owner is None:
@@ -82,7 +83,7 @@ class Transaction:
         self.writes.append((k, record))
         return record
 
-    def _insert_or_update(self, record: ResourceRecord) -> None:
+    def _insert_or_update(self, record: ResourceRecord, encoded_spec: str | None) -> None:
         k = record.key
         self._store._db.execute(
             f"INSERT INTO resources ({_COLUMNS}) VALUES ({','.join('?' * 17)}) ON CONFLICT "
@@ -102,7 +103,7 @@ class Transaction:
                 record.mesh_owner,
                 record.resource_owner,
                 record.status,
-                json.dumps(record.spec, separators=(",", ":")),
+                json.dumps(record.spec, separators=(",", ":")) if encoded_spec is None else encoded_spec,
                 json.dumps([list(t) for t in record.tags]),
                 self.revision,
             ),

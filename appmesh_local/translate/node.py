@@ -183,17 +183,33 @@ def _ingress(
         route_configs.append(
             RouteConfig(name=rds, virtual_hosts=(VirtualHost(name="*", domains=("*",), routes=(route,)),))
         )
+    listener = _intercepting_listener(
+        names.ingress_listener(), names.INGRESS_PORT, "INBOUND", chains, options, mesh_spec, spec
+    )
+    return listener, route_configs, clusters
+
+
+def _intercepting_listener(
+    name: str,
+    port: int,
+    direction: str,
+    chains: list[FilterChain],
+    options: TranslateOptions,
+    mesh_spec: Mapping[str, Any],
+    spec: Mapping[str, Any],
+) -> Listener:
+    """One of the two listeners iptables redirects to (App Mesh's 15000 ingress, 15001 egress): bound
+    on every address family the node's IP preference asks for, dispatching on the original destination."""
     address, additional = listener_addresses(options.bind_address, _dual_stack(mesh_spec, spec))
-    listener = Listener(
-        name=names.ingress_listener(),
+    return Listener(
+        name=name,
         address=address,
-        port=names.INGRESS_PORT,
-        direction="INBOUND",
+        port=port,
+        direction=direction,
         use_original_dst=True,
         filter_chains=tuple(chains),
         additional_addresses=additional,
     )
-    return listener, route_configs, clusters
 
 
 def _dual_stack(mesh_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
@@ -358,15 +374,8 @@ def _egress(
             # (Envoy matches the port before the server name) and be closed: RM#79.
             chains.append(FilterChain(name="egress_mesh-allow-all_443", destination_port=AWS_API_PORT, tcp=passthrough))
         chains.append(FilterChain(name="egress_mesh-allow-all", tcp=passthrough))
-    address, additional = listener_addresses(options.bind_address, _dual_stack(mesh_spec, spec))
-    listener = Listener(
-        name=names.egress_listener(),
-        address=address,
-        port=names.EGRESS_PORT,
-        direction="OUTBOUND",
-        use_original_dst=True,
-        filter_chains=tuple(chains),
-        additional_addresses=additional,
+    listener = _intercepting_listener(
+        names.egress_listener(), names.EGRESS_PORT, "OUTBOUND", chains, options, mesh_spec, spec
     )
     return listener, route_configs, clusters, as_made
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import logging
 import socket
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
+from .. import collector
 from .connection import HttpConnection
 from .limits import Limits
 from .wsgi import Request, Response, WsgiApp, build_environ, call_app
@@ -202,10 +202,6 @@ class HttpServer:
         conn.respond(request, response)
 
 
-_gc_lock = threading.Lock()
-_gc_holds = [0, False]  # large requests in service, whether collection was enabled before the first
-
-
 def _call_large(app: WsgiApp, environ: dict[str, Any]) -> Response:
     """`call_app` with the cyclic garbage collector paused for the request's duration.
 
@@ -213,20 +209,10 @@ def _call_large(app: WsgiApp, environ: dict[str, Any]) -> Response:
     objects, and the collections they trigger walk the whole heap while holding the GIL:
     50-130 ms measured per generation-2 pass, an equal stall of the event loop and every
     client on it. The request's objects are acyclic JSON data, freed by reference counting;
-    collection resumes when the last large request ends.
+    collection resumes when the last pause (`collector`) ends.
     """
-    with _gc_lock:
-        if _gc_holds[0] == 0:
-            _gc_holds[1] = gc.isenabled()
-            gc.disable()
-        _gc_holds[0] += 1
-    try:
+    with collector.paused():
         return call_app(app, environ)
-    finally:
-        with _gc_lock:
-            _gc_holds[0] -= 1
-            if _gc_holds[0] == 0 and _gc_holds[1]:
-                gc.enable()
 
 
 def create_http_server(

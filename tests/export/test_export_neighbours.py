@@ -13,9 +13,9 @@ from botocore.config import Config
 
 from appmesh_local.proxy.process import envoy_binary
 from tests.export.helpers import assert_same_as_bridge, run_cli, served
+from tests.support.pca import active_root_ca
 
 pytestmark = pytest.mark.timeout(120)
-ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 
 
 def neighbour(server, service: str, account: str = "testing"):
@@ -115,34 +115,12 @@ def test_cloud_map_instances_become_the_exported_endpoints(appmesh_server, appme
         cloud_map.delete_namespace(Id=namespace_id)
 
 
-def active_root_ca(pca) -> str:
-    arn = pca.create_certificate_authority(
-        CertificateAuthorityConfiguration={
-            "KeyAlgorithm": "RSA_2048",
-            "SigningAlgorithm": "SHA256WITHRSA",
-            "Subject": {"CommonName": "Export Root"},
-        },
-        CertificateAuthorityType="ROOT",
-    )["CertificateAuthorityArn"]
-    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-    issued = pca.issue_certificate(
-        CertificateAuthorityArn=arn,
-        Csr=csr.encode(),
-        SigningAlgorithm="SHA256WITHRSA",
-        TemplateArn=ROOT_TEMPLATE,
-        Validity={"Value": 5, "Type": "YEARS"},
-    )
-    pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
-    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
-    return arn
-
-
 def test_acm_certificates_and_roots_become_static_secrets(appmesh_server, appmesh_mesh, appmesh_client, tmp_path):
     # Certificates and CAs are looked up in the account of their ARN; a fresh account keeps this
     # test's objects out of the process-wide ACM state other tests see.
     account = f"{uuid.uuid4().int % 10**12:012d}"
     pca, acm = neighbour(appmesh_server, "acm-pca", account), neighbour(appmesh_server, "acm", account)
-    ca_arn = active_root_ca(pca)
+    ca_arn = active_root_ca(pca, "Export Root")
     cert_arn = acm.request_certificate(DomainName="secure.local", CertificateAuthorityArn=ca_arn)["CertificateArn"]
     appmesh_client.create_virtual_node(
         meshName=appmesh_mesh,

@@ -14,32 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from appmesh_local.neighbours import ca_bundle, certificate
+from tests.support.pca import active_root_ca
 
 pytestmark = pytest.mark.timeout(60)
-ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
-
-
-def active_root_ca(pca, common_name: str = "Mesh Root") -> str:
-    """The documented activation of a root CA: CSR, self-issue with the root template, import."""
-    arn = pca.create_certificate_authority(
-        CertificateAuthorityConfiguration={
-            "KeyAlgorithm": "RSA_2048",
-            "SigningAlgorithm": "SHA256WITHRSA",
-            "Subject": {"CommonName": common_name},
-        },
-        CertificateAuthorityType="ROOT",
-    )["CertificateAuthorityArn"]
-    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-    issued = pca.issue_certificate(
-        CertificateAuthorityArn=arn,
-        Csr=csr.encode(),
-        SigningAlgorithm="SHA256WITHRSA",
-        TemplateArn=ROOT_TEMPLATE,
-        Validity={"Value": 5, "Type": "YEARS"},
-    )
-    pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
-    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
-    return arn
 
 
 def pem_certs(pem: str) -> list[x509.Certificate]:

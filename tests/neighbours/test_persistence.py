@@ -8,10 +8,10 @@ from moto.backends import get_backend
 
 from appmesh_local.neighbours import NeighbourApis, ca_bundle, certificate, discover
 from appmesh_local.neighbours.persistence import SERVICES, DamagedState
+from tests.support.pca import active_root_ca
 
 from .conftest import serve
 from .inner import inner_app
-from .test_acm import active_root_ca
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,6 +14,7 @@ from botocore.config import Config
 from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.proxy.process import EnvoyProcess
 from tests.conftest import make_client
+from tests.support.pca import active_root_ca
 from tests.support.processes import random_loopback
 from tests.support.server import ServerProcess
 
@@ -61,7 +62,6 @@ def test_cloud_map_and_app_mesh_share_endpoint_and_identity(server):
 
 
 # ---- one run through the real server: Cloud Map and ACM reach a real Envoy, and an export ----------
-ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 ACCOUNT = "123456789012"
 
 
@@ -74,28 +74,6 @@ def neighbour_client(server: ServerProcess, service: str) -> Any:
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
     )
-
-
-def active_root_ca(pca: Any) -> str:
-    arn = pca.create_certificate_authority(
-        CertificateAuthorityConfiguration={
-            "KeyAlgorithm": "RSA_2048",
-            "SigningAlgorithm": "SHA256WITHRSA",
-            "Subject": {"CommonName": "E2E Root"},
-        },
-        CertificateAuthorityType="ROOT",
-    )["CertificateAuthorityArn"]
-    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-    issued = pca.issue_certificate(
-        CertificateAuthorityArn=arn,
-        Csr=csr.encode(),
-        SigningAlgorithm="SHA256WITHRSA",
-        TemplateArn=ROOT_TEMPLATE,
-        Validity={"Value": 5, "Type": "YEARS"},
-    )
-    pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
-    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
-    return arn
 
 
 def endpoints_in(dump: dict, cluster: str) -> list[str]:
@@ -135,7 +113,7 @@ def test_cloud_map_acm_and_export_through_the_real_server(tmp_path):
         service_id = cloud_map.create_service(Name="orders", NamespaceId=namespace_id)["Service"]["Id"]
         for instance, ip in (("i-1", "10.1.0.11"), ("i-2", "10.1.0.12")):
             cloud_map.register_instance(ServiceId=service_id, InstanceId=instance, Attributes={"AWS_INSTANCE_IPV4": ip})
-        ca_arn = active_root_ca(pca)
+        ca_arn = active_root_ca(pca, "E2E Root")
         cert_arn = acm.request_certificate(DomainName="orders.e2e.local", CertificateAuthorityArn=ca_arn)[
             "CertificateArn"
         ]

@@ -36,7 +36,7 @@ from appmesh_local.testing import InProcessServer, envoy_available
 from appmesh_local.xds.auth import TOKEN_HEADER, TokenKey
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import CLUSTER, SECRET
-from tests.neighbours.test_acm import active_root_ca
+from tests.support.pca import active_root_ca
 from tests.support.server import free_port
 from tests.xds.ads_client import AdsClient
 

@@ -35,6 +35,7 @@ from appmesh_local.server import AppMeshServer, ServerConfig
 from appmesh_local.testing import InProcessServer
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.snapshot import SHORT_TYPE_NAMES, WILDCARD_TYPES
+from tests.support.pca import active_root_ca
 from tests.support.tasks import app_python, require_task_capabilities
 from tests.tls.certs import Authority, Pair, authority
 
@@ -42,7 +43,6 @@ ACCOUNT, REGION, MESH = "123456789012", "us-east-1", "tls"
 BACK_HOST = "back.tls.local"
 STRICT, PERMISSIVE, DISABLED, MTLS, SDS, ACM = 8001, 8002, 8003, 8004, 8005, 8006
 PORTS = (STRICT, PERMISSIVE, DISABLED, MTLS, SDS, ACM)
-ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 GATEWAY_HOST, GATEWAY_PORT = "gw.tls.local", 8443
 KINDS = {"back": "virtualNode", "front": "virtualNode", "gw": "virtualGateway"}
 
@@ -284,24 +284,7 @@ class TlsMesh:
     def create_acm_material(self) -> None:
         """An ACTIVE root CA in ACM PCA and a private certificate for back.tls.local issued by it."""
         pca, acm = self.aws("acm-pca"), self.aws("acm")
-        arn = pca.create_certificate_authority(
-            CertificateAuthorityConfiguration={
-                "KeyAlgorithm": "RSA_2048",
-                "SigningAlgorithm": "SHA256WITHRSA",
-                "Subject": {"CommonName": "Mesh ACM PCA"},
-            },
-            CertificateAuthorityType="ROOT",
-        )["CertificateAuthorityArn"]
-        csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-        issued = pca.issue_certificate(
-            CertificateAuthorityArn=arn,
-            Csr=csr.encode(),
-            SigningAlgorithm="SHA256WITHRSA",
-            TemplateArn=ROOT_TEMPLATE,
-            Validity={"Value": 1, "Type": "YEARS"},
-        )
-        pem = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=issued["CertificateArn"])["Certificate"]
-        pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=pem.encode())
+        arn = active_root_ca(pca, "Mesh ACM PCA", years=1)
         self.pca_arn = arn
         self.cert_arn = acm.request_certificate(DomainName=BACK_HOST, CertificateAuthorityArn=arn)["CertificateArn"]
         self.gateway_cert_arn = acm.request_certificate(DomainName=GATEWAY_HOST, CertificateAuthorityArn=arn)[
