@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import threading
 import time
 import urllib.request
@@ -73,6 +74,7 @@ def colour_server(colour: str) -> Iterator[int]:
 @contextmanager
 def in_process_server() -> Iterator[Any]:
     """appmesh-local (API + xDS) on free loopback ports, Envoy listeners bound to 127.0.0.1."""
+    from appmesh_local.cli import SERVE_SWITCH_INTERVAL_S
     from appmesh_local.server import AppMeshServer, ServerConfig
     from appmesh_local.service import Quotas
 
@@ -89,11 +91,14 @@ def in_process_server() -> Iterator[Any]:
         )
     )
     server.xds.reconciler.bind_address = "127.0.0.1"
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)  # as `serve` runs: this process is the server's
     server.start_background()
     try:
         yield server
     finally:
         server.stop()
+        sys.setswitchinterval(switch_interval)
 
 
 def _route(blue: int) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import psutil
 
 from appmesh_local.bridge.build import MeshConfigBuilder
 from appmesh_local.bridge.reconciler import collector_paused, event_changes
+from appmesh_local.cli import SERVE_SWITCH_INTERVAL_S
 from appmesh_local.store import Store
 from appmesh_local.store.records import ChangeEvent
 from appmesh_local.translate import TranslateOptions
@@ -176,7 +177,10 @@ def fan_out(
     shape = MeshShape(shape.nodes, shape.routes_per_router, shape.backends, shape.mesh, gateway_ports)
     store = Store()
     populate(store, shape)
-    # gc_freeze as `appmesh-local serve` runs the reconciler (this benchmark process is the server's)
+    # gc_freeze and the GIL switch interval as `appmesh-local serve` runs (this process is the server's):
+    # the ADS streams' thread then takes the GIL back within 1 ms of each wait while rounds are built
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)
     runtime = XdsRuntime(store, "127.0.0.1", free_port(), bind_address="127.0.0.1", gc_freeze=True).start()
     procs: list[Any] = []
     workdir = Path(tempfile.mkdtemp(prefix="appmesh-bench-"))
@@ -280,6 +284,7 @@ def fan_out(
         runtime.stop()
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        sys.setswitchinterval(switch_interval)
         if gc_freeze:
             gc.unfreeze()
 

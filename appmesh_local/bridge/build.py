@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import weakref
 from functools import partial
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from envoy.config.route.v3 import route_pb2
@@ -123,6 +124,10 @@ class MeshConfigBuilder:
         self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
         self._wanted_placed: frozenset[_ProxyKey] = frozenset()
         self._serial = 0  # of the last MeshConfig built (0: none yet)
+        # The last MeshConfig handed out: its maps are `_unplaced` and `_placed_configs` themselves
+        # (copying 10,000 entries per change would cost more than the change), so the next build
+        # copies them first if that config is still held by someone.
+        self._handed: weakref.ref[MeshConfig] | None = None
         # Per proxy: route configuration name → (its IR, its EncodedMessage), and (type URL, resource
         # name) → (IR input, built message) of the other types.
         self._routes_built: dict[_ProxyKey, dict[str, tuple[RouteConfig, EncodedMessage]]] = {}
@@ -163,6 +168,9 @@ class MeshConfigBuilder:
         picks (those with a connected Envoy) and at most `budget` others are done now; `incomplete`
         on the result says the next call (whatever its `changes`) goes on with the rest."""
         mesh_ir = self.translator.translate(snapshot, host_instances(placements), changes, first, budget)
+        if self._handed is not None and self._handed() is not None:
+            self._unplaced, self._placed_configs = dict(self._unplaced), dict(self._placed_configs)
+        self._handed = None
         current = self.translator.current
         wanted_placed = frozenset((kind, name, key) for kind, name, key in placements if key)
         if mesh_ir.changed is None or not self._serial:
@@ -210,19 +218,21 @@ class MeshConfigBuilder:
             else None
         )
         self._serial = serial
-        return MeshConfig(
+        config = MeshConfig(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies=dict(self._unplaced),
+            proxies=MappingProxyType(self._unplaced),
             problems=tuple(dict.fromkeys(mesh_ir.problems + self._ordered_secret_problems())),
             failures=failures,
-            placed=dict(self._placed_configs),
+            placed=MappingProxyType(self._placed_configs),
             serial=serial,
             delta=delta,
             incomplete=mesh_ir.incomplete,
         )
+        self._handed = weakref.ref(config)
+        return config
 
     def _build_one(
         self,

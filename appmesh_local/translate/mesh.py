@@ -15,6 +15,7 @@ costs what it reaches, not what the mesh holds (docs/performance.md).
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_left, insort
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
@@ -53,12 +54,18 @@ def proxy_order(ident: ProxyIdent) -> tuple[int, str]:
 class _ProxyList(Sequence[ProxyIR]):
     """`MeshIR.proxies` in order, made into a tuple only when someone reads it: the bridge reads
     the changed proxies through `Translator.current`, so a 10,000-node mesh's change does not pay
-    for listing all of them. Holds its own copies, so later translations do not show through."""
+    for listing all of them. It shares the translator's map of proxies; before the next translation
+    changes that map, the translator makes a list it still reaches into its own tuple (`settle`),
+    so later translations never show through, and a list nobody holds any more costs nothing."""
 
     def __init__(self, idents: list[ProxyIdent], proxies: dict[ProxyIdent, ProxyIR]) -> None:
         self._idents: list[ProxyIdent] | None = idents
         self._proxies: dict[ProxyIdent, ProxyIR] | None = proxies
         self._items: tuple[ProxyIR, ...] | None = None
+
+    def settle(self) -> None:
+        """Stop depending on the translator's map (it is about to change)."""
+        self._all()
 
     def _all(self) -> tuple[ProxyIR, ...]:
         if self._items is None:
@@ -189,6 +196,7 @@ class Translator:
         self._recipes: dict[str, EgressRecipe] = {}  # per virtual node: how its egress was assembled
         self._backends: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {}  # node → (spec, backend names)
         self._outcome: _Outcome | None = None  # None: the next translation is a full one
+        self._handed: weakref.ref[_ProxyList] | None = None  # the last result's proxies (they share our map)
         # Virtual nodes a change reached whose target view was not computed again since: never trusted.
         self._unverified: set[str] = set()
 
@@ -231,6 +239,10 @@ class Translator:
         (`MeshIR.incomplete` says some are left). A full translation is split so only on a translator's
         first call (a server starting): the proxies whose Envoys are connected come first."""
         hosts = dict(host_instances or {})
+        handed = self._handed() if self._handed is not None else None
+        if handed is not None:
+            handed.settle()  # someone still holds the last result: it keeps what it saw
+        self._handed = None
         outcome = self._outcome
         if outcome is None or changes is None or changes.whole_mesh:
             return self._translate_all(snapshot, hosts, first, budget if outcome is None else None)
@@ -323,13 +335,17 @@ class Translator:
         outcome.failed_services.discard(vs)
         outcome.set_problems(vs, problems)
 
+    def _hand_out(self, proxies: _ProxyList) -> _ProxyList:
+        self._handed = weakref.ref(proxies)
+        return proxies
+
     def _result(self, snapshot: MeshSnapshot, outcome: _Outcome, changed: frozenset[ProxyIdent] | None) -> MeshIR:
         return MeshIR(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies=_ProxyList(outcome.idents(), dict(outcome.proxies)),
+            proxies=self._hand_out(_ProxyList(outcome.idents(), outcome.proxies)),
             problems=outcome.problems(),
             failures=tuple(outcome.failures[i] for i in sorted(outcome.failures, key=proxy_order)),
             changed=changed,
