@@ -128,3 +128,22 @@ def test_the_reconciler_serves_a_watched_proxy_in_the_first_round_then_builds_th
     finally:
         reconciler.stop()
         cache.unwatch(handle)
+
+
+def test_a_result_held_across_the_next_build_keeps_what_it_said() -> None:
+    """MeshIR and MeshConfig share the translator's and builder's maps (no copy per change); one still
+    held when the next build starts must not show that build's changes."""
+    before = big_mesh(20, ROUTES, BACKENDS)
+    after = with_route_weight(before, service=4, route=1, weight=90)
+    users = {(kind, name) for kind, name, _ in _users(after, service_name(4))}
+    builder = MeshConfigBuilder()
+    first = builder.build(before)
+    first_ir = builder.translator.translate(before, changes=NOTHING)
+    held = dict(first.proxies)
+    second = builder.build(after, changes=MeshChanges.resource(ROUTE, "r4", "route1"))
+    assert dict(first.proxies) == held and first.proxies.keys() == second.proxies.keys()
+    assert all((first.proxies[k] is second.proxies[k]) == (k not in users) for k in held)
+    fresh_before = Translator().translate(before)
+    assert [p.name for p in first_ir.proxies] == [p.name for p in fresh_before.proxies]
+    assert tuple(first_ir.proxies) == tuple(fresh_before.proxies)
+    assert tuple(first_ir.proxies) != tuple(builder.translator.translate(after, changes=NOTHING).proxies)
