@@ -10,6 +10,7 @@ from pathlib import Path
 from . import settings
 from .ir.names import DEFAULT_BIND_ADDRESS
 from .store.state_dir import XDS_AUTH_KEY
+from .unix_socket import group_id
 from .xds.auth import AuthKeyError
 
 # How often a thread running Python hands the GIL on (the interpreter's default: 5 ms). An API
@@ -40,7 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        socket_group = _group_id(args.xds_socket_group)
+        socket_group = group_id(args.xds_socket_group, "--xds-socket-group")
     except ValueError as error:
         print(f"appmesh-local: {error}", file=sys.stderr)
         return 2
@@ -78,20 +79,6 @@ def _serve(args: argparse.Namespace) -> int:
     )
     server.serve_forever()
     return 0
-
-
-def _group_id(group: str | None) -> int | None:
-    """A group name or number as a gid (None stays None)."""
-    if group is None:
-        return None
-    if group.isdigit():
-        return int(group)
-    import grp
-
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ValueError(f"--xds-socket-group: no group named {group!r}") from None
 
 
 def _xds_auth_key_option(parser: argparse.ArgumentParser) -> None:

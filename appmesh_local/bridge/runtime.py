@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import grpc
 
+from appmesh_local import unix_socket
 from appmesh_local.bridge.reconciler import MeshBuild, Reconciler
 from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
@@ -156,12 +157,12 @@ class XdsRuntime:
             if not server.add_insecure_port(f"{_host(extra)}:{port}"):
                 raise OSError(f"cannot bind {extra}:{port}")
         if self.unix_socket is not None:
-            _prepare_socket_path(self.unix_socket)
+            unix_socket.prepare(self.unix_socket)
             if not server.add_insecure_port(f"unix:{self.unix_socket}"):
                 raise OSError(f"cannot bind unix:{self.unix_socket}")
         await server.start()
         if self.unix_socket is not None:
-            _restrict_socket(self.unix_socket, self.unix_socket_group)
+            unix_socket.restrict(self.unix_socket, self.unix_socket_group)
         self.port = port
         if self.auth is not None:  # the :authority a signature may cover: Envoy's cluster name, or an address
             hosts = [self.host, *self.extra_hosts]
@@ -171,28 +172,3 @@ class XdsRuntime:
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _restrict_socket(path: Path, group: int | None) -> None:
-    """0600 (the server's user only), or 0660 for `group` too (e.g. gid 1337, the task's Envoy).
-
-    Connecting needs write permission on the socket: never 0666, or any local process could
-    claim a node and receive its secrets. grpc creates the socket under the process umask (022
-    leaves it 0755: only the owner may connect until this runs).
-    """
-    if group is not None:
-        os.chown(path, -1, group)
-        path.chmod(0o660)
-    else:
-        path.chmod(0o600)
-
-
-def _prepare_socket_path(path: Path) -> None:
-    """Make the socket's directory (0755, so uid 1337 can traverse it) and clear a stale socket."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True)
-        path.parent.chmod(0o755)
-    if path.is_socket():
-        path.unlink()  # left by a killed server; a live one would still hold its TCP port
-    elif path.exists():
-        raise OSError(f"{path} exists and is not a socket")

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from appmesh_local.sds.server import serve_sds
+from appmesh_local.unix_socket import group_id
 
 
 def parse_secret(text: str) -> tuple[str, tuple[str, str] | str]:
@@ -28,11 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--socket", required=True, help="unix socket path (APPMESH_SDS_SOCKET_PATH)")
     parser.add_argument("--secret", action="append", type=parse_secret, required=True, metavar="NAME=CHAIN,KEY|NAME=CA")
+    parser.add_argument(
+        "--socket-group",
+        help="make the socket 0660 for this group (name or gid; Envoy in `appmesh-local task` runs as 1337), else 0600",
+    )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between checks for changed files")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve_sds(args.socket, dict(args.secret), poll_s=args.poll)
+    try:
+        group = group_id(args.socket_group, "--socket-group")
+    except ValueError as error:
+        parser.error(str(error))
+    serve_sds(args.socket, dict(args.secret), poll_s=args.poll, group=group)
     return 0
 
 

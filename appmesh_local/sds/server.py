@@ -28,6 +28,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 
+from appmesh_local import unix_socket
 from appmesh_local.grpc_thread import GrpcThread
 from appmesh_local.sds.secrets import SecretFiles, SecretStore
 
@@ -107,24 +108,29 @@ class SdsServer:
     """The SDS server in a thread of its own (its own event loop), for tests and embedding."""
 
     def __init__(
-        self, socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0, mode: int = 0o666
+        self,
+        socket_path: str | os.PathLike[str],
+        secrets: SecretFiles,
+        *,
+        poll_s: float = 1.0,
+        group: int | None = None,
     ) -> None:
-        """`mode`: the socket file's permissions; Envoy runs as another uid (1337) in App Mesh."""
+        """`group`: the socket is 0660 for this gid (1337: the Envoy `task` runs), else 0600. It hands
+        out private keys, so never to every local user (`appmesh_local.unix_socket`)."""
         self.socket_path = Path(socket_path).absolute()
         self.store = SecretStore(secrets)
         self.poll_s = poll_s
-        self.mode = mode
+        self.group = group
         self._grpc = GrpcThread("appmesh-sds", self._start)
 
     async def _start(self) -> grpc.aio.Server:
-        if self.socket_path.is_socket():
-            self.socket_path.unlink()  # a stale socket of an earlier run
+        unix_socket.prepare(self.socket_path)
         server = grpc.aio.server()
         sds_pb2_grpc.add_SecretDiscoveryServiceServicer_to_server(SdsServicer(self.store, self.poll_s), server)
         if not server.add_insecure_port(f"unix:{self.socket_path}"):
             raise OSError(f"cannot listen on {self.socket_path}")
         await server.start()
-        os.chmod(self.socket_path, self.mode)
+        unix_socket.restrict(self.socket_path, self.group)
         return server
 
     def start(self, timeout: float = 10.0) -> SdsServer:
@@ -152,13 +158,13 @@ class SdsServer:
 
 
 def serve_sds(
-    socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0, mode: int = 0o666
+    socket_path: str | os.PathLike[str], secrets: SecretFiles, *, poll_s: float = 1.0, group: int | None = None
 ) -> None:
     """Serve `secrets` over SDS on the unix socket `socket_path` until SIGINT/SIGTERM.
 
     `secrets`: name → (certificate chain path, private key path) or CA bundle path.
     """
-    server = SdsServer(socket_path, secrets, poll_s=poll_s, mode=mode).start()
+    server = SdsServer(socket_path, secrets, poll_s=poll_s, group=group).start()
     stopped = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

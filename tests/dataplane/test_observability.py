@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -186,18 +187,29 @@ def test_admin_answers_where_the_variables_say(scenario, lab, tmp_path):
         text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
+    output: list[str] = []
+    assert command.stdout is not None
+    reader = threading.Thread(target=lambda: output.extend(command.stdout), daemon=True)
+    reader.start()
     try:
         state = wait_until(
             lambda: admin_state(f"http://127.0.0.1:{port}"), 30, "`appmesh-local envoy` admin never answered"
         )
         assert state in ("PRE_INITIALIZING", "INITIALIZING", "LIVE")
+        # The command announces the admin address once Envoy's start is confirmed, which can come
+        # a moment after the admin first answers: a SIGTERM before it ends the start unannounced.
+        wait_until(
+            lambda: any(f"admin 127.0.0.1:{port}" in line for line in output),
+            30,
+            f"`appmesh-local envoy` never announced admin 127.0.0.1:{port}",
+        )
         command.send_signal(signal.SIGTERM)
         assert command.wait(30) == 0
     finally:
         if command.poll() is None:
             command.kill()
             command.wait(10)
-    assert f"admin 127.0.0.1:{port}" in command.stdout.read()
+        reader.join(10)
 
 
 def admin_state(url: str) -> str | None:

@@ -130,3 +130,25 @@ def test_a_bad_credentials_file_is_one_line(tmp_path, content, fragment):
     assert "\n" not in str(error.value)
     with pytest.raises(CredentialsError, match="cannot read credentials file"):
         CredentialStore.load(tmp_path / "missing", {})
+
+
+def test_a_header_that_must_be_signed_and_a_false_body_hash_are_refused():
+    path, query, headers = signed("https://h/v20190125/meshes", body=b"{}")
+    body_hash = hashlib.sha256(b"{}").hexdigest()
+    assert VERIFIER.verify("PUT", path, headers, query=query, payload_hash=body_hash, must_sign=("host",))
+    with pytest.raises(SignatureError, match="'X-Custom' must be a signed header"):
+        VERIFIER.verify("PUT", path, headers, query=query, payload_hash=body_hash, must_sign=("x-custom",))
+    lying = {**headers, "x-amz-content-sha256": hashlib.sha256(b"other").hexdigest()}
+    with pytest.raises(SignatureError, match="'x-amz-content-sha256' header does not match"):
+        VERIFIER.verify("PUT", path, lying, query=query, payload_hash=body_hash)
+
+
+def test_a_malformed_header_is_named_before_any_other_check():
+    path, query, headers = signed("https://h/v20190125/meshes")
+    headers["authorization"] = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/appmesh/aws4_request"
+    with pytest.raises(SignatureError) as refused:
+        VERIFIER.verify("PUT", path, headers, query=query, must_sign=("host",))
+    assert refused.value.code == "IncompleteSignatureException" and refused.value.status == 400
+    assert "requires 'SignedHeaders' parameter. Authorization header requires 'Signature' parameter." in str(
+        refused.value
+    )

@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 
 from appmesh_local.netns.iptables import Interception
-from appmesh_local.netns.task import APP_UID, Bridge, Task
+from appmesh_local.netns.task import APP_UID, ENVOY_UID, Bridge, Task
 from appmesh_local.proxy.bootstrap import render_bootstrap
 from appmesh_local.proxy.process import EnvoyProcess
 from appmesh_local.sds import SdsServer
@@ -388,6 +388,7 @@ def tls_mesh() -> Iterator[TlsMesh]:
                 "front-cert": (pki.front_sds.chain, pki.front_sds.key),
                 "sds-ca": pki.sds_ca.pem_path,
             },
+            group=ENVOY_UID,  # the task's Envoy runs as uid and gid 1337
         ).start()
         stack.callback(sds.stop)
         bridge = Bridge.free_slot(os.getpid() + 7).up()

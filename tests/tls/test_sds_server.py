@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import queue
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -14,9 +20,11 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 
+from appmesh_local.netns.task import ENVOY_UID
 from appmesh_local.sds import SdsServer
 from appmesh_local.sds.__main__ import parse_secret
 from appmesh_local.sds.server import SECRET_TYPE
+from appmesh_local.unix_socket import group_id
 from tests.tls.certs import authority
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,7 +92,7 @@ def served(tmp_path: Path, pki) -> Iterator[tuple[SdsServer, sds_pb2_grpc.Secret
 def test_stream_serves_certificates_and_trust_inline(served, pki):
     server, stub = served
     ca, svc = pki
-    assert server.socket_path.stat().st_mode & 0o777 == 0o666  # Envoy runs as another uid
+    assert server.socket_path.stat().st_mode & 0o777 == 0o600  # private keys: the owner only (group: see below)
     stream = Stream(stub)
     try:
         stream.send(["svc", "ca", "unknown"])
@@ -151,3 +159,45 @@ def test_bad_secret_specs_are_refused(tmp_path):
     assert parse_secret("ca=/ca.pem") == ("ca", "/ca.pem")
     with pytest.raises(argparse.ArgumentTypeError):
         parse_secret("no-equals-sign")
+
+
+CONNECT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    print("connected")
+except PermissionError:
+    print("refused")
+"""
+
+
+def connect_as(uid: int, path: Path) -> str:
+    """Whether a process of `uid` (and gid `uid`, no other groups) may connect to the socket."""
+    command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", CONNECT]
+    return subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+@pytest.mark.parametrize("group", [None, ENVOY_UID])
+def test_the_socket_hands_keys_only_to_its_owner_or_its_group(pki, group):
+    """It serves private keys: 0600, or 0660 for the group Envoy runs with; never every local user."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("connecting as other uids needs root and setpriv (CI has both)")
+    ca, svc = pki
+    directory = Path(tempfile.mkdtemp(prefix="appmesh-sds-"))
+    try:
+        directory.chmod(0o755)  # reachable by every uid: only the socket's own mode decides
+        with SdsServer(directory / "sds.sock", {"svc": (svc.chain, svc.key)}, group=group) as server:
+            mode = stat.S_IMODE(server.socket_path.stat().st_mode)
+            assert mode == (0o600 if group is None else 0o660)
+            assert connect_as(65534, server.socket_path) == "refused"  # nobody
+            assert connect_as(ENVOY_UID, server.socket_path) == ("refused" if group is None else "connected")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_command_takes_a_group_name_or_number():
+    assert group_id("1337", "--socket-group") == 1337
+    assert group_id("root", "--socket-group") == 0
+    with pytest.raises(ValueError, match="--socket-group: no group named 'no-such-group-here'"):
+        group_id("no-such-group-here", "--socket-group")
