@@ -2,12 +2,13 @@
 
     python -m benchmarks.ads_clients SPEC.json
 
-SPEC: {"target": "127.0.0.1:PORT", "max_seconds": 120,
+SPEC: {"target": "127.0.0.1:PORT", "max_seconds": 120, "delta": false,
        "clients": [{"node_id": "...", "rds": [names], "eds": [names]}, ...]}
 Each client opens its own channel (its own TCP connection, as each Envoy does),
-subscribes like Envoy (CDS and LDS wildcard, RDS and EDS by name), ACKs every
-response, and records (type, version, CLOCK_MONOTONIC time) of each. It stops
-when a line arrives on stdin (or after max_seconds) and prints every record as
+subscribes like Envoy (CDS and LDS wildcard, RDS and EDS by name) on a state-of-the-world
+stream, or on an incremental one (`DeltaAggregatedResources`) with "delta": true, ACKs every
+response, and records (type, version, CLOCK_MONOTONIC time, resources in it, its bytes) of
+each. It stops when a line arrives on stdin (or after max_seconds) and prints every record as
 one JSON document on stdout.
 """
 
@@ -30,7 +31,10 @@ EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 SHORT = {CDS: "cds", LDS: "lds", RDS: "rds", EDS: "eds"}
 
 
-async def run_client(target: str, spec: dict[str, Any], log: list[tuple[str, str, float]], stop: asyncio.Event) -> None:
+Record = tuple[str, str, float, int, int]  # type, version, time, resources, bytes
+
+
+async def run_client(target: str, spec: dict[str, Any], log: list[Record], stop: asyncio.Event) -> None:
     names = {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
     node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
     outbox: asyncio.Queue = asyncio.Queue()
@@ -61,7 +65,10 @@ async def run_client(target: str, spec: dict[str, Any], log: list[tuple[str, str
                 response = read.result()
                 if response is grpc.aio.EOF:
                     return
-                log.append((SHORT.get(response.type_url, response.type_url), response.version_info, time.monotonic()))
+                short = SHORT.get(response.type_url, response.type_url)
+                log.append(
+                    (short, response.version_info, time.monotonic(), len(response.resources), response.ByteSize())
+                )
                 outbox.put_nowait(
                     discovery_pb2.DiscoveryRequest(
                         type_url=response.type_url,
@@ -76,16 +83,67 @@ async def run_client(target: str, spec: dict[str, Any], log: list[tuple[str, str
             stopper.cancel()
 
 
+async def run_delta_client(target: str, spec: dict[str, Any], log: list[Record], stop: asyncio.Event) -> None:
+    """As `run_client`, on an incremental stream: Envoy's subscriptions, an ACK (the nonce) per response."""
+    names = {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
+    node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
+    outbox: asyncio.Queue = asyncio.Queue()
+    for type_url in (CDS, EDS, LDS, RDS):
+        if type_url in (CDS, LDS) or names[type_url]:
+            outbox.put_nowait(
+                discovery_pb2.DeltaDiscoveryRequest(
+                    node=node, type_url=type_url, resource_names_subscribe=names[type_url]
+                )
+            )
+
+    async def requests():
+        while True:
+            item = await outbox.get()
+            if item is None:
+                return
+            yield item
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+        call = stub.DeltaAggregatedResources(requests())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                read = asyncio.ensure_future(call.read())
+                done, _ = await asyncio.wait({read, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if read not in done:
+                    read.cancel()
+                    return
+                response = read.result()
+                if response is grpc.aio.EOF:
+                    return
+                short = SHORT.get(response.type_url, response.type_url)
+                log.append(
+                    (
+                        short,
+                        response.system_version_info,
+                        time.monotonic(),
+                        len(response.resources),
+                        response.ByteSize(),
+                    )
+                )
+                outbox.put_nowait(
+                    discovery_pb2.DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
+                )
+        finally:
+            outbox.put_nowait(None)
+            call.cancel()
+            stopper.cancel()
+
+
 async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
     stop = asyncio.Event()
-    logs: list[list[tuple[str, str, float]]] = [[] for _ in spec["clients"]]
+    logs: list[list[Record]] = [[] for _ in spec["clients"]]
+    client = run_delta_client if spec.get("delta") else run_client
     loop = asyncio.get_running_loop()
     loop.add_reader(sys.stdin.fileno(), stop.set)
     loop.call_later(float(spec.get("max_seconds", 120)), stop.set)
-    tasks = [
-        asyncio.ensure_future(run_client(spec["target"], client, log, stop))
-        for client, log in zip(spec["clients"], logs)
-    ]
+    tasks = [asyncio.ensure_future(client(spec["target"], one, log, stop)) for one, log in zip(spec["clients"], logs)]
     results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
     return {

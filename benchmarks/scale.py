@@ -32,8 +32,12 @@ from typing import Any
 import psutil
 
 from appmesh_local.bridge.build import MeshConfigBuilder
+from appmesh_local.bridge.reconciler import collector_paused, event_changes
+from appmesh_local.cli import SERVE_SWITCH_INTERVAL_S
 from appmesh_local.store import Store
+from appmesh_local.store.records import ChangeEvent
 from appmesh_local.translate import TranslateOptions
+from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
@@ -68,16 +72,14 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
     cache = SnapshotCache()
     with Clock() as read:
         snapshot = store.mesh_snapshot(*key)
-    with Clock() as build:
-        config = builder.build(snapshot)
-    with Clock() as serialize:
-        update = cache.apply_mesh_config(config)
+    with collector_paused(gc_freeze):  # as the reconciler runs a build in `serve`
+        with Clock() as build:
+            config = builder.build(snapshot)
+        with Clock() as serialize:
+            update = cache.apply_mesh_config(config)
     resources = sum(len(by_name) for p in config.proxies.values() for by_name in p.resources.values())
     size = sum(
-        len(r.packed.value)
-        for p in cache.proxies()
-        for ts in cache.get(p).types.values()
-        for r in ts.resources.values()
+        len(r.data) for p in cache.proxies() for ts in cache.get(p).types.values() for r in ts.resources.values()
     )
     full = {
         "resources_in_store": count,
@@ -93,20 +95,27 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
         "proxies_changed": len(update.changed),
         "problems": len(config.problems),
     }
-    if gc_freeze:
-        gc.collect()
-        gc.freeze()  # as the reconciler does after a big build (bridge/reconciler.py)
+    pending = [NOTHING]  # what changed, collected from the store's events as the reconciler does
+
+    def collect(event: ChangeEvent) -> None:
+        found = event_changes(event)
+        pending[0] |= found if found is not None else NOTHING
+
+    store.subscribe(collect)
     changes = {}
     for label, service in (("typical", min(7, shape.services - 1)), ("hot", 0)):
         runs = []
         for i in range(repeat):
             change_route(store, shape, service, i % shape.routes_per_router, 20 + 60 * (i % 2))
+            told: MeshChanges = pending[0]
+            pending[0] = NOTHING
             with Clock() as read:
                 snapshot = store.mesh_snapshot(*key)
-            with Clock() as build:
-                config = builder.build(snapshot)
-            with Clock() as serialize:
-                update = cache.apply_mesh_config(config)
+            with collector_paused(gc_freeze):
+                with Clock() as build:
+                    config = builder.build(snapshot, changes=told)
+                with Clock() as serialize:
+                    update = cache.apply_mesh_config(config)
             runs.append(
                 {
                     "read_cpu_ms": read.cpu_ms,
@@ -157,15 +166,21 @@ def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tu
     return len(times) >= at_least, times
 
 
-def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False) -> dict[str, Any]:
-    """Part 2: the real runtime, `clients` ADS clients and `envoys` real Envoys, hot route changes."""
+def fan_out(
+    shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze: bool = False, delta: bool = False
+) -> dict[str, Any]:
+    """Part 2: the real runtime, `clients` ADS clients (incremental ones with `delta`) and `envoys`
+    real Envoys, hot route changes; what each change put on the wire per client."""
     from appmesh_local.bridge.runtime import XdsRuntime
 
     gateway_ports = tuple(free_port() for _ in range(envoys))
     shape = MeshShape(shape.nodes, shape.routes_per_router, shape.backends, shape.mesh, gateway_ports)
     store = Store()
     populate(store, shape)
-    # gc_freeze as `appmesh-local serve` runs the reconciler (this benchmark process is the server's)
+    # gc_freeze and the GIL switch interval as `appmesh-local serve` runs (this process is the server's):
+    # the ADS streams' thread then takes the GIL back within 1 ms of each wait while rounds are built
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)
     runtime = XdsRuntime(store, "127.0.0.1", free_port(), bind_address="127.0.0.1", gc_freeze=True).start()
     procs: list[Any] = []
     workdir = Path(tempfile.mkdtemp(prefix="appmesh-bench-"))
@@ -176,6 +191,7 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
             gc.collect()
             gc.freeze()
         spec = {
+            "delta": delta,
             "target": f"127.0.0.1:{runtime.port}",
             "max_seconds": 60 + 30 * repeat,
             "clients": _client_specs(runtime.cache, shape, clients),
@@ -205,16 +221,23 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         runs = []
         me = psutil.Process()
         for i in range(repeat):
+            if not runtime.reconciler.flush(300):  # the previous change's rounds are all done
+                raise TimeoutError("the previous change was not built within 300 s")
             before = expected_versions()
             cpu0, t0, m0 = time.process_time(), time.time(), time.monotonic()
             change_route(store, shape, 0, i % shape.routes_per_router, 20 + 60 * (i % 2))
 
             def all_new(_: Any, before: dict[Any, Any] = before) -> bool:
                 now = expected_versions()
-                return any(now.get(p) != v for p, v in before.items()) and _rds_acked(runtime, now, streams)[0]
+                renewed = {p: v for p, v in now.items() if v != before.get(p)}
+                return _rds_acked(runtime, renewed, streams)[0]
 
             ok = runtime.status.wait_for(all_new, 60)
             cpu = (time.process_time() - cpu0) * 1e3
+            # a change that reaches more proxies than a round builds goes on in rounds after the
+            # connected ones are served: the CPU of all of them
+            runtime.reconciler.flush(300)
+            cpu_all = (time.process_time() - cpu0) * 1e3
             _, acked = _rds_acked(runtime, expected_versions(), streams)
             envoy_acks = _envoy_ack_times(runtime, expected_versions())
             runs.append(
@@ -222,6 +245,7 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
                     "all_acked": ok,
                     "streams": len(acked),
                     "cpu_ms": cpu,
+                    "cpu_all_rounds_ms": cpu_all,
                     "last_ack_ms": (max(acked) - t0) * 1e3 if acked else None,
                     "median_ack_ms": (statistics.median(acked) - t0) * 1e3 if acked else None,
                     "envoy_last_ack_ms": (max(envoy_acks) - t0) * 1e3 if envoy_acks else None,
@@ -234,10 +258,13 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         client_proc.stdin.flush()
         out, _ = client_proc.communicate(timeout=60)
         received = json.loads(out)
-        for run in runs:
+        ends = [r["t0_monotonic"] for r in runs[1:]] + [float("inf")]
+        for run, end in zip(runs, ends):
             run["last_client_receive_ms"] = _last_receive(received, run["t0_monotonic"])
+            run.update(_wire(received, run["t0_monotonic"], end))
         return {
             "clients": clients,
+            "delta": delta,
             "envoys": envoys,
             "process_rss_mb": rss,
             "runs": runs,
@@ -257,6 +284,7 @@ def fan_out(shape: MeshShape, clients: int, envoys: int, repeat: int, gc_freeze:
         runtime.stop()
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        sys.setswitchinterval(switch_interval)
         if gc_freeze:
             gc.unfreeze()
 
@@ -302,45 +330,69 @@ def _last_receive(received: dict[str, Any], t0: float) -> float | None:
     """Latest time (ms after t0) at which any client first received an RDS push after t0."""
     firsts = []
     for client in received["clients"]:
-        after = [t for kind, _, t in client["received"] if kind == "rds" and t >= t0]
+        after = [r[2] for r in client["received"] if r[0] == "rds" and r[2] >= t0]
         if after:
             firsts.append(min(after))
     return (max(firsts) - t0) * 1e3 if firsts else None
 
 
+def _wire(received: dict[str, Any], start: float, end: float) -> dict[str, float]:
+    """What one change put on the wire, per client (median): responses, resources in them, bytes."""
+    counts = []
+    for client in received["clients"]:
+        window = [r for r in client["received"] if start <= r[2] < end]
+        counts.append((len(window), sum(r[3] for r in window), sum(r[4] for r in window)))
+    if not counts:
+        return {}
+    return {
+        "responses_per_client": statistics.median(c[0] for c in counts),
+        "resources_per_client": statistics.median(c[1] for c in counts),
+        "kb_per_client": statistics.median(c[2] for c in counts) / 1024,
+    }
+
+
 def render(document: dict[str, Any]) -> str:
-    t, rows = document["translation"], []
-    full = t["full"]
-    rows.append(
-        [
-            "full mesh build",
-            full["proxies"],
-            full["read_cpu_ms"],
-            full["build_cpu_ms"],
-            full["serialize_cpu_ms"],
-            full["total_cpu_ms"],
-        ]
-    )
-    for label, c in t["route_change"].items():
-        rows.append(
+    lines: list[str] = []
+    t = document.get("translation")
+    if t:
+        full = t["full"]
+        rows: list[list[Any]] = [
             [
-                f"one route change ({label}), median",
-                c["proxies_changed"],
-                c["median_read_cpu_ms"],
-                c["median_build_cpu_ms"],
-                c["median_serialize_cpu_ms"],
-                c["median_total_cpu_ms"],
+                "full mesh build",
+                full["proxies"],
+                full["read_cpu_ms"],
+                full["build_cpu_ms"],
+                full["serialize_cpu_ms"],
+                full["total_cpu_ms"],
             ]
-        )
-    lines = [
-        f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
-        f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)",
-        "",
-        table(
-            ["what", "proxies changed", "read ms CPU", "translate+build ms CPU", "serialize ms CPU", "total ms CPU"],
-            rows,
-        ),
-    ]
+        ]
+        for label, c in t["route_change"].items():
+            rows.append(
+                [
+                    f"one route change ({label}), median",
+                    c["proxies_changed"],
+                    c["median_read_cpu_ms"],
+                    c["median_build_cpu_ms"],
+                    c["median_serialize_cpu_ms"],
+                    c["median_total_cpu_ms"],
+                ]
+            )
+        lines += [
+            f"mesh: {document['shape']['nodes']} virtual nodes, {document['shape']['routes']} routes, "
+            f"{full['envoy_resources']} Envoy resources ({full['serialized_mb']:.1f} MB serialized)",
+            "",
+            table(
+                [
+                    "what",
+                    "proxies changed",
+                    "read ms CPU",
+                    "translate+build ms CPU",
+                    "serialize ms CPU",
+                    "total ms CPU",
+                ],
+                rows,
+            ),
+        ]
     f = document.get("fan_out")
     if f:
         frows = [
@@ -348,25 +400,32 @@ def render(document: dict[str, Any]) -> str:
                 i + 1,
                 r["streams"],
                 r["cpu_ms"],
+                r["cpu_all_rounds_ms"],
                 r["median_ack_ms"],
                 r["last_ack_ms"],
                 r["envoy_last_ack_ms"],
                 r.get("last_client_receive_ms"),
+                r.get("resources_per_client"),
+                r.get("kb_per_client"),
             ]
             for i, r in enumerate(f["runs"])
         ]
         lines += [
             "",
-            f"fan-out: {f['clients']} ADS clients + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
+            f"fan-out: {f['clients']} {'incremental (delta)' if f.get('delta') else 'state-of-the-world'} ADS clients"
+            f" + {f['envoys']} real Envoys; process RSS {f['process_rss_mb']:.0f} MB",
             table(
                 [
                     "change",
                     "streams acked",
-                    "server CPU ms",
+                    "server CPU ms until the last ACK",
+                    "server CPU ms, all rounds",
                     "median ACK ms",
                     "last ACK ms",
                     "last Envoy ACK ms",
                     "last client receive ms",
+                    "resources per client",
+                    "KB per client",
                 ],
                 frows,
             ),
@@ -386,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-gc-freeze",
         dest="gc_freeze",
         action="store_false",
-        help="do not gc.freeze() after the full build (the reconciler freezes after builds >= 20 ms)",
+        help="leave the garbage collector on during builds (`serve` pauses it and freezes big builds)",
     )
+    parser.add_argument("--delta", action="store_true", help="the ADS clients use incremental xDS (delta)")
+    parser.add_argument("--no-translation", dest="translation", action="store_false", help="skip part 1")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
@@ -399,9 +460,10 @@ def main(argv: list[str] | None = None) -> int:
             "backends_per_node": shape.backends,
         }
     }
-    document["translation"] = translation(shape, args.repeat, args.gc_freeze)
+    if args.translation:
+        document["translation"] = translation(shape, args.repeat, args.gc_freeze)
     if args.clients or args.envoys:
-        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze)
+        document["fan_out"] = fan_out(shape, args.clients, args.envoys, args.repeat, args.gc_freeze, args.delta)
     print(render(document))
     print(f"\nJSON: {write_json('scale', document, args.out)}")
     return 0

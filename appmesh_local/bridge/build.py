@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import weakref
 from functools import partial
-from typing import Any, Callable, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
 
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
@@ -31,25 +32,34 @@ from appmesh_local.bridge.secrets import (
 from appmesh_local.envoy.cluster import build_cluster
 from appmesh_local.envoy.endpoint import build_load_assignment
 from appmesh_local.envoy.listener import build_listener
-from appmesh_local.envoy.route import build_route, encode_route_configuration, encode_virtual_host
-from appmesh_local.ir import ProxyIR
+from appmesh_local.envoy.route import (
+    assemble_route_configuration,
+    build_route,
+    encode_virtual_host,
+    frame_virtual_host,
+)
+from appmesh_local.ir import HttpRoute, ProxyIR, RouteConfig, VirtualHost
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.ir.placement import HostPlacement
 from appmesh_local.store.records import MeshSnapshot
 from appmesh_local.translate import TranslateOptions, Translator
+from appmesh_local.translate.changes import MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.translate.failure import ResourceFailure, describe
 from appmesh_local.translate.host import place_proxy
+from appmesh_local.translate.mesh import proxy_order
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
     LISTENER,
     ROUTE_CONFIGURATION,
     SECRET,
+    ConfigDelta,
     MeshConfig,
     ProxyConfig,
+    next_serial,
 )
-from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages
+from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, content_digest, parts_digest
 
 _ResourceKey = tuple[str, str]  # type URL, resource name
 _ProxyKey = tuple[str, str, str]  # kind, name, placement key ("" as App Mesh placed it)
@@ -105,66 +115,235 @@ class MeshConfigBuilder:
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
         self._proxies: dict[_ProxyKey, tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
-        # Per proxy: (type URL, resource name) → (IR input, built message or EncodedMessage).
+        # What the last MeshConfig held: built, or a failing proxy's last good config.
+        self._configs: dict[_ProxyKey, ProxyConfig] = {}
+        self._unplaced: dict[tuple[str, str], ProxyConfig] = {}  # the same, App Mesh's placements
+        self._placed_configs: dict[_ProxyKey, ProxyConfig] = {}  # the same, placed copies
+        self._build_failures: dict[_ProxyKey, str] = {}  # proxies the last build could not build
+        self._secret_problems: dict[_ProxyKey, tuple[str, ...]] = {}  # ACM material missing, per proxy
+        self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
+        self._wanted_placed: frozenset[_ProxyKey] = frozenset()
+        self._serial = 0  # of the last MeshConfig built (0: none yet)
+        # The last MeshConfig handed out: its maps are `_unplaced` and `_placed_configs` themselves
+        # (copying 10,000 entries per change would cost more than the change), so the next build
+        # copies them first if that config is still held by someone.
+        self._handed: weakref.ref[MeshConfig] | None = None
+        # Per proxy: route configuration name → (its IR, its EncodedMessage), and (type URL, resource
+        # name) → (IR input, built message) of the other types.
+        self._routes_built: dict[_ProxyKey, dict[str, tuple[RouteConfig, EncodedMessage]]] = {}
         self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
         self._clusters = _IdentityMemo(build_cluster)
+        # Within one build: (name, virtual host objects) → the route configuration assembled from them.
+        # Nodes with the same backends (the versions of one service: v1, v2) get the very same virtual
+        # host objects from the translator, so one assembly, one digest and, in the cache, one packed
+        # resource serve them all. Emptied after each build: it holds the virtual hosts.
+        self._assembled: dict[tuple[str, tuple[int, ...]], tuple[tuple[VirtualHost, ...], EncodedMessage]] = {}
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
         self._vhosts = _IdentityMemo(
             lambda v: _attributed(
-                f"virtual host {v.name}" if v.name != "*" else None, lambda: encode_virtual_host(v, self._routes)
+                f"virtual host {v.name}" if v.name != "*" else None, lambda: _encoded_virtual_host(v, self._routes)
             )
         )
 
-    def build(self, snapshot: MeshSnapshot, placements: Sequence[PlacedProxy] = ()) -> MeshConfig:
+    def build(
+        self,
+        snapshot: MeshSnapshot,
+        placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
+    ) -> MeshConfig:
         """Every proxy's config, and the placed copies wanted now (`placements`, host mode). A proxy that
         cannot be translated or built keeps its last good config (if it had one) and is reported in
-        `failures`; the others are built as usual."""
-        mesh_ir = self.translator.translate(snapshot, host_instances(placements))
-        built: dict[_ProxyKey, ProxyConfig] = {}
-        problems = list(mesh_ir.problems)
+        `failures`; the others are built as usual.
+
+        `changes`: what changed since this builder's previous build (None: unknown). Only the proxies
+        they reach are translated and built again (plus those whose placements came or went, every
+        proxy that uses ACM material when `changes.secrets`, and any that failed last time); the
+        result's `delta` names the proxies whose config object changed.
+
+        `first` and `budget` split a big build into rounds (`Translator.translate`): the proxies `first`
+        picks (those with a connected Envoy) and at most `budget` others are done now; `incomplete`
+        on the result says the next call (whatever its `changes`) goes on with the rest."""
+        mesh_ir = self.translator.translate(snapshot, host_instances(placements), changes, first, budget)
+        if self._handed is not None and self._handed() is not None:
+            self._unplaced, self._placed_configs = dict(self._unplaced), dict(self._placed_configs)
+        self._handed = None
+        current = self.translator.current
+        wanted_placed = frozenset((kind, name, key) for kind, name, key in placements if key)
+        if mesh_ir.changed is None or not self._serial:
+            todo = {(kind, name, "") for kind, name in current}
+            todo |= {(f.kind, f.name, "") for f in mesh_ir.failures}
+            todo |= wanted_placed | self._configs.keys() | self._proxies.keys()
+        else:
+            touched = set(mesh_ir.changed)
+            if changes is not None and changes.secrets:
+                touched.update(ident[:2] for ident in self._acm_users)
+            touched.update(ident[:2] for ident in self._build_failures)
+            touched.update(ident[:2] for ident in wanted_placed ^ self._wanted_placed)
+            todo = {(kind, name, "") for kind, name in touched}
+            todo.update(ident for ident in wanted_placed | self._wanted_placed if ident[:2] in touched)
+        self._wanted_placed = wanted_placed
+        before = {ident: self._configs.get(ident) for ident in todo}
+        self._build_failures = {}
+        built: set[_ProxyKey] = set()
+        for ident in sorted(todo):
+            if self._build_one(ident, current, wanted_placed, snapshot):
+                built.add(ident)
+        self._assembled = {}
         failures = {(f.kind, f.name): f.reason for f in mesh_ir.failures}
-        wanted_placed = {(kind, name, key) for kind, name, key in placements if key}
-        wanted: list[tuple[_ProxyKey, ProxyIR]] = [((p.kind, p.name, ""), p) for p in mesh_ir.proxies]
-        by_ident = {(p.kind, p.name): p for p in mesh_ir.proxies}
-        wanted += [(ident, by_ident[ident[:2]]) for ident in sorted(wanted_placed) if ident[:2] in by_ident]
-        for ident, source in wanted:
-            kind, name, key = ident
-            try:
-                proxy = self._place(source, ident, snapshot.name) if key else source
-                # ACM material can change (renewal, import) while the mesh does not: resolved every build.
-                resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
-                pending = resolved.pending if resolved is not None else frozenset()
-                cached = self._proxies.get(ident)
-                if cached is None or cached[0] is not proxy or cached[1] != pending:
-                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
-                if resolved is not None:
-                    problems.extend(resolved.problems)
-                    cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
-            except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
-                where = f"{kind} {name}" + (f" ({key})" if key else "")
-                failures[(kind, name)] = ResourceFailure.wrap(where, error).reason
+        failures.update((ident[:2], reason) for ident, reason in self._build_failures.items())
+        for ident in todo - built:
+            kept = self._proxies.get(ident)
+            self._secret_problems.pop(ident, None)
+            if kept is not None and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
+                self._set_config(ident, kept[2])
                 continue
-            self._proxies[ident] = cached
-            built[ident] = cached[2]
-        for ident, (_, _, last_good) in self._proxies.items():
-            if ident not in built and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
-                built[ident] = last_good
-        for ident in [k for k in self._proxies if k not in built]:
-            del self._proxies[ident]
+            self._set_config(ident, None)
+            self._proxies.pop(ident, None)
             self._resources.pop(ident, None)
+            self._routes_built.pop(ident, None)
             self._placed.pop(ident, None)
-        return MeshConfig(
+            self._acm_users.discard(ident)
+        serial = next_serial()
+        delta = (
+            ConfigDelta(
+                base=self._serial,
+                changed=frozenset(i for i in todo if i in self._configs and self._configs[i] is not before[i]),
+                removed=frozenset(i for i in todo if i not in self._configs and before[i] is not None),
+            )
+            if self._serial
+            else None
+        )
+        self._serial = serial
+        config = MeshConfig(
             account=snapshot.account,
             region=snapshot.region,
             mesh=snapshot.name,
             revision=snapshot.revision,
-            proxies={(kind, name): config for (kind, name, key), config in built.items() if not key},
-            problems=tuple(dict.fromkeys(problems)),
+            proxies=MappingProxyType(self._unplaced),
+            problems=tuple(dict.fromkeys(mesh_ir.problems + self._ordered_secret_problems())),
             failures=failures,
-            placed={ident: config for ident, config in built.items() if ident[2]},
+            placed=MappingProxyType(self._placed_configs),
+            serial=serial,
+            delta=delta,
+            incomplete=mesh_ir.incomplete,
         )
+        self._handed = weakref.ref(config)
+        return config
+
+    def _build_one(
+        self,
+        ident: _ProxyKey,
+        current: Mapping[tuple[str, str], ProxyIR],
+        wanted_placed: frozenset[_ProxyKey],
+        snapshot: MeshSnapshot,
+    ) -> bool:
+        """Build one proxy (or placed copy) from its current IR; False when it has none or fails
+        (the failure is in `_build_failures`)."""
+        kind, name, key = ident
+        source = current.get((kind, name))
+        if source is None or (key and ident not in wanted_placed):
+            return False
+        try:
+            proxy = self._place(source, ident, snapshot.name) if key else source
+            # ACM material can change (renewal, import) while the mesh does not: resolved at each build
+            # of the proxy, and for every proxy that names ACM material when ACM changed.
+            resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
+            pending = resolved.pending if resolved is not None else frozenset()
+            cached = self._proxies.get(ident)
+            if cached is None or cached[1] != pending:
+                cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
+            elif cached[0] is not proxy:
+                before = cached[0]
+                if before.listeners is proxy.listeners and before.clusters is proxy.clusters:
+                    cached = (proxy, pending, self._rebuild_routes(proxy, ident, cached))
+                else:
+                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
+            if resolved is not None:
+                cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
+        except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
+            where = f"{kind} {name}" + (f" ({key})" if key else "")
+            self._build_failures[ident] = ResourceFailure.wrap(where, error).reason
+            return False
+        self._proxies[ident] = cached
+        self._set_config(ident, cached[2])
+        if resolved is not None and resolved.problems:
+            self._secret_problems[ident] = tuple(resolved.problems)
+        else:
+            self._secret_problems.pop(ident, None)
+        if self._secrets is not None and self._secrets.references(proxy):
+            self._acm_users.add(ident)
+        else:
+            self._acm_users.discard(ident)
+        return True
+
+    def _set_config(self, ident: _ProxyKey, config: ProxyConfig | None) -> None:
+        """What the next MeshConfig holds for `ident` (None: nothing)."""
+        by_key: dict[Any, ProxyConfig] = self._placed_configs if ident[2] else self._unplaced
+        key: Any = ident if ident[2] else ident[:2]
+        if config is None:
+            self._configs.pop(ident, None)
+            by_key.pop(key, None)
+        else:
+            self._configs[ident] = config
+            by_key[key] = config
+
+    def _ordered_secret_problems(self) -> tuple[str, ...]:
+        """Problems of ACM material, in proxy order (App Mesh's placements first, then placed copies)."""
+        if not self._secret_problems:
+            return ()
+
+        def order(ident: _ProxyKey) -> tuple[int, Any]:
+            return (1, ident) if ident[2] else (0, proxy_order(ident[:2]))
+
+        return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
+
+    def _rebuild_routes(
+        self, proxy: ProxyIR, ident: _ProxyKey, before: tuple[ProxyIR, frozenset[str], ProxyConfig]
+    ) -> ProxyConfig:
+        """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
+        from (the translator re-routed its egress only: `translate.egress_patch`): every other type's
+        messages and mappings are taken as they were; only route configurations are looked at."""
+        previous = self._routes_built[ident]
+        current: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        for route_config in proxy.route_configs:
+            cached = previous.get(route_config.name)
+            if cached is None or not _same_route_config(cached[0], route_config):
+                message = _building(
+                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
+                )
+                cached = (route_config, message)
+            current[route_config.name] = cached
+        self._routes_built[ident] = current
+        encoded = {name: message for name, (_, message) in current.items()}
+        resources = dict(before[2].resources)
+        old = resources.get(ROUTE_CONFIGURATION)
+        if not (isinstance(old, EncodedMessages) and _same_objects(old.encoded, encoded)):
+            if encoded:
+                resources[ROUTE_CONFIGURATION] = EncodedMessages(encoded)
+            else:
+                resources.pop(ROUTE_CONFIGURATION, None)
+        resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them
+        return ProxyConfig(kind=proxy.kind, name=proxy.name, resources=resources)
+
+    def _route_configuration(self, spec: RouteConfig) -> EncodedMessage:
+        """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:
+        a proxy whose route configuration changed in one virtual host costs a join and a short hash,
+        not an encoding and a hash of the whole ~15 KB message."""
+        hosts = spec.virtual_hosts
+        key = (spec.name, tuple(map(id, hosts)))
+        done = self._assembled.get(key)
+        if done is not None and all(a is b for a, b in zip(done[0], hosts)):
+            return done[1]
+        parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in hosts]
+        data = assemble_route_configuration(spec.name, [part for part, _ in parts], framed=True)
+        digest = parts_digest(ROUTE_CONFIGURATION, spec.name, [d for _, d in parts])
+        message = EncodedMessage(route_pb2.RouteConfiguration, data, digest)
+        self._assembled[key] = (tuple(hosts), message)
+        return message
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
         """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
@@ -183,6 +362,9 @@ class MeshConfigBuilder:
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get(ident, {})
         current: dict[_ResourceKey, tuple[Any, Any]] = {}
+        previous_routes = self._routes_built.get(ident, {})
+        routes_built: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        before = self._proxies.get(ident)
 
         def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
             cached = previous.get((type_url, name))
@@ -201,18 +383,16 @@ class MeshConfigBuilder:
                 put(LISTENER, listener.name, listener, partial(build_listener, listener))
         for route_config in proxy.route_configs:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
-            # proxies); the message is parsed from those bytes only if someone reads it.
-            cached = reuse(ROUTE_CONFIGURATION, route_config.name, route_config)
-            if cached is None:
-                data = _building(
-                    proxy,
-                    ROUTE_CONFIGURATION,
-                    route_config.name,
-                    partial(encode_route_configuration, route_config, self._vhosts),
+            # proxies), and hashed from their digests; the message is parsed from those bytes only
+            # if someone reads it.
+            cached_route = previous_routes.get(route_config.name)
+            if cached_route is None or not _same_route_config(cached_route[0], route_config):
+                message = _building(
+                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
                 )
-                cached = (route_config, EncodedMessage(route_pb2.RouteConfiguration, data))
-            current[(ROUTE_CONFIGURATION, route_config.name)] = cached
-            route_configs.encoded[route_config.name] = cached[1]
+                cached_route = (route_config, message)
+            routes_built[route_config.name] = cached_route
+            route_configs.encoded[route_config.name] = cached_route[1]
         for cluster in proxy.clusters:
             waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
             if waits:  # rare and proxy-specific: not shared through the identity memo
@@ -227,7 +407,7 @@ class MeshConfigBuilder:
                     partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
         self._resources[ident] = current
-        before = self._proxies.get(ident)
+        self._routes_built[ident] = routes_built
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
@@ -235,6 +415,24 @@ class MeshConfigBuilder:
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})
+
+
+def _encoded_virtual_host(spec: VirtualHost, routes: Callable[[HttpRoute], Message]) -> tuple[bytes, str]:
+    """A virtual host's deterministic encoding, framed as a RouteConfiguration's `virtual_hosts` field,
+    and the digest of its encoding (both computed once per shared virtual host)."""
+    data = encode_virtual_host(spec, routes)
+    return frame_virtual_host(data), content_digest(data)
+
+
+def _same_route_config(old: RouteConfig, new: RouteConfig) -> bool:
+    """The same route configuration: the same object, or the same name and the very same virtual
+    host objects (shared by the translator). Equal content in new objects counts as a change here:
+    it costs an assembly from already encoded parts, and the cache finds the digest unchanged."""
+    if old is new:
+        return True
+    if old.name != new.name or len(old.virtual_hosts) != len(new.virtual_hosts):
+        return False
+    return all(a is b for a, b in zip(old.virtual_hosts, new.virtual_hosts))
 
 
 def _pending_in(pending: frozenset[str], refs: list[Reference]) -> frozenset[str]:
@@ -267,6 +465,8 @@ def _attributed(resource: str | None, build: Callable[[], Any]) -> Any:
 
 def _same_objects(old: Any, new: Any) -> bool:
     """The two mappings hold the identical objects under the same names (EncodedMessages: unparsed)."""
+    if old is new:
+        return True
     if isinstance(new, EncodedMessages):
         old, new = old.encoded, new.encoded
     return len(old) == len(new) and all(old.get(n) is m for n, m in new.items())
@@ -288,6 +488,9 @@ def build_mesh_config(
     bind_address: str = DEFAULT_BIND_ADDRESS,
     builder: MeshConfigBuilder | None = None,
     placements: Sequence[PlacedProxy] = (),
+    changes: MeshChanges | None = None,
+    first: Callable[[tuple[str, str]], bool] | None = None,
+    budget: int | None = None,
 ) -> MeshConfig:
     """Translate `snapshot` and build every proxy's Envoy resources (and those of `placements`).
 
@@ -297,7 +500,7 @@ def build_mesh_config(
     """
     if builder is None:
         builder = MeshConfigBuilder(TranslateOptions(bind_address=bind_address))
-    return builder.build(snapshot, placements)
+    return builder.build(snapshot, placements, changes, first, budget)
 
 
 def dump_proxy_config(proxy: ProxyConfig) -> dict[str, Any]:

@@ -11,6 +11,11 @@ recorded for `status`.
 Host-mode Envoys (placed proxies) count as changes too: when one connects or goes away the
 cache says so (`on_wanted_change`) and its mesh is rebuilt with the placements wanted now,
 which are also the virtual nodes' host-mode instances (docs/host-mode.md).
+
+Each pending mesh carries what changed (`MeshChanges`: the store events' kind, parent and name,
+the Cloud Map services and ACM material the neighbours reported), and the build redoes only what
+those reach; a mark without detail, the first build and anything after a lost read rebuild the
+whole mesh (docs/performance.md, "Cost proportional to the change").
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from appmesh_local import collector
 from appmesh_local.bridge.secrets import NoSecrets, SecretSource
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
 from appmesh_local.store.protocols import MeshKey, MeshSource
 from appmesh_local.store.records import ChangeEvent, MeshSnapshot
+from appmesh_local.translate.changes import EVERYTHING, NOTHING, MeshChanges
 from appmesh_local.translate.cloudmap import CloudMapLookup
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.proxy_config import MeshConfig
@@ -38,6 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PlacedProxy = tuple[str, str, str]  # (kind, name, placement key) of a wanted host-mode proxy
+# Proxies built per round, beside those with a connected Envoy: a change that reaches 10,000 proxies,
+# or a server starting on a 10,000-node state, pushes to the connected ones first and builds the rest
+# in rounds, between which other meshes' changes and new Envoys are served.
+ROUND_BUDGET = 250
 FREEZE_AFTER_MS = 20.0  # builds this long leave enough objects behind to be worth gc.freeze()
 FREEZE_AFTER_OBJECTS = 5000  # ... and so do builds that leave this many new objects (a hot change)
 
@@ -69,16 +79,34 @@ def collector_paused(owned: bool) -> Iterator[None]:
                 gc.freeze()
 
 
+def event_changes(event: ChangeEvent) -> MeshChanges | None:
+    """What a store event changes for the bridge (None: nothing, tags never reach Envoy). An event that
+    names no resource (a source that replaces whole meshes) may have changed anything."""
+    if event.action == "tag":
+        return None
+    return MeshChanges.resource(event.kind, event.parent, event.name) if event.name else EVERYTHING
+
+
 class MeshBuild(Protocol):
     """One mesh snapshot → every proxy's Envoy resources (`MemoTranslator` in the server).
 
     `placements` are the host-mode copies of proxies wanted now (kind, name, placement key).
-    Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh
-    may also have `forget(key)`, called when the mesh is deleted.
+    `changes`: what changed since the previous call for this mesh (None: unknown); a build may use
+    it to redo only what the changes reach, or ignore it. `first` and `budget`: a build may do the
+    proxies `first` picks and at most `budget` others, and say `incomplete` (see
+    `MeshConfigBuilder.build`). Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh may also have `forget(key)`, called when the
+    mesh is deleted.
     """
 
     def __call__(
-        self, snapshot: MeshSnapshot, *, bind_address: str, placements: Sequence[PlacedProxy] = ()
+        self,
+        snapshot: MeshSnapshot,
+        *,
+        bind_address: str,
+        placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshConfig: ...
 
 
@@ -105,6 +133,9 @@ class MemoTranslator:
         *,
         bind_address: str = DEFAULT_BIND_ADDRESS,
         placements: Sequence[PlacedProxy] = (),
+        changes: MeshChanges | None = None,
+        first: Callable[[tuple[str, str]], bool] | None = None,
+        budget: int | None = None,
     ) -> MeshConfig:
         from appmesh_local.bridge.build import MeshConfigBuilder, build_mesh_config
         from appmesh_local.translate import TranslateOptions
@@ -118,7 +149,15 @@ class MemoTranslator:
             )
             self._builders[key] = entry
         try:
-            return build_mesh_config(snapshot, bind_address, builder=entry[1], placements=placements)
+            return build_mesh_config(
+                snapshot,
+                bind_address,
+                builder=entry[1],
+                placements=placements,
+                changes=changes,
+                first=first,
+                budget=budget,
+            )
         except Exception:
             self._builders.pop(key, None)  # its memo may be half-updated: start afresh next time
             raise
@@ -151,8 +190,11 @@ class Reconciler:
         self.max_delay_s = max_delay_s
         self.bind_address = bind_address
         self.gc_freeze = gc_freeze
+        self.round_budget: int | None = ROUND_BUDGET
         self._cond = threading.Condition()
-        self._dirty: dict[MeshKey, tuple[float, float]] = {}  # mesh -> (first, last) change time
+        # mesh -> (first, last) change time, and what changed
+        self._dirty: dict[MeshKey, tuple[float, float, MeshChanges]] = {}
+        self._lost: set[MeshKey] = set()  # meshes whose changes were dropped (a failed read): rebuild whole
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -163,7 +205,7 @@ class Reconciler:
         if self.build is None:
             self.build = MemoTranslator()
         self.store.subscribe(self.on_change)
-        self.cache.on_wanted_change = self.mark_dirty
+        self.cache.on_wanted_change = self.placements_changed
         for key in self.store.mesh_keys():
             self.mark_dirty(key)
         self._thread = threading.Thread(target=self._run, name="appmesh-xds-reconciler", daemon=True)
@@ -180,15 +222,23 @@ class Reconciler:
 
     def on_change(self, event: ChangeEvent) -> None:
         """Store callback (writer's thread): enqueue only."""
-        if event.action == "tag":
-            return  # tags never reach Envoy
-        self.mark_dirty((event.account, event.region, event.mesh))
+        changes = event_changes(event)
+        if changes is not None:
+            self.mark_dirty((event.account, event.region, event.mesh), changes)
 
-    def mark_dirty(self, key: MeshKey) -> None:
+    def placements_changed(self, key: MeshKey) -> None:
+        """The cache's `on_wanted_change`: the build compares the placements wanted now with its last."""
+        self.mark_dirty(key, NOTHING)
+
+    def mark_dirty(self, key: MeshKey, changes: MeshChanges = EVERYTHING, urgent: bool = False) -> None:
+        """Rebuild mesh `key` soon; `changes` says what changed (the default: anything may have).
+        `urgent`: as soon as the worker is free, without waiting for quiet (the next round of a build)."""
         now = time.monotonic()
         with self._cond:
-            first, _ = self._dirty.get(key, (now, now))
-            self._dirty[key] = (first, now)
+            first, _, pending = self._dirty.get(key, (now, now, NOTHING))
+            if urgent:
+                first = now - self.max_delay_s
+            self._dirty[key] = (first, now, pending | changes)
             self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -211,13 +261,13 @@ class Reconciler:
                     return
                 now = time.monotonic()
                 due_at = {
-                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last) in self._dirty.items()
+                    k: min(last + self.quiet_s, first + self.max_delay_s) for k, (first, last, _) in self._dirty.items()
                 }
-                due = [k for k, at in due_at.items() if at <= now]
+                due = [(k, self._dirty[k][2]) for k, at in due_at.items() if at <= now]
                 if not due:
                     self._cond.wait(max(0.0, min(due_at.values()) - now))
                     continue
-                for key in due:
+                for key, _ in due:
                     del self._dirty[key]
                 self._busy = True
             try:
@@ -225,20 +275,27 @@ class Reconciler:
                 # in proportion to the mesh: collections it would trigger walk the whole heap
                 # (300-500 ms measured with 30,000-listener nodes), holding the GIL meanwhile.
                 with collector_paused(self.gc_freeze):
-                    for key in due:
-                        self.reconcile(key)
+                    for key, changes in due:
+                        self.reconcile(key, changes)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def reconcile(self, key: MeshKey) -> None:
-        """Rebuild one mesh from one store revision; never raises."""
+    def reconcile(self, key: MeshKey, changes: MeshChanges = EVERYTHING) -> None:
+        """Rebuild one mesh from one store revision; never raises. `changes`: what changed since its
+        previous rebuild (events that arrive while it runs are in the next one's)."""
         started = time.perf_counter()
+        if key in self._lost:
+            self._lost.discard(key)
+            changes = EVERYTHING
         try:
+            # (the collector is paused by `_run`: the first read of a mesh parses every spec, 70,000 at
+            # 10,000 nodes, and collections in it would cost 2-3x the parsing)
             snapshot = self.store.mesh_snapshot(*key)
         except Exception as exc:
             log.exception("reading mesh %s failed", key)
+            self._lost.add(key)
             self.status.record_translation(key, None, [], f"store read failed: {exc!r}")
             return
         if snapshot is None:
@@ -252,7 +309,15 @@ class Reconciler:
             self.build = MemoTranslator()
         placements = tuple((p.kind, p.name, p.placement) for p in self.cache.wanted(key))
         try:
-            config = self.build(snapshot, bind_address=self.bind_address, placements=placements)
+            watched = self.cache.watched(key)
+            config = self.build(
+                snapshot,
+                bind_address=self.bind_address,
+                placements=placements,
+                changes=changes,
+                first=watched.__contains__,
+                budget=self.round_budget,
+            )
             update = self.cache.apply_mesh_config(config)
         except Exception as exc:
             log.exception("translating mesh %s at revision %s failed", key, snapshot.revision)
@@ -266,6 +331,8 @@ class Reconciler:
             )
             return
         self.rebuilds += 1
+        if config.incomplete:
+            self.mark_dirty(key, NOTHING, urgent=True)  # the next round goes on with the rest
         duration_ms = (time.perf_counter() - started) * 1000
         for (kind, name), reason in config.failures.items():
             if self.status.proxy_failure(key, kind, name) != reason:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -25,7 +25,8 @@ def dump(value: Any) -> Any:
                 continue
             out[f.name] = dump(item)
         return out
-    if isinstance(value, tuple):
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        value = tuple(value)  # MeshIR.proxies may be a lazily made sequence
         if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
             return [list(v) for v in value]
         return [dump(v) for v in value]

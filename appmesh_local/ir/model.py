@@ -10,6 +10,7 @@ fields are scalars or tuples, so values are hashable and comparable; the memos i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 # Protocols of App Mesh listeners, also the `<proto>` segment of resource names.
 HTTP, HTTP2, GRPC, TCP = "http", "http2", "grpc", "tcp"
@@ -322,9 +323,13 @@ class MeshIR:
     region: str
     mesh: str
     revision: int
-    proxies: tuple[ProxyIR, ...] = ()
+    proxies: Sequence[ProxyIR] = ()  # virtual nodes by name, then virtual gateways by name
     problems: tuple[str, ...] = ()
     failures: tuple[ProxyFailure, ...] = ()  # proxies left out of `proxies`
+    # (kind, name) of the proxies whose IR or failure may differ from the previous translation by the
+    # same translator (an incremental one); None: any may (a full translation).
+    changed: frozenset[tuple[str, str]] | None = None
+    incomplete: bool = False  # some proxies were left for the next translation (a budget)
 
     def proxy(self, kind: str, name: str) -> ProxyIR | None:
         """The proxy of that kind and name, if the mesh has it."""

@@ -87,7 +87,12 @@ class StateStore(ResourceStore, AppliedSetStore, Protocol):
 
 
 class MeshSource(Protocol):
-    """What the xDS bridge reads: every mesh's key, whole-mesh snapshots, and change events."""
+    """What the xDS bridge reads: every mesh's key, whole-mesh snapshots, and change events.
+
+    Each event names the resource a commit wrote (kind, parent, name), and is delivered before a
+    snapshot at that revision can be read: the bridge re-translates only what the named resources
+    reach. A source that cannot name them publishes events with an empty name (anything changed).
+    """
 
     def mesh_keys(self) -> Sequence[MeshKey]: ...
 

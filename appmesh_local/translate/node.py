@@ -73,6 +73,25 @@ def circuit_breakers(pool: Mapping[str, Any] | None) -> CircuitBreakers:
 
 # (service, port, the service's ServicePort on that port or None) → the egress virtual host.
 VirtualHostFor = Callable[[str, int, "ServicePort | None"], VirtualHost]
+# One egress virtual host as `_egress` made it: (service, port, index of the ServicePort in the
+# service's view, or -1 for a service without ports).
+VirtualHostEntry = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class EgressRecipe:
+    """How a node's egress route configurations were assembled from its backends' views.
+
+    Per egress route configuration: its index in `ProxyIR.route_configs`, the entries of its
+    service virtual hosts in order, and the virtual hosts that follow them (ALLOW_ALL's). With
+    this, a change that only alters the routes of some backends (not their ports, targets or
+    problems) is applied by re-assembling the route configurations that hold them
+    (`translate.egress_patch`), leaving listeners and clusters as they were. `patchable` is False
+    when the virtual hosts were not taken as made (two services claimed one Host).
+    """
+
+    route_configs: tuple[tuple[int, tuple[VirtualHostEntry, ...], tuple[VirtualHost, ...]], ...]
+    patchable: bool
 
 
 def egress_virtual_host(service: str, port: int, sp: ServicePort | None) -> VirtualHost:
@@ -259,7 +278,13 @@ def _egress(
     options: TranslateOptions,
     problems: list[str],
     virtual_host: VirtualHostFor,
-) -> tuple[Listener, list[RouteConfig], dict[str, Cluster]]:
+    recipe: list[tuple[int, tuple[VirtualHostEntry, ...], tuple[VirtualHost, ...]]] | None = None,
+) -> tuple[Listener, list[RouteConfig], dict[str, Cluster], bool]:
+    """The egress listener, route configurations and clusters; `recipe` (if given) receives how each
+    route configuration was assembled (its index among these), and the last value says whether the
+    virtual hosts were taken as made (see `EgressRecipe`)."""
+    as_made = True
+    positions: dict[int, int] = {}  # id(ServicePort) → its index in its view's ports
     http_ports: dict[int, list[tuple[str, ServicePort]]] = {}
     tcp_ports: dict[int, tuple[str, ServicePort]] = {}
     portless: list[str] = []
@@ -273,7 +298,8 @@ def _egress(
         if not view.ports:
             portless.append(vs)
             continue
-        for sp in view.ports:
+        for position, sp in enumerate(view.ports):
+            positions[id(sp)] = position
             if sp.protocol in HTTP_FAMILY:
                 if sp.port in tcp_ports:
                     problems.append(
@@ -311,15 +337,18 @@ def _egress(
         entries = http_ports[port]
         protocol = _rds_protocol({sp.protocol for _, sp in entries})
         rds = names.egress_route_config(protocol, port)
-        vhosts = [virtual_host(vs, port, sp) for vs, sp in entries]
-        vhosts += [virtual_host(vs, port, None) for vs in portless]
+        made = [(virtual_host(vs, port, sp), (vs, port, positions[id(sp)])) for vs, sp in entries]
+        made += [(virtual_host(vs, port, None), (vs, port, -1)) for vs in portless]
         for vs, sp in entries:
             client_clusters(client, spec, vs, sp, clusters, problems)
-        vhosts.sort(key=lambda v: v.name)
-        if allow_all is not None:
-            vhosts.append(allow_all_virtual_host(allow_all.name))
-        vhosts = unique_domains(vhosts, f"{client} port {port}", problems)
-        route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(vhosts)))
+        made.sort(key=lambda item: item[0].name)
+        fixed = (allow_all_virtual_host(allow_all.name),) if allow_all is not None else ()
+        vhosts = [v for v, _ in made] + list(fixed)
+        kept = unique_domains(vhosts, f"{client} port {port}", problems)
+        as_made = as_made and len(kept) == len(vhosts) and all(a is b for a, b in zip(kept, vhosts))
+        if recipe is not None:
+            recipe.append((len(route_configs), tuple(entry for _, entry in made), fixed))
+        route_configs.append(RouteConfig(name=rds, virtual_hosts=tuple(kept)))
         chains.append(
             FilterChain(
                 name=f"egress_{protocol}_{port}",
@@ -348,7 +377,7 @@ def _egress(
     listener = _intercepting_listener(
         names.egress_listener(), names.EGRESS_PORT, "OUTBOUND", chains, options, mesh_spec, spec
     )
-    return listener, route_configs, clusters
+    return listener, route_configs, clusters, as_made
 
 
 def node_proxy(
@@ -360,12 +389,14 @@ def node_proxy(
     options: TranslateOptions,
     virtual_host: VirtualHostFor = egress_virtual_host,
     ingress: NodeIngress | None = None,
+    recipe: list[EgressRecipe] | None = None,
 ) -> ProxyIR:
     """Translate virtual node `name`; `services` holds the view of each backend (None = missing).
 
     `virtual_host` lets the translator hand every client the same VirtualHost object for a
     service and port, so the builder encodes it once for all of them; `ingress`, when given,
     is `node_ingress(...)` of the same inputs (memoized: a backend's change leaves it as is).
+    `recipe`, when given, receives the node's `EgressRecipe`.
     """
     problems: list[str] = []
     for view in services.values():
@@ -374,9 +405,13 @@ def node_proxy(
     if ingress is None:
         ingress = node_ingress(mesh, mesh_spec, name, spec, options)
     problems.extend(ingress.problems)
-    egress, egress_routes, egress_clusters = _egress(
-        mesh, mesh_spec, name, spec, services, options, problems, virtual_host
+    made: list[tuple[int, tuple[VirtualHostEntry, ...], tuple[VirtualHost, ...]]] = []
+    egress, egress_routes, egress_clusters, as_made = _egress(
+        mesh, mesh_spec, name, spec, services, options, problems, virtual_host, made
     )
+    if recipe is not None:
+        offset = len(ingress.route_configs)
+        recipe.append(EgressRecipe(tuple((offset + i, e, f) for i, e, f in made), as_made))
     clusters = {c.name: c for c in ingress.clusters}
     clusters.update(egress_clusters)
     return ProxyIR(

@@ -17,7 +17,7 @@ import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from google.protobuf.message import Message
 
@@ -30,6 +30,8 @@ from appmesh_local.xds.proxy_config import (
     SECRET,
     TYPE_URLS,
     MeshConfig,
+    ProxyConfig,
+    ProxyKey,
 )
 from appmesh_local.xds.snapshot import (
     EncodedMessages,
@@ -43,6 +45,12 @@ from appmesh_local.xds.snapshot import (
 
 Watcher = Callable[[], None]
 MeshKey = tuple[str, str, str]
+_KNOWN_TYPES = frozenset(TYPE_URLS)
+
+
+def _in_order(proxies: Iterable[ProxyRef]) -> list[ProxyRef]:
+    """`sorted(proxies)`, comparing plain tuples (a dataclass's generated `<` builds two per comparison)."""
+    return sorted(proxies, key=lambda p: (p.account, p.region, p.mesh, p.kind, p.name, p.placement))
 
 
 @dataclass
@@ -71,6 +79,10 @@ class SnapshotCache:
         self._sources: dict[ProxyRef, Mapping[str, Mapping[str, Message]]] = {}
         self._wanted: dict[ProxyRef, int] = {}  # placed proxies → how many watches/wants hold them
         self.on_wanted_change: Callable[[MeshKey], None] | None = None
+        # Per mesh: the serial of the MeshConfig applied last, and the proxies of it that were refused
+        # (inconsistent): a config whose delta is relative to that serial is applied by its delta alone.
+        self._applied: dict[MeshKey, int] = {}
+        self._refused: dict[MeshKey, set[ProxyKey]] = {}
 
     # ---- reads -------------------------------------------------------------------------------
     def get(self, proxy: ProxyRef) -> Snapshot | None:
@@ -89,6 +101,7 @@ class SnapshotCache:
         with self._write_lock:
             update = CacheUpdate()
             snap = self._build(proxy, resources, revision, self.get(proxy), update.problems)
+            self._applied.pop(proxy.mesh_key, None)  # the next MeshConfig of its mesh is looked at whole
             if snap is not None:
                 with self._lock:
                     self._snapshots[proxy] = snap
@@ -97,23 +110,35 @@ class SnapshotCache:
         return update
 
     def apply_mesh_config(self, config: MeshConfig) -> CacheUpdate:
-        """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed."""
+        """Install a translated mesh: changed proxies get new snapshots, vanished ones are removed.
+
+        When `config.delta` is relative to the config this cache applied last for the mesh, only the
+        proxies it names (and any refused last time) are looked at: the others hold the identical
+        config objects they had, whose snapshots stand."""
         mesh_key = (config.account, config.region, config.mesh)
         update = CacheUpdate()
-        configs = {
-            ProxyRef(config.account, config.region, config.mesh, kind, name): proxy_config
-            for (kind, name), proxy_config in config.proxies.items()
-        }
-        configs.update(
-            (ProxyRef(config.account, config.region, config.mesh, kind, name, placement), proxy_config)
-            for (kind, name, placement), proxy_config in config.placed.items()
-        )
         with self._write_lock:
+            delta = config.delta
+            by_delta = delta is not None and delta.base != 0 and self._applied.get(mesh_key) == delta.base
+            if delta is not None and by_delta:
+                keys: set[ProxyKey] = set(delta.changed) | self._refused.get(mesh_key, set())
+                gone = [self._ref(config, key) for key in delta.removed]
+            else:
+                keys = {(kind, name, "") for kind, name in config.proxies} | set(config.placed)
+                with self._lock:
+                    gone = [p for p in self._snapshots if p.mesh_key == mesh_key]
+            configs: dict[ProxyRef, ProxyConfig] = {}
+            for key in keys:
+                found = config.placed.get(key) if key[2] else config.proxies.get(key[:2])
+                if found is not None:
+                    configs[self._ref(config, key)] = found
             with self._lock:
-                existing = {p: s for p, s in self._snapshots.items() if p.mesh_key == mesh_key}
+                existing = {p: self._snapshots.get(p) for p in [*configs, *gone]}
             built: dict[ProxyRef, Snapshot] = {}
+            refused: set[ProxyKey] = set()
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
             for proxy, proxy_config in configs.items():
+                problems_before = len(update.problems)
                 snap = self._build(
                     proxy,
                     proxy_config.resources,
@@ -125,19 +150,32 @@ class SnapshotCache:
                 )
                 if snap is not None:
                     built[proxy] = snap
-            update.removed = sorted(p for p in existing if p not in configs)
-            update.changed = sorted(built)
+                elif len(update.problems) > problems_before:
+                    refused.add((proxy.kind, proxy.name, proxy.placement))
+            update.removed = _in_order(p for p in gone if p not in configs and existing.get(p) is not None)
+            update.changed = _in_order(built)
             with self._lock:
                 self._snapshots.update(built)
                 for proxy in update.removed:
                     del self._snapshots[proxy]
                     self._sources.pop(proxy, None)
+            if config.serial:
+                self._applied[mesh_key] = config.serial
+            else:
+                self._applied.pop(mesh_key, None)
+            self._refused[mesh_key] = refused
         self._notify(update.changed + update.removed)
         return update
+
+    @staticmethod
+    def _ref(config: MeshConfig, key: ProxyKey) -> ProxyRef:
+        return ProxyRef(config.account, config.region, config.mesh, key[0], key[1], key[2])
 
     def remove_mesh(self, mesh_key: tuple[str, str, str]) -> list[ProxyRef]:
         """Forget every proxy of a deleted mesh (its Envoys keep their last config, as unknown nodes)."""
         with self._write_lock, self._lock:
+            self._applied.pop(mesh_key, None)
+            self._refused.pop(mesh_key, None)
             removed = sorted(p for p in self._snapshots if p.mesh_key == mesh_key)
             for proxy in removed:
                 del self._snapshots[proxy]
@@ -147,6 +185,7 @@ class SnapshotCache:
 
     def remove_proxy(self, proxy: ProxyRef) -> bool:
         with self._write_lock, self._lock:
+            self._applied.pop(proxy.mesh_key, None)
             found = self._snapshots.pop(proxy, None) is not None
             self._sources.pop(proxy, None)
         if found:
@@ -170,7 +209,7 @@ class SnapshotCache:
         """
         if trust_identity and previous is not None and self._sources.get(proxy) is resources:
             return None  # the translator handed back the very same config object: nothing to look at
-        unknown = set(resources) - set(TYPE_URLS)
+        unknown = set(resources) - _KNOWN_TYPES if not _KNOWN_TYPES.issuperset(resources) else None
         if unknown:
             problems.append(f"{proxy.short_id()}: ignored unknown resource types {sorted(unknown)}")
         by_type: dict[str, Mapping[str, Resource]] = {}
@@ -178,6 +217,8 @@ class SnapshotCache:
         # A type whose mapping is the very object last accepted (the builder hands back an
         # unchanged type's mapping as is) keeps its resources and digest without a look.
         source = self._sources.get(proxy) if trust_identity and previous is not None else None
+        if source is not None and previous is not None:
+            return self._update(proxy, resources, source, revision, previous, problems, memo)
         for type_url in TYPE_URLS:
             named = resources.get(type_url, {})
             if source is not None and previous is not None and named and source.get(type_url) is named:
@@ -202,6 +243,51 @@ class SnapshotCache:
                 types[type_url] = old_ts
             else:
                 types[type_url] = TypeSnapshot(version=self.next_version(), resources=built, digest=digests[type_url])
+        self._sources[proxy] = resources
+        return Snapshot(proxy=proxy, revision=revision, types=types)
+
+    def _update(
+        self,
+        proxy: ProxyRef,
+        resources: Mapping[str, Mapping[str, Message]],
+        source: Mapping[str, Mapping[str, Message]],
+        revision: int,
+        previous: Snapshot,
+        problems: list[str],
+        memo: EncodeMemo | None,
+    ) -> Snapshot | None:
+        """`_build` of a config whose unchanged types are the very mappings accepted last time (the
+        builder's contract): only the other types are looked at, and the consistency check runs only
+        if what refers to other resources, or the set of names referred to, changed."""
+        built: dict[str, tuple[dict[str, Resource], str]] = {}
+        for type_url in TYPE_URLS:
+            named = resources.get(type_url)
+            if named is source.get(type_url):
+                continue
+            old = previous.types[type_url]
+            items = (
+                named.encoded.items() if isinstance(named, EncodedMessages) else named.items() if named else ()
+            )  # never parsed
+            olds = old.resources
+            fresh = {name: make_resource(type_url, name, msg, olds.get(name), memo) for name, msg in items}
+            digest = TypeSnapshot.content_digest(fresh)
+            if digest != old.digest:
+                built[type_url] = (fresh, digest)
+        if not built:
+            self._sources[proxy] = resources
+            return None
+        if any(t in built for t in (LISTENER, CLUSTER, CLUSTER_LOAD_ASSIGNMENT)) or any(
+            t in built and built[t][0].keys() != previous.types[t].resources.keys()
+            for t in (ROUTE_CONFIGURATION, SECRET)
+        ):
+            by_type = {t: built[t][0] if t in built else previous.types[t].resources for t in TYPE_URLS}
+            inconsistent = check_consistency(by_type)
+            if inconsistent:
+                problems.extend(f"{proxy.short_id()}: {p} (kept the previous snapshot)" for p in inconsistent)
+                return None
+        types = dict(previous.types)
+        for type_url, (fresh, digest) in built.items():
+            types[type_url] = TypeSnapshot(version=self.next_version(), resources=fresh, digest=digest)
         self._sources[proxy] = resources
         return Snapshot(proxy=proxy, revision=revision, types=types)
 
@@ -254,6 +340,11 @@ class SnapshotCache:
             self._wanted.pop(proxy, None)
         if count == 0 and self.on_wanted_change is not None:
             self.on_wanted_change(proxy.mesh_key)
+
+    def watched(self, mesh_key: MeshKey) -> set[tuple[str, str]]:
+        """(kind, name) of the proxies of one mesh that a stream watches now (placed or not)."""
+        with self._lock:
+            return {(p.kind, p.name) for p in self._watchers if p.mesh_key == mesh_key}
 
     def wanted(self, mesh_key: MeshKey) -> list[ProxyRef]:
         """The placed proxies of one mesh that someone wants, sorted."""

@@ -6,6 +6,7 @@ snapshot cache turns each `ProxyConfig` into versioned per-node snapshots.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -20,6 +21,13 @@ TYPE_URLS = (CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SE
 
 # A proxy is a virtual node or a virtual gateway of one mesh.
 ProxyKind = str  # "virtualNode" | "virtualGateway"
+ProxyKey = tuple[ProxyKind, str, str]  # (kind, name, placement key): "" as App Mesh placed it
+_SERIALS = itertools.count(1)
+
+
+def next_serial() -> int:
+    """A number no other MeshConfig of this process carries (what a `ConfigDelta` is relative to)."""
+    return next(_SERIALS)
 
 
 @dataclass(frozen=True)
@@ -51,3 +59,20 @@ class MeshConfig:
     problems: tuple[str, ...] = ()
     failures: Mapping[tuple[ProxyKind, str], str] = field(default_factory=dict)
     placed: Mapping[tuple[ProxyKind, str, str], ProxyConfig] = field(default_factory=dict)
+    serial: int = 0  # 0: not numbered (a delta can never be relative to it)
+    delta: ConfigDelta | None = None  # how it differs from an earlier MeshConfig; None: not known
+    incomplete: bool = False  # a round of a bigger build: the next build of the mesh goes on with it
+
+
+@dataclass(frozen=True)
+class ConfigDelta:
+    """The proxies whose config object differs between MeshConfig number `base` and this one.
+
+    Every proxy not named keeps the identical ProxyConfig object it had in `base`, so a consumer that
+    applied `base` may look at `changed` and `removed` only (the snapshot cache does), in time
+    proportional to the change. Keys are (kind, name, placement key), "" for App Mesh's placement.
+    """
+
+    base: int
+    changed: frozenset[ProxyKey] = frozenset()
+    removed: frozenset[ProxyKey] = frozenset()

@@ -1,8 +1,8 @@
 """Immutable per-proxy snapshots: every resource serialized once, hashed, packed once.
 
-A `Resource` keeps the deterministic bytes' digest and the packed `Any`, so a
-push to any number of streams never re-encodes a message, and comparing two
-snapshots is comparing digests. Versions are per type, `<boot-id>-<n>`: the
+A `Resource` keeps the deterministic bytes, their digest and (made on the first push,
+then kept) the packed `Any`, so a push to any number of streams never re-encodes a
+message, and comparing two snapshots is comparing digests. Versions are per type, `<boot-id>-<n>`: the
 boot prefix means a restarted server never reuses a version an Envoy ACKed.
 """
 
@@ -41,15 +41,48 @@ SHORT_TYPE_NAMES = {
 }
 
 
+class Packed:
+    """A message's serialized bytes, and the `Any` a response carries them in, made on first use.
+
+    Most proxies of a big mesh have no Envoy connected: packing their resources when they change
+    would copy every changed route configuration (~20 KB each, 10,000 of them for a change every node
+    sees) into an `Any` that no stream ever sends. Shared by the resources of one message (a cluster
+    many proxies hold), so the `Any` is made once for all of them. Two threads making it at once
+    make two equal ones; either is fine."""
+
+    __slots__ = ("type_url", "data", "_any")
+
+    def __init__(self, type_url: str, data: bytes) -> None:
+        self.type_url = type_url
+        self.data = data
+        self._any: any_pb2.Any | None = None
+
+    def any(self) -> any_pb2.Any:
+        made = self._any
+        if made is None:
+            made = self._any = any_pb2.Any(type_url=self.type_url, value=self.data)
+        return made
+
+
 @dataclass(frozen=True, eq=False)
 class Resource:
-    """One named resource: the message, its packed Any and the digest of its bytes."""
+    """One named resource: the message, its bytes (packed on first push) and their digest."""
 
     name: str
     type_url: str
     source: Message | EncodedMessage  # what the builder handed over; its identity marks it unchanged
-    packed: any_pb2.Any
+    encoded: Packed
     digest: str
+
+    @property
+    def packed(self) -> any_pb2.Any:
+        """The resource as a discovery response carries it."""
+        return self.encoded.any()
+
+    @property
+    def data(self) -> bytes:
+        """The message's deterministic serialization."""
+        return self.encoded.data
 
     @property
     def message(self) -> Message:
@@ -64,8 +97,8 @@ class Resource:
         return awaited(self.type_url, self.message, self.name)
 
 
-# Within one write: id(message) → (message, packed, digest), for messages shared by many proxies.
-EncodeMemo = dict[int, tuple["Message | EncodedMessage", any_pb2.Any, str]]
+# Within one write: id(message) → (message, its bytes, digest), for messages shared by many proxies.
+EncodeMemo = dict[int, tuple["Message | EncodedMessage", Packed, str]]
 EnvoyMessage = Any  # a generated Envoy protobuf message: xds-protos ships no type information
 
 
@@ -78,11 +111,14 @@ class EncodedMessage:
     The object's identity stands for its content, like a message object's in the cache.
     """
 
-    __slots__ = ("message_class", "data", "_message")
+    __slots__ = ("message_class", "data", "digest", "_message")
 
-    def __init__(self, message_class: type[Message], data: bytes) -> None:
+    def __init__(self, message_class: type[Message], data: bytes, digest: str | None = None) -> None:
+        """`digest`: the builder's digest of `data` made from its parts' digests (`parts_digest`), so
+        the cache need not hash the whole message; None: the cache hashes `data`."""
         self.message_class = message_class
         self.data = data
+        self.digest = digest
         self._message: Message | None = None
 
     @property
@@ -111,10 +147,23 @@ class EncodedMessages(Mapping[str, Message]):
         return name in self.encoded
 
 
-def _digest(data: bytes) -> str:
+def content_digest(data: bytes) -> str:
     """96 bits of SHA-256: hashed at every push of a changed resource (a 1,000-proxy change hashes
     ~15 MB), and SHA-256 runs on the CPU's SHA extensions, 2-3x faster here than BLAKE2b."""
     return hashlib.sha256(data).hexdigest()[:24]
+
+
+def parts_digest(kind: str, name: str, part_digests: list[str]) -> str:
+    """The digest of a message assembled from parts (a route configuration from its virtual hosts),
+    made from its name and its parts' `content_digest`s instead of its bytes: equal bytes give equal
+    digests (the same parts in the same order), different ones differ (SHA-256 over distinct input),
+    and a 15 KB route configuration costs one short hash. It differs from `content_digest` of the
+    same bytes, so a resource must always be hashed the same way: the builder does it for every
+    route configuration it assembles (a mix could only cost a push, never miss one)."""
+    h = hashlib.sha256(f"{kind}\0{name}\0".encode())
+    for digest in part_digests:
+        h.update(digest.encode())
+    return h.hexdigest()[:24]
 
 
 def make_resource(
@@ -136,14 +185,18 @@ def make_resource(
     if cached is not None and cached[0] is message:
         _, packed, digest = cached
     else:
-        data = message.data if isinstance(message, EncodedMessage) else message.SerializeToString(deterministic=True)
-        digest = _digest(data)
-        packed = any_pb2.Any(type_url=type_url, value=data)
+        if isinstance(message, EncodedMessage):
+            data, known = message.data, message.digest
+            digest = known if known is not None else content_digest(data)
+        else:
+            data = message.SerializeToString(deterministic=True)
+            digest = content_digest(data)
+        packed = Packed(type_url, data)
         if memo is not None:
             memo[id(message)] = (message, packed, digest)
     if previous is not None and previous.digest == digest and previous.type_url == type_url:
         return previous
-    return Resource(name=name, type_url=type_url, source=message, packed=packed, digest=digest)
+    return Resource(name=name, type_url=type_url, source=message, encoded=packed, digest=digest)
 
 
 @dataclass(frozen=True)

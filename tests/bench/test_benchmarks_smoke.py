@@ -112,3 +112,42 @@ def test_hostmode_benchmark_starts_meshes_and_measures_every_path(tmp_path):
     assert doc["proxies"] == 6 and len(doc["envoy_rss_mb"]) == 6
     assert all(path["n"] == 3 for path in doc["latency"].values())
     assert set(doc["gateway_self_redirect"]) == {"internal listener", "TCP 127.0.0.1"}
+
+
+def test_scale_fan_out_with_incremental_clients_counts_what_each_change_sent(tmp_path):
+    pytest.importorskip("psutil")
+    doc = run_benchmark(
+        "benchmarks.scale",
+        *("--nodes", "8", "--routes-per-router", "2", "--backends", "2", "--clients", "4", "--envoys", "0"),
+        *("--repeat", "2", "--delta", "--no-translation"),
+        out=tmp_path / "scale-delta.json",
+    )
+    fan_out = doc["fan_out"]
+    assert fan_out["delta"] and "translation" not in doc and not fan_out["client_errors"]
+    for run in fan_out["runs"]:
+        assert run["all_acked"] and run["streams"] == 4
+        # a hot route change: each incremental client gets its one changed route configuration
+        assert run["resources_per_client"] == 1 and run["kb_per_client"] > 0
+
+
+def test_restart_benchmark_times_ready_and_convergence(tmp_path):
+    pytest.importorskip("psutil")
+    envoys = "0" if _envoy_missing() else "1"
+    doc = run_benchmark(
+        "benchmarks.restart",
+        *("--nodes", "12", "--routes-per-router", "2", "--clients", "3", "--envoys", envoys, "--timeout", "120"),
+        out=tmp_path / "restart.json",
+    )
+    restart = doc["restart"]
+    assert restart["resources_in_state"] > 12 and not restart["client_errors"]
+    assert 0 < restart["ready_s"] <= restart["connected_converged_s"]
+    assert restart["whole_mesh_built_s"] is not None and restart["whole_mesh_built_rss_mb"] > 0
+
+
+def test_memory_benchmark_fills_both_servers(tmp_path):
+    pytest.importorskip("psutil")
+    pytest.importorskip("moto")
+    doc = run_benchmark("benchmarks.memory", "--nodes", "6", "--threads", "2", out=tmp_path / "memory.json")
+    assert set(doc["servers"]) == {"appmesh-local", "moto"}
+    for server in doc["servers"].values():
+        assert server["errors"] == 0 and server["nodes_listed"] == 6 and server["rss_nodes_mb"] > 0

@@ -10,6 +10,7 @@ from werkzeug.test import Client
 
 from appmesh_local.bridge.neighbour_events import mark_region_dirty
 from appmesh_local.neighbours import NeighbourApis, discover
+from appmesh_local.translate.changes import MeshChanges
 
 from .inner import INNER_BODY, inner_app
 
@@ -171,13 +172,18 @@ def test_region_listener_marks_every_mesh_of_the_region():
             ]
 
     marked: list[tuple[str, str, str]] = []
+    changes: list[MeshChanges] = []
 
     class Reconciler:
-        def mark_dirty(self, key):
+        def mark_dirty(self, key, what):
             marked.append(key)
+            changes.append(what)
 
     listener = mark_region_dirty(Store(), Reconciler())
     listener("111111111111", "us-east-1", "apps.local", "backend")
     assert marked == [("111111111111", "us-east-1", "a"), ("222222222222", "us-east-1", "shared")]
+    # a Cloud Map change names the service whose instances changed: only its nodes are re-translated
+    assert changes == [MeshChanges(cloud_map=frozenset({("apps.local", "backend")}))] * 2
     listener("333333333333", "eu-west-1")
     assert marked[2:] == [("111111111111", "eu-west-1", "b")]
+    assert changes[2:] == [MeshChanges(secrets=True)]  # ACM / ACM PCA: the proxies that name ACM material

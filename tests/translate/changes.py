@@ -1,10 +1,11 @@
 """Random meshes and random changes to them, for the memo-vs-fresh differential test.
 
 A `World` is the truth: plain JSON specs of one mesh (every kind), the Cloud Map instances and
-the ACM material its nodes can refer to. `random_change` picks one change of any kind (create,
-update, replace with an equal copy, delete of each resource kind; Cloud Map register, deregister,
-health and attribute changes; ACM issue, renew, revoke, CA on and off) and applies it to the world,
-returning what the store must do. Names come from small pools so references hit (and miss) often;
+the ACM material its nodes can refer to, and the host-mode placements wanted. `random_change` picks
+one change of any kind (create, update, replace with an equal copy, delete of each resource kind;
+Cloud Map register, deregister, health and attribute changes; ACM issue, renew, revoke, CA on and
+off; a host-mode Envoy arriving or leaving) and applies it to the world, returning what the store
+must do and what the neighbours report. Names come from small pools so references hit (and miss) often;
 specs follow the model's shapes, including values the translator has to drop with a problem.
 """
 
@@ -64,6 +65,7 @@ class World:
     )
     certificates: dict[str, tuple[str, str]] = field(default_factory=dict)  # ARN → (chain, key)
     authorities: dict[str, str] = field(default_factory=dict)  # ACTIVE CA ARN → PEM
+    placements: set[tuple[str, str, str]] = field(default_factory=set)  # wanted (kind, name, placement key)
     revision: int = 0
 
     def snapshot(self) -> MeshSnapshot | None:
@@ -103,7 +105,9 @@ class World:
 
 
 # A change the store must make: ("put", kind, parent, name, spec) or ("delete", kind, parent, name);
-# ("neighbours",) when only Cloud Map or ACM changed (the bridge rebuilds the same snapshot).
+# ("neighbours", "cloudMap", namespace, service) or ("neighbours", "acm") when only Cloud Map or ACM
+# changed, as the neighbours report it; ("placements",) when a host-mode Envoy came or went (the
+# bridge rebuilds the same snapshot).
 Change = tuple[Any, ...]
 
 
@@ -324,7 +328,7 @@ FLAT = {
     VIRTUAL_GATEWAY: (GATEWAYS, gateway_spec),
 }
 NESTED = {ROUTE: (ROUTERS, ROUTES, route_spec), GATEWAY_ROUTE: (GATEWAYS, GATEWAY_ROUTES, gateway_route_spec)}
-KINDS_OF_CHANGE = (MESH, *FLAT, *NESTED, "cloudMap", "acm")
+KINDS_OF_CHANGE = (MESH, *FLAT, *NESTED, "cloudMap", "acm", "placement")
 
 
 def random_change(world: World, rng: random.Random) -> Change:
@@ -364,7 +368,15 @@ def random_change(world: World, rng: random.Random) -> Change:
             ipv6 = rng.choice((None, "fd00::1", "fd00::2"))
             attributes = {"stage": rng.choice(("blue", "green"))}
             found[instance_id] = (ipv4 or (None if ipv6 else "10.0.0.9"), ipv6, attributes, rng.random() < 0.8)
-        return ("neighbours",)
+        return ("neighbours", "cloudMap", *where)
+    if what == "placement":  # a host-mode Envoy of one proxy arrives or leaves (two address blocks each)
+        kind = rng.choice((VIRTUAL_NODE, VIRTUAL_NODE, VIRTUAL_GATEWAY))
+        names = NODES if kind == VIRTUAL_NODE else GATEWAYS
+        name = rng.choice(names)
+        block = 10 * (names.index(name) + (len(NODES) if kind == VIRTUAL_GATEWAY else 0)) + rng.choice((1, 5))
+        placement = f"host:127.100.0.{block},127.100.0.{block + 1},127.100.0.{block + 2}"
+        world.placements.symmetric_difference_update({(kind, name, placement)})
+        return ("placements",)
     if rng.random() < 0.5:
         arn = rng.choice(CERTIFICATES)
         if arn in world.certificates and rng.random() < 0.3:
@@ -377,7 +389,7 @@ def random_change(world: World, rng: random.Random) -> Change:
             del world.authorities[arn]
         else:
             world.authorities[arn] = _pem("ca", rng)
-    return ("neighbours",)
+    return ("neighbours", "acm")
 
 
 def _change(

@@ -24,7 +24,15 @@ from tests.xds.test_reconciler import FakeStore
 pytestmark = pytest.mark.timeout(60)
 
 
-def slow_build(snapshot: MeshSnapshot, *, bind_address: str = "0.0.0.0", placements: Any = ()) -> MeshConfig:
+def slow_build(
+    snapshot: MeshSnapshot,
+    *,
+    bind_address: str = "0.0.0.0",
+    placements: Any = (),
+    changes: Any = None,
+    first: Any = None,
+    budget: Any = None,
+) -> MeshConfig:
     """A build long enough to be worth a freeze in `serve`."""
     time.sleep(FREEZE_AFTER_MS * 2 / 1000)
     return MeshConfig(snapshot.account, snapshot.region, snapshot.name, snapshot.revision)

@@ -76,7 +76,15 @@ class FakeTranslator:
         self.calls: list[int] = []
         self.cost_s = cost_s
 
-    def __call__(self, snapshot: MeshSnapshot, bind_address: str = "0.0.0.0", placements=()) -> MeshConfig:
+    def __call__(
+        self,
+        snapshot: MeshSnapshot,
+        bind_address: str = "0.0.0.0",
+        placements=(),
+        changes=None,
+        first=None,
+        budget=None,
+    ) -> MeshConfig:
         self.calls.append(snapshot.revision)
         time.sleep(self.cost_s)
         proxies = {}

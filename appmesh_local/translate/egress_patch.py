@@ -1,0 +1,87 @@
+"""Re-route a node's egress around changed backends without translating the node again.
+
+When a service every node reaches changes one of its routes, each client's proxy differs only in
+the virtual host of that service: its listeners, clusters and problems depend on the service's
+ports, protocols, targets and problems, which did not change. Translating each client again (its
+five backends' chains, TLS client policies, clusters) is most of a hot change's cost, so the
+translator first tries this: if the node's own inputs are equal and every backend view that
+differs keeps its shape (everything but its HTTP routes), the new proxy is the old one with the
+route configurations that hold those services re-assembled from the translator's shared virtual
+hosts (`EgressRecipe` says how they were made). Listeners and clusters stay the identical objects,
+which lets the builder and the cache skip them by identity. Anything else returns None and the
+node is translated in full; `tests/translate/test_memo_differential.py` holds both paths to a
+fresh build.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from appmesh_local.ir import ProxyIR, RouteConfig, VirtualHost
+from appmesh_local.translate.node import EgressRecipe, VirtualHostFor
+from appmesh_local.translate.services import ServicePort, ServiceView
+
+
+def same_shape(old: ServiceView, new: ServiceView) -> bool:
+    """Equal in everything a client's listeners, clusters and problems read: all but HTTP routes."""
+    if old.name != new.name or old.exists != new.exists or old.problems != new.problems:
+        return False
+    if len(old.ports) != len(new.ports):
+        return False
+    return all(_same_port_shape(a, b) for a, b in zip(old.ports, new.ports))
+
+
+def _same_port_shape(a: ServicePort, b: ServicePort) -> bool:
+    return (
+        a is b
+        or a.port == b.port
+        and a.protocol == b.protocol
+        and a.tcp == b.tcp
+        and a.tcp_idle_timeout_ms == b.tcp_idle_timeout_ms
+        and a.targets == b.targets
+    )
+
+
+def patched_egress(
+    proxy: ProxyIR,
+    recipe: EgressRecipe,
+    old_views: tuple[tuple[str, ServiceView], ...],
+    new_views: Mapping[str, ServiceView],
+    virtual_host: VirtualHostFor,
+    shape_check: Callable[[ServiceView, ServiceView], bool] = same_shape,
+) -> ProxyIR | None:
+    """`proxy` with its egress re-assembled for `new_views`, or None when that is not enough.
+
+    The caller has checked that everything else the node was translated from is equal; the views
+    are its backends', in the order the translation read them. `shape_check` is `same_shape` (a
+    caller may remember its answers)."""
+    if not recipe.patchable or len(old_views) != len(new_views):
+        return None
+    changed: set[str] = set()
+    for (name, old), (new_name, new) in zip(old_views, new_views.items()):
+        if name != new_name:
+            return None
+        if old is not new:
+            if not shape_check(old, new):
+                return None
+            changed.add(name)
+    if not changed:
+        return None
+    configs = list(proxy.route_configs)
+    for index, entries, _ in recipe.route_configs:
+        vhosts: list[VirtualHost] | None = None
+        for at, (service, port, position) in enumerate(entries):
+            if service in changed:
+                if vhosts is None:
+                    vhosts = list(configs[index].virtual_hosts)  # as made: entries, then the fixed ones
+                vhosts[at] = virtual_host(service, port, new_views[service].ports[position] if position >= 0 else None)
+        if vhosts is not None:
+            configs[index] = RouteConfig(name=configs[index].name, virtual_hosts=tuple(vhosts))
+    return ProxyIR(
+        kind=proxy.kind,
+        name=proxy.name,
+        listeners=proxy.listeners,
+        route_configs=tuple(configs),
+        clusters=proxy.clusters,
+        problems=proxy.problems,
+    )
