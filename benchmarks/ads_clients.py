@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import grpc
 from envoy.config.core.v3 import base_pb2
@@ -34,67 +34,63 @@ SHORT = {CDS: "cds", LDS: "lds", RDS: "rds", EDS: "eds"}
 Record = tuple[str, str, float, int, int]  # type, version, time, resources, bytes
 
 
+def _subscriptions(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """As Envoy subscribes: CDS and LDS wildcard, RDS and EDS by name (types with no names are not asked)."""
+    return {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
+
+
 async def run_client(target: str, spec: dict[str, Any], log: list[Record], stop: asyncio.Event) -> None:
-    names = {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
+    """A state-of-the-world stream: every response ACKed with its version and nonce."""
+    names = _subscriptions(spec)
     node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
-    outbox: asyncio.Queue = asyncio.Queue()
-    for type_url in (CDS, EDS, LDS, RDS):
-        if type_url in (CDS, LDS) or names[type_url]:
-            outbox.put_nowait(
-                discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=names[type_url])
-            )
+    first = [
+        discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=names[type_url])
+        for type_url in (CDS, EDS, LDS, RDS)
+        if type_url in (CDS, LDS) or names[type_url]
+    ]
 
-    async def requests():
-        while True:
-            item = await outbox.get()
-            if item is None:
-                return
-            yield item
+    def ack(response: discovery_pb2.DiscoveryResponse) -> tuple[str, discovery_pb2.DiscoveryRequest]:
+        return response.version_info, discovery_pb2.DiscoveryRequest(
+            type_url=response.type_url,
+            version_info=response.version_info,
+            response_nonce=response.nonce,
+            resource_names=names.get(response.type_url, []),
+        )
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
-        call = stub.StreamAggregatedResources(requests())
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            while True:
-                read = asyncio.ensure_future(call.read())
-                done, _ = await asyncio.wait({read, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if read not in done:
-                    read.cancel()
-                    return
-                response = read.result()
-                if response is grpc.aio.EOF:
-                    return
-                short = SHORT.get(response.type_url, response.type_url)
-                log.append(
-                    (short, response.version_info, time.monotonic(), len(response.resources), response.ByteSize())
-                )
-                outbox.put_nowait(
-                    discovery_pb2.DiscoveryRequest(
-                        type_url=response.type_url,
-                        version_info=response.version_info,
-                        response_nonce=response.nonce,
-                        resource_names=names.get(response.type_url, []),
-                    )
-                )
-        finally:
-            outbox.put_nowait(None)
-            call.cancel()
-            stopper.cancel()
+    await _stream(target, "StreamAggregatedResources", first, ack, log, stop)
 
 
 async def run_delta_client(target: str, spec: dict[str, Any], log: list[Record], stop: asyncio.Event) -> None:
     """As `run_client`, on an incremental stream: Envoy's subscriptions, an ACK (the nonce) per response."""
-    names = {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
+    names = _subscriptions(spec)
     node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
+    first = [
+        discovery_pb2.DeltaDiscoveryRequest(node=node, type_url=type_url, resource_names_subscribe=names[type_url])
+        for type_url in (CDS, EDS, LDS, RDS)
+        if type_url in (CDS, LDS) or names[type_url]
+    ]
+
+    def ack(response: discovery_pb2.DeltaDiscoveryResponse) -> tuple[str, discovery_pb2.DeltaDiscoveryRequest]:
+        return response.system_version_info, discovery_pb2.DeltaDiscoveryRequest(
+            type_url=response.type_url, response_nonce=response.nonce
+        )
+
+    await _stream(target, "DeltaAggregatedResources", first, ack, log, stop)
+
+
+async def _stream(
+    target: str,
+    method: str,
+    first: list[Any],
+    ack: Callable[[Any], tuple[str, Any]],
+    log: list[Record],
+    stop: asyncio.Event,
+) -> None:
+    """One ADS stream on its own channel: send `first`, then log each response and send `ack`'s answer
+    (its version for the log, the request) until the server ends the stream or `stop` is set."""
     outbox: asyncio.Queue = asyncio.Queue()
-    for type_url in (CDS, EDS, LDS, RDS):
-        if type_url in (CDS, LDS) or names[type_url]:
-            outbox.put_nowait(
-                discovery_pb2.DeltaDiscoveryRequest(
-                    node=node, type_url=type_url, resource_names_subscribe=names[type_url]
-                )
-            )
+    for request in first:
+        outbox.put_nowait(request)
 
     async def requests():
         while True:
@@ -105,7 +101,7 @@ async def run_delta_client(target: str, spec: dict[str, Any], log: list[Record],
 
     async with grpc.aio.insecure_channel(target) as channel:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
-        call = stub.DeltaAggregatedResources(requests())
+        call = getattr(stub, method)(requests())
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while True:
@@ -117,19 +113,10 @@ async def run_delta_client(target: str, spec: dict[str, Any], log: list[Record],
                 response = read.result()
                 if response is grpc.aio.EOF:
                     return
+                version, request = ack(response)
                 short = SHORT.get(response.type_url, response.type_url)
-                log.append(
-                    (
-                        short,
-                        response.system_version_info,
-                        time.monotonic(),
-                        len(response.resources),
-                        response.ByteSize(),
-                    )
-                )
-                outbox.put_nowait(
-                    discovery_pb2.DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
-                )
+                log.append((short, version, time.monotonic(), len(response.resources), response.ByteSize()))
+                outbox.put_nowait(request)
         finally:
             outbox.put_nowait(None)
             call.cancel()
