@@ -10,8 +10,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
+
+from .meshgen import ACCOUNT, REGION
 
 # Quotas high enough for any benchmark size (every quota name `serve --quota` accepts).
 BENCH_QUOTAS = {
@@ -110,3 +113,30 @@ def moto() -> ServerUnderTest:
 def null_server() -> ServerUnderTest:
     """The do-nothing server that gives boto3's own ceiling."""
     return ServerUnderTest("null", [sys.executable, "-m", "benchmarks.null_server", "--port", "{port}"], "/")
+
+
+def start_gateway_envoys(mesh: str, xds_port: int, count: int) -> list[Any]:
+    """`count` real Envoys for gateways gw-0, gw-1, ... of `mesh` (benchmarks/meshgen's gateways),
+    each on the server's xDS port with an ephemeral admin port; all stopped if one fails to start."""
+    from appmesh_local.proxy.bootstrap import render_bootstrap
+    from appmesh_local.proxy.process import EnvoyProcess
+
+    started: list[Any] = []
+    try:
+        for j in range(count):
+            bootstrap = render_bootstrap(
+                mesh,
+                "virtualGateway",
+                f"gw-{j}",
+                "127.0.0.1",
+                xds_port,
+                admin_port=0,
+                account=ACCOUNT,
+                region=REGION,
+            )
+            started.append(EnvoyProcess(bootstrap, log_level="error").start(wait_live=False))
+    except BaseException:
+        for envoy in started:
+            envoy.stop()
+        raise
+    return started

@@ -39,7 +39,7 @@ from appmesh_local.translate import TranslateOptions
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import BENCH_QUOTAS, free_port
+from .harness import BENCH_QUOTAS, free_port, start_gateway_envoys
 from .meshgen import ACCOUNT, REGION, MeshShape, node_name, populate
 from .report import table, write_json
 
@@ -146,7 +146,7 @@ def restart(shape: MeshShape, clients: int, envoys: int, timeout: float) -> dict
             text=True,
         )
         procs.append(client_proc)
-        procs += _start_envoys(shape, xds_port, envoys)
+        procs += start_gateway_envoys(shape.mesh, xds_port, envoys)
         streams = clients + envoys
         proxies = shape.nodes + envoys
         converged_s = built_s = None
@@ -198,31 +198,6 @@ def restart(shape: MeshShape, clients: int, envoys: int, timeout: float) -> dict
                 server.kill()
                 server.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _start_envoys(shape: MeshShape, xds_port: int, count: int) -> list[Any]:
-    from appmesh_local.proxy.bootstrap import render_bootstrap
-    from appmesh_local.proxy.process import EnvoyProcess
-
-    started = []
-    try:
-        for j in range(count):
-            bootstrap = render_bootstrap(
-                shape.mesh,
-                "virtualGateway",
-                f"gw-{j}",
-                "127.0.0.1",
-                xds_port,
-                admin_port=0,
-                account=ACCOUNT,
-                region=REGION,
-            )
-            started.append(EnvoyProcess(bootstrap, log_level="error").start(wait_live=False))
-    except BaseException:
-        for envoy in started:
-            envoy.stop()
-        raise
-    return started
 
 
 def render(document: dict[str, Any]) -> str:

@@ -41,7 +41,7 @@ from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import free_port
+from .harness import free_port, start_gateway_envoys
 from .meshgen import ACCOUNT, REGION, MeshShape, change_route, node_name, populate
 from .report import table, write_json
 
@@ -204,7 +204,7 @@ def fan_out(
             text=True,
         )
         procs.append(client_proc)
-        envoy_procs = _start_envoys(runtime, shape, envoys)
+        envoy_procs = start_gateway_envoys(shape.mesh, runtime.port, envoys)
         procs += envoy_procs
         streams = clients + envoys
 
@@ -287,33 +287,6 @@ def fan_out(
         sys.setswitchinterval(switch_interval)
         if gc_freeze:
             gc.unfreeze()
-
-
-def _start_envoys(runtime: Any, shape: MeshShape, count: int) -> list[Any]:
-    if count == 0:
-        return []
-    from appmesh_local.proxy.bootstrap import render_bootstrap
-    from appmesh_local.proxy.process import EnvoyProcess
-
-    started = []
-    try:
-        for j in range(count):
-            bootstrap = render_bootstrap(
-                shape.mesh,
-                "virtualGateway",
-                f"gw-{j}",
-                "127.0.0.1",
-                runtime.port,
-                admin_port=0,
-                account=ACCOUNT,
-                region=REGION,
-            )
-            started.append(EnvoyProcess(bootstrap, log_level="error").start(wait_live=False))
-    except BaseException:
-        for envoy in started:
-            envoy.stop()
-        raise
-    return started
 
 
 def _envoy_ack_times(runtime: Any, expected: dict[ProxyRef, str]) -> list[float]:
