@@ -301,6 +301,18 @@ class MeshConfigBuilder:
 
         return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
+    def _route_entry(
+        self, proxy: ProxyIR, route_config: RouteConfig, previous: Mapping[str, tuple[RouteConfig, EncodedMessage]]
+    ) -> tuple[RouteConfig, EncodedMessage]:
+        """The route configuration and its message: the one built last time if it is the same."""
+        cached = previous.get(route_config.name)
+        if cached is None or not _same_route_config(cached[0], route_config):
+            message = _building(
+                proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
+            )
+            cached = (route_config, message)
+        return cached
+
     def _rebuild_routes(
         self, proxy: ProxyIR, ident: _ProxyKey, before: tuple[ProxyIR, frozenset[str], ProxyConfig]
     ) -> ProxyConfig:
@@ -310,13 +322,7 @@ class MeshConfigBuilder:
         previous = self._routes_built[ident]
         current: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
         for route_config in proxy.route_configs:
-            cached = previous.get(route_config.name)
-            if cached is None or not _same_route_config(cached[0], route_config):
-                message = _building(
-                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
-                )
-                cached = (route_config, message)
-            current[route_config.name] = cached
+            current[route_config.name] = self._route_entry(proxy, route_config, previous)
         self._routes_built[ident] = current
         encoded = {name: message for name, (_, message) in current.items()}
         resources = dict(before[2].resources)
@@ -385,12 +391,7 @@ class MeshConfigBuilder:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies), and hashed from their digests; the message is parsed from those bytes only
             # if someone reads it.
-            cached_route = previous_routes.get(route_config.name)
-            if cached_route is None or not _same_route_config(cached_route[0], route_config):
-                message = _building(
-                    proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
-                )
-                cached_route = (route_config, message)
+            cached_route = self._route_entry(proxy, route_config, previous_routes)
             routes_built[route_config.name] = cached_route
             route_configs.encoded[route_config.name] = cached_route[1]
         for cluster in proxy.clusters:
