@@ -116,7 +116,7 @@ def null_server() -> ServerUnderTest:
 
 
 def start_gateway_envoys(mesh: str, xds_port: int, count: int) -> list[Any]:
-    """`count` real Envoys for gateways gw-0, gw-1, ... of `mesh` (benchmarks/meshgen's gateways),
+    """`count` real Envoys for gateways gw-0, gw-1, ... of `mesh` (the gateways `meshgen` makes),
     each on the server's xDS port with an ephemeral admin port; all stopped if one fails to start."""
     from appmesh_local.proxy.bootstrap import render_bootstrap
     from appmesh_local.proxy.process import EnvoyProcess
