@@ -14,6 +14,7 @@ import json
 import urllib.error
 import urllib.request
 
+from tests.support.meshes import gateway_to_service
 from tests.support.waiting import wait_until
 
 GATEWAY_PORT, APP_PORT = 8088, 9080
@@ -43,22 +44,7 @@ def test_dns_names_resolve_ipv6_first_unless_the_node_prefers_ipv4(scenario, lab
         virtualServiceName="dual.dp.local",
         spec={"provider": {"virtualNode": {"virtualNodeName": "dual"}}},
     )
-    appmesh.create_virtual_gateway(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        spec={"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]},
-    )
-    appmesh.create_gateway_route(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        gatewayRouteName="all",
-        spec={
-            "httpRoute": {
-                "match": {"prefix": "/"},
-                "action": {"target": {"virtualService": {"virtualServiceName": "dual.dp.local"}}},
-            }
-        },
-    )
+    gateway_to_service(appmesh, mesh, GATEWAY_PORT, "dual.dp.local")
     # The gateway's task: dual.dp.local has an A (127.0.0.1) and an AAAA (::1) record in its hosts
     # file, the A first, and only the IPv6 address has an app behind it.
     task = scenario.task(4, intercept=False)

@@ -21,6 +21,7 @@ import urllib.request
 import pytest
 
 from tests.dataplane.servers import UdpReceiver, ZipkinCollector, xray_segments
+from tests.support.meshes import gateway_to_service
 from tests.support.waiting import wait_until
 
 GATEWAY_PORT, APP_PORT = 8088, 8080
@@ -45,22 +46,7 @@ def build_mesh(scenario, lab) -> dict[str, str]:
             virtualServiceName=f"{name}.dp.local",
             spec={"provider": {"virtualNode": {"virtualNodeName": name}}},
         )
-    appmesh.create_virtual_gateway(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        spec={"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]},
-    )
-    appmesh.create_gateway_route(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        gatewayRouteName="front",
-        spec={
-            "httpRoute": {
-                "match": {"prefix": "/"},
-                "action": {"target": {"virtualService": {"virtualServiceName": "front.dp.local"}}},
-            }
-        },
-    )
+    gateway_to_service(appmesh, mesh, GATEWAY_PORT, "front.dp.local", route="front")
     return addresses
 
 

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from tests.plugin.echo import echo_server, get_json, wait_for_json
+from tests.support.meshes import gateway_to_service
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -111,22 +112,7 @@ def test_envoy_fixture_gateway_carries_traffic(appmesh_mesh, appmesh_client, app
             virtualServiceName="app.local",
             spec={"provider": {"virtualNode": {"virtualNodeName": "app"}}},
         )
-        appmesh_client.create_virtual_gateway(
-            meshName=appmesh_mesh,
-            virtualGatewayName="gw",
-            spec={"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
-        )
-        appmesh_client.create_gateway_route(
-            meshName=appmesh_mesh,
-            virtualGatewayName="gw",
-            gatewayRouteName="to-app",
-            spec={
-                "httpRoute": {
-                    "match": {"prefix": "/app"},
-                    "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}},
-                }
-            },
-        )
+        gateway_to_service(appmesh_client, appmesh_mesh, gateway_port, "app.local", route="to-app", prefix="/app")
         appmesh_envoy(appmesh_mesh, virtual_gateway="gw")
         body = wait_for_json(f"http://127.0.0.1:{gateway_port}/app/hello")
         assert body == {"server": "app", "path": "/hello", "host": "app.local"}
@@ -169,22 +155,7 @@ def _gateway_mesh(client, mesh: str, app_port: int, gateway_port: int) -> None:
     client.create_virtual_service(
         meshName=mesh, virtualServiceName="app.local", spec={"provider": {"virtualNode": {"virtualNodeName": "app"}}}
     )
-    client.create_virtual_gateway(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        spec={"listeners": [{"portMapping": {"port": gateway_port, "protocol": "http"}}]},
-    )
-    client.create_gateway_route(
-        meshName=mesh,
-        virtualGatewayName="gw",
-        gatewayRouteName="all",
-        spec={
-            "httpRoute": {
-                "match": {"prefix": "/"},
-                "action": {"target": {"virtualService": {"virtualServiceName": "app.local"}}},
-            }
-        },
-    )
+    gateway_to_service(client, mesh, gateway_port, "app.local")
 
 
 def test_two_gateways_of_two_meshes_each_reach_their_own_backend(appmesh_mesh, appmesh_client, appmesh_envoy):
