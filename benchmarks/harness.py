@@ -14,7 +14,10 @@ from typing import Any
 
 import psutil
 
-from .meshgen import ACCOUNT, REGION
+from .meshgen import ACCOUNT, REGION, MeshShape, node_name
+
+RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
 # Quotas high enough for any benchmark size (every quota name `serve --quota` accepts).
 BENCH_QUOTAS = {
@@ -140,3 +143,21 @@ def start_gateway_envoys(mesh: str, xds_port: int, count: int) -> list[Any]:
             envoy.stop()
         raise
     return started
+
+
+def client_node_names(shape: MeshShape, count: int) -> list[str]:
+    """The virtual nodes the benchmarks' ADS clients stand in for: v1 and v2 of the first services."""
+    return [node_name(i // 2 % shape.services, "v1" if i % 2 == 0 else "v2") for i in range(count)]
+
+
+def client_spec(cache: Any, mesh: str, name: str) -> dict[str, Any]:
+    """What an ADS client for virtual node `name` subscribes to, as Envoy would: RDS and EDS by the
+    names in its proxy's snapshot in `cache` (a SnapshotCache), CDS and LDS wildcard."""
+    from appmesh_local.xds.node_id import ProxyRef
+
+    snap = cache.get(ProxyRef(ACCOUNT, REGION, mesh, "virtualNode", name))
+    return {
+        "node_id": f"mesh/{mesh}/virtualNode/{name}",
+        "rds": sorted(snap.types[RDS].resources) if RDS in snap.types else [],
+        "eds": sorted(snap.types[EDS].resources) if EDS in snap.types else [],
+    }

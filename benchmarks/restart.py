@@ -37,14 +37,11 @@ from appmesh_local.store import Store
 from appmesh_local.store.state_dir import DATABASE
 from appmesh_local.translate import TranslateOptions
 from appmesh_local.xds.cache import SnapshotCache
-from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import BENCH_QUOTAS, free_port, start_gateway_envoys
-from .meshgen import ACCOUNT, REGION, MeshShape, node_name, populate
+from .harness import BENCH_QUOTAS, client_node_names, client_spec, free_port, start_gateway_envoys
+from .meshgen import ACCOUNT, REGION, MeshShape, populate
 from .report import table, write_json
 
-RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 MB = 1024 * 1024
 
 
@@ -62,7 +59,7 @@ def write_state(state_dir: Path, shape: MeshShape) -> tuple[int, float]:
 def client_specs(shape: MeshShape, clients: int, store_path: Path) -> list[dict[str, Any]]:
     """What each ADS client subscribes to, as Envoy would: CDS/LDS wildcard, RDS/EDS by the names the
     listeners and clusters of its proxy give. Only the clients' proxies are built (a budget of 0)."""
-    names = [node_name(i // 2 % shape.services, "v1" if i % 2 == 0 else "v2") for i in range(clients)]
+    names = client_node_names(shape, clients)
     wanted = {("virtualNode", name) for name in names}
     store = Store(store_path)
     try:
@@ -74,17 +71,7 @@ def client_specs(shape: MeshShape, clients: int, store_path: Path) -> list[dict[
     )
     cache = SnapshotCache()
     cache.apply_mesh_config(config)
-    specs = []
-    for name in names:
-        snap = cache.get(ProxyRef(ACCOUNT, REGION, shape.mesh, "virtualNode", name))
-        specs.append(
-            {
-                "node_id": f"mesh/{shape.mesh}/virtualNode/{name}",
-                "rds": sorted(snap.types[RDS].resources) if RDS in snap.types else [],
-                "eds": sorted(snap.types[EDS].resources) if EDS in snap.types else [],
-            }
-        )
-    return specs
+    return [client_spec(cache, shape.mesh, name) for name in names]
 
 
 def _status(port: int) -> dict[str, Any]:

@@ -41,12 +41,10 @@ from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import free_port, start_gateway_envoys
-from .meshgen import ACCOUNT, REGION, MeshShape, change_route, node_name, populate
+from .harness import RDS, client_node_names, client_spec, free_port, start_gateway_envoys
+from .meshgen import ACCOUNT, REGION, MeshShape, change_route, populate
 from .report import table, write_json
 
-RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 MB = 1024 * 1024
 
 
@@ -140,21 +138,6 @@ def translation(shape: MeshShape, repeat: int, gc_freeze: bool = False) -> dict[
     return {"full": full, "route_change": changes, "gc_freeze": gc_freeze}
 
 
-def _client_specs(cache: SnapshotCache, shape: MeshShape, count: int) -> list[dict[str, Any]]:
-    specs = []
-    for i in range(count):
-        name = node_name(i // 2 % shape.services, "v1" if i % 2 == 0 else "v2")
-        snap = cache.get(ProxyRef(ACCOUNT, REGION, shape.mesh, "virtualNode", name))
-        specs.append(
-            {
-                "node_id": f"mesh/{shape.mesh}/virtualNode/{name}",
-                "rds": sorted(snap.types[RDS].resources) if RDS in snap.types else [],
-                "eds": sorted(snap.types[EDS].resources) if EDS in snap.types else [],
-            }
-        )
-    return specs
-
-
 def _rds_acked(runtime: Any, expected: dict[ProxyRef, str], at_least: int) -> tuple[bool, list[float]]:
     """Have `at_least` streams ACKed their proxy's expected RDS version? Return their ACK times too."""
     times = []
@@ -194,7 +177,7 @@ def fan_out(
             "delta": delta,
             "target": f"127.0.0.1:{runtime.port}",
             "max_seconds": 60 + 30 * repeat,
-            "clients": _client_specs(runtime.cache, shape, clients),
+            "clients": [client_spec(runtime.cache, shape.mesh, name) for name in client_node_names(shape, clients)],
         }
         (workdir / "clients.json").write_text(json.dumps(spec))
         client_proc = subprocess.Popen(
