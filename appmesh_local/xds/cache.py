@@ -17,7 +17,7 @@ import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 from google.protobuf.message import Message
 
@@ -46,11 +46,6 @@ from appmesh_local.xds.snapshot import (
 Watcher = Callable[[], None]
 MeshKey = tuple[str, str, str]
 _KNOWN_TYPES = frozenset(TYPE_URLS)
-
-
-def _in_order(proxies: Iterable[ProxyRef]) -> list[ProxyRef]:
-    """`sorted(proxies)`, comparing plain tuples (a dataclass's generated `<` builds two per comparison)."""
-    return sorted(proxies, key=lambda p: (p.account, p.region, p.mesh, p.kind, p.name, p.placement))
 
 
 @dataclass
@@ -152,8 +147,8 @@ class SnapshotCache:
                     built[proxy] = snap
                 elif len(update.problems) > problems_before:
                     refused.add((proxy.kind, proxy.name, proxy.placement))
-            update.removed = _in_order(p for p in gone if p not in configs and existing.get(p) is not None)
-            update.changed = _in_order(built)
+            update.removed = sorted(p for p in gone if p not in configs and existing.get(p) is not None)
+            update.changed = sorted(built)
             with self._lock:
                 self._snapshots.update(built)
                 for proxy in update.removed:
@@ -226,7 +221,7 @@ class SnapshotCache:
                 digests[type_url] = previous.types[type_url].digest
                 continue
             old = previous.types[type_url].resources if previous else {}
-            items = named.encoded.items() if isinstance(named, EncodedMessages) else named.items()  # never parsed
+            items = named.encoded.items() if type(named) is EncodedMessages else named.items()  # never parsed
             by_type[type_url] = {name: make_resource(type_url, name, msg, old.get(name), memo) for name, msg in items}
             digests[type_url] = TypeSnapshot.content_digest(by_type[type_url])
         if previous is not None and all(previous.types[t].digest == d for t, d in digests.items()):
@@ -266,7 +261,7 @@ class SnapshotCache:
                 continue
             old = previous.types[type_url]
             items = (
-                named.encoded.items() if isinstance(named, EncodedMessages) else named.items() if named else ()
+                named.encoded.items() if type(named) is EncodedMessages else named.items() if named else ()
             )  # never parsed
             olds = old.resources
             fresh = {name: make_resource(type_url, name, msg, olds.get(name), memo) for name, msg in items}
