@@ -249,11 +249,14 @@ class MeshConfigBuilder:
             return False
         try:
             proxy = self._place(source, ident, snapshot.name) if key else source
-            # ACM material can change (renewal, import) while the mesh does not: resolved at each build
-            # of the proxy, and for every proxy that names ACM material when ACM changed.
-            resolved = self._secrets.resolve(proxy, snapshot.account, snapshot.region) if self._secrets else None
-            pending = resolved.pending if resolved is not None else frozenset()
             cached = self._proxies.get(ident)
+            # ACM material can change (renewal, import) while the mesh does not: resolved at each build
+            # of the proxy, and for every proxy that names ACM material when ACM changed. A proxy that
+            # names none (most) has no secrets: nothing to resolve.
+            secrets = self._secrets
+            refs = secrets.references(proxy, cached[0] if cached else None) if secrets is not None else ()
+            resolved = secrets.resolve(refs, snapshot.account, snapshot.region, proxy) if secrets and refs else None
+            pending = resolved.pending if resolved is not None else frozenset()
             if cached is None or cached[1] != pending:
                 cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
             elif cached[0] is not proxy:
@@ -274,7 +277,7 @@ class MeshConfigBuilder:
             self._secret_problems[ident] = tuple(resolved.problems)
         else:
             self._secret_problems.pop(ident, None)
-        if self._secrets is not None and self._secrets.references(proxy):
+        if refs:
             self._acm_users.add(ident)
         else:
             self._acm_users.discard(ident)

@@ -127,21 +127,30 @@ class SecretResolver:
         self._refs: dict[int, tuple[weakref.ref, tuple[Reference, ...]]] = {}
         self._built: dict[tuple[str, str, str], tuple[tuple[str, ...], secret_pb2.Secret]] = {}
 
-    def references(self, proxy: ProxyIR) -> tuple[Reference, ...]:
-        """`acm_references`, memoized per ProxyIR object (the translator reuses unchanged ones)."""
+    def references(self, proxy: ProxyIR, previous: ProxyIR | None = None) -> tuple[Reference, ...]:
+        """`acm_references`, memoized per ProxyIR object (the translator reuses unchanged ones).
+
+        `previous`: the proxy's IR at its last build. When the translator re-routed its egress only
+        (`translate.egress_patch`) the new IR holds the very listener and cluster tuples, where all
+        ACM references live, so the references are the previous ones: a change every proxy sees
+        does not walk every proxy's listeners and clusters again."""
         entry = self._refs.get(id(proxy))
         if entry is not None and entry[0]() is proxy:
             return entry[1]
-        refs = acm_references(proxy)
+        if previous is not None and previous.listeners is proxy.listeners and previous.clusters is proxy.clusters:
+            refs = self.references(previous)
+        else:
+            refs = acm_references(proxy)
         key, entries = id(proxy), self._refs
         self._refs[key] = (weakref.ref(proxy, lambda _r: entries.pop(key, None)), refs)
         return refs
 
-    def resolve(self, proxy: ProxyIR, account: str, region: str) -> Resolved:
-        """The ACM material `proxy` uses: Secrets for what exists, names and problems for what does not."""
+    def resolve(self, refs: Sequence[Reference], account: str, region: str, proxy: ProxyIR) -> Resolved:
+        """The ACM material `refs` (`proxy`'s references) name: Secrets for what exists, names and
+        problems for what does not."""
         resolved = Resolved()
         pending: list[str] = []
-        for name, kind, arns in self.references(proxy):
+        for name, kind, arns in refs:
             material = self._material(kind, arns, account, region)
             if material is None:
                 resolved.problems.append(_missing(proxy, kind, arns))
