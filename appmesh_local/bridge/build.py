@@ -124,6 +124,9 @@ class MeshConfigBuilder:
         self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
         self._wanted_placed: frozenset[_ProxyKey] = frozenset()
         self._serial = 0  # of the last MeshConfig built (0: none yet)
+        # Within one build: the proxies whose config object changed, and those left with none.
+        self._changed: set[_ProxyKey] = set()
+        self._removed: set[_ProxyKey] = set()
         # The last MeshConfig handed out: its maps are `_unplaced` and `_placed_configs` themselves
         # (copying 10,000 entries per change would cost more than the change), so the next build
         # copies them first if that config is still held by someone.
@@ -186,7 +189,7 @@ class MeshConfigBuilder:
             todo = {(kind, name, "") for kind, name in touched}
             todo.update(ident for ident in wanted_placed | self._wanted_placed if ident[:2] in touched)
         self._wanted_placed = wanted_placed
-        before = {ident: self._configs.get(ident) for ident in todo}
+        self._changed, self._removed = set(), set()  # filled by `_set_config`
         self._build_failures = {}
         built: set[_ProxyKey] = set()
         for ident in sorted(todo):
@@ -209,11 +212,7 @@ class MeshConfigBuilder:
             self._acm_users.discard(ident)
         serial = next_serial()
         delta = (
-            ConfigDelta(
-                base=self._serial,
-                changed=frozenset(i for i in todo if i in self._configs and self._configs[i] is not before[i]),
-                removed=frozenset(i for i in todo if i not in self._configs and before[i] is not None),
-            )
+            ConfigDelta(base=self._serial, changed=frozenset(self._changed), removed=frozenset(self._removed))
             if self._serial
             else None
         )
@@ -284,13 +283,17 @@ class MeshConfigBuilder:
         return True
 
     def _set_config(self, ident: _ProxyKey, config: ProxyConfig | None) -> None:
-        """What the next MeshConfig holds for `ident` (None: nothing)."""
+        """What the next MeshConfig holds for `ident` (None: nothing); each proxy is set at most once
+        per build, so whether its config object changed is what the build's delta says."""
         by_key: dict[Any, ProxyConfig] = self._placed_configs if ident[2] else self._unplaced
         key: Any = ident if ident[2] else ident[:2]
         if config is None:
-            self._configs.pop(ident, None)
+            if self._configs.pop(ident, None) is not None:
+                self._removed.add(ident)
             by_key.pop(key, None)
         else:
+            if self._configs.get(ident) is not config:
+                self._changed.add(ident)
             self._configs[ident] = config
             by_key[key] = config
 
@@ -324,15 +327,22 @@ class MeshConfigBuilder:
         messages and mappings are taken as they were; only route configurations are looked at."""
         previous = self._routes_built[ident]
         current: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        encoded: dict[str, EncodedMessage] = {}
+        same = True  # every route configuration is the message it was
         for route_config in proxy.route_configs:
-            current[route_config.name] = self._route_entry(proxy, route_config, previous)
+            name = route_config.name
+            entry = previous.get(name)
+            if entry is None or entry[0] is not route_config:  # else: untouched by the patch
+                entry = self._route_entry(proxy, route_config, previous)
+                same = same and entry is previous.get(name)
+            current[name] = entry
+            encoded[name] = entry[1]
         self._routes_built[ident] = current
-        encoded = {name: message for name, (_, message) in current.items()}
         resources = dict(before[2].resources)
         old = resources.get(ROUTE_CONFIGURATION)
-        if not (isinstance(old, EncodedMessages) and _same_objects(old.encoded, encoded)):
+        if not (same and type(old) is EncodedMessages and old.encoded.keys() == encoded.keys()):
             if encoded:
-                resources[ROUTE_CONFIGURATION] = EncodedMessages(encoded)
+                resources[ROUTE_CONFIGURATION] = EncodedMessages.holding(encoded)
             else:
                 resources.pop(ROUTE_CONFIGURATION, None)
         resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them

@@ -8,14 +8,13 @@ translator first tries this: if the node's own inputs are equal and every backen
 differs keeps its shape (everything but its HTTP routes), the new proxy is the old one with the
 route configurations that hold those services re-assembled from the translator's shared virtual
 hosts (`EgressRecipe` says how they were made). Listeners and clusters stay the identical objects,
-which lets the builder and the cache skip them by identity. Anything else returns None and the
-node is translated in full; `tests/translate/test_memo_differential.py` holds both paths to a
-fresh build.
+which lets the builder and the cache skip them by identity. Anything else is translated in full;
+`tests/translate/test_memo_differential.py` holds both paths to a fresh build.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Mapping
 
 from appmesh_local.ir import ProxyIR, RouteConfig, VirtualHost
 from appmesh_local.translate.node import EgressRecipe, VirtualHostFor
@@ -43,40 +42,28 @@ def _same_port_shape(a: ServicePort, b: ServicePort) -> bool:
 
 
 def patched_egress(
-    proxy: ProxyIR,
-    recipe: EgressRecipe,
-    old_views: tuple[tuple[str, ServiceView], ...],
-    new_views: Mapping[str, ServiceView],
-    virtual_host: VirtualHostFor,
-    shape_check: Callable[[ServiceView, ServiceView], bool] = same_shape,
+    proxy: ProxyIR, recipe: EgressRecipe, changed: Mapping[str, ServiceView], virtual_host: VirtualHostFor
 ) -> ProxyIR | None:
-    """`proxy` with its egress re-assembled for `new_views`, or None when that is not enough.
+    """`proxy` with its egress re-assembled for the `changed` backends' new views, or None when the
+    recipe cannot be patched (then the node is translated in full).
 
-    The caller has checked that everything else the node was translated from is equal; the views
-    are its backends', in the order the translation read them. `shape_check` is `same_shape` (a
-    caller may remember its answers)."""
-    if not recipe.patchable or len(old_views) != len(new_views):
-        return None
-    changed: set[str] = set()
-    for (name, old), (new_name, new) in zip(old_views, new_views.items()):
-        if name != new_name:
-            return None
-        if old is not new:
-            if not shape_check(old, new):
-                return None
-            changed.add(name)
-    if not changed:
+    The caller has checked that everything else the node was translated from is equal, and that
+    each changed view has the `same_shape` as the one the proxy was translated from."""
+    if not recipe.patchable:
         return None
     configs = list(proxy.route_configs)
-    for index, entries, _ in recipe.route_configs:
-        vhosts: list[VirtualHost] | None = None
-        for at, (service, port, position) in enumerate(entries):
-            if service in changed:
-                if vhosts is None:
-                    vhosts = list(configs[index].virtual_hosts)  # as made: entries, then the fixed ones
-                vhosts[at] = virtual_host(service, port, new_views[service].ports[position] if position >= 0 else None)
-        if vhosts is not None:
-            configs[index] = RouteConfig(name=configs[index].name, virtual_hosts=tuple(vhosts))
+    hosts: dict[int, list[VirtualHost]] = {}
+    places = recipe.places
+    for service, view in changed.items():
+        for index, at, port, position in places.get(service, ()):
+            vhosts = hosts.get(index)
+            if vhosts is None:
+                vhosts = hosts[index] = list(configs[index].virtual_hosts)  # as made: entries, then the fixed ones
+            vhosts[at] = virtual_host(service, port, view.ports[position] if position >= 0 else None)
+    if not hosts:
+        return proxy
+    for index, vhosts in hosts.items():
+        configs[index] = RouteConfig(name=configs[index].name, virtual_hosts=tuple(vhosts))
     return ProxyIR(
         kind=proxy.kind,
         name=proxy.name,

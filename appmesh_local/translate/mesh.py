@@ -307,7 +307,8 @@ class Translator:
                 self._recipes.pop(name, None)
                 self._backends.pop(name, None)
             return
-        outcome.place(ident)
+        if ident not in outcome.proxies and ident not in outcome.failures:  # else it is in `order` already
+            outcome.place(ident)
         build = run.node_proxy if kind == VIRTUAL_NODE else run.gateway_proxy
         try:
             proxy = build(name)
@@ -536,43 +537,21 @@ class _Run:
 
     def node_proxy(self, name: str) -> ProxyIR:
         spec = self.s.virtual_nodes[name]
-        known = self.t._backends.get(name)
+        ident = (VIRTUAL_NODE, name)
+        known = self.t._backends.get(name)  # emptied by a full translation: the index is new
         if known is not None and known[0] is spec:
             backends = known[1]
         else:
             backends = backend_names(spec)
             self.t._backends[name] = (spec, backends)
-            self.index.proxy_services.relate((VIRTUAL_NODE, name), backends)
-        services = {vs: self.service(vs) for vs in backends}
-        views = tuple(services.items())
-        key = (self.mesh, self.mesh_spec, spec, self.t.options, views)
-        ident = (VIRTUAL_NODE, name)
+            self.index.proxy_services.relate(ident, backends)
         cached = self.t._proxies.get(ident)
-        recipe = self.t._recipes.get(name)
-        old = cached[0] if cached is not None else None
-        if (
-            old is not None
-            and recipe is not None
-            and old[2] == spec
-            and old[1] == self.mesh_spec
-            and old[0] == self.mesh
-            and old[3] == self.t.options
-        ):
-            old_views = old[4]
-            assert isinstance(old_views, tuple)
-            if self._same_views(old_views, views):
-                return cached[1]  # type: ignore[index]
-            patched = patched_egress(
-                cached[1],  # type: ignore[index]
-                recipe,
-                old_views,
-                services,
-                self.t.virtual_host,
-                self._same_shape,
-            )
-            if patched is not None:
-                self.t._proxies[ident] = (key, patched)
-                return patched
+        if cached is not None:
+            reused = self._reused_node(name, ident, spec, cached)
+            if reused is not None:
+                return reused
+        services = {vs: self.service(vs) for vs in backends}
+        key = (self.mesh, self.mesh_spec, spec, self.t.options, tuple(services.items()))
         made: list[EgressRecipe] = []
         proxy = self._proxy(
             ident,
@@ -593,21 +572,41 @@ class _Run:
             self.t._recipes[name] = made[0]
         return proxy
 
-    def _same_views(self, old: tuple[tuple[str, ServiceView], ...], new: tuple[tuple[str, ServiceView], ...]) -> bool:
-        """`old == new`, comparing each pair of distinct view objects once per run (a hot service's
-        old and new views are the same two objects for every one of its clients)."""
-        if len(old) != len(new):
-            return False
-        for (old_name, old_view), (new_name, new_view) in zip(old, new):
-            if old_name != new_name:
-                return False
-            if old_view is not new_view and not self._compared(old_view, new_view, 0):
-                return False
-        return True
+    def _reused_node(
+        self, name: str, ident: ProxyIdent, spec: Mapping[str, Any], cached: tuple[MemoKey, ProxyIR]
+    ) -> ProxyIR | None:
+        """The node's previous proxy when nothing it was translated from changed, or that proxy with
+        its egress re-routed (`egress_patch`) when only backends' routes did; None: translate it.
 
-    def _same_shape(self, old: ServiceView, new: ServiceView) -> bool:
-        """`egress_patch.same_shape`, once per pair of view objects per run."""
-        return self._compared(old, new, 1)
+        The hot path of a change every node reaches: each view is compared with the one the proxy
+        was made from by identity, and distinct pairs (the same two objects for every client of a
+        changed service) once per run."""
+        recipe = self.t._recipes.get(name)
+        old = cached[0]
+        if recipe is None or not (
+            (old[2] is spec or old[2] == spec)
+            and (old[1] is self.mesh_spec or old[1] == self.mesh_spec)
+            and old[0] == self.mesh
+            and (old[3] is self.t.options or old[3] == self.t.options)
+        ):
+            return None
+        # The spec is equal, so its backends are the ones the old views were read for, in order.
+        old_views = old[4]
+        assert isinstance(old_views, tuple)
+        changed: dict[str, ServiceView] = {}
+        for service, view in old_views:
+            current = self.service(service)
+            if current is not view and not self._compared(view, current, 0):
+                if not self._compared(view, current, 1):
+                    return None  # more than routes changed: its listeners or clusters may differ
+                changed[service] = current
+        if not changed:
+            return cached[1]
+        patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
+        if patched is not None:
+            views = tuple((service, self._services[service]) for service, _ in old_views)
+            self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
+        return patched
 
     def _compared(self, old: ServiceView, new: ServiceView, how: int) -> bool:
         # Both objects stay alive through the run (the memo holds the old, the run the new), so

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
@@ -92,6 +93,16 @@ class EgressRecipe:
 
     route_configs: tuple[tuple[int, tuple[VirtualHostEntry, ...], tuple[VirtualHost, ...]], ...]
     patchable: bool
+
+    @cached_property
+    def places(self) -> Mapping[str, tuple[tuple[int, int, int, int], ...]]:
+        """Service → where its virtual hosts sit: (route configuration index, position among its
+        virtual hosts, port, ServicePort index or -1), so a patch visits only the changed services."""
+        found: dict[str, list[tuple[int, int, int, int]]] = {}
+        for index, entries, _ in self.route_configs:
+            for at, (service, port, position) in enumerate(entries):
+                found.setdefault(service, []).append((index, at, port, position))
+        return {service: tuple(places) for service, places in found.items()}
 
 
 def egress_virtual_host(service: str, port: int, sp: ServicePort | None) -> VirtualHost:

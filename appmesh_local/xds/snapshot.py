@@ -134,6 +134,13 @@ class EncodedMessages(Mapping[str, Message]):
     def __init__(self, encoded: Mapping[str, EncodedMessage] | None = None) -> None:
         self.encoded: dict[str, EncodedMessage] = dict(encoded or {})
 
+    @classmethod
+    def holding(cls, encoded: dict[str, EncodedMessage]) -> EncodedMessages:
+        """Over `encoded` itself, not a copy: the caller hands it over and never changes it again."""
+        made = cls.__new__(cls)
+        made.encoded = encoded
+        return made
+
     def __getitem__(self, name: str) -> Message:
         return self.encoded[name].message
 
