@@ -97,8 +97,9 @@ class Resource:
         return awaited(self.type_url, self.message, self.name)
 
 
-# Within one write: id(message) → (message, its bytes, digest), for messages shared by many proxies.
-EncodeMemo = dict[int, tuple["Message | EncodedMessage", Packed, str]]
+# Within one write: id(message) → (message, the Resource made of it), for messages shared by many
+# proxies: encoded and hashed once, and one Resource for all that hold it under the same name.
+EncodeMemo = dict[int, tuple["Message | EncodedMessage", "Resource"]]
 EnvoyMessage = Any  # a generated Envoy protobuf message: xds-protos ships no type information
 
 
@@ -190,29 +191,46 @@ def make_resource(
         return previous
     cached = memo.get(id(message)) if memo is not None else None
     if cached is not None and cached[0] is message:
-        _, packed, digest = cached
+        made = cached[1]
+        if previous is not None and previous.digest == made.digest and previous.type_url == type_url:
+            return previous
+        if made.name == name and made.type_url == type_url:
+            return made
+        return Resource(name=name, type_url=type_url, source=message, encoded=made.encoded, digest=made.digest)
+    if isinstance(message, EncodedMessage):
+        data, known = message.data, message.digest
+        digest = known if known is not None else content_digest(data)
     else:
-        if isinstance(message, EncodedMessage):
-            data, known = message.data, message.digest
-            digest = known if known is not None else content_digest(data)
-        else:
-            data = message.SerializeToString(deterministic=True)
-            digest = content_digest(data)
-        packed = Packed(type_url, data)
-        if memo is not None:
-            memo[id(message)] = (message, packed, digest)
+        data = message.SerializeToString(deterministic=True)
+        digest = content_digest(data)
     if previous is not None and previous.digest == digest and previous.type_url == type_url:
-        return previous
-    return Resource(name=name, type_url=type_url, source=message, encoded=packed, digest=digest)
+        resource = previous
+    else:
+        resource = Resource(name=name, type_url=type_url, source=message, encoded=Packed(type_url, data), digest=digest)
+    if memo is not None:
+        memo[id(message)] = (message, resource)
+    return resource
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TypeSnapshot:
     """All resources of one type for one proxy, with the type's version."""
 
     version: str
     resources: Mapping[str, Resource]
-    digest: str  # over (name, digest) pairs: equal digests mean nothing to push
+
+    @cached_property
+    def digest(self) -> str:
+        """Over (name, digest) pairs: equal digests mean nothing to push. Made when first compared:
+        the cache's incremental path compares resources by identity instead."""
+        return TypeSnapshot.content_digest(self.resources)
+
+    @classmethod
+    def with_digest(cls, version: str, resources: Mapping[str, Resource], digest: str) -> TypeSnapshot:
+        """A TypeSnapshot whose `content_digest` the caller has already made."""
+        made = cls(version, resources)
+        made.__dict__["digest"] = digest  # where `cached_property` keeps it
+        return made
 
     @staticmethod
     def content_digest(resources: Mapping[str, Resource]) -> str:
@@ -264,4 +282,4 @@ def _missing(res: Resource, wanted_type: str, wanted: str) -> str:
 
 def empty_types(version: str) -> dict[str, TypeSnapshot]:
     """A snapshot body with every type present and empty (a proxy with nothing configured yet)."""
-    return {t: TypeSnapshot(version=version, resources={}, digest=TypeSnapshot.content_digest({})) for t in TYPE_URLS}
+    return {t: TypeSnapshot(version, {}) for t in TYPE_URLS}
