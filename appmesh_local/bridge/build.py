@@ -16,7 +16,7 @@ import json
 import weakref
 from functools import partial
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
@@ -26,6 +26,7 @@ from appmesh_local.bridge.secrets import (
     Reference,
     SecretResolver,
     SecretSource,
+    acm_references,
     cluster_references,
     listener_references,
 )
@@ -101,6 +102,16 @@ class _IdentityMemo:
         return len(self._entries)
 
 
+class _Built(NamedTuple):
+    """One proxy as last built: its IR, the ACM secrets pending then, its config, the ACM
+    references its listeners and clusters make (`bridge.secrets.acm_references`)."""
+
+    ir: ProxyIR
+    pending: frozenset[str]
+    config: ProxyConfig
+    refs: tuple[Reference, ...]
+
+
 class MeshConfigBuilder:
     """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
 
@@ -114,7 +125,7 @@ class MeshConfigBuilder:
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
-        self._proxies: dict[_ProxyKey, tuple[ProxyIR, frozenset[str], ProxyConfig]] = {}
+        self._proxies: dict[_ProxyKey, _Built] = {}
         # What the last MeshConfig held: built, or a failing proxy's last good config.
         self._configs: dict[_ProxyKey, ProxyConfig] = {}
         self._unplaced: dict[tuple[str, str], ProxyConfig] = {}  # the same, App Mesh's placements
@@ -202,7 +213,7 @@ class MeshConfigBuilder:
             kept = self._proxies.get(ident)
             self._secret_problems.pop(ident, None)
             if kept is not None and ident[:2] in failures and (not ident[2] or ident in wanted_placed):
-                self._set_config(ident, kept[2])
+                self._set_config(ident, kept.config)
                 continue
             self._set_config(ident, None)
             self._proxies.pop(ident, None)
@@ -249,29 +260,36 @@ class MeshConfigBuilder:
         try:
             proxy = self._place(source, ident, snapshot.name) if key else source
             cached = self._proxies.get(ident)
+            # Only listeners and clusters name ACM material: a proxy whose listener and cluster tuples
+            # are the ones it was built from (its egress re-routed, `translate.egress_patch`) names
+            # what it named.
+            same_parts = (
+                cached is not None and cached.ir.listeners is proxy.listeners and cached.ir.clusters is proxy.clusters
+            )
+            secrets = self._secrets
+            refs = () if secrets is None else cached.refs if same_parts and cached else acm_references(proxy)
             # ACM material can change (renewal, import) while the mesh does not: resolved at each build
             # of the proxy, and for every proxy that names ACM material when ACM changed. A proxy that
             # names none (most) has no secrets: nothing to resolve.
-            secrets = self._secrets
-            refs = secrets.references(proxy, cached[0] if cached else None) if secrets is not None else ()
             resolved = secrets.resolve(refs, snapshot.account, snapshot.region, proxy) if secrets and refs else None
             pending = resolved.pending if resolved is not None else frozenset()
-            if cached is None or cached[1] != pending:
-                cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
-            elif cached[0] is not proxy:
-                before = cached[0]
-                if before.listeners is proxy.listeners and before.clusters is proxy.clusters:
-                    cached = (proxy, pending, self._rebuild_routes(proxy, ident, cached))
-                else:
-                    cached = (proxy, pending, self._build_proxy(proxy, ident, pending))
+            if cached is None or cached.pending != pending:
+                config = self._build_proxy(proxy, ident, pending)
+            elif cached.ir is proxy:
+                config = cached.config
+            elif same_parts:
+                config = self._rebuild_routes(proxy, ident, cached)
+            else:
+                config = self._build_proxy(proxy, ident, pending)
             if resolved is not None:
-                cached = (proxy, pending, _with_secrets(cached[2], resolved.secrets))
+                config = _with_secrets(config, resolved.secrets)
+            cached = _Built(proxy, pending, config, refs)
         except Exception as error:  # noqa: BLE001 - one proxy's failure is not the mesh's
             where = f"{kind} {name}" + (f" ({key})" if key else "")
             self._build_failures[ident] = ResourceFailure.wrap(where, error).reason
             return False
         self._proxies[ident] = cached
-        self._set_config(ident, cached[2])
+        self._set_config(ident, config)
         if resolved is not None and resolved.problems:
             self._secret_problems[ident] = tuple(resolved.problems)
         else:
@@ -319,9 +337,7 @@ class MeshConfigBuilder:
             cached = (route_config, message)
         return cached
 
-    def _rebuild_routes(
-        self, proxy: ProxyIR, ident: _ProxyKey, before: tuple[ProxyIR, frozenset[str], ProxyConfig]
-    ) -> ProxyConfig:
+    def _rebuild_routes(self, proxy: ProxyIR, ident: _ProxyKey, before: _Built) -> ProxyConfig:
         """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
         from (the translator re-routed its egress only: `translate.egress_patch`): every other type's
         messages and mappings are taken as they were; only route configurations are looked at."""
@@ -338,7 +354,7 @@ class MeshConfigBuilder:
             current[name] = entry
             encoded[name] = entry[1]
         self._routes_built[ident] = current
-        resources = dict(before[2].resources)
+        resources = dict(before.config.resources)
         old = resources.get(ROUTE_CONFIGURATION)
         if not (same and type(old) is EncodedMessages and old.encoded.keys() == encoded.keys()):
             if encoded:
@@ -355,7 +371,7 @@ class MeshConfigBuilder:
         hosts = spec.virtual_hosts
         key = (spec.name, tuple(map(id, hosts)))
         done = self._assembled.get(key)
-        if done is not None and all(a is b for a, b in zip(done[0], hosts)):
+        if done is not None:  # the entry holds those virtual hosts: their ids are theirs
             return done[1]
         parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in hosts]
         data = assemble_route_configuration(spec.name, [part for part, _ in parts], framed=True)
@@ -425,7 +441,7 @@ class MeshConfigBuilder:
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
-                old = before[2].resources.get(type_url)
+                old = before.config.resources.get(type_url)
                 if old is not None and type(old) is type(by_name) and _same_objects(old, by_name):
                     resources[type_url] = old
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources={t: v for t, v in resources.items() if v})

@@ -14,7 +14,6 @@ the material appears the secret is delivered and the references go back to norma
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
@@ -124,26 +123,7 @@ class SecretResolver:
 
     def __init__(self, source: SecretSource) -> None:
         self.source = source
-        self._refs: dict[int, tuple[weakref.ref, tuple[Reference, ...]]] = {}
         self._built: dict[tuple[str, str, str], tuple[tuple[str, ...], secret_pb2.Secret]] = {}
-
-    def references(self, proxy: ProxyIR, previous: ProxyIR | None = None) -> tuple[Reference, ...]:
-        """`acm_references`, memoized per ProxyIR object (the translator reuses unchanged ones).
-
-        `previous`: the proxy's IR at its last build. When the translator re-routed its egress only
-        (`translate.egress_patch`) the new IR holds the very listener and cluster tuples, where all
-        ACM references live, so the references are the previous ones: a change every proxy sees
-        does not walk every proxy's listeners and clusters again."""
-        entry = self._refs.get(id(proxy))
-        if entry is not None and entry[0]() is proxy:
-            return entry[1]
-        if previous is not None and previous.listeners is proxy.listeners and previous.clusters is proxy.clusters:
-            refs = self.references(previous)
-        else:
-            refs = acm_references(proxy)
-        key, entries = id(proxy), self._refs
-        self._refs[key] = (weakref.ref(proxy, lambda _r: entries.pop(key, None)), refs)
-        return refs
 
     def resolve(self, refs: Sequence[Reference], account: str, region: str, proxy: ProxyIR) -> Resolved:
         """The ACM material `refs` (`proxy`'s references) name: Secrets for what exists, names and
