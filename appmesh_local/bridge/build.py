@@ -112,6 +112,16 @@ class _Built(NamedTuple):
     refs: tuple[Reference, ...]
 
 
+class _RouteEntry(NamedTuple):
+    """A route configuration as built: its IR, its message, and the parts it was assembled from
+    (each virtual host's framed encoding and digest, in order)."""
+
+    spec: RouteConfig
+    message: EncodedMessage
+    datas: tuple[bytes, ...]
+    digests: tuple[str, ...]
+
+
 class MeshConfigBuilder:
     """Builds MeshConfigs for successive snapshots of one mesh, reusing unchanged work."""
 
@@ -142,9 +152,9 @@ class MeshConfigBuilder:
         # (copying 10,000 entries per change would cost more than the change), so the next build
         # copies them first if that config is still held by someone.
         self._handed: weakref.ref[MeshConfig] | None = None
-        # Per proxy: route configuration name → (its IR, its EncodedMessage), and (type URL, resource
-        # name) → (IR input, built message) of the other types.
-        self._routes_built: dict[_ProxyKey, dict[str, tuple[RouteConfig, EncodedMessage]]] = {}
+        # Per proxy: route configuration name → how it was built, and (type URL, resource name) →
+        # (IR input, built message) of the other types.
+        self._routes_built: dict[_ProxyKey, dict[str, _RouteEntry]] = {}
         self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
@@ -153,7 +163,7 @@ class MeshConfigBuilder:
         # Nodes with the same backends (the versions of one service: v1, v2) get the very same virtual
         # host objects from the translator, so one assembly, one digest and, in the cache, one packed
         # resource serve them all. Emptied after each build: it holds the virtual hosts.
-        self._assembled: dict[tuple[str, tuple[int, ...]], tuple[tuple[VirtualHost, ...], EncodedMessage]] = {}
+        self._assembled: dict[tuple[str, tuple[int, ...]], _RouteEntry] = {}
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
         self._vhosts = _IdentityMemo(
             lambda v: _attributed(
@@ -326,15 +336,14 @@ class MeshConfigBuilder:
         return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
     def _route_entry(
-        self, proxy: ProxyIR, route_config: RouteConfig, previous: Mapping[str, tuple[RouteConfig, EncodedMessage]]
-    ) -> tuple[RouteConfig, EncodedMessage]:
-        """The route configuration and its message: the one built last time if it is the same."""
+        self, proxy: ProxyIR, route_config: RouteConfig, previous: Mapping[str, _RouteEntry]
+    ) -> _RouteEntry:
+        """The route configuration as built: the entry of last time if it is the same."""
         cached = previous.get(route_config.name)
-        if cached is None or not _same_route_config(cached[0], route_config):
-            message = _building(
-                proxy, ROUTE_CONFIGURATION, route_config.name, partial(self._route_configuration, route_config)
+        if cached is None or not _same_route_config(cached.spec, route_config):
+            cached = _building(
+                proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, cached
             )
-            cached = (route_config, message)
         return cached
 
     def _rebuild_routes(self, proxy: ProxyIR, ident: _ProxyKey, before: _Built) -> ProxyConfig:
@@ -342,17 +351,17 @@ class MeshConfigBuilder:
         from (the translator re-routed its egress only: `translate.egress_patch`): every other type's
         messages and mappings are taken as they were; only route configurations are looked at."""
         previous = self._routes_built[ident]
-        current: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        current: dict[str, _RouteEntry] = {}
         encoded: dict[str, EncodedMessage] = {}
         same = True  # every route configuration is the message it was
         for route_config in proxy.route_configs:
             name = route_config.name
             entry = previous.get(name)
-            if entry is None or entry[0] is not route_config:  # else: untouched by the patch
+            if entry is None or entry.spec is not route_config:  # else: untouched by the patch
                 entry = self._route_entry(proxy, route_config, previous)
                 same = same and entry is previous.get(name)
             current[name] = entry
-            encoded[name] = entry[1]
+            encoded[name] = entry.message
         self._routes_built[ident] = current
         resources = dict(before.config.resources)
         old = resources.get(ROUTE_CONFIGURATION)
@@ -364,21 +373,30 @@ class MeshConfigBuilder:
         resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources=resources)
 
-    def _route_configuration(self, spec: RouteConfig) -> EncodedMessage:
+    def _route_configuration(self, spec: RouteConfig, like: _RouteEntry | None) -> _RouteEntry:
         """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:
         a proxy whose route configuration changed in one virtual host costs a join and a short hash,
-        not an encoding and a hash of the whole ~15 KB message."""
+        not an encoding and a hash of the whole ~15 KB message. `like`: the entry this route
+        configuration had, whose parts are taken for the virtual hosts it still has in place."""
         hosts = spec.virtual_hosts
         key = (spec.name, tuple(map(id, hosts)))
         done = self._assembled.get(key)
         if done is not None:  # the entry holds those virtual hosts: their ids are theirs
-            return done[1]
-        parts: list[tuple[bytes, str]] = [self._vhosts(v) for v in hosts]
-        data = assemble_route_configuration(spec.name, [part for part, _ in parts], framed=True)
-        digest = parts_digest(ROUTE_CONFIGURATION, spec.name, [d for _, d in parts])
-        message = EncodedMessage(route_pb2.RouteConfiguration, data, digest)
-        self._assembled[key] = (tuple(hosts), message)
-        return message
+            return done if done.spec is spec else _RouteEntry(spec, done.message, done.datas, done.digests)
+        if like is not None and len(like.spec.virtual_hosts) == len(hosts):
+            datas, digests = list(like.datas), list(like.digests)
+            for at, (old, new) in enumerate(zip(like.spec.virtual_hosts, hosts)):
+                if old is not new:
+                    datas[at], digests[at] = self._vhosts(new)
+        else:
+            parts = [self._vhosts(v) for v in hosts]
+            datas, digests = [part for part, _ in parts], [d for _, d in parts]
+        data = assemble_route_configuration(spec.name, datas, framed=True)
+        message = EncodedMessage(
+            route_pb2.RouteConfiguration, data, parts_digest(ROUTE_CONFIGURATION, spec.name, digests)
+        )
+        entry = self._assembled[key] = _RouteEntry(spec, message, tuple(datas), tuple(digests))
+        return entry
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
         """The placed IR of `source`, the same object while `source` is (so its config is reused)."""
@@ -398,7 +416,7 @@ class MeshConfigBuilder:
         previous = self._resources.get(ident, {})
         current: dict[_ResourceKey, tuple[Any, Any]] = {}
         previous_routes = self._routes_built.get(ident, {})
-        routes_built: dict[str, tuple[RouteConfig, EncodedMessage]] = {}
+        routes_built: dict[str, _RouteEntry] = {}
         before = self._proxies.get(ident)
 
         def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
@@ -422,7 +440,7 @@ class MeshConfigBuilder:
             # if someone reads it.
             cached_route = self._route_entry(proxy, route_config, previous_routes)
             routes_built[route_config.name] = cached_route
-            route_configs.encoded[route_config.name] = cached_route[1]
+            route_configs.encoded[route_config.name] = cached_route.message
         for cluster in proxy.clusters:
             waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
             if waits:  # rare and proxy-specific: not shared through the identity memo
@@ -469,14 +487,14 @@ def _pending_in(pending: frozenset[str], refs: list[Reference]) -> frozenset[str
     return frozenset(name for name, _, _ in refs if name in pending)
 
 
-def _building(proxy: ProxyIR, type_url: str, name: str, build: Callable[[], Any]) -> Any:
-    """`build()`, a failure named after the proxy and the Envoy resource (App Mesh's name for it).
+def _building(proxy: ProxyIR, type_url: str, name: str, build: Callable[..., Any], *args: Any) -> Any:
+    """`build(*args)`, a failure named after the proxy and the Envoy resource (App Mesh's name for it).
 
     Values the API accepted but Envoy's types cannot hold (a 2^70 s timeout, 2^40 connections)
     fail here, in protobuf; the proxy then keeps its last good config and status says why.
     """
     try:
-        return build()
+        return build(*args)
     except Exception as error:  # noqa: BLE001 - isolated to this proxy by MeshConfigBuilder.build
         short = type_url.rsplit(".", 1)[-1]
         cause = error.reason if isinstance(error, ResourceFailure) else describe(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from envoy.config.core.v3 import base_pb2
@@ -169,10 +170,16 @@ def frame_virtual_host(encoded: bytes) -> bytes:
     return _length_delimited(_VIRTUAL_HOSTS_TAG, encoded)
 
 
+@functools.lru_cache(maxsize=1024)
+def _name_field(name: str) -> bytes:
+    """A RouteConfiguration's encoded name (a few names, assembled for every proxy)."""
+    return _length_delimited(_NAME_TAG, name.encode())
+
+
 def assemble_route_configuration(name: str, virtual_hosts: list[bytes], framed: bool = False) -> bytes:
     """A RouteConfiguration's deterministic encoding from its name and its virtual hosts' encodings
     (`framed`: already passed through `frame_virtual_host`, as a caller that shares them keeps them)."""
-    head = _length_delimited(_NAME_TAG, name.encode()) if name else b""
+    head = _name_field(name) if name else b""
     if framed:
         return b"".join([head, *virtual_hosts])  # one copy of the ~20 KB, not a join and a concatenation
     return b"".join([head, *(_length_delimited(_VIRTUAL_HOSTS_TAG, v) for v in virtual_hosts)])
