@@ -34,10 +34,10 @@ from appmesh_local.envoy.cluster import build_cluster
 from appmesh_local.envoy.endpoint import build_load_assignment
 from appmesh_local.envoy.listener import build_listener
 from appmesh_local.envoy.route import (
-    assemble_route_configuration,
     build_route,
     encode_virtual_host,
     frame_virtual_host,
+    route_configuration_parts,
 )
 from appmesh_local.ir import HttpRoute, ProxyIR, RouteConfig, VirtualHost
 from appmesh_local.ir.names import DEFAULT_BIND_ADDRESS
@@ -391,9 +391,10 @@ class MeshConfigBuilder:
         else:
             parts = [self._vhosts(v) for v in hosts]
             datas, digests = [part for part, _ in parts], [d for _, d in parts]
-        data = assemble_route_configuration(spec.name, datas, framed=True)
         message = EncodedMessage(
-            route_pb2.RouteConfiguration, data, parts_digest(ROUTE_CONFIGURATION, spec.name, digests)
+            route_pb2.RouteConfiguration,
+            digest=parts_digest(ROUTE_CONFIGURATION, spec.name, digests),
+            parts=route_configuration_parts(spec.name, datas),
         )
         entry = self._assembled[key] = _RouteEntry(spec, message, tuple(datas), tuple(digests))
         return entry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Sequence
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
@@ -176,10 +176,13 @@ def _name_field(name: str) -> bytes:
     return _length_delimited(_NAME_TAG, name.encode())
 
 
-def assemble_route_configuration(name: str, virtual_hosts: list[bytes], framed: bool = False) -> bytes:
-    """A RouteConfiguration's deterministic encoding from its name and its virtual hosts' encodings
-    (`framed`: already passed through `frame_virtual_host`, as a caller that shares them keeps them)."""
-    head = _name_field(name) if name else b""
-    if framed:
-        return b"".join([head, *virtual_hosts])  # one copy of the ~20 KB, not a join and a concatenation
-    return b"".join([head, *(_length_delimited(_VIRTUAL_HOSTS_TAG, v) for v in virtual_hosts)])
+def assemble_route_configuration(name: str, virtual_hosts: list[bytes]) -> bytes:
+    """A RouteConfiguration's deterministic encoding from its name and its virtual hosts' encodings."""
+    return b"".join(route_configuration_parts(name, [frame_virtual_host(v) for v in virtual_hosts]))
+
+
+def route_configuration_parts(name: str, framed_virtual_hosts: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The pieces whose concatenation is a RouteConfiguration's deterministic encoding, from its name
+    and its virtual hosts' encodings already passed through `frame_virtual_host` (as a caller that
+    shares them keeps them): joined by whoever reads the bytes."""
+    return (_name_field(name), *framed_virtual_hosts) if name else tuple(framed_virtual_hosts)
