@@ -51,6 +51,14 @@ def proxy_order(ident: ProxyIdent) -> tuple[int, str]:
     return (_KIND_ORDER.get(ident[0], 2), ident[1])
 
 
+def _in_proxy_order(idents: Iterable[ProxyIdent]) -> list[ProxyIdent]:
+    """`sorted(idents, key=proxy_order)`, the virtual nodes (most) sorted as plain tuples."""
+    idents = list(idents)
+    return sorted(i for i in idents if i[0] == VIRTUAL_NODE) + sorted(
+        (i for i in idents if i[0] != VIRTUAL_NODE), key=proxy_order
+    )
+
+
 class _ProxyList(Sequence[ProxyIR]):
     """`MeshIR.proxies` in order, made into a tuple only when someone reads it: the bridge reads
     the changed proxies through `Translator.current`, so a 10,000-node mesh's change does not pay
@@ -256,7 +264,7 @@ class Translator:
         run = _Run(self, snapshot, hosts, outcome.index, services)
         outcome.hosts = hosts
         self._forget_deleted(snapshot, nodes, services)
-        now, outcome.pending = _share(sorted(proxies, key=proxy_order), first, budget)
+        now, outcome.pending = _share(_in_proxy_order(proxies), first, budget)
         changed: set[ProxyIdent] = set()
         for ident in now:
             before, failed = outcome.proxies.get(ident), outcome.failures.get(ident)
@@ -604,7 +612,9 @@ class _Run:
             return cached[1]
         patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
         if patched is not None:
-            views = tuple((service, self._services[service]) for service, _ in old_views)
+            # The old (name, view) pairs of the views that stayed the same object are kept as they are.
+            services = self._services
+            views = tuple(pair if services[pair[0]] is pair[1] else (pair[0], services[pair[0]]) for pair in old_views)
             self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
         return patched
 

@@ -123,29 +123,27 @@ class SnapshotCache:
                 with self._lock:
                     gone = [p for p in self._snapshots if p.mesh_key == mesh_key]
             configs: dict[ProxyRef, ProxyConfig] = {}
+            account, region, mesh = mesh_key
+            proxies, placed = config.proxies, config.placed
             for key in keys:
-                found = config.placed.get(key) if key[2] else config.proxies.get(key[:2])
+                kind, name, placement = key
+                found = placed.get(key) if placement else proxies.get((kind, name))
                 if found is not None:
-                    configs[self._ref(config, key)] = found
+                    configs[ProxyRef(account, region, mesh, kind, name, placement)] = found
             with self._lock:
                 existing = {p: self._snapshots.get(p) for p in [*configs, *gone]}
             built: dict[ProxyRef, Snapshot] = {}
             refused: set[ProxyKey] = set()
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
+            problems = update.problems
             for proxy, proxy_config in configs.items():
-                problems_before = len(update.problems)
+                problems_before = len(problems)
                 snap = self._build(
-                    proxy,
-                    proxy_config.resources,
-                    config.revision,
-                    existing.get(proxy),
-                    update.problems,
-                    trust_identity=True,
-                    memo=memo,
+                    proxy, proxy_config.resources, config.revision, existing[proxy], problems, True, memo
                 )
                 if snap is not None:
                     built[proxy] = snap
-                elif len(update.problems) > problems_before:
+                elif len(problems) > problems_before:
                     refused.add((proxy.kind, proxy.name, proxy.placement))
             update.removed = sorted(p for p in gone if p not in configs and existing.get(p) is not None)
             update.changed = sorted(built)
