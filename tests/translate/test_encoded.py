@@ -189,3 +189,27 @@ def test_dropped_route_configuration_is_still_caught_with_unchanged_listeners() 
     update = cache.apply_mesh_config(config)
     assert not update.changed
     assert any(dropped in p and "does not exist" in p for p in update.problems), update.problems
+
+
+def test_assembled_route_configurations_are_joined_only_when_read() -> None:
+    """The builder hands over a route configuration as its parts: the cache takes the builder's
+    digest and packs it without joining them, so a proxy no Envoy reads never pays for the copy;
+    the first read (a push) joins them, into the bytes a plain build serializes to."""
+    from appmesh_local.xds.cache import SnapshotCache
+
+    snapshot = big_mesh(12, 3, 3)
+    config = MeshConfigBuilder().build(snapshot)
+    cache = SnapshotCache()
+    cache.apply_mesh_config(config)
+    encoded = [
+        message
+        for proxy in config.proxies.values()
+        for message in proxy.resources.get(ROUTE_CONFIGURATION, EncodedMessages()).encoded.values()
+    ]
+    assert encoded and all(message._data is None for message in encoded), "applying must not join"
+    ir = {(p.kind, p.name): p for p in translate_mesh(snapshot).proxies}
+    for proxy in cache.proxies():
+        for resource in cache.get(proxy).types[ROUTE_CONFIGURATION].resources.values():
+            spec = next(rc for rc in ir[(proxy.kind, proxy.name)].route_configs if rc.name == resource.name)
+            assert resource.packed.value == build_route_configuration(spec).SerializeToString(deterministic=True)
+    assert all(message._data is not None for message in encoded)
