@@ -338,13 +338,11 @@ class MeshConfigBuilder:
     def _route_entry(
         self, proxy: ProxyIR, route_config: RouteConfig, previous: Mapping[str, _RouteEntry]
     ) -> _RouteEntry:
-        """The route configuration as built: the entry of last time if it is the same."""
+        """The route configuration as built: the entry of last time if it is the same object."""
         cached = previous.get(route_config.name)
-        if cached is None or not _same_route_config(cached.spec, route_config):
-            cached = _building(
-                proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, cached
-            )
-        return cached
+        if cached is not None and cached.spec is route_config:
+            return cached
+        return _building(proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, cached)
 
     def _rebuild_routes(self, proxy: ProxyIR, ident: _ProxyKey, before: _Built) -> ProxyConfig:
         """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
@@ -358,8 +356,9 @@ class MeshConfigBuilder:
             name = route_config.name
             entry = previous.get(name)
             if entry is None or entry.spec is not route_config:  # else: untouched by the patch
-                entry = self._route_entry(proxy, route_config, previous)
-                same = same and entry is previous.get(name)
+                before_message = entry.message if entry is not None else None
+                entry = _building(proxy, ROUTE_CONFIGURATION, name, self._route_configuration, route_config, entry)
+                same = same and entry.message is before_message
             current[name] = entry
             encoded[name] = entry.message
         self._routes_built[ident] = current
@@ -384,10 +383,14 @@ class MeshConfigBuilder:
         if done is not None:  # the entry holds those virtual hosts: their ids are theirs
             return done if done.spec is spec else _RouteEntry(spec, done.message, done.datas, done.digests)
         if like is not None and len(like.spec.virtual_hosts) == len(hosts):
+            changed: list[int] = [
+                at for at, (old, new) in enumerate(zip(like.spec.virtual_hosts, hosts)) if old is not new
+            ]
+            if not changed:  # the very virtual hosts (a new RouteConfig object around them): the same message
+                return _RouteEntry(spec, like.message, like.datas, like.digests)
             datas, digests = list(like.datas), list(like.digests)
-            for at, (old, new) in enumerate(zip(like.spec.virtual_hosts, hosts)):
-                if old is not new:
-                    datas[at], digests[at] = self._vhosts(new)
+            for at in changed:
+                datas[at], digests[at] = self._vhosts(hosts[at])
         else:
             parts = [self._vhosts(v) for v in hosts]
             datas, digests = [part for part, _ in parts], [d for _, d in parts]
@@ -471,17 +474,6 @@ def _encoded_virtual_host(spec: VirtualHost, routes: Callable[[HttpRoute], Messa
     and the digest of its encoding (both computed once per shared virtual host)."""
     data = encode_virtual_host(spec, routes)
     return frame_virtual_host(data), content_digest(data)
-
-
-def _same_route_config(old: RouteConfig, new: RouteConfig) -> bool:
-    """The same route configuration: the same object, or the same name and the very same virtual
-    host objects (shared by the translator). Equal content in new objects counts as a change here:
-    it costs an assembly from already encoded parts, and the cache finds the digest unchanged."""
-    if old is new:
-        return True
-    if old.name != new.name or len(old.virtual_hosts) != len(new.virtual_hosts):
-        return False
-    return all(a is b for a, b in zip(old.virtual_hosts, new.virtual_hosts))
 
 
 def _pending_in(pending: frozenset[str], refs: list[Reference]) -> frozenset[str]:
