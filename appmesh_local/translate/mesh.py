@@ -602,8 +602,9 @@ class _Run:
         old_views = old[4]
         assert isinstance(old_views, tuple)
         changed: dict[str, ServiceView] = {}
+        seen = self._services  # this run's views (`service`), read directly: 5 lookups per node
         for service, view in old_views:
-            current = self.service(service)
+            current = seen.get(service) or self.service(service)
             if current is not view and not self._compared(view, current, 0):
                 if not self._compared(view, current, 1):
                     return None  # more than routes changed: its listeners or clusters may differ
