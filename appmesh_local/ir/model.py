@@ -107,7 +107,7 @@ class VirtualHost:
     response_headers_to_remove: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
 class RouteConfig:
     name: str
     virtual_hosts: tuple[VirtualHost, ...]
@@ -292,7 +292,7 @@ class Cluster:
     drop_removed_hosts: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
 class ProxyIR:
     """Everything one Envoy (virtual node or virtual gateway) gets."""
 

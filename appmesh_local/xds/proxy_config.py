@@ -30,7 +30,7 @@ def next_serial() -> int:
     return next(_SERIALS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
 class ProxyConfig:
     """Everything one Envoy (one virtual node or gateway) should hold, by type URL then name."""
 

@@ -161,6 +161,8 @@ class EncodedMessage:
 class EncodedMessages(Mapping[str, Message]):
     """A name → message mapping over `EncodedMessage`s: each message is parsed on first access."""
 
+    __slots__ = ("encoded",)
+
     def __init__(self, encoded: Mapping[str, EncodedMessage] | None = None) -> None:
         self.encoded: dict[str, EncodedMessage] = dict(encoded or {})
 
@@ -270,7 +272,7 @@ class TypeSnapshot:
         return h.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
 class Snapshot:
     """Everything one proxy should hold, at one store revision. Never mutated."""
 
