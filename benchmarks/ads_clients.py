@@ -39,14 +39,18 @@ def _subscriptions(spec: dict[str, Any]) -> dict[str, list[str]]:
     return {CDS: [], LDS: [], RDS: list(spec.get("rds", [])), EDS: list(spec.get("eds", []))}
 
 
+def _asked(names: dict[str, list[str]]) -> list[str]:
+    """The types a stream opens with, in Envoy's order: the wildcard ones, and the others it names resources of."""
+    return [type_url for type_url in (CDS, EDS, LDS, RDS) if type_url in (CDS, LDS) or names[type_url]]
+
+
 async def run_client(target: str, spec: dict[str, Any], log: list[Record], stop: asyncio.Event) -> None:
     """A state-of-the-world stream: every response ACKed with its version and nonce."""
     names = _subscriptions(spec)
     node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
     first = [
         discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=names[type_url])
-        for type_url in (CDS, EDS, LDS, RDS)
-        if type_url in (CDS, LDS) or names[type_url]
+        for type_url in _asked(names)
     ]
 
     def ack(response: discovery_pb2.DiscoveryResponse) -> tuple[str, discovery_pb2.DiscoveryRequest]:
@@ -66,8 +70,7 @@ async def run_delta_client(target: str, spec: dict[str, Any], log: list[Record],
     node = base_pb2.Node(id=spec["node_id"], cluster=spec["node_id"])
     first = [
         discovery_pb2.DeltaDiscoveryRequest(node=node, type_url=type_url, resource_names_subscribe=names[type_url])
-        for type_url in (CDS, EDS, LDS, RDS)
-        if type_url in (CDS, LDS) or names[type_url]
+        for type_url in _asked(names)
     ]
 
     def ack(response: discovery_pb2.DeltaDiscoveryResponse) -> tuple[str, discovery_pb2.DeltaDiscoveryRequest]:

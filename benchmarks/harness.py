@@ -145,6 +145,17 @@ def start_gateway_envoys(mesh: str, xds_port: int, count: int) -> list[Any]:
     return started
 
 
+def stop_processes(procs: list[Any]) -> None:
+    """Stop what a benchmark started: Envoys (`EnvoyProcess.stop`) and plain subprocesses (killed)."""
+    for proc in procs:
+        stop = getattr(proc, "stop", None)
+        if stop is not None:
+            stop()
+        elif proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def client_node_names(shape: MeshShape, count: int) -> list[str]:
     """The virtual nodes the benchmarks' ADS clients stand in for: v1 and v2 of the first services."""
     return [node_name(i // 2 % shape.services, "v1" if i % 2 == 0 else "v2") for i in range(count)]

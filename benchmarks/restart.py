@@ -38,7 +38,7 @@ from appmesh_local.store.state_dir import DATABASE
 from appmesh_local.translate import TranslateOptions
 from appmesh_local.xds.cache import SnapshotCache
 
-from .harness import BENCH_QUOTAS, client_node_names, client_spec, free_port, start_gateway_envoys
+from .harness import BENCH_QUOTAS, client_node_names, client_spec, free_port, start_gateway_envoys, stop_processes
 from .meshgen import ACCOUNT, REGION, MeshShape, populate
 from .report import table, write_json
 
@@ -170,13 +170,7 @@ def restart(shape: MeshShape, clients: int, envoys: int, timeout: float) -> dict
             "client_errors": received["errors"][:5],
         }
     finally:
-        for proc in procs:
-            stop = getattr(proc, "stop", None)
-            if stop is not None:
-                stop()
-            elif proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        stop_processes(procs)
         if server is not None and server.poll() is None:
             server.terminate()
             try:

@@ -42,7 +42,7 @@ from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import RDS, client_node_names, client_spec, free_port, start_gateway_envoys
+from .harness import RDS, client_node_names, client_spec, free_port, start_gateway_envoys, stop_processes
 from .meshgen import ACCOUNT, REGION, MeshShape, change_route, populate
 from .report import table, write_json
 
@@ -260,13 +260,7 @@ def fan_out(
             "median_cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
         }
     finally:
-        for proc in procs:
-            stop = getattr(proc, "stop", None)
-            if stop is not None:
-                stop()
-            elif proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        stop_processes(procs)
         runtime.stop()
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
