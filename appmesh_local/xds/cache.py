@@ -136,22 +136,11 @@ class SnapshotCache:
             refused: set[ProxyKey] = set()
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
             problems = update.problems
-            sources, revision = self._sources, config.revision
             for proxy, proxy_config in configs.items():
                 problems_before = len(problems)
-                resources, previous = proxy_config.resources, existing[proxy]
-                source = sources.get(proxy) if previous is not None else None
-                if (
-                    previous is not None
-                    and source is not None
-                    and source is not resources
-                    and _KNOWN_TYPES.issuperset(resources)
-                ):
-                    snap = self._update(
-                        proxy, resources, source, revision, previous, problems, memo
-                    )  # as `_build` would
-                else:
-                    snap = self._build(proxy, resources, revision, previous, problems, True, memo)
+                snap = self._build(
+                    proxy, proxy_config.resources, config.revision, existing[proxy], problems, True, memo
+                )
                 if snap is not None:
                     built[proxy] = snap
                 elif len(problems) > problems_before:
