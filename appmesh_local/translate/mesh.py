@@ -170,6 +170,9 @@ class _Outcome:
         return self._sorted
 
     def place(self, ident: ProxyIdent) -> None:
+        """Put `ident` in `order` if it is not there: it is exactly when it has an IR or a failure."""
+        if ident in self.proxies or ident in self.failures:
+            return
         order = self.order[ident[0]]
         at = bisect_left(order, ident)
         if at == len(order) or order[at] != ident:
@@ -315,8 +318,7 @@ class Translator:
                 self._recipes.pop(name, None)
                 self._backends.pop(name, None)
             return
-        if ident not in outcome.proxies and ident not in outcome.failures:  # else it is in `order` already
-            outcome.place(ident)
+        outcome.place(ident)
         build = run.node_proxy if kind == VIRTUAL_NODE else run.gateway_proxy
         try:
             proxy = build(name)
@@ -602,9 +604,9 @@ class _Run:
         old_views = old[4]
         assert isinstance(old_views, tuple)
         changed: dict[str, ServiceView] = {}
-        seen = self._services  # this run's views (`service`), read directly: 5 lookups per node
+        services = self._services  # this run's views (`service`), read directly: 5 lookups per node
         for service, view in old_views:
-            current = seen.get(service) or self.service(service)
+            current = services.get(service) or self.service(service)
             if current is not view and not self._compared(view, current, 0):
                 if not self._compared(view, current, 1):
                     return None  # more than routes changed: its listeners or clusters may differ
@@ -614,7 +616,6 @@ class _Run:
         patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
         if patched is not None:
             # The old (name, view) pairs of the views that stayed the same object are kept as they are.
-            services = self._services
             views = tuple(pair if services[pair[0]] is pair[1] else (pair[0], services[pair[0]]) for pair in old_views)
             self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
         return patched
