@@ -354,11 +354,9 @@ class MeshConfigBuilder:
         same = True  # every route configuration is the message it was
         for route_config in proxy.route_configs:
             name = route_config.name
-            entry = previous.get(name)
-            if entry is None or entry.spec is not route_config:  # else: untouched by the patch
-                before_message = entry.message if entry is not None else None
-                entry = _building(proxy, ROUTE_CONFIGURATION, name, self._route_configuration, route_config, entry)
-                same = same and entry.message is before_message
+            last = previous.get(name)
+            entry = self._route_entry(proxy, route_config, previous)
+            same = same and last is not None and entry.message is last.message
             current[name] = entry
             encoded[name] = entry.message
         self._routes_built[ident] = current
