@@ -94,8 +94,8 @@ class MeshBuild(Protocol):
     `changes`: what changed since the previous call for this mesh (None: unknown); a build may use
     it to redo only what the changes reach, or ignore it. `first` and `budget`: a build may do the
     proxies `first` picks and at most `budget` others, and say `incomplete` (see
-    `MeshConfigBuilder.build`). Called on the reconciler's thread, one mesh at a time. A build that keeps memos per mesh may also have `forget(key)`, called when the
-    mesh is deleted.
+    `MeshConfigBuilder.build`). Called on the reconciler's thread, one mesh at a time. A build that
+    keeps memos per mesh may also have `forget(key)`, called when the mesh is deleted.
     """
 
     def __call__(
