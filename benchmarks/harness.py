@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -143,6 +144,18 @@ def start_gateway_envoys(mesh: str, xds_port: int, count: int) -> list[Any]:
             envoy.stop()
         raise
     return started
+
+
+def add_shape_options(parser: argparse.ArgumentParser, nodes: int) -> None:
+    """The `meshgen` shape's options (`--nodes`, `--routes-per-router`, `--backends`); see `shape_of`."""
+    parser.add_argument("--nodes", type=int, default=nodes)
+    parser.add_argument("--routes-per-router", type=int, default=10, help="routes per router (nodes/2 routers)")
+    parser.add_argument("--backends", type=int, default=5, help="backends per virtual node")
+
+
+def shape_of(args: argparse.Namespace) -> MeshShape:
+    """The mesh shape `add_shape_options` asked for."""
+    return MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
 
 
 def stop_processes(procs: list[Any]) -> None:

@@ -38,7 +38,16 @@ from appmesh_local.store.state_dir import DATABASE
 from appmesh_local.translate import TranslateOptions
 from appmesh_local.xds.cache import SnapshotCache
 
-from .harness import BENCH_QUOTAS, client_node_names, client_spec, free_port, start_gateway_envoys, stop_processes
+from .harness import (
+    BENCH_QUOTAS,
+    add_shape_options,
+    client_node_names,
+    client_spec,
+    free_port,
+    shape_of,
+    start_gateway_envoys,
+    stop_processes,
+)
 from .meshgen import ACCOUNT, REGION, MeshShape, populate
 from .report import table, write_json
 
@@ -206,15 +215,13 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="restart: serve --state-dir on a big state until all is served")
-    parser.add_argument("--nodes", type=int, default=10000)
-    parser.add_argument("--routes-per-router", type=int, default=10, help="routes per router (nodes/2 routers)")
-    parser.add_argument("--backends", type=int, default=5, help="backends per virtual node")
+    add_shape_options(parser, nodes=10000)
     parser.add_argument("--clients", type=int, default=200, help="lightweight ADS clients")
     parser.add_argument("--envoys", type=int, default=2, help="real Envoys (virtual gateways)")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
+    shape = shape_of(args)
     document: dict[str, Any] = {
         "shape": {"nodes": shape.nodes, "routes": shape.routes, "backends_per_node": shape.backends},
         "restart": restart(shape, args.clients, args.envoys, args.timeout),

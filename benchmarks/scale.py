@@ -42,7 +42,16 @@ from appmesh_local.translate.changes import NOTHING, MeshChanges
 from appmesh_local.xds.cache import SnapshotCache
 from appmesh_local.xds.node_id import ProxyRef
 
-from .harness import RDS, client_node_names, client_spec, free_port, start_gateway_envoys, stop_processes
+from .harness import (
+    RDS,
+    add_shape_options,
+    client_node_names,
+    client_spec,
+    free_port,
+    shape_of,
+    start_gateway_envoys,
+    stop_processes,
+)
 from .meshgen import ACCOUNT, REGION, MeshShape, change_route, populate
 from .report import table, write_json
 
@@ -388,9 +397,7 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="xDS scale benchmark: translation, serialization, fan-out")
-    parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--routes-per-router", type=int, default=10, help="routes per router (nodes/2 routers)")
-    parser.add_argument("--backends", type=int, default=5, help="backends per virtual node")
+    add_shape_options(parser, nodes=1000)
     parser.add_argument("--repeat", type=int, default=5, help="route changes per measurement")
     parser.add_argument("--clients", type=int, default=200, help="lightweight ADS clients (0: skip the fan-out part)")
     parser.add_argument("--envoys", type=int, default=2, help="real Envoys (virtual gateways) beside the clients")
@@ -404,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-translation", dest="translation", action="store_false", help="skip part 1")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    shape = MeshShape(nodes=args.nodes, routes_per_router=args.routes_per_router, backends=args.backends)
+    shape = shape_of(args)
     document: dict[str, Any] = {
         "shape": {
             "nodes": shape.nodes,
