@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from appmesh_local.records import record
+
 # Protocols of App Mesh listeners, also the `<proto>` segment of resource names.
 HTTP, HTTP2, GRPC, TCP = "http", "http2", "grpc", "tcp"
 HTTP_FAMILY = (HTTP, HTTP2, GRPC)
@@ -107,7 +109,7 @@ class VirtualHost:
     response_headers_to_remove: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
+@record(slots=True)  # one per proxy per change: no __dict__ to make and free
 class RouteConfig:
     name: str
     virtual_hosts: tuple[VirtualHost, ...]
@@ -292,7 +294,7 @@ class Cluster:
     drop_removed_hosts: bool = False
 
 
-@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
+@record(slots=True)  # one per proxy per change: no __dict__ to make and free
 class ProxyIR:
     """Everything one Envoy (virtual node or virtual gateway) gets."""
 

@@ -12,6 +12,8 @@ from typing import Mapping
 
 from google.protobuf.message import Message
 
+from appmesh_local.records import record
+
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE_CONFIGURATION = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -30,7 +32,7 @@ def next_serial() -> int:
     return next(_SERIALS)
 
 
-@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
+@record(slots=True)  # one per proxy per change: no __dict__ to make and free
 class ProxyConfig:
     """Everything one Envoy (one virtual node or gateway) should hold, by type URL then name."""
 

@@ -9,13 +9,14 @@ boot prefix means a restarted server never reuses a version an Envoy ACKed.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Any, Iterator, Mapping, Sequence
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from appmesh_local.records import record
 from appmesh_local.xds.node_id import ProxyRef
 from appmesh_local.xds.proxy_config import (
     CLUSTER,
@@ -70,7 +71,7 @@ class Packed:
         return made
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class Resource:
     """One named resource: the message, its bytes (packed on first push) and their digest."""
 
@@ -241,7 +242,7 @@ def make_resource(
     return resource
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class TypeSnapshot:
     """All resources of one type for one proxy, with the type's version."""
 
@@ -272,7 +273,7 @@ class TypeSnapshot:
         return h.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)  # one per proxy per change: no __dict__ to make and free
+@record(slots=True)  # one per proxy per change: no __dict__ to make and free
 class Snapshot:
     """Everything one proxy should hold, at one store revision. Never mutated."""
 
