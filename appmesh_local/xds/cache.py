@@ -262,8 +262,15 @@ class SnapshotCache:
             items = (
                 named.encoded.items() if type(named) is EncodedMessages else named.items() if named else ()
             )  # never parsed
-            fresh = {name: make_resource(type_url, name, msg, olds.get(name), memo) for name, msg in items}
-            if fresh.keys() != olds.keys() or any(fresh[name] is not old for name, old in olds.items()):
+            fresh: dict[str, Resource] = {}
+            same = True  # every resource is the previous one (then the names are the same if as many)
+            for name, msg in items:
+                old = olds.get(name)
+                made = fresh[name] = (
+                    old if old is not None and old.source is msg else make_resource(type_url, name, msg, old, memo)
+                )
+                same = same and made is old
+            if not same or len(fresh) != len(olds):
                 built[type_url] = fresh
         if not built:
             self._sources[proxy] = resources
@@ -351,7 +358,8 @@ class SnapshotCache:
 
     def _notify(self, proxies: list[ProxyRef]) -> None:
         with self._lock:
-            callbacks = [cb for p in proxies for cb in self._watchers.get(p, {}).values()]
+            watchers = self._watchers
+            callbacks = [cb for p in proxies if p in watchers for cb in watchers[p].values()]
         for callback in callbacks:
             callback()
 
