@@ -65,6 +65,7 @@ from appmesh_local.xds.snapshot import EncodedMessage, EncodedMessages, content_
 _ResourceKey = tuple[str, str]  # type URL, resource name
 _ProxyKey = tuple[str, str, str]  # kind, name, placement key ("" as App Mesh placed it)
 PlacedProxy = tuple[str, str, str]  # a wanted (kind, name, placement key), placement key not empty
+_NO_SECRETS: frozenset[str] = frozenset()  # pending ACM secrets of a proxy that names none (most)
 
 
 def host_instances(placements: Sequence[PlacedProxy]) -> dict[str, tuple[str, ...]]:
@@ -282,7 +283,7 @@ class MeshConfigBuilder:
             # of the proxy, and for every proxy that names ACM material when ACM changed. A proxy that
             # names none (most) has no secrets: nothing to resolve.
             resolved = secrets.resolve(refs, snapshot.account, snapshot.region, proxy) if secrets and refs else None
-            pending = resolved.pending if resolved is not None else frozenset()
+            pending = resolved.pending if resolved is not None else _NO_SECRETS
             if cached is None or cached.pending != pending:
                 config = self._build_proxy(proxy, ident, pending)
             elif cached.ir is proxy:
@@ -335,14 +336,11 @@ class MeshConfigBuilder:
 
         return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
-    def _route_entry(
-        self, proxy: ProxyIR, route_config: RouteConfig, previous: Mapping[str, _RouteEntry]
-    ) -> _RouteEntry:
-        """The route configuration as built: the entry of last time if it is the same object."""
-        cached = previous.get(route_config.name)
-        if cached is not None and cached.spec is route_config:
-            return cached
-        return _building(proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, cached)
+    def _route_entry(self, proxy: ProxyIR, route_config: RouteConfig, last: _RouteEntry | None) -> _RouteEntry:
+        """The route configuration as built: `last` (its entry of last time, if any) if it is the same object."""
+        if last is not None and last.spec is route_config:
+            return last
+        return _building(proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, last)
 
     def _rebuild_routes(self, proxy: ProxyIR, ident: _ProxyKey, before: _Built) -> ProxyConfig:
         """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
@@ -355,7 +353,7 @@ class MeshConfigBuilder:
         for route_config in proxy.route_configs:
             name = route_config.name
             last = previous.get(name)
-            entry = self._route_entry(proxy, route_config, previous)
+            entry = self._route_entry(proxy, route_config, last)
             same = same and last is not None and entry.message is last.message
             current[name] = entry
             encoded[name] = entry.message
@@ -440,7 +438,7 @@ class MeshConfigBuilder:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies), and hashed from their digests; the message is parsed from those bytes only
             # if someone reads it.
-            cached_route = self._route_entry(proxy, route_config, previous_routes)
+            cached_route = self._route_entry(proxy, route_config, previous_routes.get(route_config.name))
             routes_built[route_config.name] = cached_route
             route_configs.encoded[route_config.name] = cached_route.message
         for cluster in proxy.clusters:

@@ -616,7 +616,9 @@ class _Run:
         patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
         if patched is not None:
             # The old (name, view) pairs of the views that stayed the same object are kept as they are.
-            views = tuple(pair if services[pair[0]] is pair[1] else (pair[0], services[pair[0]]) for pair in old_views)
+            views = tuple(
+                [pair if services[pair[0]] is pair[1] else (pair[0], services[pair[0]]) for pair in old_views]
+            )
             self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
         return patched
 
