@@ -43,6 +43,8 @@ from appmesh_local.translate.targets import NodeTarget, node_target
 
 # What a memo entry was computed from: compared with `==` (specs are frozen dicts) on the next run.
 MemoKey = tuple[object, ...]
+# How a backend's view compares with the one a proxy was made from (`_Run._compared`).
+_EQUAL, _ROUTES_DIFFER, _DIFFERENT = 0, 1, 2
 _KIND_ORDER = {VIRTUAL_NODE: 0, VIRTUAL_GATEWAY: 1}  # MeshIR lists nodes first, then gateways, each by name
 
 
@@ -427,7 +429,7 @@ class _Run:
         self._targets: dict[str, NodeTarget | None] = {}
         self._services: dict[str, ServiceView] = {}
         self._failed: dict[str, ResourceFailure] = {}  # per run: a shared resource fails once, for all users
-        self._comparisons: dict[tuple[int, int, int], bool] = {}  # see _compared
+        self._comparisons: dict[tuple[int, int], int] = {}  # see _compared
 
     def target(self, name: str) -> NodeTarget | None:
         if name in self._targets:
@@ -607,10 +609,12 @@ class _Run:
         services = self._services  # this run's views (`service`), read directly: 5 lookups per node
         for service, view in old_views:
             current = services.get(service) or self.service(service)
-            if current is not view and not self._compared(view, current, 0):
-                if not self._compared(view, current, 1):
+            if current is not view:
+                how = self._compared(view, current)
+                if how == _DIFFERENT:
                     return None  # more than routes changed: its listeners or clusters may differ
-                changed[service] = current
+                if how == _ROUTES_DIFFER:
+                    changed[service] = current
         if not changed:
             return cached[1]
         patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
@@ -622,13 +626,16 @@ class _Run:
             self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
         return patched
 
-    def _compared(self, old: ServiceView, new: ServiceView, how: int) -> bool:
+    def _compared(self, old: ServiceView, new: ServiceView) -> int:
+        """_EQUAL, _ROUTES_DIFFER (the `same_shape`) or _DIFFERENT, once per distinct pair in a run."""
         # Both objects stay alive through the run (the memo holds the old, the run the new), so
         # their ids cannot be reused while this cache exists.
-        key = (id(old), id(new), how)
+        key = (id(old), id(new))
         found = self._comparisons.get(key)
         if found is None:
-            found = self._comparisons[key] = old == new if how == 0 else same_shape(old, new)
+            found = self._comparisons[key] = (
+                _EQUAL if old == new else _ROUTES_DIFFER if same_shape(old, new) else _DIFFERENT
+            )
         return found
 
     def node_ingress(self, name: str, spec: Mapping[str, Any]) -> NodeIngress:

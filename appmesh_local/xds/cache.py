@@ -130,8 +130,8 @@ class SnapshotCache:
                 found = placed.get(key) if placement else proxies.get((kind, name))
                 if found is not None:
                     configs[ProxyRef(account, region, mesh, kind, name, placement)] = found
-            with self._lock:
-                existing = {p: self._snapshots.get(p) for p in [*configs, *gone]}
+            # Snapshots change only under the write lock, which this thread holds: read without `_lock`.
+            existing = self._snapshots
             built: dict[ProxyRef, Snapshot] = {}
             refused: set[ProxyKey] = set()
             memo: EncodeMemo = {}  # messages shared between proxies are encoded once
@@ -139,7 +139,7 @@ class SnapshotCache:
             for proxy, proxy_config in configs.items():
                 problems_before = len(problems)
                 snap = self._build(
-                    proxy, proxy_config.resources, config.revision, existing[proxy], problems, True, memo
+                    proxy, proxy_config.resources, config.revision, existing.get(proxy), problems, True, memo
                 )
                 if snap is not None:
                     built[proxy] = snap
