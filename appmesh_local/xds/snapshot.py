@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import field
-from functools import cached_property
 from typing import Any, Iterator, Mapping, Sequence
 
 from google.protobuf import any_pb2
@@ -71,7 +70,7 @@ class Packed:
         return made
 
 
-@record(eq=False)
+@record(eq=False, slots=True)  # one per changed resource per proxy: no __dict__ to make and free
 class Resource:
     """One named resource: the message, its bytes (packed on first push) and their digest."""
 
@@ -80,6 +79,7 @@ class Resource:
     source: Message | EncodedMessage  # what the builder handed over; its identity marks it unchanged
     encoded: Packed
     digest: str
+    _awaited: Awaited | None = field(default=None, init=False, repr=False)  # see `awaited`
 
     @property
     def packed(self) -> any_pb2.Any:
@@ -96,12 +96,16 @@ class Resource:
         source = self.source
         return source.message if isinstance(source, EncodedMessage) else source
 
-    @cached_property
+    @property
     def awaited(self) -> Awaited:
         """What Envoy waits for after taking this resource (xds.references.awaited): computed on
         first use and kept on the resource, which never changes and is reused while its content is
         unchanged, so each listener and cluster is parsed once however often it is pushed or checked."""
-        return awaited(self.type_url, self.message, self.name)
+        found = self._awaited
+        if found is None:
+            found = awaited(self.type_url, self.message, self.name)
+            object.__setattr__(self, "_awaited", found)  # a cache of the record's own content
+        return found
 
 
 # Within one write: id(message) → (message, the Resource made of it), for messages shared by many
@@ -242,24 +246,29 @@ def make_resource(
     return resource
 
 
-@record(eq=False)
+@record(eq=False, slots=True)  # one per changed type per proxy: no __dict__ to make and free
 class TypeSnapshot:
     """All resources of one type for one proxy, with the type's version."""
 
     version: str
     resources: Mapping[str, Resource]
+    _digest: str | None = field(default=None, init=False, repr=False)  # see `digest`
 
-    @cached_property
+    @property
     def digest(self) -> str:
         """Over (name, digest) pairs: equal digests mean nothing to push. Made when first compared:
         the cache's incremental path compares resources by identity instead."""
-        return TypeSnapshot.content_digest(self.resources)
+        found = self._digest
+        if found is None:
+            found = TypeSnapshot.content_digest(self.resources)
+            object.__setattr__(self, "_digest", found)  # a cache of the record's own content
+        return found
 
     @classmethod
     def with_digest(cls, version: str, resources: Mapping[str, Resource], digest: str) -> TypeSnapshot:
         """A TypeSnapshot whose `content_digest` the caller has already made."""
         made = cls(version, resources)
-        made.__dict__["digest"] = digest  # where `cached_property` keeps it
+        object.__setattr__(made, "_digest", digest)
         return made
 
     @staticmethod
