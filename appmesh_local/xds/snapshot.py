@@ -41,55 +41,38 @@ SHORT_TYPE_NAMES = {
 }
 
 
-class Packed:
-    """A message's serialized bytes, and the `Any` a response carries them in, made on first use.
+@record(eq=False, slots=True)  # one per changed resource per proxy: no __dict__ to make and free
+class Resource:
+    """One named resource: the message, its bytes (packed on first push) and their digest.
 
     Most proxies of a big mesh have no Envoy connected: packing their resources when they change
     would copy every changed route configuration (~20 KB each, 10,000 of them for a change every node
-    sees) into an `Any` that no stream ever sends. Shared by the resources of one message (a cluster
-    many proxies hold), so the `Any` is made once for all of them. Two threads making it at once
-    make two equal ones; either is fine."""
-
-    __slots__ = ("type_url", "_data", "_any")
-
-    def __init__(self, type_url: str, data: bytes | EncodedMessage) -> None:
-        """`data`: the bytes, or the EncodedMessage that joins them when first read."""
-        self.type_url = type_url
-        self._data = data
-        self._any: any_pb2.Any | None = None
-
-    @property
-    def data(self) -> bytes:
-        data = self._data
-        return data if isinstance(data, bytes) else data.data
-
-    def any(self) -> any_pb2.Any:
-        made = self._any
-        if made is None:
-            made = self._any = any_pb2.Any(type_url=self.type_url, value=self.data)
-        return made
-
-
-@record(eq=False, slots=True)  # one per changed resource per proxy: no __dict__ to make and free
-class Resource:
-    """One named resource: the message, its bytes (packed on first push) and their digest."""
+    sees) into an `Any` that no stream ever sends, so the `Any` is made on first use. A message many
+    proxies hold under one name (a cluster) is one Resource for all of them (`make_resource`'s memo),
+    so its `Any` is made once. Two threads making it at once make two equal ones; either is fine."""
 
     name: str
     type_url: str
     source: Message | EncodedMessage  # what the builder handed over; its identity marks it unchanged
-    encoded: Packed
+    body: bytes | EncodedMessage  # the bytes, or the EncodedMessage that joins them when first read
     digest: str
+    _any: any_pb2.Any | None = field(default=None, init=False, repr=False)  # see `packed`
     _awaited: Awaited | None = field(default=None, init=False, repr=False)  # see `awaited`
 
     @property
     def packed(self) -> any_pb2.Any:
         """The resource as a discovery response carries it."""
-        return self.encoded.any()
+        made = self._any
+        if made is None:
+            made = any_pb2.Any(type_url=self.type_url, value=self.data)
+            object.__setattr__(self, "_any", made)  # a cache of the record's own content
+        return made
 
     @property
     def data(self) -> bytes:
         """The message's deterministic serialization."""
-        return self.encoded.data
+        body = self.body
+        return body if isinstance(body, bytes) else body.data
 
     @property
     def message(self) -> Message:
@@ -229,7 +212,7 @@ def make_resource(
             return previous
         if made.name == name and made.type_url == type_url:
             return made
-        return Resource(name=name, type_url=type_url, source=message, encoded=made.encoded, digest=made.digest)
+        return Resource(name, type_url, message, made.body, made.digest)
     data: bytes | EncodedMessage
     if isinstance(message, EncodedMessage):
         digest = message.digest if message.digest is not None else content_digest(message.data)
@@ -240,7 +223,7 @@ def make_resource(
     if previous is not None and previous.digest == digest and previous.type_url == type_url:
         resource = previous
     else:
-        resource = Resource(name=name, type_url=type_url, source=message, encoded=Packed(type_url, data), digest=digest)
+        resource = Resource(name, type_url, message, data, digest)
     if memo is not None:
         memo[id(message)] = (message, resource)
     return resource
