@@ -16,7 +16,7 @@ import json
 import weakref
 from functools import partial
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence, cast
 
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
@@ -113,14 +113,30 @@ class _Built(NamedTuple):
     refs: tuple[Reference, ...]
 
 
-class _RouteEntry(NamedTuple):
-    """A route configuration as built: its IR, its message, and the parts it was assembled from
-    (each virtual host's framed encoding and digest, in order)."""
+class _AssembledRoutes(EncodedMessage):
+    """A RouteConfiguration as this builder assembles it: the message the cache takes, and what the
+    next build re-assembles it from (the IR it was made of, each virtual host's framed encoding and
+    digest, in order). One object serves every proxy whose route configuration holds the same
+    virtual hosts (the versions of one service), and each proxy's config holds it directly, so a
+    proxy's previous route configurations are read from its previous config."""
 
-    spec: RouteConfig
-    message: EncodedMessage
-    datas: tuple[bytes, ...]
-    digests: tuple[str, ...]
+    __slots__ = ("spec", "datas", "digests")
+
+    def __init__(self, spec: RouteConfig, datas: tuple[bytes, ...], digests: tuple[str, ...]) -> None:
+        super().__init__(
+            route_pb2.RouteConfiguration,
+            digest=parts_digest(ROUTE_CONFIGURATION, spec.name, digests),
+            parts=route_configuration_parts(spec.name, datas),
+        )
+        self.spec = spec
+        self.datas = datas
+        self.digests = digests
+
+
+def _assembled_routes(config: ProxyConfig) -> Mapping[str, _AssembledRoutes]:
+    """The route configurations of a config this builder made: every one is `_AssembledRoutes`."""
+    routes = config.resources.get(ROUTE_CONFIGURATION)
+    return cast(Mapping[str, _AssembledRoutes], routes.encoded) if type(routes) is EncodedMessages else {}
 
 
 class MeshConfigBuilder:
@@ -153,9 +169,8 @@ class MeshConfigBuilder:
         # (copying 10,000 entries per change would cost more than the change), so the next build
         # copies them first if that config is still held by someone.
         self._handed: weakref.ref[MeshConfig] | None = None
-        # Per proxy: route configuration name → how it was built, and (type URL, resource name) →
-        # (IR input, built message) of the other types.
-        self._routes_built: dict[_ProxyKey, dict[str, _RouteEntry]] = {}
+        # Per proxy: (type URL, resource name) → (IR input, built message) of the types other than
+        # route configurations (those are in the proxy's config: `_assembled_routes`).
         self._resources: dict[_ProxyKey, dict[_ResourceKey, tuple[Any, Any]]] = {}
         self._placed: dict[_ProxyKey, tuple[ProxyIR, ProxyIR]] = {}  # placed proxy → (its source IR, placed IR)
         self._routes = _IdentityMemo(build_route)
@@ -164,7 +179,7 @@ class MeshConfigBuilder:
         # Nodes with the same backends (the versions of one service: v1, v2) get the very same virtual
         # host objects from the translator, so one assembly, one digest and, in the cache, one packed
         # resource serve them all. Emptied after each build: it holds the virtual hosts.
-        self._assembled: dict[tuple[str, tuple[int, ...]], _RouteEntry] = {}
+        self._assembled: dict[tuple[str, tuple[int, ...]], _AssembledRoutes] = {}
         # An egress virtual host is shared by every client of its service: a failure names it (the service).
         self._vhosts = _IdentityMemo(
             lambda v: _attributed(
@@ -229,7 +244,6 @@ class MeshConfigBuilder:
             self._set_config(ident, None)
             self._proxies.pop(ident, None)
             self._resources.pop(ident, None)
-            self._routes_built.pop(ident, None)
             self._placed.pop(ident, None)
             self._acm_users.discard(ident)
         serial = next_serial()
@@ -289,7 +303,7 @@ class MeshConfigBuilder:
             elif cached.ir is proxy:
                 config = cached.config
             elif same_parts:
-                config = self._rebuild_routes(proxy, ident, cached)
+                config = self._rebuild_routes(proxy, cached)
             else:
                 config = self._build_proxy(proxy, ident, pending)
             if resolved is not None:
@@ -336,31 +350,28 @@ class MeshConfigBuilder:
 
         return tuple(p for ident in sorted(self._secret_problems, key=order) for p in self._secret_problems[ident])
 
-    def _route_entry(self, proxy: ProxyIR, route_config: RouteConfig, last: _RouteEntry | None) -> _RouteEntry:
-        """The route configuration as built: `last` (its entry of last time, if any) if it is the same object."""
+    def _route_entry(
+        self, proxy: ProxyIR, route_config: RouteConfig, last: _AssembledRoutes | None
+    ) -> _AssembledRoutes:
+        """The route configuration as built: `last` (as built last time, if any) if made of the same object."""
         if last is not None and last.spec is route_config:
             return last
         return _building(proxy, ROUTE_CONFIGURATION, route_config.name, self._route_configuration, route_config, last)
 
-    def _rebuild_routes(self, proxy: ProxyIR, ident: _ProxyKey, before: _Built) -> ProxyConfig:
+    def _rebuild_routes(self, proxy: ProxyIR, before: _Built) -> ProxyConfig:
         """`_build_proxy` of a proxy whose listeners and clusters are the very tuples it was last built
         from (the translator re-routed its egress only: `translate.egress_patch`): every other type's
         messages and mappings are taken as they were; only route configurations are looked at."""
-        previous = self._routes_built[ident]
-        current: dict[str, _RouteEntry] = {}
+        previous = _assembled_routes(before.config)
         encoded: dict[str, EncodedMessage] = {}
         same = True  # every route configuration is the message it was
         for route_config in proxy.route_configs:
             name = route_config.name
             last = previous.get(name)
-            entry = self._route_entry(proxy, route_config, last)
-            same = same and last is not None and entry.message is last.message
-            current[name] = entry
-            encoded[name] = entry.message
-        self._routes_built[ident] = current
+            entry = encoded[name] = self._route_entry(proxy, route_config, last)
+            same = same and entry is last
         resources = dict(before.config.resources)
-        old = resources.get(ROUTE_CONFIGURATION)
-        if not (same and type(old) is EncodedMessages and old.encoded.keys() == encoded.keys()):
+        if not (same and len(previous) == len(encoded)):
             if encoded:
                 resources[ROUTE_CONFIGURATION] = EncodedMessages.holding(encoded)
             else:
@@ -368,7 +379,7 @@ class MeshConfigBuilder:
         resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them
         return ProxyConfig(kind=proxy.kind, name=proxy.name, resources=resources)
 
-    def _route_configuration(self, spec: RouteConfig, like: _RouteEntry | None) -> _RouteEntry:
+    def _route_configuration(self, spec: RouteConfig, like: _AssembledRoutes | None) -> _AssembledRoutes:
         """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:
         a proxy whose route configuration changed in one virtual host costs a join and a short hash,
         not an encoding and a hash of the whole ~15 KB message. `like`: the entry this route
@@ -376,26 +387,21 @@ class MeshConfigBuilder:
         hosts = spec.virtual_hosts
         key = (spec.name, tuple(map(id, hosts)))
         done = self._assembled.get(key)
-        if done is not None:  # the entry holds those virtual hosts: their ids are theirs
-            return done if done.spec is spec else _RouteEntry(spec, done.message, done.datas, done.digests)
+        if done is not None:  # it holds those virtual hosts (in its spec): their ids are theirs
+            return done
         if like is not None and len(like.spec.virtual_hosts) == len(hosts):
             changed: list[int] = [
                 at for at, (old, new) in enumerate(zip(like.spec.virtual_hosts, hosts)) if old is not new
             ]
             if not changed:  # the very virtual hosts (a new RouteConfig object around them): the same message
-                return _RouteEntry(spec, like.message, like.datas, like.digests)
+                return like
             datas, digests = list(like.datas), list(like.digests)
             for at in changed:
                 datas[at], digests[at] = self._vhosts(hosts[at])
         else:
             parts = [self._vhosts(v) for v in hosts]
             datas, digests = [part for part, _ in parts], [d for _, d in parts]
-        message = EncodedMessage(
-            route_pb2.RouteConfiguration,
-            digest=parts_digest(ROUTE_CONFIGURATION, spec.name, digests),
-            parts=route_configuration_parts(spec.name, datas),
-        )
-        entry = self._assembled[key] = _RouteEntry(spec, message, tuple(datas), tuple(digests))
+        entry = self._assembled[key] = _AssembledRoutes(spec, tuple(datas), tuple(digests))
         return entry
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
@@ -415,9 +421,8 @@ class MeshConfigBuilder:
         route_configs = resources[ROUTE_CONFIGURATION] = EncodedMessages()
         previous = self._resources.get(ident, {})
         current: dict[_ResourceKey, tuple[Any, Any]] = {}
-        previous_routes = self._routes_built.get(ident, {})
-        routes_built: dict[str, _RouteEntry] = {}
         before = self._proxies.get(ident)
+        previous_routes = _assembled_routes(before.config) if before is not None else {}
 
         def reuse(type_url: str, name: str, ir: Any) -> tuple[Any, Any] | None:
             cached = previous.get((type_url, name))
@@ -438,9 +443,8 @@ class MeshConfigBuilder:
             # Assembled from each virtual host's encoding (shared ones are encoded once for all
             # proxies), and hashed from their digests; the message is parsed from those bytes only
             # if someone reads it.
-            cached_route = self._route_entry(proxy, route_config, previous_routes.get(route_config.name))
-            routes_built[route_config.name] = cached_route
-            route_configs.encoded[route_config.name] = cached_route.message
+            name = route_config.name
+            route_configs.encoded[name] = self._route_entry(proxy, route_config, previous_routes.get(name))
         for cluster in proxy.clusters:
             waits = _pending_in(pending, cluster_references(cluster)) if pending else frozenset()
             if waits:  # rare and proxy-specific: not shared through the identity memo
@@ -455,7 +459,6 @@ class MeshConfigBuilder:
                     partial(build_load_assignment, cluster.name, cluster.endpoints),
                 )
         self._resources[ident] = current
-        self._routes_built[ident] = routes_built
         if before is not None:
             # An unchanged type keeps its previous mapping object: the cache then skips it whole.
             for type_url, by_name in resources.items():
