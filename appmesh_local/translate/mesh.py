@@ -606,24 +606,25 @@ class _Run:
         old_views = old[4]
         assert isinstance(old_views, tuple)
         changed: dict[str, ServiceView] = {}
+        views: list[tuple[str, ServiceView]] = []  # the memo key's (name, view) pairs if patched
         services = self._services  # this run's views (`service`), read directly: 5 lookups per node
-        for service, view in old_views:
+        for pair in old_views:
+            service, view = pair
             current = services.get(service) or self.service(service)
-            if current is not view:
-                how = self._compared(view, current)
-                if how == _DIFFERENT:
-                    return None  # more than routes changed: its listeners or clusters may differ
-                if how == _ROUTES_DIFFER:
-                    changed[service] = current
+            if current is view:
+                views.append(pair)  # the old pair, kept as it is
+                continue
+            how = self._compared(view, current)
+            if how == _DIFFERENT:
+                return None  # more than routes changed: its listeners or clusters may differ
+            if how == _ROUTES_DIFFER:
+                changed[service] = current
+            views.append((service, current))
         if not changed:
             return cached[1]
         patched = patched_egress(cached[1], recipe, changed, self.t.virtual_host)
         if patched is not None:
-            # The old (name, view) pairs of the views that stayed the same object are kept as they are.
-            views = tuple(
-                [pair if services[pair[0]] is pair[1] else (pair[0], services[pair[0]]) for pair in old_views]
-            )
-            self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, views), patched)
+            self.t._proxies[ident] = ((self.mesh, self.mesh_spec, spec, self.t.options, tuple(views)), patched)
         return patched
 
     def _compared(self, old: ServiceView, new: ServiceView) -> int:
