@@ -153,10 +153,10 @@ class MeshConfigBuilder:
         self._secrets = SecretResolver(secrets) if secrets is not None else None
         # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
         self._proxies: dict[_ProxyKey, _Built] = {}
-        # What the last MeshConfig held: built, or a failing proxy's last good config.
-        self._configs: dict[_ProxyKey, ProxyConfig] = {}
-        self._unplaced: dict[tuple[str, str], ProxyConfig] = {}  # the same, App Mesh's placements
-        self._placed_configs: dict[_ProxyKey, ProxyConfig] = {}  # the same, placed copies
+        # What the last MeshConfig held (built, or a failing proxy's last good config): App Mesh's
+        # placements by (kind, name), placed copies by (kind, name, placement key).
+        self._unplaced: dict[tuple[str, str], ProxyConfig] = {}
+        self._placed_configs: dict[_ProxyKey, ProxyConfig] = {}
         self._build_failures: dict[_ProxyKey, str] = {}  # proxies the last build could not build
         self._secret_problems: dict[_ProxyKey, tuple[str, ...]] = {}  # ACM material missing, per proxy
         self._acm_users: set[_ProxyKey] = set()  # proxies that name ACM material (rebuilt when it changes)
@@ -216,7 +216,8 @@ class MeshConfigBuilder:
         if mesh_ir.changed is None or not self._serial:
             todo = {(kind, name, "") for kind, name in current}
             todo |= {(f.kind, f.name, "") for f in mesh_ir.failures}
-            todo |= wanted_placed | self._configs.keys() | self._proxies.keys()
+            todo |= {(kind, name, "") for kind, name in self._unplaced}
+            todo |= wanted_placed | self._placed_configs.keys() | self._proxies.keys()
         else:
             touched = set(mesh_ir.changed)
             if changes is not None and changes.secrets:
@@ -331,13 +332,11 @@ class MeshConfigBuilder:
         by_key: dict[Any, ProxyConfig] = self._placed_configs if ident[2] else self._unplaced
         key: Any = ident if ident[2] else ident[:2]
         if config is None:
-            if self._configs.pop(ident, None) is not None:
+            if by_key.pop(key, None) is not None:
                 self._removed.add(ident)
-            by_key.pop(key, None)
         else:
-            if self._configs.get(ident) is not config:
+            if by_key.get(key) is not config:
                 self._changed.add(ident)
-            self._configs[ident] = config
             by_key[key] = config
 
     def _ordered_secret_problems(self) -> tuple[str, ...]:
