@@ -136,7 +136,7 @@ class _AssembledRoutes(EncodedMessage):
 def _assembled_routes(config: ProxyConfig) -> Mapping[str, _AssembledRoutes]:
     """The route configurations of a config this builder made: every one is `_AssembledRoutes`."""
     routes = config.resources.get(ROUTE_CONFIGURATION)
-    return cast(Mapping[str, _AssembledRoutes], routes.encoded) if type(routes) is EncodedMessages else {}
+    return cast("Mapping[str, _AssembledRoutes]", routes.encoded) if type(routes) is EncodedMessages else {}
 
 
 class MeshConfigBuilder:
