@@ -63,12 +63,7 @@ def patched_egress(
     if not hosts:
         return proxy
     for index, vhosts in hosts.items():
-        configs[index] = RouteConfig(name=configs[index].name, virtual_hosts=tuple(vhosts))
-    return ProxyIR(
-        kind=proxy.kind,
-        name=proxy.name,
-        listeners=proxy.listeners,
-        route_configs=tuple(configs),
-        clusters=proxy.clusters,
-        problems=proxy.problems,
-    )
+        configs[index] = RouteConfig(configs[index].name, tuple(vhosts))  # (name, virtual hosts)
+    # Positional (kind, name, listeners, route configurations, clusters, problems): made for every
+    # client of a changed service, and a dataclass's keyword call costs more.
+    return ProxyIR(proxy.kind, proxy.name, proxy.listeners, tuple(configs), proxy.clusters, proxy.problems)
