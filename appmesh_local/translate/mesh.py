@@ -56,8 +56,8 @@ def proxy_order(ident: ProxyIdent) -> tuple[int, str]:
 def _in_proxy_order(idents: Iterable[ProxyIdent]) -> list[ProxyIdent]:
     """`sorted(idents, key=proxy_order)`, the virtual nodes (most) sorted as plain tuples."""
     idents = list(idents)
-    return sorted(i for i in idents if i[0] == VIRTUAL_NODE) + sorted(
-        (i for i in idents if i[0] != VIRTUAL_NODE), key=proxy_order
+    return sorted([i for i in idents if i[0] == VIRTUAL_NODE]) + sorted(
+        [i for i in idents if i[0] != VIRTUAL_NODE], key=proxy_order
     )
 
 
@@ -224,7 +224,9 @@ class Translator:
         Every client of a service gets the identical object, so the builder builds and
         encodes it once; `sp` is held by the entry, so the identity check cannot be fooled.
         """
-        ports = self._vhosts.setdefault(service, {})
+        ports = self._vhosts.get(service)
+        if ports is None:
+            ports = self._vhosts[service] = {}
         cached = ports.get(port)
         if cached is not None and cached[0] is sp:
             return cached[1]
@@ -272,9 +274,7 @@ class Translator:
         now, outcome.pending = _share(_in_proxy_order(proxies), first, budget)
         changed: set[ProxyIdent] = set()
         for ident in now:
-            before, failed = outcome.proxies.get(ident), outcome.failures.get(ident)
-            self._translate_proxy(run, outcome, ident)
-            if outcome.proxies.get(ident) is not before or outcome.failures.get(ident) != failed:
+            if self._translate_proxy(run, outcome, ident):
                 changed.add(ident)
         if not outcome.pending:
             services |= outcome.pending_services
@@ -310,28 +310,35 @@ class Translator:
         self._forget(snapshot)
         return self._result(snapshot, outcome, None)
 
-    def _translate_proxy(self, run: _Run, outcome: _Outcome, ident: ProxyIdent) -> None:
+    def _translate_proxy(self, run: _Run, outcome: _Outcome, ident: ProxyIdent) -> bool:
+        """Translate one proxy into `outcome`; True when its IR object or its failure changed."""
         kind, name = ident
         specs = run.s.virtual_nodes if kind == VIRTUAL_NODE else run.s.virtual_gateways
         if name not in specs:
+            had = ident in outcome.proxies or ident in outcome.failures
             outcome.remove(ident)
             self._proxies.pop(ident, None)
             if kind == VIRTUAL_NODE:
                 self._recipes.pop(name, None)
                 self._backends.pop(name, None)
-            return
+            return had
         outcome.place(ident)
         build = run.node_proxy if kind == VIRTUAL_NODE else run.gateway_proxy
         try:
             proxy = build(name)
         except Exception as exc:  # noqa: BLE001 - one bad resource fails its users, not the mesh
-            outcome.proxies.pop(ident, None)
+            dropped = outcome.proxies.pop(ident, None)
             outcome.set_problems(ident, ())
-            outcome.failures[ident] = ProxyFailure(kind, name, ResourceFailure.wrap(f"{kind} {name}", exc).reason)
-            return
-        outcome.failures.pop(ident, None)
-        outcome.proxies[ident] = proxy
+            failure = ProxyFailure(kind, name, ResourceFailure.wrap(f"{kind} {name}", exc).reason)
+            before = outcome.failures.get(ident)
+            outcome.failures[ident] = failure
+            return dropped is not None or before != failure
+        failed = outcome.failures.pop(ident, None)
+        proxies = outcome.proxies
+        before_ir = proxies.get(ident)
+        proxies[ident] = proxy
         outcome.set_problems(ident, proxy.problems)
+        return proxy is not before_ir or failed is not None
 
     def _translate_service(self, run: _Run, outcome: _Outcome, vs: str) -> None:
         """A service's own problems (a service no proxy uses still reports them)."""
