@@ -90,6 +90,21 @@ def test_scale_benchmark_translates_changes_and_fans_out(tmp_path):
     assert not fan_out["client_errors"]
 
 
+def test_scale_hot_only_times_only_real_hot_changes(tmp_path):
+    """More changes than the router has routes: each must still change something (a weight set back
+    to an old value once made every 11th change a no-op that cost nothing)."""
+    pytest.importorskip("psutil")
+    doc = run_benchmark(
+        "benchmarks.scale",
+        *("--nodes", "8", "--routes-per-router", "2", "--clients", "0", "--envoys", "0"),
+        *("--repeat", "5", "--hot-only"),
+        out=tmp_path / "scale.json",
+    )
+    changes = doc["translation"]["route_change"]
+    assert list(changes) == ["hot"]
+    assert [run["proxies_changed"] for run in changes["hot"]["runs"]] == [8] * 5
+
+
 def test_convergence_benchmark_with_a_real_envoy(tmp_path):
     pytest.importorskip("psutil")
     missing = _envoy_missing()
