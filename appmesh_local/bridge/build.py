@@ -377,7 +377,7 @@ class MeshConfigBuilder:
             else:
                 resources.pop(ROUTE_CONFIGURATION, None)
         resources.pop(SECRET, None)  # as `_build_proxy` returns it: `_with_secrets` adds them
-        return ProxyConfig(kind=proxy.kind, name=proxy.name, resources=resources)
+        return ProxyConfig(proxy.kind, proxy.name, resources)  # positional: one per re-routed proxy
 
     def _route_configuration(self, spec: RouteConfig, like: _AssembledRoutes | None) -> _AssembledRoutes:
         """The RouteConfiguration's bytes from its virtual hosts' encodings, and its digest from theirs:

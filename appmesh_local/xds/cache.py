@@ -294,7 +294,7 @@ class SnapshotCache:
         for type_url, fresh in built.items():
             types[type_url] = TypeSnapshot(self.next_version(), fresh)
         self._sources[proxy] = resources
-        return Snapshot(proxy=proxy, revision=revision, types=types)
+        return Snapshot(proxy, revision, types)  # positional: one per proxy a change reaches
 
     def next_version(self) -> str:
         return f"{self.boot_id}-{next(self._counter)}"
