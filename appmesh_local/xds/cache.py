@@ -266,9 +266,7 @@ class SnapshotCache:
             same = True  # every resource is the previous one (then the names are the same if as many)
             for name, msg in items:
                 old = olds.get(name)
-                made = fresh[name] = (
-                    old if old is not None and old.source is msg else make_resource(type_url, name, msg, old, memo)
-                )
+                made = fresh[name] = make_resource(type_url, name, msg, old, memo)
                 same = same and made is old
             if not same or len(fresh) != len(olds):
                 built[type_url] = fresh
