@@ -120,17 +120,23 @@ class _AssembledRoutes(EncodedMessage):
     virtual hosts (the versions of one service), and each proxy's config holds it directly, so a
     proxy's previous route configurations are read from its previous config."""
 
-    __slots__ = ("spec", "datas", "digests")
+    __slots__ = ("spec", "digests")
 
-    def __init__(self, spec: RouteConfig, datas: tuple[bytes, ...], digests: tuple[str, ...]) -> None:
+    def __init__(self, spec: RouteConfig, datas: Sequence[bytes], digests: tuple[str, ...]) -> None:
         super().__init__(
             route_pb2.RouteConfiguration,
             digest=parts_digest(ROUTE_CONFIGURATION, spec.name, digests),
             parts=route_configuration_parts(spec.name, datas),
         )
         self.spec = spec
-        self.datas = datas
         self.digests = digests
+
+    @property
+    def datas(self) -> tuple[bytes, ...]:
+        """Each virtual host's framed encoding, in order: the message's parts after its name field."""
+        parts = self._parts
+        assert parts is not None  # always made from parts
+        return parts[1:] if self.spec.name else parts
 
 
 def _assembled_routes(config: ProxyConfig) -> Mapping[str, _AssembledRoutes]:
@@ -152,7 +158,7 @@ class MeshConfigBuilder:
         """`secrets` resolves ACM ARNs into ADS-delivered Secrets (None: referenced, never resolved)."""
         self.translator = Translator(options, cloud_map)
         self._secrets = SecretResolver(secrets) if secrets is not None else None
-        # Per proxy (and placed copy): (its IR, the ACM secrets pending when built, its config).
+        # Per proxy (and placed copy): how it was last built (`_Built`).
         self._proxies: dict[_ProxyKey, _Built] = {}
         # What the last MeshConfig held (built, or a failing proxy's last good config): App Mesh's
         # placements by (kind, name), placed copies by (kind, name, placement key).
@@ -401,7 +407,7 @@ class MeshConfigBuilder:
         else:
             parts = [self._vhosts(v) for v in hosts]
             datas, digests = [part for part, _ in parts], [d for _, d in parts]
-        entry = self._assembled[key] = _AssembledRoutes(spec, tuple(datas), tuple(digests))
+        entry = self._assembled[key] = _AssembledRoutes(spec, datas, tuple(digests))
         return entry
 
     def _place(self, source: ProxyIR, ident: _ProxyKey, mesh: str) -> ProxyIR:
