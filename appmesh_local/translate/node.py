@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from appmesh_local.ir import (
@@ -94,7 +93,7 @@ class EgressRecipe:
     route_configs: tuple[tuple[int, tuple[VirtualHostEntry, ...], tuple[VirtualHost, ...]], ...]
     patchable: bool
 
-    @cached_property
+    @functools.cached_property
     def places(self) -> Mapping[str, tuple[tuple[int, int, int, int], ...]]:
         """Service → where its virtual hosts sit: (route configuration index, position among its
         virtual hosts, port, ServicePort index or -1), so a patch visits only the changed services."""
