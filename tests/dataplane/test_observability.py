@@ -166,7 +166,12 @@ def test_admin_answers_where_the_variables_say(scenario, lab, tmp_path):
     try:
         assert plugin_envoy.admin_url == f"http://[::1]:{port}"
         assert json.loads(plugin_envoy.admin_get("/server_info"))["state"]
-        assert "GET /server_info" in plugin_envoy.admin_access_log_path.read_text()
+        # Envoy flushes access log files on a timer (1 s by default): the line comes, not at once.
+        wait_until(
+            lambda: "GET /server_info" in plugin_envoy.admin_access_log_path.read_text(),
+            timeout=10,
+            message=f"GET /server_info in {plugin_envoy.admin_access_log_path}",
+        )
     finally:
         plugin_envoy.stop()
 
